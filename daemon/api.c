@@ -1,0 +1,262 @@
+/* api.c: the ROUTER socket. A request is the last frame of a message; the
+ * frames before it are the routing envelope, sent back unchanged with the
+ * reply. Appends wait in the filling batch and are answered after commit. */
+#include "api.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "query.h"
+
+/* Envelopes of REQ and DEALER peers are one to three frames; more is not a
+ * request this daemon can answer. */
+#define ENVELOPE_MAX 16
+
+/* An append waiting for its batch to commit. */
+typedef struct append_request {
+    zmq_msg_t envelope[ENVELOPE_MAX];
+    int frames;
+} append_request;
+
+static msgpack_zone request_zone;
+static bool zone_ready;
+
+static void free_body(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Sends the envelope frames and the body (released to ZeroMQ). The caller
+ * closes the envelope frames afterwards, sent or not. */
+static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sbuffer *body)
+{
+    zmq_msg_t msg;
+    size_t size = body->size;
+    void *data = msgpack_sbuffer_release(body);
+    for (int i = 0; i < frames; i++) {
+        if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            goto gone;
+    }
+    if (zmq_msg_init_data(&msg, data, size, free_body, NULL) != 0) {
+        free(data);
+        return;
+    }
+    if (zmq_msg_send(&msg, d->api, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&msg); /* frees data */
+    return;
+gone:
+    /* the peer left (ZMQ_ROUTER_MANDATORY says so): nobody to answer */
+    free(data);
+}
+
+static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
+                        const char *message)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    df_pack_error(&pk, code, message);
+    send_reply(d, envelope, frames, &sb);
+}
+
+/* Queues the events of an append into the filling batch. Returns 0, or an
+ * error code with a message for a request that cannot be taken. */
+static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *envelope, int frames,
+                       df_error *err)
+{
+    const char *events;
+    size_t events_len, header;
+    uint32_t count;
+    if (d->draining)
+        return df_fail(err, DF_EUNAVAILABLE, "dealflowd is shutting down");
+    if (!df_msgpack_map_find(body, len, "events", &events, &events_len) ||
+        !df_msgpack_array_header(events, events_len, &count, &header))
+        return df_fail(err, DF_EBAD_REQUEST, "`events` must be an array of event maps");
+    if (count == 0 || count > DF_MAX_BATCH)
+        return df_fail(err, DF_EBAD_REQUEST, "`events` must hold 1..%d events, not %u",
+                       DF_MAX_BATCH, count);
+    append_request *req = malloc(sizeof(*req));
+    if (!req)
+        return df_fail(err, DF_EUNAVAILABLE, "out of memory");
+    int64_t recv = df_now_ms();
+    size_t first = d->filling->count;
+    const char *p = events + header, *end = events + events_len;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t n = df_msgpack_skip(p, (size_t)(end - p));
+        if (!df_batch_add(d->filling, p, n, recv, req)) {
+            d->filling->count = first; /* none of the request is taken */
+            free(req);
+            return df_fail(err, DF_EUNAVAILABLE, "out of memory");
+        }
+        p += n;
+    }
+    for (int i = 0; i < frames; i++) {
+        zmq_msg_init(&req->envelope[i]);
+        zmq_msg_move(&req->envelope[i], &envelope[i]);
+    }
+    req->frames = frames;
+    return 0;
+}
+
+static void handle(df_daemon *d, zmq_msg_t *frames, int count)
+{
+    zmq_msg_t *body_msg = &frames[count - 1];
+    const char *body = zmq_msg_data(body_msg);
+    size_t len = zmq_msg_size(body_msg);
+    int envelope = count - 1;
+    msgpack_object req;
+    df_error err;
+    df_str op;
+    bool bad = false;
+
+    if (len > d->opt.max_message) {
+        df_fail(&err, DF_ETOO_LARGE, "a request of %zu bytes is over the %zu-byte limit", len,
+                d->opt.max_message);
+        goto refuse;
+    }
+    if (!zone_ready) {
+        msgpack_zone_init(&request_zone, 8192);
+        zone_ready = true;
+    }
+    msgpack_zone_clear(&request_zone);
+    if (df_msgpack_check(body, len, &err) != 0 ||
+        df_msgpack_unpack(body, len, &request_zone, &req, &err) != 0)
+        goto refuse;
+    if (req.type != MSGPACK_OBJECT_MAP) {
+        df_fail(&err, DF_EBAD_REQUEST, "a request must be a msgpack map");
+        goto refuse;
+    }
+    if (!df_get_str(&req, "op", &op, &bad)) {
+        df_fail(&err, DF_EBAD_REQUEST, "a request needs `op`, a string");
+        goto refuse;
+    }
+    if (df_str_eq(op, "append")) {
+        if (take_append(d, body, len, frames, envelope, &err) != 0)
+            goto refuse;
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (df_query(d, op, &req, &pk) != 0) {
+        msgpack_sbuffer_destroy(&sb);
+        df_fail(&err, DF_EUNKNOWN_OP, "unknown op `%.*s`", (int)(op.len > 40 ? 40 : op.len),
+                op.ptr);
+        goto refuse;
+    }
+    send_reply(d, frames, envelope, &sb);
+    return;
+refuse:
+    reply_error(d, frames, envelope, err.code, err.message);
+}
+
+/* Receives one whole message into frames; past ENVELOPE_MAX + 1 frames the
+ * last slot is reused and *overflow set. Returns the frame count, 0 when
+ * nothing is waiting. */
+static int receive_message(df_daemon *d, zmq_msg_t *frames, bool *overflow)
+{
+    int count = 0;
+    *overflow = false;
+    do {
+        zmq_msg_t *msg = &frames[count <= ENVELOPE_MAX ? count : ENVELOPE_MAX];
+        if (count > ENVELOPE_MAX) {
+            zmq_msg_close(msg);
+            *overflow = true;
+        }
+        zmq_msg_init(msg);
+        /* the parts of a message arrive together: only the first can be missing */
+        if (zmq_msg_recv(msg, d->api, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(msg);
+            if (count > 0)
+                df_log("api: a message ended early: %s", zmq_strerror(errno));
+            return count > ENVELOPE_MAX ? ENVELOPE_MAX : count;
+        }
+        if (count <= ENVELOPE_MAX)
+            count++;
+    } while (zmq_msg_more(&frames[count - 1]));
+    return count;
+}
+
+int df_api_drain(df_daemon *d, int budget)
+{
+    zmq_msg_t frames[ENVELOPE_MAX + 1];
+    int taken = 0;
+    bool overflow;
+    while (taken < budget) {
+        int count = receive_message(d, frames, &overflow);
+        if (count == 0)
+            break;
+        taken++;
+        /* without an envelope, or with one longer than a REQ/DEALER peer's,
+         * there is nobody to answer */
+        if (!overflow && count >= 2)
+            handle(d, frames, count);
+        for (int i = 0; i < count; i++)
+            zmq_msg_close(&frames[i]);
+    }
+    return taken;
+}
+
+static void reply_append(df_daemon *d, const df_batch *b, append_request *req, size_t first,
+                         size_t end)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    if (b->failure) {
+        reply_error(d, req->envelope, req->frames, b->failure, b->failure_message);
+        return;
+    }
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    df_pack_cstr(&pk, "ok");
+    msgpack_pack_true(&pk);
+    df_pack_cstr(&pk, "results");
+    msgpack_pack_array(&pk, end - first);
+    for (size_t i = first; i < end; i++) {
+        const df_item *it = &b->items[i];
+        if (it->error) {
+            const char *message = df_batch_text(b, it->message);
+            msgpack_pack_map(&pk, 2);
+            df_pack_cstr(&pk, "error");
+            df_pack_cstr(&pk, df_error_name(it->error));
+            df_pack_cstr(&pk, "message");
+            df_pack_cstr(&pk, message);
+        } else {
+            msgpack_pack_map(&pk, 2);
+            df_pack_cstr(&pk, "seq");
+            msgpack_pack_uint64(&pk, it->seq);
+            df_pack_cstr(&pk, "dup");
+            if (it->dup)
+                msgpack_pack_true(&pk);
+            else
+                msgpack_pack_false(&pk);
+        }
+    }
+    send_reply(d, req->envelope, req->frames, &sb);
+}
+
+void df_api_complete(df_daemon *d, df_batch *b)
+{
+    size_t i = 0;
+    while (i < b->count) {
+        append_request *req = b->items[i].request;
+        size_t end = i + 1;
+        if (!req) {
+            i++;
+            continue;
+        }
+        while (end < b->count && b->items[end].request == req)
+            end++;
+        reply_append(d, b, req, i, end);
+        for (int f = 0; f < req->frames; f++)
+            zmq_msg_close(&req->envelope[f]);
+        free(req);
+        i = end;
+    }
+}

@@ -1,0 +1,68 @@
+/* daemon.h: the state of a running dealflowd that the loop, the api, ingest
+ * and notifications share. Everything here is touched by the loop thread
+ * only; the writer thread is reached through writer.h. */
+#ifndef DF_DAEMON_H
+#define DF_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store.h"
+#include "writer.h"
+
+#define DF_DEFAULT_INGEST      "tcp://127.0.0.1:7701"
+#define DF_DEFAULT_API         "tcp://127.0.0.1:7702"
+#define DF_DEFAULT_NOTIFY      "tcp://127.0.0.1:7703"
+#define DF_DEFAULT_DATA        "./dealflow-data"
+#define DF_DEFAULT_MAX_MESSAGE (1u << 20)
+#define DF_DEFAULT_MAP_MIB     65536
+
+/* Received events waiting for the writer; past this, ingest is not read
+ * until the writer catches up (ZeroMQ then holds producers back). */
+#define DF_BATCH_SOFT_LIMIT 100000
+/* Messages taken from one socket in one turn of the loop. */
+#define DF_TURN_MESSAGES 4096
+
+typedef struct df_options {
+    const char *ingest;
+    const char *api;
+    const char *notify;
+    const char *data;
+    size_t max_message;
+    size_t map_mib;
+} df_options;
+
+typedef struct df_daemon {
+    df_options opt;
+    uv_loop_t *loop;
+    void *zmq;
+    void *ingest;
+    void *api;
+    void *notify;
+    df_store *store;
+    df_writer *writer;
+    df_batch *filling; /* what the loop is collecting for the next commit */
+    df_batch *spare;
+    int64_t started_ms;
+    uint64_t notifications;
+    uint64_t last_moved; /* seq of the last deal.moved published */
+    bool draining;
+    bool stopped;
+
+    uv_poll_t ingest_poll, api_poll;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_async_t writer_done;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t housekeeping;
+} df_daemon;
+
+/* Milliseconds since the Unix epoch. */
+int64_t df_now_ms(void);
+
+/* Logs a line on stderr, prefixed with the time and `dealflowd: `. */
+void df_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

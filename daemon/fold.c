@@ -1,0 +1,370 @@
+/* fold.c: pipelines, and folding a deal's events into its state as of a given moment. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fold.h"
+
+#define DEFAULT_PIPELINE "default"
+
+/* Times come from the network, so differences and sums saturate instead of
+ * overflowing. */
+static int64_t saturating_sub(int64_t a, int64_t b)
+{
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
+}
+
+static int64_t saturating_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+bool df_name_eq(const df_name *n, const char *s, size_t len)
+{
+    return n->len == len && (len == 0 || memcmp(n->s, s, len) == 0);
+}
+
+void df_name_set(df_name *n, const char *s, size_t len)
+{
+    if (len > DF_MAX_NAME)
+        len = DF_MAX_NAME;
+    if (len > 0)
+        memcpy(n->s, s, len);
+    n->len = (uint8_t)len;
+}
+
+static void text_set(df_text *t, const char *s, size_t len)
+{
+    if (len > DF_MAX_TEXT)
+        len = DF_MAX_TEXT;
+    if (len > 0)
+        memcpy(t->s, s, len);
+    t->len = (uint8_t)len;
+}
+
+static void stage_def_set(df_stage_def *def, const char *name, int probability, int rot_days,
+                          int outcome)
+{
+    df_name_set(&def->name, name, strlen(name));
+    def->probability = probability;
+    def->rot_days = rot_days;
+    def->outcome = outcome;
+}
+
+void df_pipelines_init(df_pipelines *pl)
+{
+    df_pipeline *p = &pl->items[0];
+    pl->count = 1;
+    df_name_set(&p->name, DEFAULT_PIPELINE, strlen(DEFAULT_PIPELINE));
+    stage_def_set(&p->stages[0], "lead", 10, -1, DF_OPEN);
+    stage_def_set(&p->stages[1], "qualified", 20, -1, DF_OPEN);
+    stage_def_set(&p->stages[2], "meeting", 40, -1, DF_OPEN);
+    stage_def_set(&p->stages[3], "proposal", 60, -1, DF_OPEN);
+    stage_def_set(&p->stages[4], "negotiation", 80, -1, DF_OPEN);
+    stage_def_set(&p->stages[5], "won", 100, -1, DF_WON);
+    stage_def_set(&p->stages[6], "lost", 0, -1, DF_LOST);
+    p->nstages = 7;
+}
+
+const df_pipeline *df_pipelines_find(const df_pipelines *pl, const char *name, size_t len)
+{
+    for (int i = 0; i < pl->count; i++) {
+        if (df_name_eq(&pl->items[i].name, name, len))
+            return &pl->items[i];
+    }
+    return NULL;
+}
+
+const df_stage_def *df_pipeline_stage(const df_pipeline *p, const char *name, size_t len,
+                                      int *index)
+{
+    for (int i = 0; i < p->nstages; i++) {
+        if (df_name_eq(&p->stages[i].name, name, len)) {
+            if (index)
+                *index = i;
+            return &p->stages[i];
+        }
+    }
+    return NULL;
+}
+
+int df_pipelines_apply(df_pipelines *pl, const df_event *ev, df_error *err)
+{
+    if (ev->pipeline.len == 0)
+        return df_fail(err, DF_EBAD_REQUEST, "a pipeline event needs `pipeline`");
+    df_pipeline *p = (df_pipeline *)df_pipelines_find(pl, ev->pipeline.ptr, ev->pipeline.len);
+    if (!p) {
+        if (pl->count >= DF_MAX_PIPELINES)
+            return df_fail(err, DF_EBAD_REQUEST, "at most %d pipelines can be defined",
+                           DF_MAX_PIPELINES);
+        p = &pl->items[pl->count++];
+        df_name_set(&p->name, ev->pipeline.ptr, ev->pipeline.len);
+    }
+    int nstages = ev->nstages;
+    if (nstages < 0)
+        nstages = 0;
+    if (nstages > DF_MAX_STAGES)
+        nstages = DF_MAX_STAGES;
+    for (int i = 0; i < nstages; i++) {
+        const df_stage_spec *spec = &ev->stages[i];
+        df_stage_def *def = &p->stages[i];
+        df_name_set(&def->name, spec->name.ptr, spec->name.len);
+        def->probability = spec->probability;
+        def->rot_days = spec->rot_days < 0 ? -1 : spec->rot_days;
+        def->outcome = spec->outcome;
+    }
+    p->nstages = nstages;
+    return 0;
+}
+
+/* The pipeline a deal is in: its own, `default` when none was named. */
+static const df_pipeline *find_deal_pipeline(const df_pipelines *pl, const df_name *name)
+{
+    if (name && name->len > 0)
+        return df_pipelines_find(pl, name->s, name->len);
+    return df_pipelines_find(pl, DEFAULT_PIPELINE, strlen(DEFAULT_PIPELINE));
+}
+
+int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const df_event *ev,
+                   df_error *err)
+{
+    if (ev->type == DF_EV_PIPELINE)
+        return 0;
+    const df_pipeline *p;
+    if (ev->pipeline.len > 0) {
+        p = df_pipelines_find(pl, ev->pipeline.ptr, ev->pipeline.len);
+        if (!p)
+            return df_fail(err, DF_EUNKNOWN_PIPELINE, "pipeline `%.*s` is not defined",
+                           (int)ev->pipeline.len, ev->pipeline.ptr);
+    } else {
+        p = find_deal_pipeline(pl, deal_pipeline);
+    }
+    if (ev->type != DF_EV_STAGE)
+        return 0;
+    if (p && df_pipeline_stage(p, ev->stage.ptr, ev->stage.len, NULL))
+        return 0;
+    const char *pipeline_name = DEFAULT_PIPELINE;
+    int pipeline_len = (int)strlen(DEFAULT_PIPELINE);
+    if (ev->pipeline.len > 0) {
+        pipeline_name = ev->pipeline.ptr;
+        pipeline_len = (int)ev->pipeline.len;
+    } else if (deal_pipeline && deal_pipeline->len > 0) {
+        pipeline_name = deal_pipeline->s;
+        pipeline_len = deal_pipeline->len;
+    }
+    return df_fail(err, DF_EUNKNOWN_STAGE, "stage `%.*s` is not in pipeline `%.*s`",
+                   (int)ev->stage.len, ev->stage.ptr, pipeline_len, pipeline_name);
+}
+
+void df_deal_init(df_deal *d, const char *id, size_t len)
+{
+    memset(d, 0, sizeof *d);
+    df_name_set(&d->deal, id, len);
+}
+
+bool df_fold_in_order(const df_deal *d, const df_event *ev)
+{
+    if (d->version == 0)
+        return true;
+    return ev->at > d->last_at || (ev->at == d->last_at && ev->seq > d->last_seq);
+}
+
+/* Returns the entry for that stage, creating it when there is room; NULL
+ * when a deal has already visited more distinct stages than the list holds. */
+static df_stage_time *stage_time_entry(df_stage_time *times, int *count, const df_name *stage)
+{
+    for (int i = 0; i < *count; i++) {
+        if (df_name_eq(&times[i].stage, stage->s, stage->len))
+            return &times[i];
+    }
+    if (*count >= DF_MAX_STAGES)
+        return NULL;
+    df_stage_time *entry = &times[(*count)++];
+    entry->stage = *stage;
+    entry->ms = 0;
+    return entry;
+}
+
+static void add_stage_time(df_stage_time *times, int *count, const df_name *stage, int64_t ms)
+{
+    df_stage_time *entry = stage_time_entry(times, count, stage);
+    if (entry)
+        entry->ms = saturating_add(entry->ms, ms);
+}
+
+static void apply_amount(df_deal *d, df_presence set, df_num amount)
+{
+    if (set == DF_SET) {
+        d->amount = amount;
+    } else if (set == DF_NIL) {
+        d->amount = (df_num){.kind = DF_NUM_NONE};
+    }
+}
+
+static void apply_owner(df_deal *d, df_presence set, df_str owner)
+{
+    if (set == DF_SET) {
+        d->has_owner = true;
+        df_name_set(&d->owner, owner.ptr, owner.len);
+    } else if (set == DF_NIL) {
+        d->has_owner = false;
+        d->owner.len = 0;
+    }
+}
+
+static void apply_text(bool *has, df_text *text, df_presence set, df_str value)
+{
+    if (set == DF_SET) {
+        *has = true;
+        text_set(text, value.ptr, value.len);
+    } else if (set == DF_NIL) {
+        *has = false;
+        text->len = 0;
+    }
+}
+
+static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl)
+{
+    if (d->has_stage && df_name_eq(&d->stage, ev->stage.ptr, ev->stage.len))
+        return;
+    if (d->has_stage)
+        add_stage_time(d->stage_times, &d->nstage_times, &d->stage,
+                       saturating_sub(ev->at, d->stage_since));
+    d->has_stage = true;
+    df_name_set(&d->stage, ev->stage.ptr, ev->stage.len);
+    d->stage_since = ev->at;
+    /* The log is never refused once recorded: a stage its pipeline no longer
+     * has still moves the deal, as an open stage with probability 0. */
+    const df_pipeline *p = find_deal_pipeline(pl, &d->pipeline);
+    const df_stage_def *def = p ? df_pipeline_stage(p, ev->stage.ptr, ev->stage.len, NULL) : NULL;
+    d->stage_outcome = def ? def->outcome : DF_OPEN;
+    d->stage_probability = def ? def->probability : 0;
+}
+
+void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
+{
+    if (d->version == 0 || ev->at < d->created)
+        d->created = ev->at;
+    d->version++;
+    d->last_at = ev->at;
+    d->last_seq = ev->seq;
+    if (ev->type != DF_EV_PIPELINE && ev->pipeline.len > 0)
+        df_name_set(&d->pipeline, ev->pipeline.ptr, ev->pipeline.len);
+
+    switch (ev->type) {
+    case DF_EV_STAGE:
+        apply_stage(d, ev, pl);
+        apply_amount(d, ev->amount_set, ev->amount);
+        apply_owner(d, ev->owner_set, ev->owner);
+        break;
+    case DF_EV_ACTIVITY:
+        d->activities++;
+        if (!d->has_activity || ev->at > d->last_activity)
+            d->last_activity = ev->at;
+        d->has_activity = true;
+        break;
+    case DF_EV_UPDATE:
+        apply_amount(d, ev->amount_set, ev->amount);
+        apply_owner(d, ev->owner_set, ev->owner);
+        apply_text(&d->has_name, &d->name, ev->name_set, ev->name);
+        apply_text(&d->has_product, &d->product, ev->product_set, ev->product);
+        if (ev->close_date_set == DF_SET) {
+            d->has_close_date = true;
+            d->close_date = ev->close_date;
+        } else if (ev->close_date_set == DF_NIL) {
+            d->has_close_date = false;
+            d->close_date = 0;
+        }
+        break;
+    case DF_EV_PIPELINE:
+        break;
+    }
+}
+
+static int compare_events(const void *a, const void *b)
+{
+    const df_event *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return 0;
+}
+
+void df_fold_sort(df_event *events, size_t count)
+{
+    if (count > 1)
+        qsort(events, count, sizeof *events, compare_events);
+}
+
+void df_deal_stage_info(const df_deal *d, const df_pipelines *pl, int *outcome, int *probability,
+                        int *rot_days)
+{
+    int stage_outcome = DF_OPEN, stage_probability = 0, stage_rot_days = -1;
+    if (d->has_stage) {
+        const df_pipeline *p = find_deal_pipeline(pl, &d->pipeline);
+        const df_stage_def *def = p ? df_pipeline_stage(p, d->stage.s, d->stage.len, NULL) : NULL;
+        if (def) {
+            stage_outcome = def->outcome;
+            stage_probability = def->probability;
+            stage_rot_days = def->rot_days;
+        } else {
+            stage_outcome = d->stage_outcome;
+            stage_probability = d->stage_probability;
+        }
+    }
+    if (outcome)
+        *outcome = stage_outcome;
+    if (probability)
+        *probability = stage_probability;
+    if (rot_days)
+        *rot_days = stage_rot_days;
+}
+
+int64_t df_days_between(int64_t since, int64_t now)
+{
+    int64_t elapsed = saturating_sub(now, since);
+    /* floor division of a negative span is negative, which clamps to 0 */
+    return elapsed <= 0 ? 0 : elapsed / DF_DAY_MS;
+}
+
+void df_deal_view_at(const df_deal *d, int64_t now, const df_pipelines *pl, df_deal_view *out)
+{
+    memset(out, 0, sizeof *out);
+    df_deal_stage_info(d, pl, &out->status, &out->probability, &out->rot_days);
+
+    out->has_days_in_stage = d->has_stage;
+    if (d->has_stage)
+        out->days_in_stage = df_days_between(d->stage_since, now);
+    out->has_days_since_activity = d->has_activity;
+    if (d->has_activity)
+        out->days_since_activity = df_days_between(d->last_activity, now);
+
+    if (d->has_stage && d->has_activity)
+        out->idle_since = d->stage_since > d->last_activity ? d->stage_since : d->last_activity;
+    else if (d->has_stage)
+        out->idle_since = d->stage_since;
+    else if (d->has_activity)
+        out->idle_since = d->last_activity;
+    else
+        out->idle_since = d->created;
+
+    out->stale = d->has_stage && out->status == DF_OPEN && out->rot_days >= 0 &&
+                 saturating_sub(now, out->idle_since) >= (int64_t)out->rot_days * DF_DAY_MS;
+
+    out->nstage_times = d->nstage_times;
+    memcpy(out->stage_times, d->stage_times, sizeof out->stage_times);
+    if (d->has_stage) {
+        int64_t current_visit = saturating_sub(now, d->stage_since);
+        add_stage_time(out->stage_times, &out->nstage_times, &d->stage,
+                       current_visit < 0 ? 0 : current_visit);
+    }
+}

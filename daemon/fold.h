@@ -1,0 +1,147 @@
+/* fold.h: the pure core of dealflow: pipelines, folding a deal's events into
+ * its state, and what that state means at a given moment (days in stage,
+ * staleness, time in stage). No I/O, no allocation. */
+#ifndef DF_FOLD_H
+#define DF_FOLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+/* A bounded string owned by a struct (not NUL-terminated; len 0 = empty). */
+typedef struct df_name {
+    uint8_t len;
+    char s[DF_MAX_NAME];
+} df_name;
+
+typedef struct df_text {
+    uint8_t len;
+    char s[DF_MAX_TEXT];
+} df_text;
+
+bool df_name_eq(const df_name *n, const char *s, size_t len);
+void df_name_set(df_name *n, const char *s, size_t len); /* truncates at DF_MAX_NAME */
+
+typedef struct df_stage_def {
+    df_name name;
+    int probability; /* 0..100 */
+    int rot_days;    /* -1: never rots */
+    int outcome;     /* df_outcome */
+} df_stage_def;
+
+typedef struct df_pipeline {
+    df_name name;
+    int nstages;
+    df_stage_def stages[DF_MAX_STAGES];
+} df_pipeline;
+
+#define DF_MAX_PIPELINES 256
+
+/* Every pipeline the store knows, in the order they were first defined. */
+typedef struct df_pipelines {
+    int count;
+    df_pipeline items[DF_MAX_PIPELINES];
+} df_pipelines;
+
+/* Fills pl with the built-in pipeline `default`: lead 10, qualified 20,
+ * meeting 40, proposal 60, negotiation 80, won 100 (won), lost 0 (lost). */
+void df_pipelines_init(df_pipelines *pl);
+
+/* Returns the pipeline with that name, or NULL. */
+const df_pipeline *df_pipelines_find(const df_pipelines *pl, const char *name, size_t len);
+
+/* Returns the stage of p with that name, or NULL; *index gets its position
+ * in pipeline order when index is not NULL. */
+const df_stage_def *df_pipeline_stage(const df_pipeline *p, const char *name, size_t len,
+                                      int *index);
+
+/* Defines or replaces the pipeline a `pipeline` event names. Returns 0, or
+ * DF_EBAD_REQUEST when DF_MAX_PIPELINES are already defined. */
+int df_pipelines_apply(df_pipelines *pl, const df_event *ev, df_error *err);
+
+/* The stage and pipeline a stage event moves its deal to, given the deal's
+ * pipeline when it arrives (NULL for a new deal): the pipeline the event
+ * names, else the deal's, else `default`. Returns 0, DF_EUNKNOWN_PIPELINE or
+ * DF_EUNKNOWN_STAGE with a message. */
+int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const df_event *ev,
+                   df_error *err);
+
+typedef struct df_stage_time {
+    df_name stage;
+    int64_t ms;
+} df_stage_time;
+
+/* A deal: the fold of its recorded events in (at, seq) order. */
+typedef struct df_deal {
+    df_name deal;
+    df_name pipeline; /* empty: `default` */
+    bool has_stage;
+    df_name stage;
+    int64_t stage_since;
+    int stage_outcome;     /* outcome of the stage when the deal moved there */
+    int stage_probability; /* probability of the stage when the deal moved there */
+    bool has_activity;
+    int64_t last_activity;
+    int64_t created;
+    df_num amount;
+    bool has_owner;
+    df_name owner;
+    bool has_name;
+    df_text name;
+    bool has_product;
+    df_text product;
+    bool has_close_date;
+    int64_t close_date;
+    uint64_t activities;
+    uint64_t version;
+    /* where the fold stands: an event after (last_at, last_seq) can be applied */
+    int64_t last_at;
+    uint64_t last_seq;
+    /* ms spent in each stage over finished visits; the current visit is not in it */
+    int nstage_times;
+    df_stage_time stage_times[DF_MAX_STAGES];
+} df_deal;
+
+/* Starts an empty deal (version 0) with that id. */
+void df_deal_init(df_deal *d, const char *id, size_t len);
+
+/* True when ev comes after every event folded into d in (at, seq) order, so
+ * that df_fold_apply can take it; false means the deal must be refolded. */
+bool df_fold_in_order(const df_deal *d, const df_event *ev);
+
+/* Folds one event into d; ev must come after every event already folded
+ * in (at, seq) order. Stage events whose stage is unknown to pl still move
+ * the deal (probability 0, outcome open): the log is never refused after
+ * it was recorded. */
+void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl);
+
+/* Sorts events by (at, seq). */
+void df_fold_sort(df_event *events, size_t count);
+
+/* What a deal looks like at `now`. */
+typedef struct df_deal_view {
+    int status; /* df_outcome of the current stage */
+    int probability;
+    bool has_days_in_stage;
+    int64_t days_in_stage;
+    bool has_days_since_activity;
+    int64_t days_since_activity;
+    bool stale;
+    int rot_days;       /* -1 when the current stage never rots */
+    int64_t idle_since; /* max(stage_since, last_activity), else created */
+    int nstage_times;
+    df_stage_time stage_times[DF_MAX_STAGES]; /* current visit counted up to now */
+} df_deal_view;
+
+/* The outcome and probability of d's current stage: from its pipeline in pl
+ * when the stage still exists there, else as they were when it moved. */
+void df_deal_stage_info(const df_deal *d, const df_pipelines *pl, int *outcome, int *probability,
+                        int *rot_days);
+
+void df_deal_view_at(const df_deal *d, int64_t now, const df_pipelines *pl, df_deal_view *out);
+
+/* floor((now - since) / day), never below 0. */
+int64_t df_days_between(int64_t since, int64_t now);
+
+#endif

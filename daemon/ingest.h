@@ -1,0 +1,15 @@
+/* ingest.h: turning frames received on the PULL socket into batch items. */
+#ifndef DF_INGEST_H
+#define DF_INGEST_H
+
+#include "daemon.h"
+
+/* Takes up to `budget` frames waiting on the ingest socket into d->filling.
+ * Returns how many it took. */
+int df_ingest_drain(df_daemon *d, int budget);
+
+/* Adds the events of one ingest frame to b: one item per event, or one
+ * refused item (kept in the rejected store) for a frame that cannot be read. */
+void df_ingest_frame(df_batch *b, const char *data, size_t len, size_t max_message, int64_t recv);
+
+#endif

@@ -1,0 +1,178 @@
+/* loop.c: ZeroMQ inside libuv. ZMQ_FD is edge-triggered and only says that
+ * something changed, so the poll callback merely wakes the loop; a prepare
+ * handle looks at ZMQ_EVENTS before the loop blocks and keeps it from
+ * blocking (an idle handle) while a socket has messages; a check handle
+ * drains the sockets, a bounded number of messages per turn. No edge can be
+ * lost that way, also after sends made elsewhere. */
+#include "loop.h"
+
+#include <signal.h>
+#include <zmq.h>
+
+#include "api.h"
+#include "ingest.h"
+#include "notify.h"
+
+static bool readable(void *socket)
+{
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) != 0)
+        return false;
+    return events & ZMQ_POLLIN;
+}
+
+static bool ingest_open(const df_daemon *d)
+{
+    return !d->stopped && d->filling->count < DF_BATCH_SOFT_LIMIT;
+}
+
+static bool api_open(const df_daemon *d)
+{
+    return !d->stopped && d->filling->count < 4 * DF_BATCH_SOFT_LIMIT;
+}
+
+static void close_handles(df_daemon *d)
+{
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&d->ingest_poll,  (uv_handle_t *)&d->api_poll,
+        (uv_handle_t *)&d->prepare,      (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->idle,         (uv_handle_t *)&d->writer_done,
+        (uv_handle_t *)&d->sigterm,      (uv_handle_t *)&d->sigint,
+        (uv_handle_t *)&d->housekeeping,
+    };
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        if (!uv_is_closing(handles[i]))
+            uv_close(handles[i], NULL);
+}
+
+/* Answers and publishes what the writer finished, then gives it the next
+ * batch if there is one. */
+static void advance(df_daemon *d)
+{
+    df_batch *done = df_writer_take(d->writer);
+    if (done) {
+        if (done->failure)
+            df_log("%zu events were not recorded: %s", done->count, done->failure_message);
+        df_api_complete(d, done);
+        df_notify_moves(d, done);
+        df_batch_clear(done);
+        if (!d->spare)
+            d->spare = done;
+        else
+            df_batch_free(done);
+    }
+    if (d->filling->count > 0 && df_writer_idle(d->writer)) {
+        df_batch *next = d->spare ? d->spare : df_batch_new();
+        if (next) {
+            d->spare = NULL;
+            df_writer_submit(d->writer, d->filling);
+            d->filling = next;
+        }
+    }
+    if (d->draining && d->filling->count == 0 && df_writer_idle(d->writer))
+        close_handles(d);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    /* only wakes the loop: the check handle reads */
+    (void)handle;
+    (void)status;
+    (void)events;
+}
+
+static void on_idle(uv_idle_t *handle)
+{
+    (void)handle;
+}
+
+static void on_prepare(uv_prepare_t *handle)
+{
+    df_daemon *d = handle->data;
+    bool work = (ingest_open(d) && readable(d->ingest)) || (api_open(d) && readable(d->api));
+    if (work)
+        uv_idle_start(&d->idle, on_idle);
+    else
+        uv_idle_stop(&d->idle);
+}
+
+static void on_check(uv_check_t *handle)
+{
+    df_daemon *d = handle->data;
+    advance(d);
+    if (api_open(d))
+        df_api_drain(d, DF_TURN_MESSAGES);
+    if (ingest_open(d))
+        df_ingest_drain(d, DF_TURN_MESSAGES);
+    advance(d);
+}
+
+static void on_writer_done(uv_async_t *handle)
+{
+    advance(handle->data);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    df_daemon *d = handle->data;
+    if (d->draining)
+        return;
+    df_log("%s: committing and answering what was received, then exiting",
+           signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* what is already queued on the sockets counts as received */
+    while (df_api_drain(d, DF_TURN_MESSAGES) > 0)
+        ;
+    while (df_ingest_drain(d, DF_TURN_MESSAGES) > 0)
+        ;
+    d->draining = true;
+    d->stopped = true;
+    uv_poll_stop(&d->ingest_poll);
+    uv_poll_stop(&d->api_poll);
+    advance(d);
+}
+
+static void on_housekeeping(uv_timer_t *handle)
+{
+    df_daemon *d = handle->data;
+    df_store_check_readers(d->store);
+}
+
+static int fd_of(void *socket, uv_os_sock_t *fd)
+{
+    size_t len = sizeof(*fd);
+    return zmq_getsockopt(socket, ZMQ_FD, fd, &len);
+}
+
+int df_loop_run(df_daemon *d)
+{
+    uv_os_sock_t ingest_fd, api_fd;
+    if (fd_of(d->ingest, &ingest_fd) != 0 || fd_of(d->api, &api_fd) != 0)
+        return DF_EINTERNAL;
+    uv_handle_t *all[] = {
+        (uv_handle_t *)&d->ingest_poll,  (uv_handle_t *)&d->api_poll,
+        (uv_handle_t *)&d->prepare,      (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->idle,         (uv_handle_t *)&d->writer_done,
+        (uv_handle_t *)&d->sigterm,      (uv_handle_t *)&d->sigint,
+        (uv_handle_t *)&d->housekeeping,
+    };
+    if (uv_poll_init_socket(d->loop, &d->ingest_poll, ingest_fd) != 0 ||
+        uv_poll_init_socket(d->loop, &d->api_poll, api_fd) != 0 ||
+        uv_prepare_init(d->loop, &d->prepare) != 0 || uv_check_init(d->loop, &d->check) != 0 ||
+        uv_idle_init(d->loop, &d->idle) != 0 ||
+        uv_async_init(d->loop, &d->writer_done, on_writer_done) != 0 ||
+        uv_signal_init(d->loop, &d->sigterm) != 0 || uv_signal_init(d->loop, &d->sigint) != 0 ||
+        uv_timer_init(d->loop, &d->housekeeping) != 0)
+        return DF_EINTERNAL;
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        all[i]->data = d;
+    uv_poll_start(&d->ingest_poll, UV_READABLE, on_poll);
+    uv_poll_start(&d->api_poll, UV_READABLE, on_poll);
+    uv_prepare_start(&d->prepare, on_prepare);
+    uv_check_start(&d->check, on_check);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_timer_start(&d->housekeeping, on_housekeeping, 60000, 60000);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    return 0;
+}

@@ -1,0 +1,218 @@
+/* main.c: dealflowd's command line, start-up and shutdown. Start-up errors
+ * (an address in use, a data directory that cannot be used) are logged and
+ * end the process with status 1; after SIGTERM or SIGINT it exits 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "loop.h"
+
+enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
+
+int64_t df_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void df_log(const char *fmt, ...)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s dealflowd: ", stamp);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: dealflowd [options]\n"
+            "\n"
+            "The dealflow event store: records deal events and answers for them.\n"
+            "\n"
+            "  --ingest EP        PULL endpoint for fire-and-forget events (default %s)\n"
+            "  --api EP           ROUTER endpoint for requests (default %s)\n"
+            "  --notify EP        PUB endpoint for notifications (default %s)\n"
+            "  --data DIR         data directory, created if missing (default %s)\n"
+            "  --max-message N    largest frame accepted, in bytes (default %u)\n"
+            "  --map-size MIB     address space reserved for the store (default %u)\n"
+            "  --version          print the version and exit\n"
+            "  --help             print this help and exit\n",
+            DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
+            DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB);
+}
+
+static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+/* Returns 0, or EXIT_USAGE after saying what is wrong. */
+static int parse_options(int argc, char **argv, df_options *opt)
+{
+    static const struct option longs[] = {
+        {"ingest", required_argument, NULL, 'i'},
+        {"api", required_argument, NULL, 'a'},
+        {"notify", required_argument, NULL, 'n'},
+        {"data", required_argument, NULL, 'd'},
+        {"max-message", required_argument, NULL, 'm'},
+        {"map-size", required_argument, NULL, 's'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *opt = (df_options){DF_DEFAULT_INGEST, DF_DEFAULT_API,         DF_DEFAULT_NOTIFY,
+                        DF_DEFAULT_DATA,   DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            opt->ingest = optarg;
+            break;
+        case 'a':
+            opt->api = optarg;
+            break;
+        case 'n':
+            opt->notify = optarg;
+            break;
+        case 'd':
+            opt->data = optarg;
+            break;
+        case 'm':
+            if (!parse_size(optarg, 1024, 256u << 20, &opt->max_message)) {
+                fprintf(stderr, "dealflowd: --max-message takes 1024..268435456 bytes\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 's':
+            if (!parse_size(optarg, 16, 1u << 24, &opt->map_mib)) {
+                fprintf(stderr, "dealflowd: --map-size takes 16..16777216 MiB\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'V':
+            printf("dealflowd %s\n", DF_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dealflowd: unexpected argument `%s`\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void *open_socket(df_daemon *d, int type, const char *role, const char *endpoint)
+{
+    void *s = zmq_socket(d->zmq, type);
+    int64_t hard_limit = (int64_t)d->opt.max_message * 16;
+    int linger = type == ZMQ_PULL ? 0 : 2000, hwm = 100000, one = 1;
+    if (!s) {
+        df_log("cannot create the %s socket: %s", role, zmq_strerror(errno));
+        return NULL;
+    }
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (type != ZMQ_PUB)
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit));
+    if (type == ZMQ_ROUTER)
+        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    if (zmq_bind(s, endpoint) != 0) {
+        df_log("cannot listen for %s on %s: %s", role, endpoint, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void writer_done(void *ctx)
+{
+    uv_async_send(&((df_daemon *)ctx)->writer_done);
+}
+
+static void close_sockets(df_daemon *d)
+{
+    if (d->ingest)
+        zmq_close(d->ingest);
+    if (d->api)
+        zmq_close(d->api);
+    if (d->notify)
+        zmq_close(d->notify);
+    if (d->zmq)
+        zmq_ctx_term(d->zmq);
+}
+
+int main(int argc, char **argv)
+{
+    static df_daemon daemon;
+    df_daemon *d = &daemon;
+    df_error err;
+    int status = EXIT_STARTUP;
+    int rc = parse_options(argc, argv, &d->opt);
+    if (rc)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    d->started_ms = df_now_ms();
+    d->loop = uv_default_loop();
+    if (df_store_open(&d->store, d->opt.data, d->opt.map_mib, &err) != 0) {
+        df_log("%s", err.message);
+        return EXIT_STARTUP;
+    }
+    d->zmq = zmq_ctx_new();
+    d->filling = df_batch_new();
+    if (!d->zmq || !d->filling ||
+        !(d->ingest = open_socket(d, ZMQ_PULL, "ingest", d->opt.ingest)) ||
+        !(d->api = open_socket(d, ZMQ_ROUTER, "api", d->opt.api)) ||
+        !(d->notify = open_socket(d, ZMQ_PUB, "notify", d->opt.notify)))
+        goto out;
+    if (df_writer_start(&d->writer, d->store, writer_done, d, &err) != 0) {
+        df_log("%s", err.message);
+        goto out;
+    }
+    df_writer_counters c = df_writer_counters_get(d->writer);
+    df_log("dealflowd %s: data %s, last seq %llu; ingest %s, api %s, notify %s", DF_VERSION,
+           d->opt.data, (unsigned long long)c.committed_seq, d->opt.ingest, d->opt.api,
+           d->opt.notify);
+    if (df_loop_run(d) != 0) {
+        df_log("cannot start the event loop");
+        goto out;
+    }
+    status = 0;
+    df_log("stopped: everything received is committed and answered (last seq %llu)",
+           (unsigned long long)df_writer_counters_get(d->writer).committed_seq);
+out:
+    df_writer_stop(d->writer);
+    close_sockets(d);
+    df_batch_free(d->filling);
+    df_batch_free(d->spare);
+    df_store_close(d->store);
+    uv_loop_close(d->loop);
+    return status;
+}

@@ -1,0 +1,671 @@
+/* query.c: the api's read operations. Each runs in one read transaction, so
+ * it sees a single committed state: every acknowledged event and nothing
+ * that is not yet on disk. Reads never wait for the writer. */
+#include "query.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refold.h"
+
+#define VERSION_STRING DF_VERSION
+
+#define LIST_DEFAULT     100
+#define PAGE_MAX         10000
+#define EVENTS_DEFAULT   1000
+#define REJECTED_DEFAULT 100
+
+/* What one request works with. */
+typedef struct query {
+    df_daemon *d;
+    const msgpack_object *req;
+    msgpack_packer *pk;
+    MDB_txn *txn;
+    int64_t now;
+} query;
+
+static df_pipelines pipelines; /* loaded per request from its snapshot */
+static df_refolder *refolder;
+
+static int fail(query *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(query *q, int code, const char *fmt, ...)
+{
+    char message[DF_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    df_pack_error(q->pk, code, message);
+    return 0;
+}
+
+static int store_failed(query *q, int rc)
+{
+    df_log("read failed: %s", mdb_strerror(rc));
+    return fail(q, DF_EINTERNAL, "the store could not be read: %s", mdb_strerror(rc));
+}
+
+static void pack_ok(msgpack_packer *pk, size_t keys)
+{
+    msgpack_pack_map(pk, keys + 1);
+    df_pack_cstr(pk, "ok");
+    msgpack_pack_true(pk);
+}
+
+static void pack_name(msgpack_packer *pk, bool has, const char *s, size_t len)
+{
+    if (has)
+        df_pack_str(pk, s, len);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_opt_int(msgpack_packer *pk, bool has, int64_t v)
+{
+    if (has)
+        msgpack_pack_int64(pk, v);
+    else
+        msgpack_pack_nil(pk);
+}
+
+void df_pack_deal(msgpack_packer *pk, const df_deal *deal, int64_t now, const df_pipelines *pl)
+{
+    static df_deal_view view; /* large; the loop thread is the only caller */
+    df_str pipeline = df_deal_pipeline(deal);
+    df_deal_view_at(deal, now, pl, &view);
+    msgpack_pack_map(pk, 19);
+    df_pack_cstr(pk, "deal");
+    df_pack_str(pk, deal->deal.s, deal->deal.len);
+    df_pack_cstr(pk, "pipeline");
+    df_pack_str(pk, pipeline.ptr, pipeline.len);
+    df_pack_cstr(pk, "stage");
+    pack_name(pk, deal->has_stage, deal->stage.s, deal->stage.len);
+    df_pack_cstr(pk, "status");
+    df_pack_cstr(pk, df_outcome_name(view.status));
+    df_pack_cstr(pk, "stage_since");
+    pack_opt_int(pk, deal->has_stage, deal->stage_since);
+    df_pack_cstr(pk, "days_in_stage");
+    pack_opt_int(pk, view.has_days_in_stage, view.days_in_stage);
+    df_pack_cstr(pk, "last_activity");
+    pack_opt_int(pk, deal->has_activity, deal->last_activity);
+    df_pack_cstr(pk, "days_since_activity");
+    pack_opt_int(pk, view.has_days_since_activity, view.days_since_activity);
+    df_pack_cstr(pk, "created");
+    msgpack_pack_int64(pk, deal->created);
+    df_pack_cstr(pk, "amount");
+    df_pack_num(pk, deal->amount);
+    df_pack_cstr(pk, "owner");
+    pack_name(pk, deal->has_owner, deal->owner.s, deal->owner.len);
+    df_pack_cstr(pk, "name");
+    pack_name(pk, deal->has_name, deal->name.s, deal->name.len);
+    df_pack_cstr(pk, "product");
+    pack_name(pk, deal->has_product, deal->product.s, deal->product.len);
+    df_pack_cstr(pk, "close_date");
+    pack_opt_int(pk, deal->has_close_date, deal->close_date);
+    df_pack_cstr(pk, "probability");
+    pack_opt_int(pk, deal->has_stage, view.probability);
+    df_pack_cstr(pk, "activities");
+    msgpack_pack_uint64(pk, deal->activities);
+    df_pack_cstr(pk, "version");
+    msgpack_pack_uint64(pk, deal->version);
+    df_pack_cstr(pk, "time_in_stage");
+    msgpack_pack_map(pk, (size_t)view.nstage_times);
+    for (int i = 0; i < view.nstage_times; i++) {
+        df_pack_str(pk, view.stage_times[i].stage.s, view.stage_times[i].stage.len);
+        msgpack_pack_int64(pk, view.stage_times[i].ms);
+    }
+    df_pack_cstr(pk, "stale");
+    if (view.stale)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+/* ---- request keys ---- */
+
+static bool bad_key(query *q, const char *key, const char *what)
+{
+    fail(q, DF_EBAD_REQUEST, "`%s` must be %s", key, what);
+    return false;
+}
+
+/* Reads an optional string key into out (len 0 when absent). */
+static bool opt_str(query *q, const char *key, df_str *out)
+{
+    bool bad = false;
+    out->ptr = NULL;
+    out->len = 0;
+    if (!df_get_str(q->req, key, out, &bad) && bad)
+        return bad_key(q, key, "a string");
+    return true;
+}
+
+static bool opt_uint(query *q, const char *key, uint64_t *out, uint64_t fallback, uint64_t min,
+                     uint64_t max)
+{
+    bool bad = false;
+    char what[80];
+    if (!df_get_uint(q->req, key, out, &bad))
+        *out = fallback;
+    if (bad || *out < min || *out > max) {
+        snprintf(what, sizeof(what), "an integer in %llu..%llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        return bad_key(q, key, what);
+    }
+    return true;
+}
+
+static bool opt_time(query *q, const char *key, int64_t *out, bool *given)
+{
+    bool bad = false;
+    *given = df_get_int(q->req, key, out, &bad);
+    if (bad)
+        return bad_key(q, key, "an integer (ms since the Unix epoch)");
+    return true;
+}
+
+static bool read_now(query *q)
+{
+    bool given;
+    int64_t now;
+    if (!opt_time(q, "now", &now, &given))
+        return false;
+    q->now = given ? now : df_now_ms();
+    return true;
+}
+
+static int load_pipelines(query *q)
+{
+    return df_store_pipelines_load(q->d->store, q->txn, &pipelines);
+}
+
+/* ---- ping and stats ---- */
+
+static int op_ping(query *q)
+{
+    df_writer_counters c = df_writer_counters_get(q->d->writer);
+    pack_ok(q->pk, 2);
+    df_pack_cstr(q->pk, "version");
+    df_pack_cstr(q->pk, VERSION_STRING);
+    df_pack_cstr(q->pk, "last_seq");
+    msgpack_pack_uint64(q->pk, c.committed_seq);
+    return 0;
+}
+
+static int op_stats(query *q)
+{
+    df_daemon *d = q->d;
+    df_writer_counters c = df_writer_counters_get(d->writer);
+    pack_ok(q->pk, 10);
+    df_pack_cstr(q->pk, "events");
+    msgpack_pack_uint64(q->pk, df_store_log_last(d->store, q->txn));
+    df_pack_cstr(q->pk, "duplicates");
+    msgpack_pack_uint64(q->pk, c.duplicates);
+    df_pack_cstr(q->pk, "rejected");
+    msgpack_pack_uint64(q->pk, df_store_rejected_last(d->store, q->txn));
+    df_pack_cstr(q->pk, "deals");
+    msgpack_pack_uint64(q->pk, df_store_deal_count(d->store, q->txn));
+    df_pack_cstr(q->pk, "last_seq");
+    msgpack_pack_uint64(q->pk, c.committed_seq);
+    df_pack_cstr(q->pk, "commits");
+    msgpack_pack_uint64(q->pk, c.commits);
+    df_pack_cstr(q->pk, "notifications");
+    msgpack_pack_uint64(q->pk, d->notifications);
+    df_pack_cstr(q->pk, "pending");
+    msgpack_pack_uint64(q->pk, d->filling->count);
+    df_pack_cstr(q->pk, "uptime_ms");
+    msgpack_pack_int64(q->pk, df_now_ms() - d->started_ms);
+    df_pack_cstr(q->pk, "db_bytes");
+    msgpack_pack_uint64(q->pk, df_store_disk_bytes(d->store));
+    return 0;
+}
+
+/* ---- deal and history ---- */
+
+static bool read_deal_id(query *q, df_deal *deal)
+{
+    df_str id;
+    if (!opt_str(q, "deal", &id))
+        return false;
+    if (id.len == 0 || id.len > DF_MAX_ID)
+        return bad_key(q, "deal", "a string of 1..128 bytes");
+    df_deal_init(deal, id.ptr, id.len);
+    return true;
+}
+
+static int op_deal(query *q)
+{
+    static df_deal deal;
+    int64_t as_of;
+    bool has_as_of, has_now;
+    int rc;
+    if (!read_deal_id(q, &deal) || !opt_time(q, "as_of", &as_of, &has_as_of) ||
+        !opt_time(q, "now", &q->now, &has_now))
+        return 0;
+    if (!has_now)
+        q->now = has_as_of ? as_of : df_now_ms();
+    if ((rc = load_pipelines(q)) != 0)
+        return store_failed(q, rc);
+    rc = df_store_deal_get(q->d->store, q->txn, &deal);
+    if (rc == MDB_NOTFOUND)
+        return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
+    if (rc != 0)
+        return store_failed(q, rc);
+    if (has_as_of) {
+        if (!refolder && !(refolder = df_refolder_new()))
+            return fail(q, DF_EINTERNAL, "out of memory");
+        if ((rc = df_refold(refolder, q->d->store, q->txn, &pipelines, as_of, &deal)) != 0)
+            return store_failed(q, rc);
+        if (deal.version == 0)
+            return fail(q, DF_ENOT_FOUND, "deal `%.*s` has no event at or before %lld",
+                        (int)deal.deal.len, deal.deal.s, (long long)as_of);
+    }
+    pack_ok(q->pk, 1);
+    df_pack_cstr(q->pk, "deal");
+    df_pack_deal(q->pk, &deal, q->now, &pipelines);
+    return 0;
+}
+
+/* Collected events of a page: pointers into the read transaction's snapshot. */
+typedef struct page {
+    query *q;
+    MDB_val *events;
+    size_t count, limit;
+    int rc;
+} page;
+
+static int page_add(page *p, const MDB_val *event)
+{
+    p->events[p->count++] = *event;
+    return p->count >= p->limit;
+}
+
+static int history_each(void *ctx, uint64_t seq)
+{
+    page *p = ctx;
+    MDB_val event;
+    p->rc = df_store_log_get(p->q->d->store, p->q->txn, seq, &event);
+    if (p->rc != 0)
+        return 1;
+    return page_add(p, &event);
+}
+
+static int log_each(void *ctx, uint64_t seq, const MDB_val *event)
+{
+    (void)seq;
+    return page_add(ctx, event);
+}
+
+static void pack_events(msgpack_packer *pk, const page *p)
+{
+    df_pack_cstr(pk, "events");
+    msgpack_pack_array(pk, p->count);
+    for (size_t i = 0; i < p->count; i++)
+        pk->callback(pk->data, p->events[i].mv_data, p->events[i].mv_size);
+}
+
+static bool page_init(query *q, page *p, uint64_t limit)
+{
+    p->q = q;
+    p->count = 0;
+    p->limit = limit;
+    p->rc = 0;
+    p->events = malloc(limit * sizeof(*p->events));
+    if (!p->events)
+        fail(q, DF_EINTERNAL, "out of memory");
+    return p->events != NULL;
+}
+
+static int op_history(query *q)
+{
+    static df_deal deal;
+    uint64_t after, limit;
+    page p;
+    int rc;
+    if (!read_deal_id(q, &deal) || !opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
+        !opt_uint(q, "limit", &limit, EVENTS_DEFAULT, 1, PAGE_MAX))
+        return 0;
+    rc = df_store_deal_get(q->d->store, q->txn, &deal);
+    if (rc == MDB_NOTFOUND)
+        return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
+    if (rc != 0)
+        return store_failed(q, rc);
+    if (!page_init(q, &p, limit))
+        return 0;
+    rc = df_store_deal_event_scan(q->d->store, q->txn, deal.deal.s, deal.deal.len, after,
+                                  history_each, &p);
+    if (rc == 0)
+        rc = p.rc;
+    if (rc != 0) {
+        free(p.events);
+        return store_failed(q, rc);
+    }
+    pack_ok(q->pk, 1);
+    pack_events(q->pk, &p);
+    free(p.events);
+    return 0;
+}
+
+static int op_replay(query *q)
+{
+    uint64_t after, limit;
+    page p;
+    if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
+        !opt_uint(q, "limit", &limit, EVENTS_DEFAULT, 1, PAGE_MAX))
+        return 0;
+    if (!page_init(q, &p, limit))
+        return 0;
+    int rc = df_store_log_scan(q->d->store, q->txn, after, limit, log_each, &p);
+    if (rc != 0) {
+        free(p.events);
+        return store_failed(q, rc);
+    }
+    pack_ok(q->pk, 2);
+    pack_events(q->pk, &p);
+    df_pack_cstr(q->pk, "last_seq");
+    msgpack_pack_uint64(q->pk, df_store_log_last(q->d->store, q->txn));
+    free(p.events);
+    return 0;
+}
+
+static int op_rejected(query *q)
+{
+    uint64_t after, limit;
+    page p;
+    if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
+        !opt_uint(q, "limit", &limit, REJECTED_DEFAULT, 1, PAGE_MAX))
+        return 0;
+    if (!page_init(q, &p, limit))
+        return 0;
+    uint64_t first = after;
+    int rc = df_store_rejected_scan(q->d->store, q->txn, after, limit, log_each, &p);
+    if (rc != 0) {
+        free(p.events);
+        return store_failed(q, rc);
+    }
+    pack_ok(q->pk, 1);
+    df_pack_cstr(q->pk, "items");
+    msgpack_pack_array(q->pk, p.count);
+    for (size_t i = 0; i < p.count; i++) {
+        /* a stored item is a 4-entry map; the reply puts its id in front */
+        const char *item = p.events[i].mv_data;
+        msgpack_pack_map(q->pk, 5);
+        df_pack_cstr(q->pk, "id");
+        msgpack_pack_uint64(q->pk, first + 1 + i);
+        if (p.events[i].mv_size > 1 && (uint8_t)item[0] == 0x84)
+            q->pk->callback(q->pk->data, item + 1, p.events[i].mv_size - 1);
+    }
+    free(p.events);
+    return 0;
+}
+
+/* ---- list ---- */
+
+typedef struct list_filter {
+    query *q;
+    df_str pipeline, stage, owner;
+    int status; /* -1: any */
+    int stale;  /* -1: any */
+    bool has_idle;
+    uint64_t idle_days;
+    uint64_t limit;
+    size_t count;
+    bool more;
+    char last[DF_MAX_ID]; /* id of the last deal on the page: the next cursor */
+    size_t last_len;
+    df_deal deal;
+    msgpack_sbuffer deals;
+    msgpack_packer pk;
+    int rc;
+} list_filter;
+
+static bool str_is(df_str s, const df_name *n)
+{
+    return s.len == n->len && memcmp(s.ptr, n->s, s.len) == 0;
+}
+
+static bool matches(list_filter *f, const df_deal *deal, const df_deal_view *view)
+{
+    df_str pipeline = df_deal_pipeline(deal);
+    if (f->pipeline.len &&
+        (f->pipeline.len != pipeline.len || memcmp(f->pipeline.ptr, pipeline.ptr, pipeline.len)))
+        return false;
+    if (f->stage.len && (!deal->has_stage || !str_is(f->stage, &deal->stage)))
+        return false;
+    if (f->owner.len && (!deal->has_owner || !str_is(f->owner, &deal->owner)))
+        return false;
+    if (f->status >= 0 && view->status != f->status)
+        return false;
+    if (f->stale >= 0 && view->stale != (f->stale == 1))
+        return false;
+    if (f->has_idle) {
+        int64_t since = deal->has_stage || deal->has_activity ? view->idle_since : deal->created;
+        if (f->q->now - since < (int64_t)f->idle_days * DF_DAY_MS)
+            return false;
+    }
+    return true;
+}
+
+static int list_each(void *ctx, const char *id, size_t len)
+{
+    static df_deal_view view;
+    list_filter *f = ctx;
+    if (len == 0 || len > DF_MAX_ID)
+        return 0;
+    df_deal_init(&f->deal, id, len);
+    f->rc = df_store_deal_get(f->q->d->store, f->q->txn, &f->deal);
+    if (f->rc != 0)
+        return 1;
+    df_deal_view_at(&f->deal, f->q->now, &pipelines, &view);
+    if (!matches(f, &f->deal, &view))
+        return 0;
+    if (f->count == f->limit) {
+        f->more = true;
+        return 1;
+    }
+    df_pack_deal(&f->pk, &f->deal, f->q->now, &pipelines);
+    memcpy(f->last, id, len);
+    f->last_len = len;
+    f->count++;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static bool read_cursor(query *q, char *out, size_t *len, bool *has)
+{
+    df_str cursor;
+    *has = false;
+    if (!opt_str(q, "cursor", &cursor))
+        return false;
+    if (!cursor.ptr)
+        return true;
+    if (cursor.len == 0 || cursor.len % 2 || cursor.len / 2 > DF_MAX_ID)
+        return bad_key(q, "cursor", "a cursor from an earlier `list` reply");
+    for (uint32_t i = 0; i < cursor.len; i += 2) {
+        int hi = hex_digit(cursor.ptr[i]), lo = hex_digit(cursor.ptr[i + 1]);
+        if (hi < 0 || lo < 0)
+            return bad_key(q, "cursor", "a cursor from an earlier `list` reply");
+        out[i / 2] = (char)(hi << 4 | lo);
+    }
+    *len = cursor.len / 2;
+    *has = true;
+    return true;
+}
+
+static bool read_list_filter(query *q, list_filter *f)
+{
+    df_str status;
+    bool bad = false, stale;
+    f->q = q;
+    f->status = -1;
+    f->stale = -1;
+    if (!opt_str(q, "pipeline", &f->pipeline) || !opt_str(q, "stage", &f->stage) ||
+        !opt_str(q, "owner", &f->owner) || !opt_str(q, "status", &status) || !read_now(q) ||
+        !opt_uint(q, "limit", &f->limit, LIST_DEFAULT, 1, PAGE_MAX))
+        return false;
+    if (status.ptr) {
+        for (int o = DF_OPEN; o <= DF_LOST; o++)
+            if (df_str_eq(status, df_outcome_name(o)))
+                f->status = o;
+        if (f->status < 0)
+            return bad_key(q, "status", "one of open, won, lost");
+    }
+    if (df_get_bool(q->req, "stale", &stale, &bad))
+        f->stale = stale;
+    if (bad)
+        return bad_key(q, "stale", "true or false");
+    f->has_idle = df_get_uint(q->req, "idle_days", &f->idle_days, &bad);
+    if (bad || f->idle_days > 1000000)
+        return bad_key(q, "idle_days", "an integer in 0..1000000");
+    return true;
+}
+
+static int op_list(query *q)
+{
+    static list_filter f;
+    char after[DF_MAX_ID];
+    size_t after_len = 0;
+    bool has_after;
+    int rc;
+    memset(&f, 0, sizeof(f));
+    if (!read_list_filter(q, &f) || !read_cursor(q, after, &after_len, &has_after))
+        return 0;
+    if ((rc = load_pipelines(q)) != 0)
+        return store_failed(q, rc);
+    /* walk the narrowest index the filters allow; the rest are checked per deal */
+    df_scan_kind kind = DF_SCAN_ALL;
+    df_str a = {0}, b = {0};
+    if (f.stage.len && f.pipeline.len) {
+        kind = DF_SCAN_STAGE;
+        a = f.pipeline;
+        b = f.stage;
+    } else if (f.owner.len) {
+        kind = DF_SCAN_OWNER;
+        a = f.owner;
+    } else if (f.pipeline.len) {
+        kind = DF_SCAN_PIPELINE;
+        a = f.pipeline;
+    }
+    msgpack_sbuffer_init(&f.deals);
+    msgpack_packer_init(&f.pk, &f.deals, msgpack_sbuffer_write);
+    rc = df_store_deal_scan(q->d->store, q->txn, kind, a, b, has_after ? after : NULL, after_len,
+                            list_each, &f);
+    if (rc == 0)
+        rc = f.rc;
+    if (rc != 0) {
+        msgpack_sbuffer_destroy(&f.deals);
+        return store_failed(q, rc);
+    }
+    pack_ok(q->pk, 2);
+    df_pack_cstr(q->pk, "deals");
+    msgpack_pack_array(q->pk, f.count);
+    q->pk->callback(q->pk->data, f.deals.data, f.deals.size);
+    df_pack_cstr(q->pk, "cursor");
+    if (f.more) {
+        char hex[2 * DF_MAX_ID];
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < f.last_len; i++) {
+            hex[2 * i] = digits[(uint8_t)f.last[i] >> 4];
+            hex[2 * i + 1] = digits[(uint8_t)f.last[i] & 15];
+        }
+        df_pack_str(q->pk, hex, 2 * f.last_len);
+    } else {
+        msgpack_pack_nil(q->pk);
+    }
+    msgpack_sbuffer_destroy(&f.deals);
+    return 0;
+}
+
+/* ---- board ---- */
+
+static int op_board(query *q)
+{
+    df_str name;
+    int rc;
+    if (!opt_str(q, "pipeline", &name) || !read_now(q))
+        return 0;
+    if (!name.ptr)
+        name = (df_str){"default", 7};
+    if ((rc = load_pipelines(q)) != 0)
+        return store_failed(q, rc);
+    const df_pipeline *p = df_pipelines_find(&pipelines, name.ptr, name.len);
+    if (!p)
+        return fail(q, DF_EUNKNOWN_PIPELINE, "pipeline `%.*s` is not defined", (int)name.len,
+                    name.ptr);
+    pack_ok(q->pk, 1);
+    df_pack_cstr(q->pk, "stages");
+    msgpack_pack_array(q->pk, (size_t)p->nstages);
+    for (int i = 0; i < p->nstages; i++) {
+        const df_stage_def *s = &p->stages[i];
+        df_str stage = {s->name.s, s->name.len};
+        df_stage_agg agg;
+        uint64_t stale = 0;
+        if ((rc = df_store_stage_agg(q->d->store, q->txn, name, stage, &agg)) != 0)
+            df_log("board: %s", mdb_strerror(rc));
+        if (agg.count && s->outcome == DF_OPEN && s->rot_days >= 0 &&
+            (rc = df_store_idle_count(q->d->store, q->txn, name, stage,
+                                      q->now - (int64_t)s->rot_days * DF_DAY_MS, &stale)) != 0)
+            df_log("board: %s", mdb_strerror(rc));
+        double amount = (double)agg.amount_int + agg.amount_float;
+        double avg_days = 0;
+        if (agg.count) {
+            double mean_since = (double)DF_AGG_EPOCH + (double)agg.since_sum / (double)agg.count;
+            avg_days = ((double)q->now - mean_since) / (double)DF_DAY_MS;
+        }
+        msgpack_pack_map(q->pk, 6);
+        df_pack_cstr(q->pk, "stage");
+        df_pack_str(q->pk, stage.ptr, stage.len);
+        df_pack_cstr(q->pk, "count");
+        msgpack_pack_uint64(q->pk, agg.count);
+        df_pack_cstr(q->pk, "amount");
+        if (agg.float_count == 0)
+            msgpack_pack_int64(q->pk, agg.amount_int);
+        else
+            msgpack_pack_double(q->pk, amount);
+        df_pack_cstr(q->pk, "weighted");
+        msgpack_pack_double(q->pk, amount * s->probability / 100.0);
+        df_pack_cstr(q->pk, "avg_days_in_stage");
+        msgpack_pack_double(q->pk, avg_days);
+        df_pack_cstr(q->pk, "stale");
+        msgpack_pack_uint64(q->pk, stale);
+    }
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+typedef struct read_op {
+    const char *name;
+    int (*run)(query *q);
+} read_op;
+
+static const read_op read_ops[] = {
+    {"ping", op_ping}, {"stats", op_stats}, {"deal", op_deal},     {"history", op_history},
+    {"list", op_list}, {"board", op_board}, {"replay", op_replay}, {"rejected", op_rejected},
+};
+
+int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_packer *pk)
+{
+    for (size_t i = 0; i < sizeof(read_ops) / sizeof(read_ops[0]); i++) {
+        if (!df_str_eq(op, read_ops[i].name))
+            continue;
+        query q = {.d = d, .req = request, .pk = pk};
+        int rc = df_store_read_begin(d->store, &q.txn);
+        if (rc != 0)
+            return store_failed(&q, rc);
+        read_ops[i].run(&q);
+        df_store_read_end(d->store, q.txn);
+        return 0;
+    }
+    return DF_EUNKNOWN_OP;
+}

@@ -1,0 +1,15 @@
+/* query.h: the api's read operations (ping, stats, deal, history, list,
+ * board, replay, rejected), each answered from one LMDB read transaction. */
+#ifndef DF_QUERY_H
+#define DF_QUERY_H
+
+#include "daemon.h"
+
+/* Packs the reply to a read request into pk. Returns 0, or DF_EUNKNOWN_OP
+ * (nothing packed) when op is not a read operation. */
+int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_packer *pk);
+
+/* Packs a deal object as the contract defines it, as seen at `now`. */
+void df_pack_deal(msgpack_packer *pk, const df_deal *deal, int64_t now, const df_pipelines *pl);
+
+#endif

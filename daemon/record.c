@@ -1,0 +1,218 @@
+/* record.c: the stored form of a deal's folded state and of a pipeline.
+ * LMDB has no checksums, so every read is bounds-checked: a damaged record
+ * is an error, never a crash. */
+#include "record.h"
+
+#include <string.h>
+
+#define RECORD_FORMAT 1
+
+enum {
+    HAS_STAGE = 1 << 0,
+    HAS_ACTIVITY = 1 << 1,
+    HAS_OWNER = 1 << 2,
+    HAS_NAME = 1 << 3,
+    HAS_PRODUCT = 1 << 4,
+    HAS_CLOSE_DATE = 1 << 5,
+};
+
+typedef struct writer {
+    uint8_t *p;
+} writer;
+
+typedef struct reader {
+    const uint8_t *p;
+    const uint8_t *end;
+    int bad;
+} reader;
+
+static void put_u8(writer *w, uint8_t v)
+{
+    *w->p++ = v;
+}
+
+static void put_u64(writer *w, uint64_t v)
+{
+    memcpy(w->p, &v, 8);
+    w->p += 8;
+}
+
+static void put_bytes(writer *w, const char *s, uint8_t len)
+{
+    put_u8(w, len);
+    memcpy(w->p, s, len);
+    w->p += len;
+}
+
+static uint8_t get_u8(reader *r)
+{
+    if (r->p + 1 > r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static uint64_t get_u64(reader *r)
+{
+    uint64_t v = 0;
+    if (r->p + 8 > r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    memcpy(&v, r->p, 8);
+    r->p += 8;
+    return v;
+}
+
+static uint8_t get_bytes(reader *r, char *out, size_t cap)
+{
+    uint8_t len = get_u8(r);
+    if (r->bad || len > cap || r->p + len > r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    memcpy(out, r->p, len);
+    r->p += len;
+    return len;
+}
+
+size_t df_deal_encode(const df_deal *d, uint8_t *out)
+{
+    writer w = {out};
+    uint8_t flags = (d->has_stage ? HAS_STAGE : 0) | (d->has_activity ? HAS_ACTIVITY : 0) |
+                    (d->has_owner ? HAS_OWNER : 0) | (d->has_name ? HAS_NAME : 0) |
+                    (d->has_product ? HAS_PRODUCT : 0) | (d->has_close_date ? HAS_CLOSE_DATE : 0);
+    put_u8(&w, RECORD_FORMAT);
+    put_u8(&w, flags);
+    put_bytes(&w, d->pipeline.s, d->pipeline.len);
+    put_bytes(&w, d->stage.s, d->stage.len);
+    put_u64(&w, (uint64_t)d->stage_since);
+    put_u8(&w, (uint8_t)d->stage_outcome);
+    put_u8(&w, (uint8_t)d->stage_probability);
+    put_u64(&w, (uint64_t)d->last_activity);
+    put_u64(&w, (uint64_t)d->created);
+    put_u8(&w, (uint8_t)d->amount.kind);
+    if (d->amount.kind == DF_NUM_FLOAT) {
+        uint64_t bits;
+        memcpy(&bits, &d->amount.f, 8);
+        put_u64(&w, bits);
+    } else if (d->amount.kind == DF_NUM_INT) {
+        put_u64(&w, (uint64_t)d->amount.i);
+    }
+    put_bytes(&w, d->owner.s, d->owner.len);
+    put_bytes(&w, d->name.s, d->name.len);
+    put_bytes(&w, d->product.s, d->product.len);
+    put_u64(&w, (uint64_t)d->close_date);
+    put_u64(&w, d->activities);
+    put_u64(&w, d->version);
+    put_u64(&w, (uint64_t)d->last_at);
+    put_u64(&w, d->last_seq);
+    put_u8(&w, (uint8_t)d->nstage_times);
+    for (int i = 0; i < d->nstage_times; i++) {
+        put_bytes(&w, d->stage_times[i].stage.s, d->stage_times[i].stage.len);
+        put_u64(&w, (uint64_t)d->stage_times[i].ms);
+    }
+    return (size_t)(w.p - out);
+}
+
+int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
+{
+    reader r = {in, in + len, 0};
+    df_name id = d->deal;
+    memset(d, 0, sizeof(*d));
+    d->deal = id;
+    if (get_u8(&r) != RECORD_FORMAT)
+        return DF_EINTERNAL;
+    uint8_t flags = get_u8(&r);
+    d->has_stage = flags & HAS_STAGE;
+    d->has_activity = flags & HAS_ACTIVITY;
+    d->has_owner = flags & HAS_OWNER;
+    d->has_name = flags & HAS_NAME;
+    d->has_product = flags & HAS_PRODUCT;
+    d->has_close_date = flags & HAS_CLOSE_DATE;
+    d->pipeline.len = get_bytes(&r, d->pipeline.s, sizeof(d->pipeline.s));
+    d->stage.len = get_bytes(&r, d->stage.s, sizeof(d->stage.s));
+    d->stage_since = (int64_t)get_u64(&r);
+    d->stage_outcome = get_u8(&r);
+    d->stage_probability = get_u8(&r);
+    d->last_activity = (int64_t)get_u64(&r);
+    d->created = (int64_t)get_u64(&r);
+    d->amount.kind = (df_num_kind)get_u8(&r);
+    if (d->amount.kind == DF_NUM_FLOAT) {
+        uint64_t bits = get_u64(&r);
+        memcpy(&d->amount.f, &bits, 8);
+    } else if (d->amount.kind == DF_NUM_INT) {
+        d->amount.i = (int64_t)get_u64(&r);
+    } else if (d->amount.kind != DF_NUM_NONE) {
+        return DF_EINTERNAL;
+    }
+    d->owner.len = get_bytes(&r, d->owner.s, sizeof(d->owner.s));
+    d->name.len = get_bytes(&r, d->name.s, sizeof(d->name.s));
+    d->product.len = get_bytes(&r, d->product.s, sizeof(d->product.s));
+    d->close_date = (int64_t)get_u64(&r);
+    d->activities = get_u64(&r);
+    d->version = get_u64(&r);
+    d->last_at = (int64_t)get_u64(&r);
+    d->last_seq = get_u64(&r);
+    d->nstage_times = get_u8(&r);
+    if (d->nstage_times > DF_MAX_STAGES)
+        return DF_EINTERNAL;
+    for (int i = 0; i < d->nstage_times; i++) {
+        d->stage_times[i].stage.len =
+            get_bytes(&r, d->stage_times[i].stage.s, sizeof(d->stage_times[i].stage.s));
+        d->stage_times[i].ms = (int64_t)get_u64(&r);
+    }
+    if (r.bad || r.p != r.end || d->stage_outcome > DF_LOST || d->stage_probability > 100)
+        return DF_EINTERNAL;
+    return 0;
+}
+
+void df_pipeline_pack(msgpack_packer *pk, const df_pipeline *p)
+{
+    msgpack_pack_array(pk, (size_t)p->nstages);
+    for (int i = 0; i < p->nstages; i++) {
+        const df_stage_def *s = &p->stages[i];
+        msgpack_pack_array(pk, 4);
+        df_pack_str(pk, s->name.s, s->name.len);
+        msgpack_pack_int(pk, s->probability);
+        msgpack_pack_int(pk, s->rot_days);
+        msgpack_pack_int(pk, s->outcome);
+    }
+}
+
+int df_pipeline_unpack(const char *buf, size_t len, df_pipeline *p)
+{
+    msgpack_zone zone;
+    msgpack_object obj;
+    int rc = DF_EINTERNAL;
+    if (df_msgpack_check(buf, len, NULL) != 0)
+        return DF_EINTERNAL;
+    msgpack_zone_init(&zone, 2048);
+    if (df_msgpack_unpack(buf, len, &zone, &obj, NULL) != 0 || obj.type != MSGPACK_OBJECT_ARRAY ||
+        obj.via.array.size > DF_MAX_STAGES)
+        goto out;
+    p->nstages = 0;
+    for (uint32_t i = 0; i < obj.via.array.size; i++) {
+        const msgpack_object *st = &obj.via.array.ptr[i];
+        if (st->type != MSGPACK_OBJECT_ARRAY || st->via.array.size != 4)
+            goto out;
+        const msgpack_object *f = st->via.array.ptr;
+        if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size > DF_MAX_NAME ||
+            (f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
+            (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+             f[2].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+            f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[1].via.u64 > 100 ||
+            f[3].via.u64 > DF_LOST)
+            goto out;
+        df_stage_def *s = &p->stages[p->nstages++];
+        df_name_set(&s->name, f[0].via.str.ptr, f[0].via.str.size);
+        s->probability = (int)f[1].via.u64;
+        s->rot_days = f[2].type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? -1 : (int)f[2].via.u64;
+        s->outcome = (int)f[3].via.u64;
+    }
+    rc = 0;
+out:
+    msgpack_zone_destroy(&zone);
+    return rc;
+}

@@ -1,0 +1,678 @@
+/* store.c: the LMDB layout: one environment, one named database per kind of
+ * record. Integers in keys are big-endian so that LMDB's byte order is
+ * numeric order; the log is appended with MDB_APPEND. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "record.h"
+
+struct df_store {
+    MDB_env *env;
+    MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected;
+    MDB_txn *read_txn;
+    int lock_fd;
+    char path[4096];
+};
+
+/* Keys of the list index: a tag, then NUL-separated names, then the deal id. */
+enum { TAG_PIPELINE = 'P', TAG_STAGE = 'S', TAG_OWNER = 'O', TAG_IDLE = 'I' };
+#define KEY_MAX 512
+
+static void be64(uint8_t *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static uint64_t from_be64(const uint8_t *in)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+df_str df_deal_pipeline(const df_deal *d)
+{
+    if (d->pipeline.len == 0)
+        return (df_str){"default", 7};
+    return (df_str){d->pipeline.s, d->pipeline.len};
+}
+
+static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
+{
+    return mdb_dbi_open(txn, name, MDB_CREATE, dbi);
+}
+
+int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err)
+{
+    df_store *st = calloc(1, sizeof(*st));
+    MDB_txn *txn = NULL;
+    int rc;
+    if (!st)
+        return df_fail(err, DF_EINTERNAL, "out of memory");
+    st->lock_fd = -1;
+    snprintf(st->path, sizeof(st->path), "%s", dir);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot create data directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    char lock_path[4200];
+    snprintf(lock_path, sizeof(lock_path), "%s/dealflowd.lock", dir);
+    st->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (st->lock_fd < 0) {
+        df_fail(err, DF_EUNAVAILABLE, "data directory %s is not writable: %s", dir,
+                strerror(errno));
+        goto fail;
+    }
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "data directory %s is in use by another dealflowd", dir);
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&st->env)) != 0 ||
+        (rc = mdb_env_set_mapsize(st->env, map_mib << 20)) != 0 ||
+        (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
+        (rc = mdb_env_set_maxreaders(st->env, 126)) != 0 ||
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0640)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
+        (rc = open_dbi(txn, "log", &st->log)) != 0 || (rc = open_dbi(txn, "ids", &st->ids)) != 0 ||
+        (rc = open_dbi(txn, "deal_events", &st->deal_events)) != 0 ||
+        (rc = open_dbi(txn, "deals", &st->deals)) != 0 ||
+        (rc = open_dbi(txn, "index", &st->index)) != 0 ||
+        (rc = open_dbi(txn, "aggs", &st->aggs)) != 0 ||
+        (rc = open_dbi(txn, "meta", &st->meta)) != 0 ||
+        (rc = open_dbi(txn, "pipelines", &st->pipelines)) != 0 ||
+        (rc = open_dbi(txn, "rejected", &st->rejected)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    uint64_t format = 0;
+    if ((rc = df_store_meta_get(st, txn, "format", &format)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot read the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if (format > DF_STORE_FORMAT) {
+        df_fail(err, DF_EUNAVAILABLE,
+                "data directory %s has format %llu, newer than this dealflowd (%d): upgrade "
+                "dealflowd",
+                dir, (unsigned long long)format, DF_STORE_FORMAT);
+        goto fail;
+    }
+    if (format == 0 && (rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0) {
+        txn = NULL;
+        df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    df_store_check_readers(st);
+    *out = st;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    df_store_close(st);
+    return err ? err->code : DF_EUNAVAILABLE;
+}
+
+void df_store_close(df_store *st)
+{
+    if (!st)
+        return;
+    if (st->read_txn)
+        mdb_txn_abort(st->read_txn);
+    if (st->env)
+        mdb_env_close(st->env);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    free(st);
+}
+
+void df_store_check_readers(df_store *st)
+{
+    int dead = 0;
+    mdb_reader_check(st->env, &dead);
+}
+
+uint64_t df_store_disk_bytes(df_store *st)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", st->path);
+    if (stat(path, &sb) != 0)
+        return 0;
+    return (uint64_t)sb.st_blocks * 512;
+}
+
+int df_store_write_begin(df_store *st, MDB_txn **txn)
+{
+    return mdb_txn_begin(st->env, NULL, 0, txn);
+}
+
+int df_store_read_begin(df_store *st, MDB_txn **txn)
+{
+    int rc;
+    if (st->read_txn) {
+        rc = mdb_txn_renew(st->read_txn);
+    } else {
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->read_txn);
+    }
+    *txn = rc == 0 ? st->read_txn : NULL;
+    return rc;
+}
+
+void df_store_read_end(df_store *st, MDB_txn *txn)
+{
+    (void)st;
+    if (txn)
+        mdb_txn_reset(txn);
+}
+
+int df_store_meta_get(df_store *st, MDB_txn *txn, const char *key, uint64_t *value)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, st->meta, &k, &v);
+    *value = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size == 8)
+        memcpy(value, v.mv_data, 8);
+    return rc;
+}
+
+int df_store_meta_put(df_store *st, MDB_txn *txn, const char *key, uint64_t value)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {8, &value};
+    return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
+/* ---- the log and the rejected items: both keyed by a big-endian counter ---- */
+
+static int counter_put(MDB_txn *txn, MDB_dbi dbi, uint64_t n, const void *data, size_t len)
+{
+    uint8_t key[8];
+    be64(key, n);
+    MDB_val k = {8, key}, v = {len, (void *)data};
+    return mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+}
+
+static uint64_t counter_last(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t last = 0;
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
+        return 0;
+    if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+        last = from_be64(k.mv_data);
+    mdb_cursor_close(cur);
+    return last;
+}
+
+static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit, df_log_each each,
+                        void *ctx)
+{
+    MDB_cursor *cur;
+    uint8_t start[8];
+    size_t seen = 0;
+    int rc;
+    if (after == UINT64_MAX)
+        return 0;
+    be64(start, after + 1);
+    MDB_val k = {8, start}, v;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && seen < limit) {
+        if (k.mv_size != 8) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        seen++;
+        if (each(ctx, from_be64(k.mv_data), &v))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    return counter_put(txn, st->log, seq, data, len);
+}
+
+int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
+{
+    uint8_t key[8];
+    be64(key, seq);
+    MDB_val k = {8, key};
+    return mdb_get(txn, st->log, &k, out);
+}
+
+uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
+{
+    return counter_last(txn, st->log);
+}
+
+int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
+                      void *ctx)
+{
+    return counter_scan(txn, st->log, after, limit, each, ctx);
+}
+
+int df_store_rejected_put(df_store *st, MDB_txn *txn, uint64_t id, const void *data, size_t len)
+{
+    return counter_put(txn, st->rejected, id, data, len);
+}
+
+uint64_t df_store_rejected_last(df_store *st, MDB_txn *txn)
+{
+    return counter_last(txn, st->rejected);
+}
+
+int df_store_rejected_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
+                           df_log_each each, void *ctx)
+{
+    return counter_scan(txn, st->rejected, after, limit, each, ctx);
+}
+
+/* ---- ids ---- */
+
+int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq)
+{
+    MDB_val k = {len, (void *)id}, v;
+    int rc = mdb_get(txn, st->ids, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 8)
+            return MDB_CORRUPTED;
+        memcpy(seq, v.mv_data, 8);
+    }
+    return rc;
+}
+
+int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq)
+{
+    MDB_val k = {len, (void *)id}, v = {8, &seq};
+    return mdb_put(txn, st->ids, &k, &v, MDB_NOOVERWRITE);
+}
+
+/* ---- each deal's events: key = length byte, deal id, big-endian seq ---- */
+
+static size_t deal_event_key(uint8_t *key, const char *deal, size_t len, uint64_t seq)
+{
+    key[0] = (uint8_t)len;
+    memcpy(key + 1, deal, len);
+    be64(key + 1 + len, seq);
+    return len + 9;
+}
+
+int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq)
+{
+    uint8_t key[KEY_MAX];
+    MDB_val k = {deal_event_key(key, deal, len, seq), key}, v = {0, NULL};
+    return mdb_put(txn, st->deal_events, &k, &v, MDB_NOOVERWRITE);
+}
+
+int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
+                             uint64_t after, df_seq_each each, void *ctx)
+{
+    uint8_t key[KEY_MAX];
+    MDB_cursor *cur;
+    int rc;
+    if (after == UINT64_MAX)
+        return 0;
+    MDB_val k = {deal_event_key(key, deal, len, after + 1), key}, v;
+    if ((rc = mdb_cursor_open(txn, st->deal_events, &cur)) != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size != len + 9 || kb[0] != len || memcmp(kb + 1, deal, len) != 0)
+            break;
+        if (each(ctx, from_be64(kb + 1 + len)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- deals ---- */
+
+int df_store_deal_get(df_store *st, MDB_txn *txn, df_deal *d)
+{
+    MDB_val k = {d->deal.len, d->deal.s}, v;
+    int rc = mdb_get(txn, st->deals, &k, &v);
+    if (rc != 0)
+        return rc;
+    return df_deal_decode(v.mv_data, v.mv_size, d) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d)
+{
+    uint8_t buf[DF_DEAL_RECORD_MAX];
+    MDB_val k = {d->deal.len, (void *)d->deal.s}, v = {df_deal_encode(d, buf), buf};
+    return mdb_put(txn, st->deals, &k, &v, 0);
+}
+
+uint64_t df_store_deal_count(df_store *st, MDB_txn *txn)
+{
+    MDB_stat s;
+    if (mdb_stat(txn, st->deals, &s) != 0)
+        return 0;
+    return s.ms_entries;
+}
+
+/* ---- list indexes and stage aggregates ---- */
+
+typedef struct key_buf {
+    uint8_t b[KEY_MAX];
+    size_t len;
+} key_buf;
+
+static void key_add(key_buf *k, const void *p, size_t len)
+{
+    memcpy(k->b + k->len, p, len);
+    k->len += len;
+}
+
+static void key_add_name(key_buf *k, df_str s)
+{
+    key_add(k, s.ptr, s.len);
+    k->b[k->len++] = 0;
+}
+
+/* Builds the prefix of a scan (tag, names) before the deal id. */
+static void index_prefix(key_buf *k, int tag, df_str a, df_str b)
+{
+    k->len = 0;
+    k->b[k->len++] = (uint8_t)tag;
+    if (tag == TAG_PIPELINE || tag == TAG_STAGE || tag == TAG_OWNER)
+        key_add_name(k, a);
+    if (tag == TAG_STAGE)
+        key_add_name(k, b);
+}
+
+static df_str name_str(const df_name *n)
+{
+    return (df_str){n->s, n->len};
+}
+
+static uint64_t idle_key(int64_t t)
+{
+    return (uint64_t)t ^ (1ULL << 63);
+}
+
+static void idle_entry(key_buf *k, const df_deal *d)
+{
+    int64_t idle = d->stage_since;
+    if (d->has_activity && d->last_activity > idle)
+        idle = d->last_activity;
+    k->len = 0;
+    k->b[k->len++] = TAG_IDLE;
+    key_add_name(k, df_deal_pipeline(d));
+    key_add_name(k, name_str(&d->stage));
+    uint8_t t[8];
+    be64(t, idle_key(idle));
+    key_add(k, t, 8);
+    key_add(k, d->deal.s, d->deal.len);
+}
+
+/* The index entries a deal holds: pipeline, stage and idle entries for a
+ * deal with a stage, an owner entry for a deal with an owner. */
+static int index_entries(const df_deal *d, key_buf out[4])
+{
+    int n = 0;
+    index_prefix(&out[n], TAG_PIPELINE, df_deal_pipeline(d), (df_str){0});
+    key_add(&out[n++], d->deal.s, d->deal.len);
+    if (d->has_stage) {
+        index_prefix(&out[n], TAG_STAGE, df_deal_pipeline(d), name_str(&d->stage));
+        key_add(&out[n++], d->deal.s, d->deal.len);
+        idle_entry(&out[n++], d);
+    }
+    if (d->has_owner) {
+        index_prefix(&out[n], TAG_OWNER, name_str(&d->owner), (df_str){0});
+        key_add(&out[n++], d->deal.s, d->deal.len);
+    }
+    return n;
+}
+
+static bool has_entry(const key_buf *set, int n, const key_buf *k)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i].len == k->len && memcmp(set[i].b, k->b, k->len) == 0)
+            return true;
+    return false;
+}
+
+static void agg_key(key_buf *k, df_str pipeline, df_str stage)
+{
+    k->len = 0;
+    key_add_name(k, pipeline);
+    key_add(k, stage.ptr, stage.len);
+}
+
+static int agg_add(df_store *st, MDB_txn *txn, const df_deal *d, int sign)
+{
+    key_buf key;
+    df_stage_agg agg = {0};
+    agg_key(&key, df_deal_pipeline(d), name_str(&d->stage));
+    MDB_val k = {key.len, key.b}, v;
+    int rc = mdb_get(txn, st->aggs, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(agg))
+        memcpy(&agg, v.mv_data, sizeof(agg));
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    agg.count += (uint64_t)(int64_t)sign;
+    if (d->amount.kind == DF_NUM_INT) {
+        agg.amount_int += sign * d->amount.i;
+    } else if (d->amount.kind == DF_NUM_FLOAT) {
+        agg.amount_float += sign * d->amount.f;
+        agg.float_count += (uint64_t)(int64_t)sign;
+    }
+    agg.since_sum += sign * (d->stage_since - DF_AGG_EPOCH);
+    if (agg.count == 0)
+        return mdb_del(txn, st->aggs, &k, NULL);
+    if (agg.float_count == 0)
+        agg.amount_float = 0; /* no drift once the last float amount has left */
+    v.mv_size = sizeof(agg);
+    v.mv_data = &agg;
+    return mdb_put(txn, st->aggs, &k, &v, 0);
+}
+
+static bool same_contribution(const df_deal *a, const df_deal *b)
+{
+    df_str pa = df_deal_pipeline(a), pb = df_deal_pipeline(b);
+    return pa.len == pb.len && memcmp(pa.ptr, pb.ptr, pa.len) == 0 &&
+           a->stage.len == b->stage.len && memcmp(a->stage.s, b->stage.s, a->stage.len) == 0 &&
+           a->stage_since == b->stage_since && a->amount.kind == b->amount.kind &&
+           a->amount.i == b->amount.i &&
+           (a->amount.kind != DF_NUM_FLOAT || a->amount.f == b->amount.f);
+}
+
+int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, const df_deal *after)
+{
+    key_buf old_keys[4], new_keys[4];
+    int n_old = before ? index_entries(before, old_keys) : 0;
+    int n_new = index_entries(after, new_keys);
+    int rc;
+    for (int i = 0; i < n_old; i++) {
+        if (has_entry(new_keys, n_new, &old_keys[i]))
+            continue;
+        MDB_val k = {old_keys[i].len, old_keys[i].b};
+        if ((rc = mdb_del(txn, st->index, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    for (int i = 0; i < n_new; i++) {
+        if (has_entry(old_keys, n_old, &new_keys[i]))
+            continue;
+        MDB_val k = {new_keys[i].len, new_keys[i].b}, v = {0, NULL};
+        if ((rc = mdb_put(txn, st->index, &k, &v, 0)) != 0)
+            return rc;
+    }
+    bool had = before && before->has_stage;
+    if (had && after->has_stage && same_contribution(before, after))
+        return 0;
+    if (had && (rc = agg_add(st, txn, before, -1)) != 0)
+        return rc;
+    if (after->has_stage && (rc = agg_add(st, txn, after, +1)) != 0)
+        return rc;
+    return 0;
+}
+
+int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, df_str b,
+                       const char *after, size_t after_len, df_deal_id_each each, void *ctx)
+{
+    static const int tags[] = {0, TAG_PIPELINE, TAG_STAGE, TAG_OWNER};
+    key_buf prefix = {.len = 0}, start;
+    MDB_dbi dbi = kind == DF_SCAN_ALL ? st->deals : st->index;
+    MDB_cursor *cur;
+    int rc;
+    if (kind != DF_SCAN_ALL)
+        index_prefix(&prefix, tags[kind], a, b);
+    if (prefix.len + after_len + 1 > KEY_MAX)
+        return 0;
+    start = prefix;
+    if (after) {
+        key_add(&start, after, after_len);
+        start.b[start.len++] = 0; /* the smallest key after `after` */
+    }
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    MDB_val k = {start.len, start.b}, v;
+    rc = start.len ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                   : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.b, prefix.len) != 0)
+            break;
+        if (each(ctx, (const char *)k.mv_data + prefix.len, k.mv_size - prefix.len))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, df_stage_agg *out)
+{
+    key_buf key;
+    agg_key(&key, pipeline, stage);
+    MDB_val k = {key.len, key.b}, v;
+    memset(out, 0, sizeof(*out));
+    int rc = mdb_get(txn, st->aggs, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size == sizeof(*out))
+        memcpy(out, v.mv_data, sizeof(*out));
+    return rc;
+}
+
+int df_store_stage_aggs(df_store *st, MDB_txn *txn, df_str pipeline, df_stage_each each, void *ctx)
+{
+    key_buf prefix;
+    MDB_cursor *cur;
+    df_stage_agg agg;
+    int rc;
+    agg_key(&prefix, pipeline, (df_str){"", 0});
+    if ((rc = mdb_cursor_open(txn, st->aggs, &cur)) != 0)
+        return rc;
+    MDB_val k = {prefix.len, prefix.b}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.b, prefix.len) != 0)
+            break;
+        if (v.mv_size == sizeof(agg)) {
+            memcpy(&agg, v.mv_data, sizeof(agg));
+            if (each(ctx, (const char *)k.mv_data + prefix.len, k.mv_size - prefix.len, &agg))
+                break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
+                        int64_t idle_before, uint64_t *count)
+{
+    key_buf prefix;
+    MDB_cursor *cur;
+    uint8_t limit[8];
+    int rc;
+    *count = 0;
+    prefix.len = 0;
+    prefix.b[prefix.len++] = TAG_IDLE;
+    key_add_name(&prefix, pipeline);
+    key_add_name(&prefix, stage);
+    be64(limit, idle_key(idle_before));
+    if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
+        return rc;
+    MDB_val k = {prefix.len, prefix.b}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size < prefix.len + 8 || memcmp(kb, prefix.b, prefix.len) != 0 ||
+            memcmp(kb + prefix.len, limit, 8) > 0)
+            break;
+        (*count)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- pipelines ---- */
+
+int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    df_pipelines_init(pl);
+    if ((rc = mdb_cursor_open(txn, st->pipelines, &cur)) != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        df_pipeline *p = (df_pipeline *)df_pipelines_find(pl, k.mv_data, k.mv_size);
+        if (!p && pl->count < DF_MAX_PIPELINES && k.mv_size <= DF_MAX_NAME) {
+            p = &pl->items[pl->count++];
+            df_name_set(&p->name, k.mv_data, k.mv_size);
+        }
+        if (p && df_pipeline_unpack(v.mv_data, v.mv_size, p) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    df_pipeline_pack(&pk, p);
+    MDB_val k = {p->name.len, (void *)p->name.s}, v = {sb.size, sb.data};
+    int rc = mdb_put(txn, st->pipelines, &k, &v, 0);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}

@@ -1,0 +1,91 @@
+/* writer.h: the writer thread. It owns every write transaction: the loop
+ * hands it a batch of received events, it records them all in one
+ * transaction (log, ids, deal events, projections, indexes, aggregates),
+ * commits, and hands the batch back with a result per event and the
+ * deal.moved notifications to publish. */
+#ifndef DF_WRITER_H
+#define DF_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define DF_NO_TEXT UINT32_MAX
+
+/* One received event and what became of it. */
+typedef struct df_item {
+    uint32_t raw; /* offset of its bytes in the batch's arena */
+    uint32_t raw_len;
+    int64_t recv;
+    void *request;    /* the append request it belongs to; NULL over ingest */
+    int error;        /* set by the loop when it could not take the event, or by the writer */
+    uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
+    bool dup;
+    uint64_t seq; /* its seq, or the original's for a duplicate */
+} df_item;
+
+/* A deal.moved notification. */
+typedef struct df_move {
+    uint64_t seq;
+    uint64_t prev;
+    int64_t at;
+    df_name deal;
+    df_name pipeline;
+    bool has_from;
+    df_name from;
+    df_name to;
+    df_num amount;
+    bool has_owner;
+    df_name owner;
+    int status;
+} df_move;
+
+typedef struct df_batch {
+    char *arena;
+    size_t arena_len, arena_cap;
+    df_item *items;
+    size_t count, cap;
+    df_move *moves;
+    size_t nmoves, moves_cap;
+    /* filled by the writer */
+    int failure; /* 0, or why nothing of the batch was recorded */
+    char failure_message[DF_MESSAGE_MAX];
+    uint64_t rejected; /* items kept in the rejected store */
+    uint64_t duplicates;
+} df_batch;
+
+df_batch *df_batch_new(void);
+void df_batch_free(df_batch *b);
+void df_batch_clear(df_batch *b);
+/* Copies bytes (or a message) into the arena; returns the offset or DF_NO_TEXT. */
+uint32_t df_batch_copy(df_batch *b, const void *data, size_t len);
+/* Adds an item; returns it or NULL when out of memory. */
+df_item *df_batch_add(df_batch *b, const void *raw, size_t len, int64_t recv, void *request);
+const char *df_batch_text(const df_batch *b, uint32_t offset);
+
+typedef struct df_writer df_writer;
+
+/* What the writer counts, readable from the loop thread. */
+typedef struct df_writer_counters {
+    uint64_t committed_seq;
+    uint64_t duplicates;
+    uint64_t rejected;
+    uint64_t commits;
+} df_writer_counters;
+
+/* Starts the thread. `done` is called from the writer thread after each
+ * batch (use uv_async_send). Returns 0 or DF_EUNAVAILABLE with a message. */
+int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void *ctx,
+                    df_error *err);
+/* Hands a batch over; the writer must be idle (df_writer_take returned it). */
+void df_writer_submit(df_writer *w, df_batch *b);
+/* Returns the batch the writer finished, or NULL while it is still working
+ * or has nothing. */
+df_batch *df_writer_take(df_writer *w);
+bool df_writer_idle(df_writer *w);
+df_writer_counters df_writer_counters_get(df_writer *w);
+/* Stops the thread after the batch it holds. */
+void df_writer_stop(df_writer *w);
+
+#endif

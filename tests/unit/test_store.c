@@ -1,0 +1,237 @@
+/* test_store.c: the store and the writer together, without sockets: batches
+ * recorded in one transaction, duplicates, expect, refusals kept in the
+ * rejected store, late events refolded, indexes and aggregates, and all of
+ * it surviving a close and reopen of the environment. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store.h"
+#include "writer.h"
+
+static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static int done_count;
+
+static void on_done(void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&done_mu);
+    done_count++;
+    pthread_cond_signal(&done_cv);
+    pthread_mutex_unlock(&done_mu);
+}
+
+static df_store *store;
+static df_writer *writer;
+static char dir[] = "/tmp/dealflow-test-store-XXXXXX";
+
+static void start(void)
+{
+    df_error err;
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_writer_start(&writer, store, on_done, NULL, &err) == 0);
+}
+
+static void stop(void)
+{
+    df_writer_stop(writer);
+    df_store_close(store);
+    writer = NULL;
+    store = NULL;
+}
+
+/* An event built from key/value pairs; values starting with '#' are integers. */
+static void pack_event(msgpack_sbuffer *sb, const char *const *kv)
+{
+    msgpack_packer pk;
+    size_t n = 0;
+    while (kv[2 * n])
+        n++;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        df_pack_cstr(&pk, kv[2 * i]);
+        if (kv[2 * i + 1][0] == '#')
+            msgpack_pack_int64(&pk, atoll(kv[2 * i + 1] + 1));
+        else
+            df_pack_cstr(&pk, kv[2 * i + 1]);
+    }
+}
+
+/* Records the events (NULL-terminated lists of key/value pairs) as one batch
+ * and returns it once committed. Over "append" when appended, else ingest. */
+static df_batch *record(bool appended, const char *const *const *events)
+{
+    static int request;
+    df_batch *b = df_batch_new();
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (size_t i = 0; events[i]; i++) {
+        pack_event(&sb, events[i]);
+        df_batch_add(b, sb.data, sb.size, 1700000000000LL, appended ? &request : NULL);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    pthread_mutex_lock(&done_mu);
+    int before = done_count;
+    df_writer_submit(writer, b);
+    while (done_count == before)
+        pthread_cond_wait(&done_cv, &done_mu);
+    pthread_mutex_unlock(&done_mu);
+    CHECK(df_writer_take(writer) == b);
+    return b;
+}
+
+#define EVENTS(...) ((const char *const *const[]){__VA_ARGS__, NULL})
+#define EV(...)     ((const char *const[]){__VA_ARGS__, NULL})
+
+static void get_deal(const char *id, df_deal *d)
+{
+    MDB_txn *txn;
+    CHECK(df_store_read_begin(store, &txn) == 0);
+    df_deal_init(d, id, strlen(id));
+    CHECK(df_store_deal_get(store, txn, d) == 0);
+    df_store_read_end(store, txn);
+}
+
+static uint64_t stage_count(const char *pipeline, const char *stage)
+{
+    MDB_txn *txn;
+    df_stage_agg agg;
+    CHECK(df_store_read_begin(store, &txn) == 0);
+    CHECK(df_store_stage_agg(store, txn, (df_str){pipeline, (uint32_t)strlen(pipeline)},
+                             (df_str){stage, (uint32_t)strlen(stage)}, &agg) == 0);
+    df_store_read_end(store, txn);
+    return agg.count;
+}
+
+static void test_append_and_duplicates(void)
+{
+    df_batch *b = record(
+        true,
+        EVENTS(EV("id", "e1", "type", "stage", "deal", "d1", "stage", "lead", "at", "#1000",
+                  "amount", "#500"),
+               EV("id", "e2", "type", "activity", "deal", "d1", "kind", "call", "at", "#2000"),
+               EV("id", "e1", "type", "stage", "deal", "d1", "stage", "lead", "at", "#1000"),
+               EV("id", "e3", "type", "stage", "deal", "d1", "stage", "nowhere", "at", "#3000"),
+               EV("id", "e4", "type", "stage", "deal", "d2", "stage", "qualified", "at", "#1500",
+                  "amount", "#100")));
+    CHECK_INT(b->count, 5);
+    CHECK_INT(b->items[0].seq, 1);
+    CHECK(!b->items[0].dup);
+    CHECK_INT(b->items[1].seq, 2);
+    CHECK(b->items[2].dup);
+    CHECK_INT(b->items[2].seq, 1);
+    CHECK_INT(b->items[3].error, DF_EUNKNOWN_STAGE);
+    CHECK_INT(b->items[4].seq, 3);
+    CHECK_INT(b->nmoves, 2);
+    CHECK_INT(b->moves[0].prev, 0);
+    CHECK_INT(b->moves[1].prev, 1);
+    df_batch_free(b);
+
+    df_deal d;
+    get_deal("d1", &d);
+    CHECK_INT(d.version, 2);
+    CHECK_INT(d.activities, 1);
+    CHECK_INT(d.stage_since, 1000);
+    CHECK_INT(stage_count("default", "lead"), 1);
+    CHECK_INT(stage_count("default", "qualified"), 1);
+    CHECK_INT(df_writer_counters_get(writer).committed_seq, 3);
+    CHECK_INT(df_writer_counters_get(writer).duplicates, 1);
+}
+
+static void test_expect(void)
+{
+    df_batch *b = record(
+        true,
+        EVENTS(EV("id", "x1", "type", "activity", "deal", "d1", "kind", "call", "expect", "#1"),
+               EV("id", "x2", "type", "activity", "deal", "d1", "kind", "call", "expect", "#2"),
+               EV("id", "x3", "type", "activity", "deal", "new", "kind", "note", "expect", "#0")));
+    CHECK_INT(b->items[0].error, DF_ECONFLICT);
+    CHECK_INT(b->items[1].error, 0);
+    CHECK_INT(b->items[1].seq, 4);
+    CHECK_INT(b->items[2].error, 0);
+    df_batch_free(b);
+}
+
+static void test_rejected_over_ingest(void)
+{
+    df_batch *b = record(
+        false, EVENTS(EV("id", "r1", "type", "bogus", "deal", "d9"),
+                      EV("id", "r2", "type", "stage", "deal", "d9", "stage", "lead", "seq", "#5")));
+    CHECK_INT(b->rejected, 2);
+    CHECK_INT(df_writer_counters_get(writer).rejected, 2);
+    df_batch_free(b);
+}
+
+static void test_late_event_refolds(void)
+{
+    df_batch *b = record(true, EVENTS(EV("id", "l1", "type", "stage", "deal", "late", "stage",
+                                         "lead", "at", "#1000"),
+                                      EV("id", "l2", "type", "stage", "deal", "late", "stage",
+                                         "proposal", "at", "#5000")));
+    df_batch_free(b);
+    /* qualified at 3000 arrives last: the deal stays in proposal, but it
+     * spent 2000 ms in lead and 2000 ms in qualified */
+    b = record(true, EVENTS(EV("id", "l3", "type", "stage", "deal", "late", "stage", "qualified",
+                               "at", "#3000")));
+    CHECK_INT(b->nmoves, 0);
+    df_batch_free(b);
+    df_deal d;
+    get_deal("late", &d);
+    CHECK_STR(d.stage.len == 8 ? "proposal" : "?", "proposal");
+    CHECK_INT(d.stage_since, 5000);
+    CHECK_INT(d.version, 3);
+    CHECK_INT(d.nstage_times, 2);
+    int64_t lead = -1, qualified = -1;
+    for (int i = 0; i < d.nstage_times; i++) {
+        if (df_name_eq(&d.stage_times[i].stage, "lead", 4))
+            lead = d.stage_times[i].ms;
+        if (df_name_eq(&d.stage_times[i].stage, "qualified", 9))
+            qualified = d.stage_times[i].ms;
+    }
+    CHECK_INT(lead, 2000);
+    CHECK_INT(qualified, 2000);
+    CHECK_INT(stage_count("default", "proposal"), 1);
+    CHECK_INT(stage_count("default", "qualified"), 1); /* d2 only */
+}
+
+static void test_restart(void)
+{
+    uint64_t seq = df_writer_counters_get(writer).committed_seq;
+    stop();
+    start();
+    CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
+    CHECK_INT(df_writer_counters_get(writer).duplicates, 1);
+    df_batch *b =
+        record(true, EVENTS(EV("id", "e2", "type", "activity", "deal", "d1", "kind", "call"),
+                            EV("id", "n1", "type", "stage", "deal", "d1", "stage", "won")));
+    CHECK(b->items[0].dup);
+    CHECK_INT(b->items[0].seq, 2);
+    CHECK_INT(b->items[1].seq, seq + 1);
+    CHECK_INT(b->nmoves, 1);
+    CHECK_INT(b->moves[0].prev, 7); /* l2 was the last move before the restart */
+    CHECK_INT(b->moves[0].status, DF_WON);
+    df_batch_free(b);
+    CHECK_INT(stage_count("default", "lead"), 0);
+    CHECK_INT(stage_count("default", "won"), 1);
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    start();
+    RUN(test_append_and_duplicates);
+    RUN(test_expect);
+    RUN(test_rejected_over_ingest);
+    RUN(test_late_event_refolds);
+    RUN(test_restart);
+    stop();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    return df_check_summary();
+}
