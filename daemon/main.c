@@ -84,6 +84,7 @@ static int parse_options(int argc, char **argv, df_options *opt)
     *opt = (df_options){DF_DEFAULT_INGEST, DF_DEFAULT_API,         DF_DEFAULT_NOTIFY,
                         DF_DEFAULT_DATA,   DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB};
     int c;
+    opterr = 0; /* its messages would not start with our name */
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -117,6 +118,7 @@ static int parse_options(int argc, char **argv, df_options *opt)
             usage(stdout);
             exit(0);
         default:
+            fprintf(stderr, "dealflowd: unknown option or missing value: %s\n", argv[optind - 1]);
             usage(stderr);
             return EXIT_USAGE;
         }

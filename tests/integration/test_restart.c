@@ -1,0 +1,386 @@
+/* test_restart.c: SIGTERM, SIGKILL and failed starts lose nothing acknowledged. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zmq.h>
+
+#include "check.h"
+#include "harness.h"
+
+#define T0                 IT_T0
+#define DAY                IT_DAY
+#define NOW                (T0 + 10 * DAY)
+#define MAX_ACKED          1000
+#define CRASH_ROUNDS       40
+#define CRASH_FRAME        100
+#define CRASH_BATCH        10
+#define CRASH_DEALS        20
+#define CRASH_EXTRA_FRAMES 200
+
+static it_daemon D;
+
+/* Events the api acknowledged: their ids and seqs. */
+static struct {
+    char id[32];
+    int64_t seq;
+} acked[MAX_ACKED];
+static int nacked;
+static int64_t last_move; /* seq of the last event that moved a deal */
+
+static void ack(const char *id, int64_t seq)
+{
+    CHECK(seq > 0);
+    if (nacked < MAX_ACKED && seq > 0) {
+        snprintf(acked[nacked].id, sizeof acked[nacked].id, "%s", id);
+        acked[nacked++].seq = seq;
+    }
+}
+
+/* Appends one event and records its ack. */
+static int64_t append_one(const char *id, const char *rest)
+{
+    int64_t seq = it_append(&D, "{id: %s, %s}", id, rest);
+    ack(id, seq);
+    return seq;
+}
+
+static void make_history(void)
+{
+    append_one("pl-rp", "type: pipeline, pipeline: rp, stages: [{name: p1, probability: 20, "
+                        "rot_days: 2}, {name: p2, probability: 70}, {name: done, probability: "
+                        "100, outcome: won}]");
+    char rest[256];
+    snprintf(rest, sizeof rest,
+             "type: stage, deal: r1, pipeline: rp, stage: p1, at: %lld, amount: 100, owner: x", T0);
+    append_one("r1-1", rest);
+    snprintf(rest, sizeof rest, "type: stage, deal: r1, stage: p2, at: %lld", T0 + DAY);
+    append_one("r1-2", rest);
+    snprintf(rest, sizeof rest, "type: activity, deal: r1, kind: call, at: %lld, x_note: kept",
+             T0 + 2 * DAY);
+    append_one("r1-3", rest);
+    snprintf(rest, sizeof rest, "type: stage, deal: r2, stage: lead, at: %lld", T0);
+    append_one("r2-1", rest);
+    snprintf(rest, sizeof rest, "type: update, deal: r2, name: 'Second deal', amount: 2.25");
+    append_one("r2-2", rest);
+    snprintf(rest, sizeof rest, "type: stage, deal: r3, pipeline: rp, stage: p1, at: %lld",
+             T0 + DAY);
+    append_one("r3-1", rest);
+    snprintf(rest, sizeof rest, "type: stage, deal: r4, stage: proposal, at: %lld", T0 + 3 * DAY);
+    append_one("r4-1", rest);
+    snprintf(rest, sizeof rest, "type: stage, deal: r4, stage: qualified, at: %lld", T0 + DAY);
+    append_one("r4-2", rest);
+    snprintf(rest, sizeof rest, "type: activity, deal: r5, kind: meeting, at: %lld", T0);
+    append_one("r5-1", rest);
+
+    /* ingest, with duplicates */
+    it_buf frame = {0};
+    for (int i = 0; i < 50; i++)
+        it_buf_add(&frame, "%s{id: ri-%02d, type: activity, deal: r%d, kind: note, at: %lld}",
+                   i ? "," : "[", i, 1 + i % 5, T0 + i);
+    it_buf_add(&frame, ",{id: r1-1, type: activity, deal: r1, kind: note}]");
+    CHECK(it_push(&D, "%s", it_buf_get(&frame)));
+    it_buf_free(&frame);
+    CHECK(it_wait_stat(&D, "duplicates", 1));
+    CHECK(it_wait_seq(&D, nacked + 50));
+
+    /* the last event before the restart moves a deal */
+    snprintf(rest, sizeof rest, "type: stage, deal: r3, stage: done, at: %lld", T0 + 2 * DAY);
+    last_move = append_one("r3-2", rest);
+}
+
+#define SNAPSHOT_PARTS 12
+
+/* What the daemon answers about everything, packed, part by part. */
+static void snapshot(msgpack_sbuffer parts[SNAPSHOT_PARTS])
+{
+    char requests[SNAPSHOT_PARTS][128];
+    int n = 0;
+    snprintf(requests[n++], 128, "{op: replay, limit: 10000}");
+    snprintf(requests[n++], 128, "{op: list, limit: 10000, now: %lld}", NOW);
+    snprintf(requests[n++], 128, "{op: board, pipeline: rp, now: %lld}", NOW);
+    snprintf(requests[n++], 128, "{op: board, now: %lld}", NOW);
+    for (int d = 1; d <= 5; d++)
+        snprintf(requests[n++], 128, "{op: deal, deal: r%d, now: %lld}", d, NOW);
+    snprintf(requests[n++], 128, "{op: history, deal: r1}");
+    snprintf(requests[n++], 128, "{op: deal, deal: r4, as_of: %lld}", T0 + 2 * DAY);
+    snprintf(requests[n++], 128, "{op: rejected}");
+    for (int i = 0; i < SNAPSHOT_PARTS; i++) {
+        const msgpack_object *r = it_call(&D, "%s", requests[i]);
+        if (!it_ok(r))
+            fprintf(stderr, "snapshot: %s failed\n", requests[i]);
+        CHECK(it_ok(r));
+        msgpack_sbuffer_init(&parts[i]);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &parts[i], msgpack_sbuffer_write);
+        msgpack_pack_object(&pk, *r);
+    }
+    it_release();
+}
+
+static void check_acked(void)
+{
+    it_buf events = {0};
+    for (int i = 0; i < nacked; i++)
+        it_buf_add(&events, "%s{id: %s, type: activity, deal: again, kind: call}", i ? "," : "",
+                   acked[i].id);
+    const msgpack_object *r = it_call(&D, "{op: append, events: [%s]}", it_buf_get(&events));
+    it_buf_free(&events);
+    const msgpack_object *results = it_get(r, "results");
+    CHECK_INT(it_len(results), nacked);
+    int right = 0;
+    for (int i = 0; i < nacked; i++) {
+        const msgpack_object *result = it_at(results, (uint32_t)i);
+        bool ok = it_int(result, "seq") == acked[i].seq && it_bool(result, "dup") == 1;
+        if (!ok)
+            fprintf(stderr, "acknowledged %s (seq %lld) answered seq %lld dup %d\n", acked[i].id,
+                    (long long)acked[i].seq, (long long)it_int(result, "seq"),
+                    it_bool(result, "dup"));
+        right += ok;
+    }
+    CHECK_INT(right, nacked);
+    CHECK_ERR(it_call(&D, "{op: deal, deal: again}"), "not_found");
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Replays the whole log: seqs 1..last_seq without a gap, every id once. */
+static void check_log_complete(void)
+{
+    int64_t last = it_last_seq(&D);
+    CHECK(last > 0);
+    char **ids = calloc((size_t)last + 1, sizeof *ids);
+    int64_t expected = 1;
+    bool gap_free = true;
+    while (expected <= last && gap_free) {
+        const msgpack_object *r =
+            it_call(&D, "{op: replay, after: %lld, limit: 10000}", (long long)(expected - 1));
+        const msgpack_object *events = it_get(r, "events");
+        if (it_len(events) <= 0)
+            break;
+        for (long i = 0; i < it_len(events) && expected <= last; i++) {
+            const msgpack_object *event = it_at(events, (uint32_t)i);
+            if (it_int(event, "seq") != expected) {
+                fprintf(stderr, "replay: seq %lld where %lld was due\n",
+                        (long long)it_int(event, "seq"), (long long)expected);
+                gap_free = false;
+                break;
+            }
+            const char *id = it_str(event, "id");
+            ids[expected - 1] = strdup(id ? id : "");
+            expected++;
+        }
+        it_release();
+    }
+    CHECK(gap_free);
+    CHECK_INT(expected, last + 1);
+    int64_t count = expected - 1;
+    qsort(ids, (size_t)count, sizeof *ids, compare_strings);
+    int64_t repeated = 0;
+    for (int64_t i = 1; i < count; i++)
+        repeated += strcmp(ids[i - 1], ids[i]) == 0;
+    CHECK_INT(repeated, 0);
+    for (int64_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+    CHECK_INT(it_stat(&D, "events"), last);
+}
+
+static void test_sigterm_restart(void)
+{
+    make_history();
+    msgpack_sbuffer before[SNAPSHOT_PARTS], after[SNAPSHOT_PARTS];
+    snapshot(before);
+    int64_t last = it_last_seq(&D);
+    int64_t deals = it_stat(&D, "deals");
+
+    CHECK_INT(it_stop(&D), 0);
+    CHECK(it_restart(&D));
+
+    CHECK_INT(it_last_seq(&D), last);
+    CHECK_INT(it_stat(&D, "events"), last);
+    CHECK_INT(it_stat(&D, "deals"), deals);
+    snapshot(after);
+    for (int i = 0; i < SNAPSHOT_PARTS; i++) {
+        bool same = before[i].size == after[i].size &&
+                    memcmp(before[i].data, after[i].data, before[i].size) == 0;
+        if (!same)
+            fprintf(stderr, "snapshot part %d differs after the restart\n", i);
+        CHECK(same);
+        msgpack_sbuffer_destroy(&before[i]);
+        msgpack_sbuffer_destroy(&after[i]);
+    }
+    check_acked();
+
+    /* ids seen over ingest before the restart are still duplicates */
+    int64_t duplicates = it_stat(&D, "duplicates");
+    CHECK(it_push(&D, "{id: ri-07, type: activity, deal: r1, kind: note}"));
+    CHECK(it_wait_stat(&D, "duplicates", duplicates + 1));
+    CHECK_INT(it_last_seq(&D), last);
+
+    /* seqs and the prev chain go on */
+    void *sub = it_sub_open(&D, "deal.moved.");
+    CHECK(sub != NULL);
+    int64_t seq =
+        it_append(&D, "{id: r2-3, type: stage, deal: r2, stage: meeting, at: %lld}", T0 + DAY);
+    CHECK_INT(seq, last + 1);
+    ack("r2-3", seq);
+    const char *topic = NULL;
+    const msgpack_object *n = it_sub_recv(sub, 20000, &topic);
+    CHECK(n != NULL);
+    CHECK_STR(topic, "deal.moved.default.meeting");
+    CHECK_INT(it_int(n, "seq"), seq);
+    CHECK_INT(it_int(n, "prev"), last_move);
+    last_move = seq;
+    it_sub_close(sub);
+}
+
+static void test_sigkill_during_burst(void)
+{
+    int pushed = 0;
+    bool sent = true;
+    int64_t base = 0;
+    for (int round = 0; round < CRASH_ROUNDS + CRASH_EXTRA_FRAMES; round++) {
+        if (round == CRASH_ROUNDS)
+            base = it_last_seq(&D);
+        it_buf frame = {0};
+        for (int i = 0; i < CRASH_FRAME; i++, pushed++)
+            it_buf_add(&frame, "%s{id: k-%d, type: activity, deal: kd-%02d, kind: call, at: %lld}",
+                       i ? "," : "[", pushed, pushed % CRASH_DEALS, T0 + pushed);
+        it_buf_add(&frame, "]");
+        sent = it_push(&D, "%s", it_buf_get(&frame)) && sent;
+        it_buf_free(&frame);
+        if (round >= CRASH_ROUNDS)
+            continue;
+        it_buf batch = {0};
+        for (int i = 0; i < CRASH_BATCH; i++) {
+            int k = round * CRASH_BATCH + i;
+            it_buf_add(&batch,
+                       "%s{id: ka-%d, type: stage, deal: kd-%02d, stage: %s, at: %lld, amount: %d}",
+                       i ? "," : "", k, k % CRASH_DEALS, k % 2 ? "lead" : "qualified", T0 + DAY + k,
+                       k);
+        }
+        const msgpack_object *r = it_call(&D, "{op: append, events: [%s]}", it_buf_get(&batch));
+        it_buf_free(&batch);
+        const msgpack_object *results = it_get(r, "results");
+        CHECK_INT(it_len(results), CRASH_BATCH);
+        for (int i = 0; i < CRASH_BATCH && i < it_len(results); i++) {
+            char id[32];
+            snprintf(id, sizeof id, "ka-%d", round * CRASH_BATCH + i);
+            const msgpack_object *result = it_at(results, (uint32_t)i);
+            CHECK_INT(it_bool(result, "dup"), 0);
+            ack(id, it_int(result, "seq"));
+        }
+        it_release();
+    }
+    CHECK(sent);
+    /* kill it in the middle of taking the burst in, with an append in flight */
+    CHECK(it_wait_seq(&D, base + 1));
+    void *dealer = it_socket(ZMQ_DEALER, D.api);
+    msgpack_sbuffer unacked;
+    CHECK(it_encode(
+        &unacked, "{op: append, events: [{id: unacked-1, type: activity, deal: kd-00, kind: x}]}"));
+    zmq_send(dealer, "", 0, ZMQ_SNDMORE);
+    zmq_send(dealer, unacked.data, unacked.size, 0);
+    msgpack_sbuffer_destroy(&unacked);
+    it_crash(&D);
+    it_close(dealer);
+    CHECK(it_restart(&D));
+
+    check_acked();
+    check_log_complete();
+    printf("SIGKILL: %lld events recorded, %lld before the last %d frames pushed\n",
+           (long long)it_last_seq(&D), (long long)base, CRASH_EXTRA_FRAMES);
+    int consistent = 0;
+    for (int d = 0; d < CRASH_DEALS; d++) {
+        const msgpack_object *deal =
+            it_get(it_call(&D, "{op: deal, deal: kd-%02d, now: %lld}", d, NOW), "deal");
+        const msgpack_object *events =
+            it_get(it_call(&D, "{op: history, deal: kd-%02d, limit: 10000}", d), "events");
+        int64_t activities = 0;
+        for (long i = 0; i < it_len(events); i++) {
+            const char *type = it_str(it_at(events, (uint32_t)i), "type");
+            activities += type && strcmp(type, "activity") == 0;
+        }
+        bool ok = it_int(deal, "version") == it_len(events) &&
+                  it_int(deal, "activities") == activities && it_len(events) > 0;
+        if (!ok)
+            fprintf(stderr,
+                    "kd-%02d: version %lld, activities %lld; history %ld events, %lld "
+                    "activities\n",
+                    d, (long long)it_int(deal, "version"), (long long)it_int(deal, "activities"),
+                    it_len(events), (long long)activities);
+        consistent += ok;
+        it_release();
+    }
+    CHECK_INT(consistent, CRASH_DEALS);
+    int64_t last = it_last_seq(&D);
+    CHECK_INT(it_append(&D, "{id: after-crash, type: activity, deal: kd-00, kind: note}"),
+              last + 1);
+}
+
+static void test_start_errors(void)
+{
+    /* a second daemon on the api port of the running one */
+    it_daemon other;
+    CHECK(it_init(&other, NULL));
+    memcpy(other.api, D.api, sizeof other.api);
+    CHECK(it_spawn(&other));
+    CHECK_INT(it_wait_exit(&other, 30000), 1);
+    char address[IT_ENDPOINT_MAX + 16];
+    snprintf(address, sizeof address, "127.0.0.1:%s", it_port(D.api));
+    CHECK(it_log_contains(&other, address));
+    CHECK(it_log_contains(&other, "dealflowd: "));
+    if (!it_log_contains(&other, address))
+        it_print_log(&other);
+    it_cleanup(&other);
+    CHECK(it_ok(it_call(&D, "{op: ping}")));
+
+    /* a data dir that cannot be created: its parent is a file */
+    CHECK(it_init(&other, NULL));
+    char file[IT_PATH_MAX];
+    snprintf(file, sizeof file, "%s/file", other.dir);
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    snprintf(other.data, sizeof other.data, "%s/file/sub", other.dir);
+    CHECK(it_spawn(&other));
+    CHECK_INT(it_wait_exit(&other, 30000), 1);
+    CHECK(it_log_contains(&other, "file/sub"));
+    it_cleanup(&other);
+
+    /* bad usage */
+    static const char *const bogus[] = {"--no-such-flag", NULL};
+    CHECK(it_init(&other, bogus));
+    CHECK(it_spawn(&other));
+    CHECK_INT(it_wait_exit(&other, 30000), 2);
+    it_cleanup(&other);
+}
+
+int main(void)
+{
+    if (!it_start(&D, NULL)) {
+        it_cleanup(&D);
+        CHECK(!"dealflowd started");
+        it_done();
+        return df_check_summary();
+    }
+    RUN(test_sigterm_restart);
+    if (D.pid > 0)
+        RUN(test_sigkill_during_burst);
+    if (D.pid > 0)
+        RUN(test_start_errors);
+    /* SIGINT drains too */
+    if (D.pid > 0) {
+        kill(D.pid, SIGINT);
+        CHECK_INT(it_wait_exit(&D, 30000), 0);
+    }
+    it_cleanup(&D);
+    CHECK_INT(it_done(), 0);
+    return df_check_summary();
+}
