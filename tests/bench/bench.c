@@ -1,0 +1,1339 @@
+/* bench.c: measures a running dealflowd: ingest and append rates, lookup latency, disk, memory. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "codec.h"
+#include "workload.h"
+
+#ifndef DEALFLOWD_PATH
+#define DEALFLOWD_PATH NULL
+#endif
+
+#define START_MS 1700000000000LL
+#define MIB      (1024.0 * 1024.0)
+
+/* How long anything may take before the bench gives up. */
+#define START_DEADLINE_MS 10000
+#define REPLY_DEADLINE_MS 30000
+#define STALL_DEADLINE_MS 60000 /* no progress of last_seq, or no send accepted */
+#define STOP_DEADLINE_MS  120000
+#define PING_INTERVAL_NS  2000000L
+
+/* Targets the figures are compared with. */
+#define TARGET_PULL_RATE      400000.0
+#define TARGET_APPEND_RATE    200000.0
+#define TARGET_LOOKUP_P99_MS  1.0
+#define TARGET_DISK_PER_EVENT 250.0
+#define TARGET_RSS_ANON_MIB   256.0
+
+typedef struct options {
+    const char *daemon_path;
+    uint64_t events;
+    uint64_t deals;
+    uint64_t memory_deals;
+    uint64_t lookups;
+    int inflight;
+    int repeat;
+    uint64_t seed;
+    bool keep;
+    const char *phase;
+    char **daemon_args; /* given after "--", passed on to dealflowd */
+    int ndaemon_args;
+} options;
+
+static options opt = {
+    .events = 1000000,
+    .deals = 100000,
+    .memory_deals = 1000000,
+    .lookups = 20000,
+    .inflight = 4,
+    .repeat = 1,
+    .seed = 1,
+    .phase = "all",
+};
+
+/* A dealflowd the bench started, with its own temp dir and ports. */
+typedef struct server {
+    pid_t pid;
+    bool exited;
+    int status;
+    char dir[256];
+    char data[300];
+    char log[300];
+    char ingest[64], api[64], notify[64];
+} server;
+
+static void *ctx;
+static server *running;                                       /* the daemon fail() must stop */
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER; /* two threads may check it */
+static atomic_flag failing = ATOMIC_FLAG_INIT;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void nap_ns(long ns)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
+    nanosleep(&ts, NULL);
+}
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void *xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* Removes a directory tree that the bench created. */
+static void remove_tree(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (dir) {
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+                continue;
+            char child[1024];
+            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+            struct stat st;
+            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(dir);
+    }
+    rmdir(path);
+}
+
+static void print_log_tail(const server *d)
+{
+    FILE *f = fopen(d->log, "r");
+    if (!f)
+        return;
+    static char lines[20][512];
+    int count = 0;
+    while (fgets(lines[count % 20], sizeof lines[0], f))
+        count++;
+    fclose(f);
+    fprintf(stderr, "last lines of %s:\n", d->log);
+    for (int i = count > 20 ? count - 20 : 0; i < count; i++)
+        fprintf(stderr, "  %s", lines[i % 20]);
+}
+
+static void describe_exit(int status, char *buf, size_t size)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, size, "status %d", status);
+}
+
+/* Stops the running daemon, reports why, and exits 1. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...)
+{
+    if (atomic_flag_test_and_set(&failing)) {
+        for (;;)
+            pause(); /* another thread is already reporting a failure */
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench: FAILED: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    server *d = running;
+    if (d) {
+        pthread_mutex_lock(&reap_lock);
+        if (!d->exited) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, NULL, 0);
+        }
+        pthread_mutex_unlock(&reap_lock);
+        print_log_tail(d);
+        if (!opt.keep)
+            remove_tree(d->dir);
+        else
+            fprintf(stderr, "kept %s\n", d->dir);
+    }
+    fflush(NULL);
+    _exit(1); /* another thread may still be using its sockets */
+}
+
+/* Fails when the daemon has exited. */
+static void check_alive(server *d)
+{
+    pthread_mutex_lock(&reap_lock);
+    bool died = false;
+    int status = 0;
+    if (!d->exited && waitpid(d->pid, &status, WNOHANG) == d->pid) {
+        d->exited = true;
+        d->status = status;
+        died = true;
+    }
+    pthread_mutex_unlock(&reap_lock);
+    if (died) {
+        char why[128];
+        describe_exit(status, why, sizeof why);
+        fail("dealflowd died: %s", why);
+    }
+}
+
+/* ---- ZeroMQ helpers ---- */
+
+static void *open_socket(int type, const char *endpoint)
+{
+    void *s = zmq_socket(ctx, type);
+    if (!s)
+        fail("zmq_socket: %s", zmq_strerror(errno));
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (type == ZMQ_PUSH) {
+        int hwm = 10000;
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    }
+    if (zmq_connect(s, endpoint) != 0)
+        fail("connect %s: %s", endpoint, zmq_strerror(errno));
+    return s;
+}
+
+/* Finds three free loopback ports by binding to port * and asking which port it got. */
+static void pick_endpoints(server *d)
+{
+    void *probe_ctx = zmq_ctx_new();
+    void *probes[3];
+    char *names[3] = {d->ingest, d->api, d->notify};
+    for (int i = 0; i < 3; i++) {
+        probes[i] = zmq_socket(probe_ctx, ZMQ_PULL);
+        size_t len = sizeof d->ingest;
+        if (!probes[i] || zmq_bind(probes[i], "tcp://127.0.0.1:*") != 0 ||
+            zmq_getsockopt(probes[i], ZMQ_LAST_ENDPOINT, names[i], &len) != 0)
+            fail("cannot find a free port: %s", zmq_strerror(errno));
+    }
+    for (int i = 0; i < 3; i++)
+        zmq_close(probes[i]);
+    zmq_ctx_term(probe_ctx); /* returns once the listeners are closed */
+}
+
+/* Sends one request frame and returns the last frame of the reply in *reply (malloc'd).
+ * Fails the bench when no reply comes in time. */
+static size_t api_call_raw(server *d, void *sock, const void *req, size_t len, char **reply)
+{
+    if (zmq_send(sock, req, len, 0) < 0)
+        fail("api send: %s", zmq_strerror(errno));
+    int64_t deadline = now_ns() + REPLY_DEADLINE_MS * 1000000LL;
+    for (;;) {
+        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+        int ready = zmq_poll(&item, 1, 100);
+        if (ready < 0 && errno != EINTR)
+            fail("zmq_poll: %s", zmq_strerror(errno));
+        if (ready > 0)
+            break;
+        check_alive(d);
+        if (now_ns() > deadline)
+            fail("no reply from dealflowd within %d ms", REPLY_DEADLINE_MS);
+    }
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    size_t size = 0;
+    *reply = NULL;
+    for (;;) {
+        if (zmq_msg_recv(&part, sock, 0) < 0)
+            fail("api recv: %s", zmq_strerror(errno));
+        size = zmq_msg_size(&part);
+        *reply = xrealloc(*reply, size);
+        memcpy(*reply, zmq_msg_data(&part), size);
+        if (!zmq_msg_more(&part))
+            break;
+    }
+    zmq_msg_close(&part);
+    return size;
+}
+
+/* A decoded reply; its strings point into buf. */
+typedef struct reply {
+    char *buf;
+    size_t len;
+    msgpack_zone zone;
+    msgpack_object obj;
+} reply;
+
+static void reply_decode(reply *r)
+{
+    df_error err;
+    msgpack_zone_init(&r->zone, 2048);
+    if (df_msgpack_check(r->buf, r->len, &err) != 0 ||
+        df_msgpack_unpack(r->buf, r->len, &r->zone, &r->obj, &err) != 0 ||
+        r->obj.type != MSGPACK_OBJECT_MAP)
+        fail("dealflowd sent a reply that is not a msgpack map: %s", err.message);
+}
+
+static void reply_free(reply *r)
+{
+    msgpack_zone_destroy(&r->zone);
+    free(r->buf);
+}
+
+/* Returns whether the reply says ok; fills code with its error when not. */
+static bool reply_ok(const reply *r, char *code, size_t size)
+{
+    bool ok = false, bad = false;
+    if (df_get_bool(&r->obj, "ok", &ok, &bad) && ok)
+        return true;
+    df_str error = {"(none)", 6};
+    df_get_str(&r->obj, "error", &error, &bad);
+    snprintf(code, size, "%.*s", (int)error.len, error.ptr);
+    return false;
+}
+
+static uint64_t reply_uint(const reply *r, const char *key)
+{
+    uint64_t value = 0;
+    bool bad = false;
+    if (!df_get_uint(&r->obj, key, &value, &bad))
+        return 0;
+    return value;
+}
+
+/* Sends {op: OP} and returns the decoded reply, failing unless it is ok. */
+static void api_simple(server *d, void *sock, const char *op, reply *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    df_pack_cstr(&pk, "op");
+    df_pack_cstr(&pk, op);
+    r->len = api_call_raw(d, sock, sb.data, sb.size, &r->buf);
+    msgpack_sbuffer_destroy(&sb);
+    reply_decode(r);
+    char code[64];
+    if (!reply_ok(r, code, sizeof code))
+        fail("%s failed: %s", op, code);
+}
+
+static uint64_t ping_last_seq(server *d, void *sock)
+{
+    reply r;
+    api_simple(d, sock, "ping", &r);
+    uint64_t last_seq = reply_uint(&r, "last_seq");
+    reply_free(&r);
+    return last_seq;
+}
+
+/* ---- /proc and disk ---- */
+
+typedef struct memory_use {
+    double rss_anon_mib;
+    double hwm_mib;
+} memory_use;
+
+static memory_use read_memory(pid_t pid)
+{
+    memory_use m = {0, 0};
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return m;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long kib;
+        if (sscanf(line, "RssAnon: %lu kB", &kib) == 1)
+            m.rss_anon_mib = kib / 1024.0;
+        else if (sscanf(line, "VmHWM: %lu kB", &kib) == 1)
+            m.hwm_mib = kib / 1024.0;
+    }
+    fclose(f);
+    return m;
+}
+
+typedef struct disk_use {
+    double allocated; /* bytes of data.mdb actually on disk */
+    double size;      /* its apparent size */
+} disk_use;
+
+static disk_use read_disk(const server *d)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/data.mdb", d->data);
+    struct stat st;
+    disk_use u = {0, 0};
+    if (stat(path, &st) == 0) {
+        u.allocated = (double)st.st_blocks * 512.0;
+        u.size = (double)st.st_size;
+    }
+    return u;
+}
+
+/* ---- the daemon's life ---- */
+
+static void daemon_start(server *d)
+{
+    memset(d, 0, sizeof *d);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(d->dir, sizeof d->dir, "%s/dealflow-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(d->dir)) {
+        fprintf(stderr, "bench: mkdtemp %s: %s\n", d->dir, strerror(errno));
+        exit(1);
+    }
+    snprintf(d->data, sizeof d->data, "%s/data", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/dealflowd.log", d->dir);
+    pick_endpoints(d);
+
+    char *argv[32 + 64];
+    int argc = 0;
+    argv[argc++] = (char *)opt.daemon_path;
+    argv[argc++] = "--ingest";
+    argv[argc++] = d->ingest;
+    argv[argc++] = "--api";
+    argv[argc++] = d->api;
+    argv[argc++] = "--notify";
+    argv[argc++] = d->notify;
+    argv[argc++] = "--data";
+    argv[argc++] = d->data;
+    for (int i = 0; i < opt.ndaemon_args && i < 64; i++)
+        argv[argc++] = opt.daemon_args[i];
+    argv[argc] = NULL;
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    d->pid = pid;
+    running = d;
+
+    void *api = open_socket(ZMQ_DEALER, d->api);
+    int64_t deadline = now_ns() + START_DEADLINE_MS * 1000000LL;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    df_pack_cstr(&pk, "op");
+    df_pack_cstr(&pk, "ping");
+    bool answered = false;
+    while (!answered) {
+        check_alive(d);
+        if (now_ns() > deadline)
+            fail("dealflowd did not answer ping within %d ms", START_DEADLINE_MS);
+        zmq_send(api, sb.data, sb.size, ZMQ_DONTWAIT);
+        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 100) > 0)
+            answered = true;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zmq_close(api); /* pings still queued in it are dropped: linger is 0 */
+}
+
+/* SIGTERM, wait for the drain; returns the time it took in ms. */
+static double daemon_stop(server *d)
+{
+    int64_t t0 = now_ns();
+    if (!d->exited) {
+        kill(d->pid, SIGTERM);
+        int64_t deadline = t0 + STOP_DEADLINE_MS * 1000000LL;
+        while (!d->exited) {
+            int status;
+            pid_t got = waitpid(d->pid, &status, WNOHANG);
+            if (got == d->pid) {
+                d->exited = true;
+                d->status = status;
+            } else if (now_ns() > deadline) {
+                fail("dealflowd did not exit within %d ms of SIGTERM", STOP_DEADLINE_MS);
+            } else {
+                nap_ns(1000000);
+            }
+        }
+    }
+    double took = (now_ns() - t0) / 1e6;
+    if (!WIFEXITED(d->status) || WEXITSTATUS(d->status) != 0) {
+        char why[128];
+        describe_exit(d->status, why, sizeof why);
+        fail("dealflowd %s after SIGTERM", why);
+    }
+    return took;
+}
+
+static void daemon_cleanup(server *d)
+{
+    running = NULL;
+    if (opt.keep)
+        printf("    kept %s\n", d->dir);
+    else
+        remove_tree(d->dir);
+}
+
+/* ---- pre-generated streams ---- */
+
+/* Frames to send, all in one buffer: frame i is data[off[i] .. off[i+1]). */
+typedef struct frames {
+    char *data;
+    size_t len, cap;
+    size_t *off;
+    size_t count, off_cap;
+    uint64_t events; /* events in all frames, duplicates included */
+} frames;
+
+static void frames_add_bytes(frames *f, const void *bytes, size_t len)
+{
+    if (f->len + len > f->cap) {
+        f->cap = (f->len + len) * 2;
+        f->data = xrealloc(f->data, f->cap);
+    }
+    memcpy(f->data + f->len, bytes, len);
+    f->len += len;
+}
+
+static void frames_begin(frames *f)
+{
+    if (f->count + 2 > f->off_cap) {
+        f->off_cap = f->off_cap ? f->off_cap * 2 : 1024;
+        f->off = xrealloc(f->off, f->off_cap * sizeof *f->off);
+    }
+    f->off[f->count] = f->len;
+}
+
+static void frames_end(frames *f)
+{
+    f->count++;
+    f->off[f->count] = f->len;
+}
+
+static void frames_free(frames *f)
+{
+    free(f->data);
+    free(f->off);
+    memset(f, 0, sizeof *f);
+}
+
+static void pack_array_header(frames *f, size_t n)
+{
+    unsigned char h[5];
+    if (n < 16) {
+        h[0] = (unsigned char)(0x90 | n);
+        frames_add_bytes(f, h, 1);
+    } else if (n < 65536) {
+        h[0] = 0xdc;
+        h[1] = (unsigned char)(n >> 8);
+        h[2] = (unsigned char)n;
+        frames_add_bytes(f, h, 3);
+    } else {
+        h[0] = 0xdd;
+        h[1] = (unsigned char)(n >> 24);
+        h[2] = (unsigned char)(n >> 16);
+        h[3] = (unsigned char)(n >> 8);
+        h[4] = (unsigned char)n;
+        frames_add_bytes(f, h, 5);
+    }
+}
+
+/* A workload's first events, one per entry. */
+typedef struct stream {
+    frames events;
+    wl_counts counts;
+} stream;
+
+static void stream_generate(stream *s, uint64_t seed, uint64_t deals, uint64_t max_events)
+{
+    memset(s, 0, sizeof *s);
+    wl_workload *w = wl_new(seed, deals, START_MS);
+    if (!w)
+        fail("out of memory");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    while (s->events.count < max_events && wl_next(w, &sb)) {
+        frames_begin(&s->events);
+        frames_add_bytes(&s->events, sb.data, sb.size);
+        frames_end(&s->events);
+        msgpack_sbuffer_clear(&sb);
+    }
+    s->events.events = s->events.count;
+    s->counts = wl_counts_get(w);
+    msgpack_sbuffer_destroy(&sb);
+    wl_free(w);
+}
+
+/* Groups events [first, first+n) of a stream into frames of `per` events, each an ingest
+ * array or, when as_append, an append request. */
+static void build_frames(const stream *s, size_t first, size_t n, size_t per, bool as_append,
+                         frames *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = first; i < first + n; i += per) {
+        size_t count = first + n - i < per ? first + n - i : per;
+        frames_begin(out);
+        if (as_append) {
+            static const unsigned char head[] = {0x82, 0xa2, 'o',  'p', 0xa6, 'a', 'p', 'p', 'e',
+                                                 'n',  'd',  0xa6, 'e', 'v',  'e', 'n', 't', 's'};
+            frames_add_bytes(out, head, sizeof head);
+        }
+        if (as_append || per > 1)
+            pack_array_header(out, count);
+        const frames *ev = &s->events;
+        frames_add_bytes(out, ev->data + ev->off[i], ev->off[i + count] - ev->off[i]);
+        frames_end(out);
+        out->events += count;
+    }
+}
+
+/* ---- measuring ---- */
+
+/* Sends every frame over PUSH, blocking at the high-water mark like a real producer. */
+static void push_all(server *d, void *push, const frames *f, size_t first, size_t last)
+{
+    int timeout = 100;
+    zmq_setsockopt(push, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    int64_t last_progress = now_ns();
+    for (size_t i = first; i < last;) {
+        if (zmq_send(push, f->data + f->off[i], f->off[i + 1] - f->off[i], 0) >= 0) {
+            i++;
+            if ((i & 1023) == 0)
+                last_progress = now_ns();
+            continue;
+        }
+        if (errno != EAGAIN && errno != EINTR)
+            fail("push: %s", zmq_strerror(errno));
+        check_alive(d);
+        if (now_ns() - last_progress > STALL_DEADLINE_MS * 1000000LL)
+            fail("dealflowd accepted no ingest frame for %d ms", STALL_DEADLINE_MS);
+    }
+}
+
+typedef struct wait_result {
+    double rss_anon_peak_mib;
+    uint64_t pings;
+} wait_result;
+
+/* Polls ping until last_seq reaches target, failing when it stops moving. */
+static wait_result wait_for_seq(server *d, void *api, uint64_t target)
+{
+    wait_result res = {0, 0};
+    uint64_t seen = 0;
+    int64_t last_progress = now_ns();
+    for (;;) {
+        uint64_t last_seq = ping_last_seq(d, api);
+        res.pings++;
+        if ((res.pings & 15) == 1) {
+            memory_use m = read_memory(d->pid);
+            if (m.rss_anon_mib > res.rss_anon_peak_mib)
+                res.rss_anon_peak_mib = m.rss_anon_mib;
+        }
+        if (last_seq >= target)
+            break;
+        if (last_seq != seen) {
+            seen = last_seq;
+            last_progress = now_ns();
+        } else if (now_ns() - last_progress > STALL_DEADLINE_MS * 1000000LL) {
+            fail("last_seq stuck at %" PRIu64 " of %" PRIu64 " for %d ms", last_seq, target,
+                 STALL_DEADLINE_MS);
+        }
+        check_alive(d);
+        nap_ns(PING_INTERVAL_NS);
+    }
+    return res;
+}
+
+typedef struct daemon_stats {
+    uint64_t events, duplicates, rejected, deals, commits;
+} daemon_stats;
+
+static daemon_stats read_stats(server *d, void *api)
+{
+    reply r;
+    api_simple(d, api, "stats", &r);
+    daemon_stats s = {
+        .events = reply_uint(&r, "events"),
+        .duplicates = reply_uint(&r, "duplicates"),
+        .rejected = reply_uint(&r, "rejected"),
+        .deals = reply_uint(&r, "deals"),
+        .commits = reply_uint(&r, "commits"),
+    };
+    reply_free(&r);
+    return s;
+}
+
+/* Warns when the daemon's counters disagree with what was sent. */
+static void check_stats(const daemon_stats *s, uint64_t distinct, uint64_t duplicates)
+{
+    if (s->events != distinct || s->duplicates != duplicates || s->rejected != 0)
+        printf("    WARNING: dealflowd counted %" PRIu64 " events, %" PRIu64 " duplicates, %" PRIu64
+               " rejected; the bench sent %" PRIu64 " distinct events and %" PRIu64 " duplicates\n",
+               s->events, s->duplicates, s->rejected, distinct, duplicates);
+}
+
+/* What one run of a phase measured. */
+typedef struct figures {
+    double rate;      /* recorded events per second */
+    double send_rate; /* events handed to the socket per second */
+    double disk_alloc_per_event, disk_size_per_event, disk_after_stop_per_event;
+    double rss_anon_mib, rss_anon_peak_mib, hwm_mib;
+    double events_per_commit;
+    double stop_ms;
+    double p50_ms, p99_ms, max_ms, idle_p50_ms, idle_p99_ms;
+    uint64_t lookups, not_found;
+    uint64_t deals;
+} figures;
+
+static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figures *fig)
+{
+    memory_use m = read_memory(d->pid);
+    fig->rss_anon_mib = m.rss_anon_mib;
+    fig->hwm_mib = m.hwm_mib;
+    disk_use disk = read_disk(d);
+    fig->disk_alloc_per_event = disk.allocated / (double)distinct;
+    fig->disk_size_per_event = disk.size / (double)distinct;
+    zmq_close(api);
+    fig->stop_ms = daemon_stop(d);
+    disk = read_disk(d);
+    fig->disk_after_stop_per_event = disk.allocated / (double)distinct;
+}
+
+static figures run_pull(const stream *s, size_t per_frame)
+{
+    figures fig = {0};
+    frames batched = {0};
+    const frames *f = &s->events;
+    if (per_frame > 1) {
+        build_frames(s, 0, s->events.count, per_frame, false, &batched);
+        f = &batched;
+    }
+    server d;
+    daemon_start(&d);
+    void *push = open_socket(ZMQ_PUSH, d.ingest);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    int64_t t0 = now_ns();
+    push_all(&d, push, f, 0, f->count);
+    int64_t t_sent = now_ns();
+    wait_result w = wait_for_seq(&d, api, s->counts.distinct);
+    int64_t t_done = now_ns();
+    fig.rate = s->counts.distinct / ((t_done - t0) / 1e9);
+    fig.send_rate = s->counts.sent / ((t_sent - t0) / 1e9);
+    fig.rss_anon_peak_mib = w.rss_anon_peak_mib;
+    daemon_stats st = read_stats(&d, api);
+    check_stats(&st, s->counts.distinct, s->counts.duplicates);
+    fig.events_per_commit = st.commits ? (double)st.events / (double)st.commits : 0;
+    fig.deals = st.deals;
+    zmq_close(push);
+    finish_disk_and_stop(&d, api, s->counts.distinct, &fig);
+    daemon_cleanup(&d);
+    if (per_frame > 1)
+        frames_free(&batched);
+    return fig;
+}
+
+static figures run_append(const stream *s, int inflight)
+{
+    figures fig = {0};
+    frames requests;
+    build_frames(s, 0, s->events.count, 1000, true, &requests);
+    server d;
+    daemon_start(&d);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    uint64_t results = 0, errors = 0, dups = 0;
+    size_t sent = 0, answered = 0;
+    char first_error[128] = "";
+    int64_t t0 = now_ns();
+    while (answered < requests.count) {
+        while (sent < requests.count && sent - answered < (size_t)inflight) {
+            if (zmq_send(api, requests.data + requests.off[sent],
+                         requests.off[sent + 1] - requests.off[sent], 0) < 0)
+                fail("append send: %s", zmq_strerror(errno));
+            sent++;
+        }
+        int64_t deadline = now_ns() + REPLY_DEADLINE_MS * 1000000LL;
+        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
+        while (zmq_poll(&item, 1, 100) <= 0) {
+            check_alive(&d);
+            if (now_ns() > deadline)
+                fail("no append reply within %d ms", REPLY_DEADLINE_MS);
+        }
+        reply r = {0};
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        do {
+            if (zmq_msg_recv(&part, api, 0) < 0)
+                fail("append recv: %s", zmq_strerror(errno));
+        } while (zmq_msg_more(&part));
+        r.len = zmq_msg_size(&part);
+        r.buf = xmalloc(r.len);
+        memcpy(r.buf, zmq_msg_data(&part), r.len);
+        zmq_msg_close(&part);
+        reply_decode(&r);
+        char code[64];
+        if (!reply_ok(&r, code, sizeof code))
+            fail("append failed: %s", code);
+        const msgpack_object *list = df_map_get(&r.obj, "results");
+        if (!list || list->type != MSGPACK_OBJECT_ARRAY)
+            fail("append reply without results");
+        for (uint32_t i = 0; i < list->via.array.size; i++) {
+            const msgpack_object *item_result = &list->via.array.ptr[i];
+            bool dup = false, bad = false;
+            df_str error;
+            if (df_get_str(item_result, "error", &error, &bad)) {
+                if (errors++ == 0)
+                    snprintf(first_error, sizeof first_error, "%.*s", (int)error.len, error.ptr);
+            } else if (df_get_bool(item_result, "dup", &dup, &bad) && dup) {
+                dups++;
+            }
+        }
+        results += list->via.array.size;
+        reply_free(&r);
+        answered++;
+    }
+    int64_t t_done = now_ns();
+    if (results != s->counts.sent)
+        fail("append returned %" PRIu64 " results for %" PRIu64 " events", results, s->counts.sent);
+    if (errors || dups != s->counts.duplicates)
+        printf("    WARNING: %" PRIu64 " events refused (first: %s), %" PRIu64
+               " acknowledged as duplicates of %" PRIu64 " sent twice\n",
+               errors, first_error, dups, s->counts.duplicates);
+    fig.rate = s->counts.distinct / ((t_done - t0) / 1e9);
+    daemon_stats st = read_stats(&d, api);
+    check_stats(&st, s->counts.distinct, s->counts.duplicates);
+    fig.events_per_commit = st.commits ? (double)st.events / (double)st.commits : 0;
+    finish_disk_and_stop(&d, api, s->counts.distinct, &fig);
+    daemon_cleanup(&d);
+    frames_free(&requests);
+    return fig;
+}
+
+/* The ingest that runs at full speed while lookups are measured. */
+typedef struct background_ingest {
+    server *d;
+    const frames *f;
+    size_t first, last;
+    uint64_t target_seq;
+    atomic_bool done;
+    double rate;
+} background_ingest;
+
+static void *background_ingest_run(void *arg)
+{
+    background_ingest *bg = arg;
+    void *push = open_socket(ZMQ_PUSH, bg->d->ingest);
+    void *api = open_socket(ZMQ_DEALER, bg->d->api);
+    int64_t t0 = now_ns();
+    push_all(bg->d, push, bg->f, bg->first, bg->last);
+    wait_for_seq(bg->d, api, bg->target_seq);
+    bg->rate = (double)(bg->last - bg->first) / ((now_ns() - t0) / 1e9);
+    atomic_store(&bg->done, true);
+    zmq_close(push);
+    zmq_close(api);
+    return NULL;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(const double *sorted, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t rank = (size_t)ceil(p * (double)n);
+    return sorted[rank ? rank - 1 : 0];
+}
+
+/* Looks up random deals among the first `known` until `limit` lookups or until *stop; returns
+ * how many, with their latencies in ms. */
+static size_t lookups(server *d, void *api, uint64_t known, size_t limit, atomic_bool *stop,
+                      double *latency_ms, uint64_t *not_found, uint64_t *rng)
+{
+    size_t n = 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    while (n < limit && !(stop && atomic_load(stop))) {
+        uint64_t z = (*rng += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        char deal[32];
+        int len = wl_deal_id((z ^ (z >> 31)) % known, deal, sizeof deal);
+        msgpack_sbuffer_clear(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2);
+        df_pack_cstr(&pk, "op");
+        df_pack_cstr(&pk, "deal");
+        df_pack_cstr(&pk, "deal");
+        df_pack_str(&pk, deal, (size_t)len);
+        reply r;
+        int64_t t0 = now_ns();
+        r.len = api_call_raw(d, api, sb.data, sb.size, &r.buf);
+        latency_ms[n++] = (now_ns() - t0) / 1e6;
+        reply_decode(&r);
+        char code[64];
+        if (!reply_ok(&r, code, sizeof code)) {
+            if (strcmp(code, "not_found") != 0)
+                fail("deal %s failed: %s", deal, code);
+            ++*not_found;
+        }
+        reply_free(&r);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return n;
+}
+
+static figures run_lookup(const stream *s)
+{
+    figures fig = {0};
+    /* a fifth of the stream first, so that the deals looked up exist */
+    size_t preload = s->events.count / 5;
+    stream head;
+    stream_generate(&head, opt.seed, opt.deals, preload);
+    uint64_t known = head.counts.deals_started;
+    frames_free(&head.events);
+
+    server d;
+    daemon_start(&d);
+    void *push = open_socket(ZMQ_PUSH, d.ingest);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    push_all(&d, push, &s->events, 0, preload);
+    wait_for_seq(&d, api, head.counts.distinct);
+    zmq_close(push);
+
+    background_ingest bg = {.d = &d,
+                            .f = &s->events,
+                            .first = preload,
+                            .last = s->events.count,
+                            .target_seq = s->counts.distinct};
+    atomic_init(&bg.done, false);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, background_ingest_run, &bg) != 0)
+        fail("pthread_create failed");
+    double *latency = xmalloc(opt.lookups * sizeof *latency);
+    uint64_t rng = opt.seed ^ 0x5eed;
+    fig.lookups = lookups(&d, api, known, opt.lookups, &bg.done, latency, &fig.not_found, &rng);
+    pthread_join(thread, NULL);
+    qsort(latency, fig.lookups, sizeof *latency, compare_double);
+    fig.p50_ms = percentile(latency, fig.lookups, 0.50);
+    fig.p99_ms = percentile(latency, fig.lookups, 0.99);
+    fig.max_ms = fig.lookups ? latency[fig.lookups - 1] : 0;
+    fig.rate = bg.rate;
+
+    uint64_t idle_not_found = 0;
+    size_t idle = lookups(&d, api, known, 2000, NULL, latency, &idle_not_found, &rng);
+    qsort(latency, idle, sizeof *latency, compare_double);
+    fig.idle_p50_ms = percentile(latency, idle, 0.50);
+    fig.idle_p99_ms = percentile(latency, idle, 0.99);
+    free(latency);
+    if (fig.lookups < opt.lookups)
+        printf("    note: the ingest ended after %" PRIu64 " of %" PRIu64
+               " lookups; only those are counted (use more --events)\n",
+               fig.lookups, opt.lookups);
+    zmq_close(api);
+    daemon_stop(&d);
+    daemon_cleanup(&d);
+    return fig;
+}
+
+/* Streams a whole workload of memory_deals deals in arrays of 100, generating as it goes. */
+static figures run_memory(void)
+{
+    figures fig = {0};
+    server d;
+    daemon_start(&d);
+    void *push = open_socket(ZMQ_PUSH, d.ingest);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    int timeout = 100;
+    zmq_setsockopt(push, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    wl_workload *w = wl_new(opt.seed, opt.memory_deals, START_MS);
+    if (!w)
+        fail("out of memory");
+    msgpack_sbuffer events, frame;
+    msgpack_sbuffer_init(&events);
+    msgpack_sbuffer_init(&frame);
+    int64_t t0 = now_ns();
+    double peak = 0;
+    bool more = true;
+    uint64_t frames_sent = 0;
+    while (more) {
+        size_t count = 0;
+        msgpack_sbuffer_clear(&events);
+        while (count < 100 && (more = wl_next(w, &events)))
+            count++;
+        if (count == 0)
+            break;
+        msgpack_sbuffer_clear(&frame);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &frame, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, count);
+        msgpack_sbuffer_write(&frame, events.data, events.size);
+        int64_t last_progress = now_ns();
+        while (zmq_send(push, frame.data, frame.size, 0) < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                fail("push: %s", zmq_strerror(errno));
+            check_alive(&d);
+            if (now_ns() - last_progress > STALL_DEADLINE_MS * 1000000LL)
+                fail("dealflowd accepted no ingest frame for %d ms", STALL_DEADLINE_MS);
+        }
+        if ((++frames_sent & 1023) == 0) {
+            memory_use m = read_memory(d.pid);
+            if (m.rss_anon_mib > peak)
+                peak = m.rss_anon_mib;
+        }
+    }
+    wl_counts c = wl_counts_get(w);
+    wl_free(w);
+    msgpack_sbuffer_destroy(&events);
+    msgpack_sbuffer_destroy(&frame);
+    wait_result wr = wait_for_seq(&d, api, c.distinct);
+    int64_t t_done = now_ns();
+    fig.rate = c.distinct / ((t_done - t0) / 1e9);
+    fig.rss_anon_peak_mib = peak > wr.rss_anon_peak_mib ? peak : wr.rss_anon_peak_mib;
+    daemon_stats st = read_stats(&d, api);
+    check_stats(&st, c.distinct, c.duplicates);
+    fig.deals = st.deals;
+    fig.events_per_commit = st.commits ? (double)st.events / (double)st.commits : 0;
+    zmq_close(push);
+    printf("    %" PRIu64 " events (%" PRIu64 " distinct) over %" PRIu64 " deals\n", c.sent,
+           c.distinct, c.deals_started);
+    finish_disk_and_stop(&d, api, c.distinct, &fig);
+    daemon_cleanup(&d);
+    return fig;
+}
+
+/* ---- reporting ---- */
+
+static double median_of(const figures *runs, int n, size_t offset)
+{
+    double values[64];
+    for (int i = 0; i < n; i++)
+        values[i] = *(const double *)((const char *)&runs[i] + offset);
+    qsort(values, (size_t)n, sizeof values[0], compare_double);
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+#define MEDIAN(runs, n, field) median_of(runs, n, offsetof(figures, field))
+
+static void verdict(bool met, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", met ? "met" : "MISSED");
+}
+
+typedef struct summary_line {
+    char figure[64];
+    char measured[64];
+    char target[32];
+    char verdict[8];
+} summary_line;
+
+static summary_line summary[16];
+static int nsummary;
+
+static void add_summary(const char *figure, const char *measured, const char *target,
+                        int met) /* met: 1, 0, or -1 for no target */
+{
+    summary_line *l = &summary[nsummary++];
+    snprintf(l->figure, sizeof l->figure, "%s", figure);
+    snprintf(l->measured, sizeof l->measured, "%s", measured);
+    snprintf(l->target, sizeof l->target, "%s", target);
+    if (met < 0)
+        l->verdict[0] = 0;
+    else
+        verdict(met, l->verdict, sizeof l->verdict);
+}
+
+static const char *thousands(double value, char *buf, size_t size)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", value);
+    size_t len = strlen(digits), j = 0;
+    for (size_t i = 0; i < len && j + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[j++] = ' ';
+        buf[j++] = digits[i];
+    }
+    buf[j] = 0;
+    return buf;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench [--daemon PATH] [--phase pull|append|lookup|memory|all]\n"
+            "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
+            "             [--inflight K] [--repeat R] [--seed S] [--keep] [-- DEALFLOWD-FLAGS]\n");
+}
+
+static uint64_t parse_count(const char *flag, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(value ? value : "", &end, 10);
+    if (!value || errno || *end || n == 0) {
+        fprintf(stderr, "bench: %s needs a positive number\n", flag);
+        usage(stderr);
+        exit(2);
+    }
+    return n;
+}
+
+static void parse_options(int argc, char **argv)
+{
+    opt.daemon_path = DEALFLOWD_PATH;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
+            opt.daemon_args = argv + i + 1;
+            opt.ndaemon_args = argc - i - 1;
+            break;
+        } else if (strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--keep") == 0) {
+            opt.keep = true;
+            continue;
+        } else if (!v) {
+            fprintf(stderr, "bench: %s needs a value\n", a);
+            usage(stderr);
+            exit(2);
+        } else if (strcmp(a, "--daemon") == 0) {
+            opt.daemon_path = v;
+        } else if (strcmp(a, "--phase") == 0) {
+            opt.phase = v;
+        } else if (strcmp(a, "--events") == 0) {
+            opt.events = parse_count(a, v);
+        } else if (strcmp(a, "--deals") == 0) {
+            opt.deals = parse_count(a, v);
+        } else if (strcmp(a, "--memory-deals") == 0) {
+            opt.memory_deals = parse_count(a, v);
+        } else if (strcmp(a, "--lookups") == 0) {
+            opt.lookups = parse_count(a, v);
+        } else if (strcmp(a, "--inflight") == 0) {
+            opt.inflight = (int)parse_count(a, v);
+        } else if (strcmp(a, "--repeat") == 0) {
+            opt.repeat = (int)parse_count(a, v);
+        } else if (strcmp(a, "--seed") == 0) {
+            opt.seed = parse_count(a, v);
+        } else {
+            fprintf(stderr, "bench: unknown flag %s\n", a);
+            usage(stderr);
+            exit(2);
+        }
+        i++;
+    }
+    if (opt.repeat > 64)
+        opt.repeat = 64;
+    const char *phases[] = {"pull", "append", "lookup", "memory", "all"};
+    bool known = false;
+    for (size_t i = 0; i < 5; i++)
+        known |= strcmp(opt.phase, phases[i]) == 0;
+    if (!known) {
+        fprintf(stderr, "bench: unknown phase %s\n", opt.phase);
+        usage(stderr);
+        exit(2);
+    }
+    if (!opt.daemon_path) {
+        fprintf(stderr, "bench: no dealflowd was built with this bench: give --daemon PATH\n");
+        exit(2);
+    }
+    if (access(opt.daemon_path, X_OK) != 0) {
+        fprintf(stderr, "bench: %s: %s\n", opt.daemon_path, strerror(errno));
+        exit(2);
+    }
+}
+
+static bool phase_on(const char *name)
+{
+    return strcmp(opt.phase, "all") == 0 || strcmp(opt.phase, name) == 0;
+}
+
+static void report_pull(const stream *s, size_t per_frame)
+{
+    figures runs[64] = {{0}};
+    printf("PULL ingest, %zu event%s per frame, until ping.last_seq = %" PRIu64 "\n", per_frame,
+           per_frame > 1 ? "s" : "", s->counts.distinct);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_pull(s, per_frame);
+        figures *f = &runs[r];
+        printf("  run %d: %.0f ev/s durable (sent at %.0f ev/s), %.0f events/commit, %" PRIu64
+               " deals; data.mdb %.1f B/event allocated, %.1f B/event size, %.1f B/event after "
+               "stop; RssAnon %.1f MiB (peak %.1f), VmHWM %.1f MiB; stop %.0f ms\n",
+               r + 1, f->rate, f->send_rate, f->events_per_commit, f->deals,
+               f->disk_alloc_per_event, f->disk_size_per_event, f->disk_after_stop_per_event,
+               f->rss_anon_mib, f->rss_anon_peak_mib, f->hwm_mib, f->stop_ms);
+    }
+    char buf[64], num[32];
+    double rate = MEDIAN(runs, opt.repeat, rate);
+    snprintf(buf, sizeof buf, "%s ev/s", thousands(rate, num, sizeof num));
+    if (per_frame == 1) {
+        add_summary("PULL ingest, durable, 1 event/frame", buf, ">= 400 000 ev/s",
+                    rate >= TARGET_PULL_RATE);
+        double alloc = MEDIAN(runs, opt.repeat, disk_alloc_per_event);
+        double size = MEDIAN(runs, opt.repeat, disk_size_per_event);
+        double after = MEDIAN(runs, opt.repeat, disk_after_stop_per_event);
+        snprintf(buf, sizeof buf, "%.0f B/ev (size %.0f, after stop %.0f)", alloc, size, after);
+        double worst = alloc > after ? alloc : after;
+        add_summary("disk per event, data.mdb allocated", buf, "<= 250 B/ev",
+                    worst <= TARGET_DISK_PER_EVENT);
+    } else {
+        add_summary("PULL ingest, durable, 100 events/frame", buf, "", -1);
+    }
+}
+
+static void report_append(const stream *s, int inflight)
+{
+    figures runs[64] = {{0}};
+    printf("append over DEALER, batches of 1000, %d in flight\n", inflight);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_append(s, inflight);
+        printf("  run %d: %.0f ev/s acknowledged, %.0f events/commit; data.mdb %.1f B/event\n",
+               r + 1, runs[r].rate, runs[r].events_per_commit, runs[r].disk_alloc_per_event);
+    }
+    char buf[64], num[32], name[64];
+    double rate = MEDIAN(runs, opt.repeat, rate);
+    snprintf(buf, sizeof buf, "%s ev/s", thousands(rate, num, sizeof num));
+    snprintf(name, sizeof name, "append, batches of 1000, %d in flight", inflight);
+    if (inflight == 1)
+        add_summary(name, buf, ">= 200 000 ev/s", rate >= TARGET_APPEND_RATE);
+    else
+        add_summary(name, buf, "", -1);
+}
+
+static void report_lookup(const stream *s)
+{
+    figures runs[64] = {{0}};
+    printf("deal lookups during a full-speed PULL ingest (%" PRIu64 " lookups at most)\n",
+           opt.lookups);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_lookup(s);
+        figures *f = &runs[r];
+        printf("  run %d: %" PRIu64 " lookups (%" PRIu64 " not found): p50 %.3f ms, p99 %.3f ms, "
+               "max %.3f ms; ingest meanwhile %.0f ev/s; idle p50 %.3f ms, p99 %.3f ms\n",
+               r + 1, f->lookups, f->not_found, f->p50_ms, f->p99_ms, f->max_ms, f->rate,
+               f->idle_p50_ms, f->idle_p99_ms);
+    }
+    char buf[64];
+    double p99 = MEDIAN(runs, opt.repeat, p99_ms);
+    snprintf(buf, sizeof buf, "%.3f / %.3f / %.3f ms", MEDIAN(runs, opt.repeat, p50_ms), p99,
+             MEDIAN(runs, opt.repeat, max_ms));
+    add_summary("deal lookup p50/p99/max during ingest", buf, "p99 < 1 ms",
+                p99 < TARGET_LOOKUP_P99_MS);
+}
+
+static void report_memory(void)
+{
+    figures runs[64] = {{0}};
+    printf("memory outside the map after a workload of %" PRIu64 " deals (arrays of 100)\n",
+           opt.memory_deals);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_memory();
+        figures *f = &runs[r];
+        printf("  run %d: RssAnon %.1f MiB at the end (peak %.1f), VmHWM %.1f MiB; %.0f ev/s, "
+               "%" PRIu64 " deals, %.0f events/commit, data.mdb %.1f B/event; stop %.0f ms\n",
+               r + 1, f->rss_anon_mib, f->rss_anon_peak_mib, f->hwm_mib, f->rate, f->deals,
+               f->events_per_commit, f->disk_alloc_per_event, f->stop_ms);
+    }
+    char buf[64], name[64];
+    double end = MEDIAN(runs, opt.repeat, rss_anon_mib);
+    double peak = MEDIAN(runs, opt.repeat, rss_anon_peak_mib);
+    snprintf(buf, sizeof buf, "%.1f MiB (peak %.1f)", end, peak);
+    snprintf(name, sizeof name, "RssAnon, %" PRIu64 " deals", opt.memory_deals);
+    add_summary(name, buf, "<= 256 MiB", (end > peak ? end : peak) <= TARGET_RSS_ANON_MIB);
+}
+
+int main(int argc, char **argv)
+{
+    parse_options(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    ctx = zmq_ctx_new();
+    if (!ctx) {
+        fprintf(stderr, "bench: zmq_ctx_new failed\n");
+        return 1;
+    }
+    printf("dealflow benchmark: %s, %" PRIu64 " events over %" PRIu64 " deals, seed %" PRIu64
+           ", %d run%s each\n",
+           opt.daemon_path, opt.events, opt.deals, opt.seed, opt.repeat, opt.repeat > 1 ? "s" : "");
+    stream s = {0};
+    if (phase_on("pull") || phase_on("append") || phase_on("lookup")) {
+        int64_t t0 = now_ns();
+        stream_generate(&s, opt.seed, opt.deals, opt.events);
+        printf("workload: %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64
+               " duplicates, %" PRIu64 " late), %.1f bytes each, %" PRIu64
+               " deals begun; generated in %.2f s\n",
+               s.counts.sent, s.counts.distinct, s.counts.duplicates, s.counts.late,
+               (double)s.counts.bytes / (double)s.counts.sent, s.counts.deals_started,
+               (now_ns() - t0) / 1e9);
+    }
+    if (phase_on("pull")) {
+        report_pull(&s, 1);
+        report_pull(&s, 100);
+    }
+    if (phase_on("append")) {
+        report_append(&s, 1);
+        report_append(&s, opt.inflight);
+    }
+    if (phase_on("lookup"))
+        report_lookup(&s);
+    if (phase_on("memory"))
+        report_memory();
+    frames_free(&s.events);
+
+    printf("\nsummary (median of %d run%s)\n", opt.repeat, opt.repeat > 1 ? "s" : "");
+    printf("  %-42s %-36s %-16s %s\n", "figure", "measured", "target", "");
+    bool all_met = true;
+    for (int i = 0; i < nsummary; i++) {
+        printf("  %-42s %-36s %-16s %s\n", summary[i].figure, summary[i].measured,
+               summary[i].target, summary[i].verdict);
+        all_met &= strcmp(summary[i].verdict, "MISSED") != 0;
+    }
+    zmq_ctx_term(ctx);
+    printf("%s\n", all_met ? "every target met" : "some targets missed");
+    return 0;
+}
