@@ -23,6 +23,20 @@ typedef struct append_request {
 static msgpack_zone request_zone;
 static bool zone_ready;
 
+/* Reads of the store's indexes wait, in arrival order, until the writer has
+ * flushed everything committed when they arrived. */
+#define WAITING_MAX 4096
+
+typedef struct waiting_read {
+    zmq_msg_t frames[ENVELOPE_MAX + 1];
+    int count;
+    uint64_t need_seq;
+    struct waiting_read *next;
+} waiting_read;
+
+static waiting_read *waiting_head, **waiting_tail = &waiting_head;
+static size_t waiting_count;
+
 static void free_body(void *data, void *hint)
 {
     (void)hint;
@@ -102,7 +116,29 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
     return 0;
 }
 
-static void handle(df_daemon *d, zmq_msg_t *frames, int count)
+/* Keeps a read until the flush it needs; false when too many wait. */
+static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t need_seq)
+{
+    waiting_read *w;
+    if (waiting_count >= WAITING_MAX || !(w = malloc(sizeof(*w))))
+        return false;
+    for (int i = 0; i < count; i++) {
+        zmq_msg_init(&w->frames[i]);
+        zmq_msg_move(&w->frames[i], &frames[i]);
+    }
+    w->count = count;
+    w->need_seq = need_seq;
+    w->next = NULL;
+    *waiting_tail = w;
+    waiting_tail = &w->next;
+    waiting_count++;
+    df_writer_request_flush(d->writer);
+    return true;
+}
+
+/* Answers one request; a read of the store's indexes may instead wait for a
+ * flush (when may_wait), taking the frames with it. */
+static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
 {
     zmq_msg_t *body_msg = &frames[count - 1];
     const char *body = zmq_msg_data(body_msg);
@@ -138,6 +174,15 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count)
         if (take_append(d, body, len, frames, envelope, &err) != 0)
             goto refuse;
         return;
+    }
+    if (may_wait && df_query_needs_flush(op, &req)) {
+        df_writer_counters c = df_writer_counters_get(d->writer);
+        if (c.flushed_seq < c.committed_seq) {
+            if (wait_for_flush(d, frames, count, c.committed_seq))
+                return;
+            df_fail(&err, DF_EUNAVAILABLE, "too many reads are waiting for the store; retry");
+            goto refuse;
+        }
     }
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -195,7 +240,7 @@ int df_api_drain(df_daemon *d, int budget)
         /* without an envelope, or with one longer than a REQ/DEALER peer's,
          * there is nobody to answer */
         if (!overflow && count >= 2)
-            handle(d, frames, count);
+            handle(d, frames, count, true);
         for (int i = 0; i < count; i++)
             zmq_msg_close(&frames[i]);
     }
@@ -259,4 +304,30 @@ void df_api_complete(df_daemon *d, df_batch *b)
         free(req);
         i = end;
     }
+}
+
+void df_api_answer_waiting(df_daemon *d)
+{
+    if (!waiting_head)
+        return;
+    uint64_t flushed = df_writer_counters_get(d->writer).flushed_seq;
+    while (waiting_head && waiting_head->need_seq <= flushed) {
+        waiting_read *w = waiting_head;
+        waiting_head = w->next;
+        if (!waiting_head)
+            waiting_tail = &waiting_head;
+        waiting_count--;
+        handle(d, w->frames, w->count, false);
+        for (int i = 0; i < w->count; i++)
+            zmq_msg_close(&w->frames[i]);
+        free(w);
+    }
+    if (waiting_head)
+        df_writer_request_flush(d->writer);
+}
+
+bool df_api_waiting(const df_daemon *d)
+{
+    (void)d;
+    return waiting_head != NULL;
 }

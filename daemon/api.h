@@ -12,4 +12,9 @@ int df_api_drain(df_daemon *d, int budget);
 /* Answers the append requests of a batch the writer finished. */
 void df_api_complete(df_daemon *d, df_batch *b);
 
+/* Answers the reads that were waiting for a flush that has happened. */
+void df_api_answer_waiting(df_daemon *d);
+/* True while reads wait for a flush. */
+bool df_api_waiting(const df_daemon *d);
+
 #endif

@@ -47,8 +47,9 @@ typedef struct df_daemon {
     int64_t started_ms;
     uint64_t notifications;
     uint64_t last_moved; /* seq of the last deal.moved published */
-    bool draining;
-    bool stopped;
+    bool draining;       /* a signal came: finish what was received, then exit */
+    bool ingest_done;    /* draining, and ingest is empty (or took too long) */
+    int64_t drain_deadline;
 
     uv_poll_t ingest_poll, api_poll;
     uv_prepare_t prepare;

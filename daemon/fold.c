@@ -1,4 +1,5 @@
 /* fold.c: pipelines, and folding a deal's events into its state as of a given moment. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +167,16 @@ int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const d
 
 void df_deal_init(df_deal *d, const char *id, size_t len)
 {
-    memset(d, 0, sizeof *d);
+    /* stage_times past nstage_times is never read: leave it */
+    memset(d, 0, offsetof(df_deal, stage_times));
     df_name_set(&d->deal, id, len);
+}
+
+void df_deal_copy(df_deal *dst, const df_deal *src)
+{
+    memcpy(dst, src, offsetof(df_deal, stage_times));
+    memcpy(dst->stage_times, src->stage_times,
+           (size_t)src->nstage_times * sizeof(src->stage_times[0]));
 }
 
 bool df_fold_in_order(const df_deal *d, const df_event *ev)

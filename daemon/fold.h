@@ -106,6 +106,9 @@ typedef struct df_deal {
 /* Starts an empty deal (version 0) with that id. */
 void df_deal_init(df_deal *d, const char *id, size_t len);
 
+/* Copies a deal, without the unused part of its stage_times. */
+void df_deal_copy(df_deal *dst, const df_deal *src);
+
 /* True when ev comes after every event folded into d in (at, seq) order, so
  * that df_fold_apply can take it; false means the deal must be refolded. */
 bool df_fold_in_order(const df_deal *d, const df_event *ev);

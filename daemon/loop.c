@@ -22,14 +22,18 @@ static bool readable(void *socket)
     return events & ZMQ_POLLIN;
 }
 
+/* After a signal, ingest is still read until it is empty (what is queued
+ * counts as received), for at most DRAIN_MS if producers keep sending. */
+#define DRAIN_MS 5000
+
 static bool ingest_open(const df_daemon *d)
 {
-    return !d->stopped && d->filling->count < DF_BATCH_SOFT_LIMIT;
+    return !d->ingest_done && d->filling->count < DF_BATCH_SOFT_LIMIT;
 }
 
 static bool api_open(const df_daemon *d)
 {
-    return !d->stopped && d->filling->count < 4 * DF_BATCH_SOFT_LIMIT;
+    return !d->draining && d->filling->count < 4 * DF_BATCH_SOFT_LIMIT;
 }
 
 static void close_handles(df_daemon *d)
@@ -62,6 +66,7 @@ static void advance(df_daemon *d)
         else
             df_batch_free(done);
     }
+    df_api_answer_waiting(d);
     if (d->filling->count > 0 && df_writer_idle(d->writer)) {
         df_batch *next = d->spare ? d->spare : df_batch_new();
         if (next) {
@@ -70,7 +75,8 @@ static void advance(df_daemon *d)
             d->filling = next;
         }
     }
-    if (d->draining && d->filling->count == 0 && df_writer_idle(d->writer))
+    if (d->draining && d->ingest_done && d->filling->count == 0 && !df_api_waiting(d) &&
+        df_writer_idle(d->writer))
         close_handles(d);
 }
 
@@ -90,7 +96,8 @@ static void on_idle(uv_idle_t *handle)
 static void on_prepare(uv_prepare_t *handle)
 {
     df_daemon *d = handle->data;
-    bool work = (ingest_open(d) && readable(d->ingest)) || (api_open(d) && readable(d->api));
+    bool work = (ingest_open(d) && readable(d->ingest)) || (api_open(d) && readable(d->api)) ||
+                (d->draining && !d->ingest_done);
     if (work)
         uv_idle_start(&d->idle, on_idle);
     else
@@ -105,6 +112,11 @@ static void on_check(uv_check_t *handle)
         df_api_drain(d, DF_TURN_MESSAGES);
     if (ingest_open(d))
         df_ingest_drain(d, DF_TURN_MESSAGES);
+    if (d->draining && !d->ingest_done &&
+        ((ingest_open(d) && !readable(d->ingest)) || df_now_ms() > d->drain_deadline)) {
+        d->ingest_done = true;
+        uv_poll_stop(&d->ingest_poll);
+    }
     advance(d);
 }
 
@@ -120,14 +132,11 @@ static void on_signal(uv_signal_t *handle, int signum)
         return;
     df_log("%s: committing and answering what was received, then exiting",
            signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    /* what is already queued on the sockets counts as received */
+    /* requests already queued count as received; later ones are not read */
     while (df_api_drain(d, DF_TURN_MESSAGES) > 0)
         ;
-    while (df_ingest_drain(d, DF_TURN_MESSAGES) > 0)
-        ;
     d->draining = true;
-    d->stopped = true;
-    uv_poll_stop(&d->ingest_poll);
+    d->drain_deadline = df_now_ms() + DRAIN_MS;
     uv_poll_stop(&d->api_poll);
     advance(d);
 }

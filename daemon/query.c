@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record.h"
 #include "refold.h"
 
 #define VERSION_STRING DF_VERSION
@@ -198,19 +199,23 @@ static int op_stats(query *q)
 {
     df_daemon *d = q->d;
     df_writer_counters c = df_writer_counters_get(d->writer);
-    pack_ok(q->pk, 10);
+    pack_ok(q->pk, 12);
     df_pack_cstr(q->pk, "events");
-    msgpack_pack_uint64(q->pk, df_store_log_last(d->store, q->txn));
+    msgpack_pack_uint64(q->pk, c.committed_seq);
     df_pack_cstr(q->pk, "duplicates");
     msgpack_pack_uint64(q->pk, c.duplicates);
     df_pack_cstr(q->pk, "rejected");
-    msgpack_pack_uint64(q->pk, df_store_rejected_last(d->store, q->txn));
+    msgpack_pack_uint64(q->pk, c.rejected);
     df_pack_cstr(q->pk, "deals");
-    msgpack_pack_uint64(q->pk, df_store_deal_count(d->store, q->txn));
+    msgpack_pack_uint64(q->pk, c.deals);
     df_pack_cstr(q->pk, "last_seq");
     msgpack_pack_uint64(q->pk, c.committed_seq);
+    df_pack_cstr(q->pk, "flushed_seq");
+    msgpack_pack_uint64(q->pk, c.flushed_seq);
     df_pack_cstr(q->pk, "commits");
     msgpack_pack_uint64(q->pk, c.commits);
+    df_pack_cstr(q->pk, "flushes");
+    msgpack_pack_uint64(q->pk, c.flushes);
     df_pack_cstr(q->pk, "notifications");
     msgpack_pack_uint64(q->pk, d->notifications);
     df_pack_cstr(q->pk, "pending");
@@ -248,15 +253,21 @@ static int op_deal(query *q)
         q->now = has_as_of ? as_of : df_now_ms();
     if ((rc = load_pipelines(q)) != 0)
         return store_failed(q, rc);
-    rc = df_store_deal_get(q->d->store, q->txn, &deal);
+    uint8_t record[DF_DEAL_RECORD_MAX];
+    size_t len;
+    if (!has_as_of && df_writer_lookup(q->d->writer, deal.deal.s, deal.deal.len, record, &len))
+        rc = df_deal_decode(record, len, &deal) == 0 ? 0 : MDB_CORRUPTED;
+    else
+        rc = df_store_deal_get(q->d->store, q->txn, &deal);
     if (rc == MDB_NOTFOUND)
         return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
     if (rc != 0)
         return store_failed(q, rc);
     if (has_as_of) {
+        /* the request waited for a flush: the store holds every event of the deal */
         if (!refolder && !(refolder = df_refolder_new()))
             return fail(q, DF_EINTERNAL, "out of memory");
-        if ((rc = df_refold(refolder, q->d->store, q->txn, &pipelines, as_of, &deal)) != 0)
+        if ((rc = df_refold(refolder, q->d->store, q->txn, &pipelines, as_of, NULL, 0, &deal)) != 0)
             return store_failed(q, rc);
         if (deal.version == 0)
             return fail(q, DF_ENOT_FOUND, "deal `%.*s` has no event at or before %lld",
@@ -658,6 +669,13 @@ static const read_op read_ops[] = {
     {"ping", op_ping}, {"stats", op_stats}, {"deal", op_deal},     {"history", op_history},
     {"list", op_list}, {"board", op_board}, {"replay", op_replay}, {"rejected", op_rejected},
 };
+
+bool df_query_needs_flush(df_str op, const msgpack_object *request)
+{
+    if (df_str_eq(op, "deal"))
+        return df_map_get(request, "as_of") != NULL;
+    return df_str_eq(op, "history") || df_str_eq(op, "list") || df_str_eq(op, "board");
+}
 
 int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_packer *pk)
 {

@@ -3,6 +3,7 @@
  * is an error, never a crash. */
 #include "record.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define RECORD_FORMAT 1
@@ -120,7 +121,7 @@ int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
 {
     reader r = {in, in + len, 0};
     df_name id = d->deal;
-    memset(d, 0, sizeof(*d));
+    memset(d, 0, offsetof(df_deal, stage_times));
     d->deal = id;
     if (get_u8(&r) != RECORD_FORMAT)
         return DF_EINTERNAL;

@@ -86,7 +86,7 @@ static int by_position(const void *a, const void *b)
 }
 
 int df_refold(df_refolder *r, df_store *st, MDB_txn *txn, const df_pipelines *pl, int64_t as_of,
-              df_deal *d)
+              const uint64_t *pending, size_t npending, df_deal *d)
 {
     df_name id = d->deal;
     r->txn = txn;
@@ -97,6 +97,9 @@ int df_refold(df_refolder *r, df_store *st, MDB_txn *txn, const df_pipelines *pl
     int rc = df_store_deal_event_scan(st, txn, id.s, id.len, 0, collect, r);
     if (rc == 0)
         rc = r->rc;
+    for (size_t i = 0; rc == 0 && i < npending; i++)
+        if (collect(r, pending[i]))
+            rc = r->rc;
     if (rc != 0)
         return rc;
     qsort(r->order, r->count, sizeof(*r->order), by_position);

@@ -11,10 +11,11 @@ df_refolder *df_refolder_new(void);
 void df_refolder_free(df_refolder *r);
 
 /* Folds every recorded event of the deal d->deal with at <= as_of into d
- * (INT64_MAX for all of them). Memory grows with the deal's event count by
- * 16 bytes an event. Returns 0 or an LMDB error (MDB_CORRUPTED when a
- * recorded event no longer decodes). */
+ * (INT64_MAX for all of them): those in the store's deal-event index and
+ * the `pending` seqs the index does not hold yet. Memory grows with the
+ * deal's event count by 16 bytes an event. Returns 0 or an LMDB error
+ * (MDB_CORRUPTED when a recorded event no longer decodes). */
 int df_refold(df_refolder *r, df_store *st, MDB_txn *txn, const df_pipelines *pl, int64_t as_of,
-              df_deal *d);
+              const uint64_t *pending, size_t npending, df_deal *d);
 
 #endif

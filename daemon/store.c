@@ -83,7 +83,7 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         (rc = mdb_env_set_mapsize(st->env, map_mib << 20)) != 0 ||
         (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
         (rc = mdb_env_set_maxreaders(st->env, 126)) != 0 ||
-        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0640)) != 0) {
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP, 0640)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }

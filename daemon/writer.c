@@ -1,15 +1,48 @@
-/* writer.c: the writer thread: one write transaction per batch (the group
- * commit), in which each event is checked, recorded in the log and folded
- * into its deal, whose indexes and stage aggregates move with it. If the
- * store fails, the whole batch is rolled back and reported as not recorded. */
+/* writer.c: the writer thread. Each batch is one write transaction (the
+ * group commit) that appends to the log, which is the truth and all that an
+ * acknowledgement waits for. What derives from the log (ids, each deal's
+ * events, projections, list indexes, stage aggregates) is kept in memory and
+ * reaches the store in larger, rarer flush transactions, where many updates
+ * of one deal become one write and keys arrive sorted; `derived_seq` in meta
+ * says how far the flushed state goes, and after a crash the log is replayed
+ * from there before anything is answered. If a commit fails, the batch is
+ * reported as not recorded and the memory state is rebuilt from the log. */
 #include "writer.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "record.h"
 #include "refold.h"
+#include "table.h"
+
+/* Derived state is flushed when this many events are waiting in memory, when
+ * it takes this many bytes, when reads ask for it, or after a quiet spell. */
+#define FLUSH_EVENTS  500000
+#define FLUSH_BYTES   (96u << 20)
+#define FLUSH_IDLE_MS 200
+
+/* What the writer holds of a deal changed since the last flush. */
+typedef struct pending_deal {
+    uint8_t *record; /* its latest state, committed or not (record.h) */
+    uint32_t len;
+    uint64_t *seqs; /* its events the deal-event index does not hold yet */
+    uint32_t nseqs, cap;
+    bool touched; /* changed by the batch being recorded */
+    uint8_t id_len;
+    char id[DF_MAX_ID];
+} pending_deal;
+
+/* A deal's state as of the last commit, for readers on the loop thread. */
+typedef struct published_deal {
+    uint32_t len;
+    uint8_t record[];
+} published_deal;
 
 struct df_writer {
     df_store *st;
@@ -20,9 +53,12 @@ struct df_writer {
     df_batch *finished;
     bool working;
     bool stopping;
+    bool started;
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
+    df_table *published;         /* deal -> published_deal, under mu */
+    bool flush_wanted;           /* under mu */
 
     /* owned by the writer thread */
     df_pipelines *pipelines;
@@ -31,7 +67,14 @@ struct df_writer {
     msgpack_sbuffer scratch;
     df_event event;
     df_deal before, after;
-    uint64_t last_seq, last_rejected, prev_moved, duplicates;
+    uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
+    uint64_t derived_seq;   /* the flushed state covers the log up to here */
+    df_table *ids;          /* id -> seq, recorded since the last flush */
+    df_table *deals;        /* deal -> pending_deal */
+    pending_deal **touched; /* deals the current batch changed */
+    size_t ntouched, touched_cap;
+    size_t pending_events;
+    size_t pending_bytes;
 };
 
 /* ---- batches ---- */
@@ -112,6 +155,133 @@ const char *df_batch_text(const df_batch *b, uint32_t offset)
     return offset == DF_NO_TEXT ? "" : b->arena + offset;
 }
 
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dealflowd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- the deals and ids held in memory ---- */
+
+static void free_pending(void *value)
+{
+    pending_deal *p = value;
+    if (p) {
+        free(p->record);
+        free(p->seqs);
+        free(p);
+    }
+}
+
+static bool id_recorded(df_writer *w, MDB_txn *txn, df_str id, uint64_t *seq, int *rc)
+{
+    void *v = df_table_get(w->ids, id.ptr, id.len);
+    *rc = 0;
+    if (v) {
+        *seq = (uint64_t)(uintptr_t)v;
+        return true;
+    }
+    *rc = df_store_id_get(w->st, txn, id.ptr, id.len, seq);
+    if (*rc == MDB_NOTFOUND) {
+        *rc = 0;
+        return false;
+    }
+    return *rc == 0;
+}
+
+static int remember_id(df_writer *w, df_str id, uint64_t seq)
+{
+    bool added;
+    void **slot = df_table_put(w->ids, id.ptr, id.len, &added);
+    if (!slot)
+        return MDB_PANIC;
+    *slot = (void *)(uintptr_t)seq;
+    w->pending_bytes += id.len + 32;
+    return 0;
+}
+
+/* Reads the latest state of deal d->deal: from memory, else from the store.
+ * *existed is false for a deal with no event yet. */
+static int load_deal(df_writer *w, MDB_txn *txn, df_deal *d, bool *existed)
+{
+    pending_deal *p = df_table_get(w->deals, d->deal.s, d->deal.len);
+    *existed = true;
+    if (p)
+        return df_deal_decode(p->record, p->len, d) == 0 ? 0 : MDB_CORRUPTED;
+    int rc = df_store_deal_get(w->st, txn, d);
+    if (rc == MDB_NOTFOUND) {
+        *existed = false;
+        return 0;
+    }
+    return rc;
+}
+
+static pending_deal *pending_for(df_writer *w, df_str deal)
+{
+    bool added;
+    void **slot = df_table_put(w->deals, deal.ptr, deal.len, &added);
+    if (!slot)
+        return NULL;
+    if (added) {
+        pending_deal *p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        p->id_len = (uint8_t)deal.len;
+        memcpy(p->id, deal.ptr, deal.len);
+        *slot = p;
+        w->pending_bytes += sizeof(*p) + deal.len + 32;
+    }
+    return *slot;
+}
+
+static bool push_seq(df_writer *w, pending_deal *p, uint64_t seq)
+{
+    if (p->nseqs == p->cap) {
+        uint32_t cap = p->cap ? p->cap * 2 : 4;
+        uint64_t *seqs = realloc(p->seqs, cap * sizeof(*seqs));
+        if (!seqs)
+            return false;
+        w->pending_bytes += (cap - p->cap) * sizeof(*seqs);
+        p->seqs = seqs;
+        p->cap = cap;
+    }
+    p->seqs[p->nseqs++] = seq;
+    return true;
+}
+
+static bool keep_record(df_writer *w, pending_deal *p, const df_deal *d)
+{
+    uint8_t buf[DF_DEAL_RECORD_MAX];
+    size_t len = df_deal_encode(d, buf);
+    if (len != p->len) {
+        uint8_t *record = realloc(p->record, len);
+        if (!record)
+            return false;
+        w->pending_bytes += len - p->len;
+        p->record = record;
+        p->len = (uint32_t)len;
+    }
+    memcpy(p->record, buf, len);
+    if (!p->touched) {
+        if (w->ntouched == w->touched_cap) {
+            size_t cap = w->touched_cap ? w->touched_cap * 2 : 1024;
+            pending_deal **touched = realloc(w->touched, cap * sizeof(*touched));
+            if (!touched)
+                return false;
+            w->touched = touched;
+            w->touched_cap = cap;
+        }
+        w->touched[w->ntouched++] = p;
+        p->touched = true;
+    }
+    return true;
+}
+
 /* ---- recording one item ---- */
 
 static void fail_item(df_batch *b, df_item *it, const df_error *err)
@@ -175,26 +345,28 @@ static int add_move(df_writer *w, df_batch *b, bool existed)
     return 0;
 }
 
-/* Folds the just-recorded event into its deal. */
+/* Folds the recorded event w->event into its deal, whose state before it is
+ * w->before; b is NULL while the log is replayed (nothing to publish). */
 static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
 {
-    df_store *st = w->st;
+    df_event *ev = &w->event;
+    pending_deal *p = pending_for(w, ev->deal);
     int rc;
-    if ((rc = df_store_deal_event_put(st, txn, w->event.deal.ptr, w->event.deal.len,
-                                      w->event.seq)) != 0)
-        return rc;
+    if (!p || !push_seq(w, p, ev->seq))
+        return MDB_PANIC;
+    w->pending_events++;
     if (existed)
-        w->after = w->before;
+        df_deal_copy(&w->after, &w->before);
     else
-        df_deal_init(&w->after, w->event.deal.ptr, w->event.deal.len);
-    if (!existed || df_fold_in_order(&w->after, &w->event))
-        df_fold_apply(&w->after, &w->event, w->pipelines);
-    else if ((rc = df_refold(w->refolder, st, txn, w->pipelines, INT64_MAX, &w->after)) != 0)
+        df_deal_init(&w->after, ev->deal.ptr, ev->deal.len);
+    if (!existed || df_fold_in_order(&w->after, ev))
+        df_fold_apply(&w->after, ev, w->pipelines);
+    else if ((rc = df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs,
+                             &w->after)) != 0)
         return rc;
-    if ((rc = df_store_deal_reindex(st, txn, existed ? &w->before : NULL, &w->after)) != 0 ||
-        (rc = df_store_deal_put(st, txn, &w->after)) != 0)
-        return rc;
-    return add_move(w, b, existed);
+    if (!keep_record(w, p, &w->after))
+        return MDB_PANIC;
+    return b ? add_move(w, b, existed) : 0;
 }
 
 /* Records one item. Returns an LMDB error only when the store failed; what
@@ -215,20 +387,18 @@ static int record_item(df_writer *w, MDB_txn *txn, df_batch *b, df_item *it)
     if (df_msgpack_unpack(raw, it->raw_len, &w->zone, &obj, &err) != 0 ||
         df_event_decode(&obj, ev, &err) != 0)
         goto refuse;
-    if ((rc = df_store_id_get(st, txn, ev->id.ptr, ev->id.len, &it->seq)) == 0) {
+    if (id_recorded(w, txn, ev->id, &it->seq, &rc)) {
         it->dup = true;
         b->duplicates++;
         w->duplicates++;
         return 0;
-    } else if (rc != MDB_NOTFOUND) {
+    } else if (rc != 0) {
         return rc;
     }
     if (ev->type != DF_EV_PIPELINE) {
         df_deal_init(&w->before, ev->deal.ptr, ev->deal.len);
-        rc = df_store_deal_get(st, txn, &w->before);
-        if (rc != 0 && rc != MDB_NOTFOUND)
+        if ((rc = load_deal(w, txn, &w->before, &existed)) != 0)
             return rc;
-        existed = rc == 0;
         uint64_t version = existed ? w->before.version : 0;
         if (ev->has_expect && ev->expect != version) {
             df_fail(&err, DF_ECONFLICT, "deal `%.*s` is at version %llu, not %llu",
@@ -255,15 +425,18 @@ static int record_item(df_writer *w, MDB_txn *txn, df_batch *b, df_item *it)
     if (df_event_record(raw, it->raw_len, ev->seq, ev->recv, !ev->has_at, &w->scratch) != 0)
         return MDB_PANIC;
     if ((rc = df_store_log_put(st, txn, ev->seq, w->scratch.data, w->scratch.size)) != 0 ||
-        (rc = df_store_id_put(st, txn, ev->id.ptr, ev->id.len, ev->seq)) != 0)
+        (rc = remember_id(w, ev->id, ev->seq)) != 0)
         return rc;
     it->seq = ev->seq;
     if (ev->type == DF_EV_PIPELINE) {
+        /* rare and small: pipelines go to the store with the log */
         if (df_pipelines_apply(w->pipelines, ev, &err) != 0)
-            return MDB_PANIC; /* checked before recording: cannot happen */
+            return MDB_PANIC;
         const df_pipeline *p = df_pipelines_find(w->pipelines, ev->pipeline.ptr, ev->pipeline.len);
         return p ? df_store_pipeline_put(st, txn, p) : MDB_PANIC;
     }
+    if (!existed)
+        w->deal_count++;
     return fold_deal(w, txn, b, existed);
 
 refuse:
@@ -271,7 +444,126 @@ refuse:
     return it->request ? 0 : reject(w, txn, b, it);
 }
 
-/* ---- the batch ---- */
+/* ---- publishing, flushing, replaying ---- */
+
+/* Makes the deals the last commit changed visible to readers. */
+static void publish(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->ntouched; i++) {
+        pending_deal *p = w->touched[i];
+        bool added;
+        void **slot = df_table_put(w->published, p->id, p->id_len, &added);
+        published_deal *copy = malloc(sizeof(*copy) + p->len);
+        if (slot && copy) {
+            copy->len = p->len;
+            memcpy(copy->record, p->record, p->len);
+            free(*slot);
+            *slot = copy;
+        } else {
+            /* readers will find the older state until the next flush */
+            free(copy);
+            w->flush_wanted = true;
+        }
+        p->touched = false;
+    }
+    w->ntouched = 0;
+    w->counters.committed_seq = w->last_seq;
+    w->counters.duplicates = w->duplicates;
+    w->counters.rejected = w->last_rejected;
+    w->counters.deals = w->deal_count;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Writes the derived state held in memory to the store in one transaction,
+ * deals and ids in key order. */
+static int flush(df_writer *w)
+{
+    df_store *st = w->st;
+    MDB_txn *txn = NULL;
+    df_table_item *deals = df_table_sorted(w->deals), *ids = df_table_sorted(w->ids);
+    size_t ndeals = df_table_count(w->deals), nids = df_table_count(w->ids);
+    int rc = (ndeals && !deals) || (nids && !ids) ? MDB_PANIC : df_store_write_begin(st, &txn);
+    for (size_t i = 0; rc == 0 && i < ndeals; i++) {
+        pending_deal *p = deals[i].value;
+        bool existed = true;
+        df_deal_init(&w->before, p->id, p->id_len);
+        df_deal_init(&w->after, p->id, p->id_len);
+        rc = df_store_deal_get(st, txn, &w->before);
+        if (rc == MDB_NOTFOUND) {
+            existed = false;
+            rc = 0;
+        }
+        if (rc == 0 && df_deal_decode(p->record, p->len, &w->after) != 0)
+            rc = MDB_CORRUPTED;
+        if (rc == 0)
+            rc = df_store_deal_reindex(st, txn, existed ? &w->before : NULL, &w->after);
+        if (rc == 0)
+            rc = df_store_deal_put(st, txn, &w->after);
+        for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
+            rc = df_store_deal_event_put(st, txn, p->id, p->id_len, p->seqs[j]);
+    }
+    for (size_t i = 0; rc == 0 && i < nids; i++)
+        rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+    if (rc == 0)
+        rc = df_store_meta_put(st, txn, "derived_seq", w->last_seq);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    free(deals);
+    free(ids);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc != 0) {
+        log_line("flushing derived state failed (it stays in memory and is retried): %s",
+                 mdb_strerror(rc));
+        return rc;
+    }
+    w->derived_seq = w->last_seq;
+    pthread_mutex_lock(&w->mu);
+    df_table_clear(w->published, free);
+    w->counters.flushed_seq = w->last_seq;
+    w->counters.flushes++;
+    pthread_mutex_unlock(&w->mu);
+    df_table_clear(w->deals, free_pending);
+    df_table_clear(w->ids, NULL);
+    w->pending_events = 0;
+    w->pending_bytes = 0;
+    return 0;
+}
+
+/* Folds the recorded events after the flushed state back into memory: at
+ * start after a crash, and after a failed commit. */
+static int replay_log(df_writer *w)
+{
+    MDB_txn *txn;
+    msgpack_object obj;
+    bool existed;
+    int rc = df_store_write_begin(w->st, &txn);
+    for (uint64_t seq = w->derived_seq + 1; rc == 0 && seq <= w->last_seq; seq++) {
+        MDB_val v;
+        if ((rc = df_store_log_get(w->st, txn, seq, &v)) != 0)
+            break;
+        msgpack_zone_clear(&w->zone);
+        if (df_msgpack_check(v.mv_data, v.mv_size, NULL) != 0 ||
+            df_msgpack_unpack(v.mv_data, v.mv_size, &w->zone, &obj, NULL) != 0 ||
+            df_recorded_decode(&obj, &w->event, NULL) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        w->event.seq = seq;
+        if ((rc = remember_id(w, w->event.id, seq)) != 0 || w->event.type == DF_EV_PIPELINE)
+            continue;
+        df_deal_init(&w->before, w->event.deal.ptr, w->event.deal.len);
+        if ((rc = load_deal(w, txn, &w->before, &existed)) == 0)
+            rc = fold_deal(w, txn, NULL, existed);
+    }
+    mdb_txn_abort(txn);
+    if (rc == 0)
+        publish(w);
+    return rc;
+}
 
 static int load_state(df_writer *w)
 {
@@ -283,13 +575,25 @@ static int load_state(df_writer *w)
     w->last_rejected = df_store_rejected_last(w->st, txn);
     if ((rc = df_store_meta_get(w->st, txn, "prev_moved", &w->prev_moved)) != 0 ||
         (rc = df_store_meta_get(w->st, txn, "duplicates", &w->duplicates)) != 0 ||
+        (rc = df_store_meta_get(w->st, txn, "deals", &w->deal_count)) != 0 ||
+        (rc = df_store_meta_get(w->st, txn, "derived_seq", &w->derived_seq)) != 0 ||
         (rc = df_store_pipelines_load(w->st, txn, w->pipelines)) != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
     mdb_txn_abort(txn);
-    return 0;
+    df_table_clear(w->deals, free_pending);
+    df_table_clear(w->ids, NULL);
+    w->ntouched = 0;
+    w->pending_events = 0;
+    w->pending_bytes = 0;
+    if (w->last_seq > w->derived_seq)
+        log_line("folding seq %llu..%llu of the log back into memory",
+                 (unsigned long long)w->derived_seq + 1, (unsigned long long)w->last_seq);
+    return replay_log(w);
 }
+
+/* ---- the batch ---- */
 
 static void process(df_writer *w, df_batch *b)
 {
@@ -298,15 +602,14 @@ static void process(df_writer *w, df_batch *b)
     for (size_t i = 0; rc == 0 && i < b->count; i++)
         rc = record_item(w, txn, b, &b->items[i]);
     if (rc == 0 && (rc = df_store_meta_put(w->st, txn, "prev_moved", w->prev_moved)) == 0 &&
-        (rc = df_store_meta_put(w->st, txn, "duplicates", w->duplicates)) == 0) {
+        (rc = df_store_meta_put(w->st, txn, "duplicates", w->duplicates)) == 0 &&
+        (rc = df_store_meta_put(w->st, txn, "deals", w->deal_count)) == 0) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
     }
     if (rc == 0) {
+        publish(w);
         pthread_mutex_lock(&w->mu);
-        w->counters.committed_seq = w->last_seq;
-        w->counters.duplicates = w->duplicates;
-        w->counters.rejected = w->last_rejected;
         w->counters.commits++;
         pthread_mutex_unlock(&w->mu);
         return;
@@ -326,27 +629,53 @@ static void process(df_writer *w, df_batch *b)
         b->items[i].message = DF_NO_TEXT;
     }
     /* what the rolled-back transaction changed in memory is read back */
-    load_state(w);
+    if ((rc = load_state(w)) != 0)
+        log_line("cannot read the store back after a failed commit: %s", mdb_strerror(rc));
+}
+
+static bool flush_due(df_writer *w)
+{
+    return w->pending_events >= FLUSH_EVENTS || w->pending_bytes >= FLUSH_BYTES;
 }
 
 static void *writer_main(void *arg)
 {
     df_writer *w = arg;
     for (;;) {
+        bool idle = false;
         pthread_mutex_lock(&w->mu);
-        while (!w->submitted && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->mu);
+        while (!w->submitted && !w->stopping && !w->flush_wanted && !idle) {
+            if (w->last_seq == w->derived_seq) {
+                pthread_cond_wait(&w->wake, &w->mu);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += FLUSH_IDLE_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&w->wake, &w->mu, &until) == ETIMEDOUT)
+                idle = true;
+        }
         df_batch *b = w->submitted;
+        bool stopping = w->stopping && !b;
+        bool want_flush = w->flush_wanted || idle || stopping || flush_due(w);
         w->submitted = NULL;
-        w->working = b != NULL;
+        w->flush_wanted = false;
+        w->working = b != NULL || want_flush;
         pthread_mutex_unlock(&w->mu);
-        if (!b)
-            break;
-        process(w, b);
+
+        if (want_flush && w->last_seq > w->derived_seq)
+            flush(w);
+        if (b)
+            process(w, b);
         pthread_mutex_lock(&w->mu);
-        w->finished = b;
+        if (b)
+            w->finished = b;
         w->working = false;
         pthread_mutex_unlock(&w->mu);
+        if (stopping)
+            break;
         w->done(w->done_ctx);
     }
     return NULL;
@@ -357,14 +686,8 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
 {
     df_writer *w = calloc(1, sizeof(*w));
     int rc;
-    if (!w || !(w->pipelines = malloc(sizeof(*w->pipelines))) ||
-        !(w->refolder = df_refolder_new())) {
-        if (w) {
-            free(w->pipelines);
-            free(w);
-        }
+    if (!w)
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
-    }
     w->st = st;
     w->done = done;
     w->done_ctx = ctx;
@@ -372,17 +695,26 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     msgpack_sbuffer_init(&w->scratch);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
+    if (!(w->pipelines = malloc(sizeof(*w->pipelines))) || !(w->refolder = df_refolder_new()) ||
+        !(w->ids = df_table_new()) || !(w->deals = df_table_new()) ||
+        !(w->published = df_table_new())) {
+        df_writer_stop(w);
+        return df_fail(err, DF_EUNAVAILABLE, "out of memory");
+    }
     if ((rc = load_state(w)) != 0) {
         df_writer_stop(w);
         return df_fail(err, DF_EUNAVAILABLE, "cannot read the store: %s", mdb_strerror(rc));
     }
     w->counters.committed_seq = w->last_seq;
+    w->counters.flushed_seq = w->derived_seq;
     w->counters.duplicates = w->duplicates;
     w->counters.rejected = w->last_rejected;
+    w->counters.deals = w->deal_count;
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         df_writer_stop(w);
         return df_fail(err, DF_EUNAVAILABLE, "cannot start the writer thread");
     }
+    w->started = true;
     *out = w;
     return 0;
 }
@@ -391,6 +723,14 @@ void df_writer_submit(df_writer *w, df_batch *b)
 {
     pthread_mutex_lock(&w->mu);
     w->submitted = b;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void df_writer_request_flush(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->flush_wanted = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -420,11 +760,24 @@ df_writer_counters df_writer_counters_get(df_writer *w)
     return c;
 }
 
+bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,
+                      size_t *record_len)
+{
+    pthread_mutex_lock(&w->mu);
+    const published_deal *p = df_table_get(w->published, deal, len);
+    if (p) {
+        memcpy(record, p->record, p->len);
+        *record_len = p->len;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return p != NULL;
+}
+
 void df_writer_stop(df_writer *w)
 {
     if (!w)
         return;
-    if (w->thread) {
+    if (w->started) {
         pthread_mutex_lock(&w->mu);
         w->stopping = true;
         pthread_cond_signal(&w->wake);
@@ -436,6 +789,10 @@ void df_writer_stop(df_writer *w)
     msgpack_zone_destroy(&w->zone);
     msgpack_sbuffer_destroy(&w->scratch);
     df_refolder_free(w->refolder);
+    df_table_free(w->ids, NULL);
+    df_table_free(w->deals, free_pending);
+    df_table_free(w->published, free);
+    free(w->touched);
     free(w->pipelines);
     free(w);
 }

@@ -1,8 +1,8 @@
 /* writer.h: the writer thread. It owns every write transaction: the loop
- * hands it a batch of received events, it records them all in one
- * transaction (log, ids, deal events, projections, indexes, aggregates),
- * commits, and hands the batch back with a result per event and the
- * deal.moved notifications to publish. */
+ * hands it a batch of received events, it appends them to the log in one
+ * transaction, folds them into the deals it holds in memory, commits, and
+ * hands the batch back with a result per event and the deal.moved
+ * notifications to publish. Derived state reaches the store in flushes. */
 #ifndef DF_WRITER_H
 #define DF_WRITER_H
 
@@ -68,10 +68,13 @@ typedef struct df_writer df_writer;
 
 /* What the writer counts, readable from the loop thread. */
 typedef struct df_writer_counters {
-    uint64_t committed_seq;
+    uint64_t committed_seq; /* recorded and visible */
+    uint64_t flushed_seq;   /* the store's indexes and aggregates cover the log up to here */
     uint64_t duplicates;
     uint64_t rejected;
+    uint64_t deals;
     uint64_t commits;
+    uint64_t flushes;
 } df_writer_counters;
 
 /* Starts the thread. `done` is called from the writer thread after each
@@ -84,6 +87,14 @@ void df_writer_submit(df_writer *w, df_batch *b);
  * or has nothing. */
 df_batch *df_writer_take(df_writer *w);
 bool df_writer_idle(df_writer *w);
+/* Asks for the derived state held in memory to be flushed to the store
+ * soon; `done` is called when it was. */
+void df_writer_request_flush(df_writer *w);
+/* Copies the committed record (record.h) of a deal changed since the last
+ * flush into record (DF_DEAL_RECORD_MAX bytes). Returns false when the
+ * store itself holds the deal's latest state (or nothing). */
+bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,
+                      size_t *record_len);
 df_writer_counters df_writer_counters_get(df_writer *w);
 /* Stops the thread after the batch it holds. */
 void df_writer_stop(df_writer *w);

@@ -85,12 +85,26 @@ static df_batch *record(bool appended, const char *const *const *events)
     return b;
 }
 
+/* Asks the writer to flush what it holds in memory and waits until it did. */
+static void flush(void)
+{
+    pthread_mutex_lock(&done_mu);
+    int before = done_count;
+    df_writer_request_flush(writer);
+    while (done_count == before)
+        pthread_cond_wait(&done_cv, &done_mu);
+    pthread_mutex_unlock(&done_mu);
+    df_writer_counters c = df_writer_counters_get(writer);
+    CHECK_INT(c.flushed_seq, c.committed_seq);
+}
+
 #define EVENTS(...) ((const char *const *const[]){__VA_ARGS__, NULL})
 #define EV(...)     ((const char *const[]){__VA_ARGS__, NULL})
 
 static void get_deal(const char *id, df_deal *d)
 {
     MDB_txn *txn;
+    flush();
     CHECK(df_store_read_begin(store, &txn) == 0);
     df_deal_init(d, id, strlen(id));
     CHECK(df_store_deal_get(store, txn, d) == 0);
@@ -101,6 +115,7 @@ static uint64_t stage_count(const char *pipeline, const char *stage)
 {
     MDB_txn *txn;
     df_stage_agg agg;
+    flush();
     CHECK(df_store_read_begin(store, &txn) == 0);
     CHECK(df_store_stage_agg(store, txn, (df_str){pipeline, (uint32_t)strlen(pipeline)},
                              (df_str){stage, (uint32_t)strlen(stage)}, &agg) == 0);

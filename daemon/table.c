@@ -1,0 +1,186 @@
+/* table.c: open addressing with linear probing; keys are copied into one
+ * growing arena per table, since entries are only ever added until the table
+ * is cleared as a whole. */
+#include "table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+    uint64_t hash; /* 0: empty */
+    size_t key;    /* offset of the key in the arena */
+    uint32_t len;
+    void *value;
+} slot;
+
+struct df_table {
+    slot *slots;
+    size_t capacity; /* a power of two */
+    size_t count;
+    char *arena;
+    size_t arena_len, arena_cap;
+};
+
+static uint64_t hash_bytes(const char *key, size_t len)
+{
+    /* FNV-1a, then a finaliser so that the low bits are well mixed */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)key[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+df_table *df_table_new(void)
+{
+    df_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->capacity = 1024;
+    t->slots = calloc(t->capacity, sizeof(slot));
+    if (!t->slots) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void free_values(df_table *t, void (*free_value)(void *value))
+{
+    if (!free_value)
+        return;
+    for (size_t i = 0; i < t->capacity; i++)
+        if (t->slots[i].hash)
+            free_value(t->slots[i].value);
+}
+
+void df_table_free(df_table *t, void (*free_value)(void *value))
+{
+    if (!t)
+        return;
+    free_values(t, free_value);
+    free(t->slots);
+    free(t->arena);
+    free(t);
+}
+
+void df_table_clear(df_table *t, void (*free_value)(void *value))
+{
+    free_values(t, free_value);
+    memset(t->slots, 0, t->capacity * sizeof(slot));
+    t->count = 0;
+    t->arena_len = 0;
+}
+
+static slot *find(const df_table *t, const char *key, size_t len, uint64_t h)
+{
+    size_t mask = t->capacity - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        slot *s = &t->slots[i];
+        if (!s->hash)
+            return s;
+        if (s->hash == h && s->len == len && memcmp(t->arena + s->key, key, len) == 0)
+            return s;
+    }
+}
+
+void *df_table_get(const df_table *t, const char *key, size_t len)
+{
+    slot *s = find(t, key, len, hash_bytes(key, len));
+    return s->hash ? s->value : NULL;
+}
+
+static bool grow(df_table *t)
+{
+    size_t capacity = t->capacity * 2;
+    slot *old = t->slots, *slots = calloc(capacity, sizeof(slot));
+    if (!slots)
+        return false;
+    size_t old_capacity = t->capacity;
+    t->slots = slots;
+    t->capacity = capacity;
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (!old[i].hash)
+            continue;
+        size_t mask = capacity - 1, j = old[i].hash & mask;
+        while (slots[j].hash)
+            j = (j + 1) & mask;
+        slots[j] = old[i];
+    }
+    free(old);
+    return true;
+}
+
+void **df_table_put(df_table *t, const char *key, size_t len, bool *added)
+{
+    uint64_t h = hash_bytes(key, len);
+    slot *s = find(t, key, len, h);
+    *added = false;
+    if (s->hash)
+        return &s->value;
+    if ((t->count + 1) * 4 > t->capacity * 3) {
+        if (!grow(t))
+            return NULL;
+        s = find(t, key, len, h);
+    }
+    if (t->arena_len + len > t->arena_cap) {
+        size_t cap = t->arena_cap ? t->arena_cap : 65536;
+        while (cap < t->arena_len + len)
+            cap *= 2;
+        char *arena = realloc(t->arena, cap);
+        if (!arena)
+            return NULL;
+        t->arena = arena;
+        t->arena_cap = cap;
+    }
+    memcpy(t->arena + t->arena_len, key, len);
+    s->hash = h;
+    s->key = t->arena_len;
+    s->len = (uint32_t)len;
+    s->value = NULL;
+    t->arena_len += len;
+    t->count++;
+    *added = true;
+    return &s->value;
+}
+
+size_t df_table_count(const df_table *t)
+{
+    return t->count;
+}
+
+size_t df_table_bytes(const df_table *t)
+{
+    return t->capacity * sizeof(slot) + t->arena_cap;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const df_table_item *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+df_table_item *df_table_sorted(const df_table *t)
+{
+    if (t->count == 0)
+        return NULL;
+    df_table_item *items = malloc(t->count * sizeof(*items));
+    if (!items)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < t->capacity; i++) {
+        const slot *s = &t->slots[i];
+        if (s->hash)
+            items[n++] = (df_table_item){t->arena + s->key, s->len, s->value};
+    }
+    qsort(items, n, sizeof(*items), by_key);
+    return items;
+}
