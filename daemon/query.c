@@ -255,10 +255,16 @@ static int op_deal(query *q)
         return store_failed(q, rc);
     uint8_t record[DF_DEAL_RECORD_MAX];
     size_t len;
-    if (!has_as_of && df_writer_lookup(q->d->writer, deal.deal.s, deal.deal.len, record, &len))
+    if (!has_as_of && df_writer_lookup(q->d->writer, deal.deal.s, deal.deal.len, record, &len)) {
         rc = df_deal_decode(record, len, &deal) == 0 ? 0 : MDB_CORRUPTED;
-    else
+    } else {
+        /* a flush may have moved the deal from memory to the store since the
+         * transaction began: only a transaction begun after the miss sees it */
+        df_store_read_end(q->d->store, q->txn);
+        if ((rc = df_store_read_begin(q->d->store, &q->txn)) != 0)
+            return store_failed(q, rc);
         rc = df_store_deal_get(q->d->store, q->txn, &deal);
+    }
     if (rc == MDB_NOTFOUND)
         return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
     if (rc != 0)
