@@ -235,6 +235,23 @@ static void test_restart(void)
     CHECK_INT(stage_count("default", "won"), 1);
 }
 
+/* A data directory written by a newer dealflowd is refused, untouched. */
+static void test_newer_format(void)
+{
+    df_error err;
+    MDB_txn *txn;
+    stop();
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_meta_put(store, txn, "format", DF_STORE_FORMAT + 1) == 0);
+    CHECK(mdb_txn_commit(txn) == 0);
+    df_store_close(store);
+    store = NULL;
+    CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);
+    CHECK(strstr(err.message, "newer") != NULL);
+    CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(dir) != NULL);
@@ -244,7 +261,7 @@ int main(void)
     RUN(test_rejected_over_ingest);
     RUN(test_late_event_refolds);
     RUN(test_restart);
-    stop();
+    RUN(test_newer_format);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
