@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "log.h"
 #include "store.h"
 #include "writer.h"
 
@@ -59,11 +60,5 @@ typedef struct df_daemon {
     uv_signal_t sigterm, sigint;
     uv_timer_t housekeeping;
 } df_daemon;
-
-/* Milliseconds since the Unix epoch. */
-int64_t df_now_ms(void);
-
-/* Logs a line on stderr, prefixed with the time and `dealflowd: `. */
-void df_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

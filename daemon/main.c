@@ -3,39 +3,15 @@
  * end the process with status 1; after SIGTERM or SIGINT it exits 0. */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "daemon.h"
 #include "loop.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
-
-int64_t df_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void df_log(const char *fmt, ...)
-{
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    va_list ap;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s dealflowd: ", stamp);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 static void usage(FILE *out)
 {

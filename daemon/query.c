@@ -1,6 +1,7 @@
-/* query.c: the api's read operations. Each runs in one read transaction, so
- * it sees a single committed state: every acknowledged event and nothing
- * that is not yet on disk. Reads never wait for the writer. */
+/* query.c: the api's read operations. Each sees committed state only: every
+ * acknowledged event and nothing that is not yet on disk. `deal` looks in
+ * the writer's in-memory state first; the others read one LMDB read
+ * transaction, after the derived state they need has been flushed. */
 #include "query.h"
 
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* store.h: the LMDB layout of dealflow: how the log, the id index, each
  * deal's events, the deal projections, the list indexes, the per-stage
  * aggregates, pipelines and rejected items are keyed. The log is the truth;
- * everything else is derived from it inside the same write transaction.
+ * everything else is derived from it and written by the writer's flushes.
  * Functions return 0 or an LMDB error code (MDB_NOTFOUND when absent). */
 #ifndef DF_STORE_H
 #define DF_STORE_H

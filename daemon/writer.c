@@ -10,13 +10,14 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "record.h"
 #include "refold.h"
 #include "table.h"
@@ -24,25 +25,26 @@
 /* Derived state is flushed when this many events are waiting in memory, when
  * it takes this many bytes, when reads ask for it, or after a quiet spell. */
 #define FLUSH_EVENTS  500000
-#define FLUSH_BYTES   (96u << 20)
+#define FLUSH_BYTES   (64u << 20)
 #define FLUSH_IDLE_MS 200
 
-/* What the writer holds of a deal changed since the last flush. */
+/* What the writer holds of a deal changed since the last flush. Readers on
+ * the loop thread see `record`, or `committed` while the batch being
+ * recorded has changed the deal (touched), so never an uncommitted state. */
 typedef struct pending_deal {
-    uint8_t *record; /* its latest state, committed or not (record.h) */
-    uint32_t len;
+    uint8_t *record;    /* its latest state (record.h) */
+    uint8_t *committed; /* while touched: its state at the last commit; NULL: the store's */
+    uint32_t len, committed_len;
     uint64_t *seqs; /* its events the deal-event index does not hold yet */
     uint32_t nseqs, cap;
-    bool touched; /* changed by the batch being recorded */
+    bool touched;
     uint8_t id_len;
-    char id[DF_MAX_ID];
+    char id[];
 } pending_deal;
 
-/* A deal's state as of the last commit, for readers on the loop thread. */
-typedef struct published_deal {
-    uint32_t len;
-    uint8_t record[];
-} published_deal;
+/* Rough heap cost of a table entry and of an allocation, for FLUSH_BYTES. */
+#define ENTRY_COST 64
+#define ALLOC_COST 16
 
 struct df_writer {
     df_store *st;
@@ -57,7 +59,7 @@ struct df_writer {
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
-    df_table *published;         /* deal -> published_deal, under mu */
+    df_table *visible;           /* the deals readers look in (changes under mu) */
     bool flush_wanted;           /* under mu */
 
     /* owned by the writer thread */
@@ -155,17 +157,6 @@ const char *df_batch_text(const df_batch *b, uint32_t offset)
     return offset == DF_NO_TEXT ? "" : b->arena + offset;
 }
 
-static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_line(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("dealflowd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 /* ---- the deals and ids held in memory ---- */
 
 static void free_pending(void *value)
@@ -173,6 +164,7 @@ static void free_pending(void *value)
     pending_deal *p = value;
     if (p) {
         free(p->record);
+        free(p->committed);
         free(p->seqs);
         free(p);
     }
@@ -201,7 +193,7 @@ static int remember_id(df_writer *w, df_str id, uint64_t seq)
     if (!slot)
         return MDB_PANIC;
     *slot = (void *)(uintptr_t)seq;
-    w->pending_bytes += id.len + 32;
+    w->pending_bytes += id.len + ENTRY_COST;
     return 0;
 }
 
@@ -211,7 +203,7 @@ static int load_deal(df_writer *w, MDB_txn *txn, df_deal *d, bool *existed)
 {
     pending_deal *p = df_table_get(w->deals, d->deal.s, d->deal.len);
     *existed = true;
-    if (p)
+    if (p && p->record)
         return df_deal_decode(p->record, p->len, d) == 0 ? 0 : MDB_CORRUPTED;
     int rc = df_store_deal_get(w->st, txn, d);
     if (rc == MDB_NOTFOUND) {
@@ -223,20 +215,21 @@ static int load_deal(df_writer *w, MDB_txn *txn, df_deal *d, bool *existed)
 
 static pending_deal *pending_for(df_writer *w, df_str deal)
 {
+    pending_deal *p = df_table_get(w->deals, deal.ptr, deal.len);
+    if (p)
+        return p;
     bool added;
+    /* the table may grow: readers must not look meanwhile */
+    pthread_mutex_lock(&w->mu);
     void **slot = df_table_put(w->deals, deal.ptr, deal.len, &added);
-    if (!slot)
-        return NULL;
-    if (added) {
-        pending_deal *p = calloc(1, sizeof(*p));
-        if (!p)
-            return NULL;
+    if (slot && (p = calloc(1, sizeof(*p) + deal.len))) {
         p->id_len = (uint8_t)deal.len;
         memcpy(p->id, deal.ptr, deal.len);
         *slot = p;
-        w->pending_bytes += sizeof(*p) + deal.len + 32;
+        w->pending_bytes += sizeof(*p) + deal.len + ALLOC_COST + ENTRY_COST;
     }
-    return *slot;
+    pthread_mutex_unlock(&w->mu);
+    return p;
 }
 
 static bool push_seq(df_writer *w, pending_deal *p, uint64_t seq)
@@ -246,7 +239,7 @@ static bool push_seq(df_writer *w, pending_deal *p, uint64_t seq)
         uint64_t *seqs = realloc(p->seqs, cap * sizeof(*seqs));
         if (!seqs)
             return false;
-        w->pending_bytes += (cap - p->cap) * sizeof(*seqs);
+        w->pending_bytes += (cap - p->cap) * sizeof(*seqs) + (p->cap ? 0 : ALLOC_COST);
         p->seqs = seqs;
         p->cap = cap;
     }
@@ -258,15 +251,6 @@ static bool keep_record(df_writer *w, pending_deal *p, const df_deal *d)
 {
     uint8_t buf[DF_DEAL_RECORD_MAX];
     size_t len = df_deal_encode(d, buf);
-    if (len != p->len) {
-        uint8_t *record = realloc(p->record, len);
-        if (!record)
-            return false;
-        w->pending_bytes += len - p->len;
-        p->record = record;
-        p->len = (uint32_t)len;
-    }
-    memcpy(p->record, buf, len);
     if (!p->touched) {
         if (w->ntouched == w->touched_cap) {
             size_t cap = w->touched_cap ? w->touched_cap * 2 : 1024;
@@ -277,8 +261,24 @@ static bool keep_record(df_writer *w, pending_deal *p, const df_deal *d)
             w->touched_cap = cap;
         }
         w->touched[w->ntouched++] = p;
+        /* the committed state steps aside for readers until the commit */
+        pthread_mutex_lock(&w->mu);
+        p->committed = p->record;
+        p->committed_len = p->len;
+        p->record = NULL;
+        p->len = 0;
         p->touched = true;
+        pthread_mutex_unlock(&w->mu);
     }
+    if (len != p->len || !p->record) {
+        uint8_t *record = realloc(p->record, len);
+        if (!record)
+            return false;
+        w->pending_bytes += len - p->len + (p->record ? 0 : ALLOC_COST);
+        p->record = record;
+        p->len = (uint32_t)len;
+    }
+    memcpy(p->record, buf, len);
     return true;
 }
 
@@ -452,19 +452,9 @@ static void publish(df_writer *w)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->ntouched; i++) {
         pending_deal *p = w->touched[i];
-        bool added;
-        void **slot = df_table_put(w->published, p->id, p->id_len, &added);
-        published_deal *copy = malloc(sizeof(*copy) + p->len);
-        if (slot && copy) {
-            copy->len = p->len;
-            memcpy(copy->record, p->record, p->len);
-            free(*slot);
-            *slot = copy;
-        } else {
-            /* readers will find the older state until the next flush */
-            free(copy);
-            w->flush_wanted = true;
-        }
+        free(p->committed);
+        p->committed = NULL;
+        p->committed_len = 0;
         p->touched = false;
     }
     w->ntouched = 0;
@@ -487,6 +477,8 @@ static int flush(df_writer *w)
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         pending_deal *p = deals[i].value;
         bool existed = true;
+        if (!p->record)
+            continue; /* its first event failed to fold; the batch was not recorded */
         df_deal_init(&w->before, p->id, p->id_len);
         df_deal_init(&w->after, p->id, p->id_len);
         rc = df_store_deal_get(st, txn, &w->before);
@@ -516,20 +508,21 @@ static int flush(df_writer *w)
     if (txn)
         mdb_txn_abort(txn);
     if (rc != 0) {
-        log_line("flushing derived state failed (it stays in memory and is retried): %s",
-                 mdb_strerror(rc));
+        df_log("flushing derived state failed (it stays in memory and is retried): %s",
+               mdb_strerror(rc));
         return rc;
     }
     w->derived_seq = w->last_seq;
+    /* readers now find these deals in the store */
     pthread_mutex_lock(&w->mu);
-    df_table_clear(w->published, free);
+    df_table_clear(w->deals, free_pending);
     w->counters.flushed_seq = w->last_seq;
     w->counters.flushes++;
     pthread_mutex_unlock(&w->mu);
-    df_table_clear(w->deals, free_pending);
     df_table_clear(w->ids, NULL);
     w->pending_events = 0;
     w->pending_bytes = 0;
+    malloc_trim(0);
     return 0;
 }
 
@@ -582,15 +575,25 @@ static int load_state(df_writer *w)
         return rc;
     }
     mdb_txn_abort(txn);
-    df_table_clear(w->deals, free_pending);
+    /* rebuilt in a new table; readers keep the old one until it is ready */
+    df_table *old = w->deals;
+    if (!(w->deals = df_table_new())) {
+        w->deals = old;
+        return MDB_PANIC;
+    }
     df_table_clear(w->ids, NULL);
     w->ntouched = 0;
     w->pending_events = 0;
     w->pending_bytes = 0;
     if (w->last_seq > w->derived_seq)
-        log_line("folding seq %llu..%llu of the log back into memory",
-                 (unsigned long long)w->derived_seq + 1, (unsigned long long)w->last_seq);
-    return replay_log(w);
+        df_log("folding seq %llu..%llu of the log back into memory",
+               (unsigned long long)w->derived_seq + 1, (unsigned long long)w->last_seq);
+    rc = replay_log(w);
+    pthread_mutex_lock(&w->mu);
+    w->visible = w->deals;
+    pthread_mutex_unlock(&w->mu);
+    df_table_free(old, free_pending);
+    return rc;
 }
 
 /* ---- the batch ---- */
@@ -630,7 +633,7 @@ static void process(df_writer *w, df_batch *b)
     }
     /* what the rolled-back transaction changed in memory is read back */
     if ((rc = load_state(w)) != 0)
-        log_line("cannot read the store back after a failed commit: %s", mdb_strerror(rc));
+        df_log("cannot read the store back after a failed commit: %s", mdb_strerror(rc));
 }
 
 static bool flush_due(df_writer *w)
@@ -696,8 +699,7 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (!(w->pipelines = malloc(sizeof(*w->pipelines))) || !(w->refolder = df_refolder_new()) ||
-        !(w->ids = df_table_new()) || !(w->deals = df_table_new()) ||
-        !(w->published = df_table_new())) {
+        !(w->ids = df_table_new()) || !(w->deals = df_table_new())) {
         df_writer_stop(w);
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
     }
@@ -764,13 +766,16 @@ bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *recor
                       size_t *record_len)
 {
     pthread_mutex_lock(&w->mu);
-    const published_deal *p = df_table_get(w->published, deal, len);
+    const pending_deal *p = df_table_get(w->visible, deal, len);
+    const uint8_t *state = NULL;
     if (p) {
-        memcpy(record, p->record, p->len);
-        *record_len = p->len;
+        state = p->touched ? p->committed : p->record;
+        *record_len = p->touched ? p->committed_len : p->len;
     }
+    if (state)
+        memcpy(record, state, *record_len);
     pthread_mutex_unlock(&w->mu);
-    return p != NULL;
+    return state != NULL;
 }
 
 void df_writer_stop(df_writer *w)
@@ -791,7 +796,6 @@ void df_writer_stop(df_writer *w)
     df_refolder_free(w->refolder);
     df_table_free(w->ids, NULL);
     df_table_free(w->deals, free_pending);
-    df_table_free(w->published, free);
     free(w->touched);
     free(w->pipelines);
     free(w);
