@@ -106,11 +106,21 @@ static int parse_options(int argc, char **argv, df_options *opt)
     return 0;
 }
 
+/* Messages ZeroMQ may queue per peer. What a queue holds is the daemon's
+ * memory, so the inbound queues stay short (a producer past it waits); the
+ * PUB queue is longer because a subscriber past it misses notifications
+ * (and repairs the gap with `replay`). */
+#define QUEUE_MESSAGES        1000
+#define NOTIFY_QUEUE_MESSAGES 10000
+
 static void *open_socket(df_daemon *d, int type, const char *role, const char *endpoint)
 {
     void *s = zmq_socket(d->zmq, type);
+    /* frames up to 16 x --max-message are read and refused with too_large;
+     * past that ZeroMQ drops the peer without reading them */
     int64_t hard_limit = (int64_t)d->opt.max_message * 16;
-    int linger = type == ZMQ_PULL ? 0 : 2000, hwm = 100000, one = 1;
+    int linger = type == ZMQ_PULL ? 0 : 2000, one = 1;
+    int hwm = type == ZMQ_PUB ? NOTIFY_QUEUE_MESSAGES : QUEUE_MESSAGES;
     if (!s) {
         df_log("cannot create the %s socket: %s", role, zmq_strerror(errno));
         return NULL;
