@@ -366,20 +366,33 @@ static int op_history(query *q)
     return 0;
 }
 
+typedef int (*counter_scan)(df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
+                            df_log_each each, void *ctx);
+
+/* Reads `after` and `limit` and the page of the log or of the rejected
+ * items they ask for. Returns false when it answered with an error. */
+static bool read_counter_page(query *q, uint64_t default_limit, counter_scan scan, page *p,
+                              uint64_t *after)
+{
+    uint64_t limit;
+    if (!opt_uint(q, "after", after, 0, 0, UINT64_MAX) ||
+        !opt_uint(q, "limit", &limit, default_limit, 1, PAGE_MAX) || !page_init(q, p, limit))
+        return false;
+    int rc = scan(q->d->store, q->txn, *after, limit, log_each, p);
+    if (rc != 0) {
+        free(p->events);
+        store_failed(q, rc);
+        return false;
+    }
+    return true;
+}
+
 static int op_replay(query *q)
 {
-    uint64_t after, limit;
+    uint64_t after;
     page p;
-    if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
-        !opt_uint(q, "limit", &limit, EVENTS_DEFAULT, 1, PAGE_MAX))
+    if (!read_counter_page(q, EVENTS_DEFAULT, df_store_log_scan, &p, &after))
         return 0;
-    if (!page_init(q, &p, limit))
-        return 0;
-    int rc = df_store_log_scan(q->d->store, q->txn, after, limit, log_each, &p);
-    if (rc != 0) {
-        free(p.events);
-        return store_failed(q, rc);
-    }
     pack_ok(q->pk, 2);
     pack_events(q->pk, &p);
     df_pack_cstr(q->pk, "last_seq");
@@ -390,30 +403,29 @@ static int op_replay(query *q)
 
 static int op_rejected(query *q)
 {
-    uint64_t after, limit;
+    uint64_t after;
     page p;
-    if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
-        !opt_uint(q, "limit", &limit, REJECTED_DEFAULT, 1, PAGE_MAX))
+    if (!read_counter_page(q, REJECTED_DEFAULT, df_store_rejected_scan, &p, &after))
         return 0;
-    if (!page_init(q, &p, limit))
-        return 0;
-    uint64_t first = after;
-    int rc = df_store_rejected_scan(q->d->store, q->txn, after, limit, log_each, &p);
-    if (rc != 0) {
-        free(p.events);
-        return store_failed(q, rc);
-    }
     pack_ok(q->pk, 1);
     df_pack_cstr(q->pk, "items");
     msgpack_pack_array(q->pk, p.count);
     for (size_t i = 0; i < p.count; i++) {
-        /* a stored item is a 4-entry map; the reply puts its id in front */
+        /* a stored item is a 4-entry map; the reply puts its id in front
+         * (ids count up from 1 without a gap) */
         const char *item = p.events[i].mv_data;
         msgpack_pack_map(q->pk, 5);
         df_pack_cstr(q->pk, "id");
-        msgpack_pack_uint64(q->pk, first + 1 + i);
-        if (p.events[i].mv_size > 1 && (uint8_t)item[0] == 0x84)
+        msgpack_pack_uint64(q->pk, after + 1 + i);
+        if (p.events[i].mv_size > 1 && (uint8_t)item[0] == 0x84) {
             q->pk->callback(q->pk->data, item + 1, p.events[i].mv_size - 1);
+            continue;
+        }
+        static const char *const keys[] = {"recv", "error", "message", "raw"};
+        for (int k = 0; k < 4; k++) { /* a damaged item still answers a whole map */
+            df_pack_cstr(q->pk, keys[k]);
+            msgpack_pack_nil(q->pk);
+        }
     }
     free(p.events);
     return 0;
