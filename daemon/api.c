@@ -93,12 +93,19 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
     if (count == 0 || count > DF_MAX_BATCH)
         return df_fail(err, DF_EBAD_REQUEST, "`events` must hold 1..%d events, not %u",
                        DF_MAX_BATCH, count);
+    const char *p = events + header, *end = events + events_len;
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t first = (uint8_t)*p;
+        if (!((first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf))
+            return df_fail(err, DF_EBAD_REQUEST, "events[%u] must be an event map", i);
+        p += df_msgpack_skip(p, (size_t)(end - p));
+    }
     append_request *req = malloc(sizeof(*req));
     if (!req)
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
     int64_t recv = df_now_ms();
     size_t first = d->filling->count;
-    const char *p = events + header, *end = events + events_len;
+    p = events + header;
     for (uint32_t i = 0; i < count; i++) {
         size_t n = df_msgpack_skip(p, (size_t)(end - p));
         if (!df_batch_add(d->filling, p, n, recv, req)) {
@@ -149,10 +156,13 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     df_str op;
     bool bad = false;
 
-    if (len > d->opt.max_message) {
-        df_fail(&err, DF_ETOO_LARGE, "a request of %zu bytes is over the %zu-byte limit", len,
-                d->opt.max_message);
-        goto refuse;
+    for (int i = 0; i < count; i++) {
+        size_t size = zmq_msg_size(&frames[i]);
+        if (size > d->opt.max_message) {
+            df_fail(&err, DF_ETOO_LARGE, "a frame of %zu bytes is over the %zu-byte limit", size,
+                    d->opt.max_message);
+            goto refuse;
+        }
     }
     if (!zone_ready) {
         msgpack_zone_init(&request_zone, 8192);
@@ -178,6 +188,11 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     if (may_wait && df_query_needs_flush(op, &req)) {
         df_writer_counters c = df_writer_counters_get(d->writer);
         if (c.flushed_seq < c.committed_seq) {
+            if (c.flush_failing) {
+                df_fail(&err, DF_EUNAVAILABLE,
+                        "the store cannot take the derived state now (see the daemon's log)");
+                goto refuse;
+            }
             if (wait_for_flush(d, frames, count, c.committed_seq))
                 return;
             df_fail(&err, DF_EUNAVAILABLE, "too many reads are waiting for the store; retry");
@@ -232,7 +247,7 @@ int df_api_drain(df_daemon *d, int budget)
     zmq_msg_t frames[ENVELOPE_MAX + 1];
     int taken = 0;
     bool overflow;
-    while (taken < budget) {
+    while (taken < budget && df_filling_has_room(d, 4)) {
         int count = receive_message(d, frames, &overflow);
         if (count == 0)
             break;
@@ -310,20 +325,22 @@ void df_api_answer_waiting(df_daemon *d)
 {
     if (!waiting_head)
         return;
-    uint64_t flushed = df_writer_counters_get(d->writer).flushed_seq;
-    while (waiting_head && waiting_head->need_seq <= flushed) {
+    df_writer_counters c = df_writer_counters_get(d->writer);
+    while (waiting_head && (waiting_head->need_seq <= c.flushed_seq || c.flush_failing)) {
         waiting_read *w = waiting_head;
         waiting_head = w->next;
         if (!waiting_head)
             waiting_tail = &waiting_head;
         waiting_count--;
-        handle(d, w->frames, w->count, false);
+        if (w->need_seq <= c.flushed_seq)
+            handle(d, w->frames, w->count, false);
+        else
+            reply_error(d, w->frames, w->count - 1, DF_EUNAVAILABLE,
+                        "the store cannot take the derived state now (see the daemon's log)");
         for (int i = 0; i < w->count; i++)
             zmq_msg_close(&w->frames[i]);
         free(w);
     }
-    if (waiting_head)
-        df_writer_request_flush(d->writer);
 }
 
 bool df_api_waiting(const df_daemon *d)

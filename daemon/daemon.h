@@ -19,9 +19,12 @@
 #define DF_DEFAULT_MAX_MESSAGE (1u << 20)
 #define DF_DEFAULT_MAP_MIB     65536
 
-/* Received events waiting for the writer; past this, ingest is not read
- * until the writer catches up (ZeroMQ then holds producers back). */
-#define DF_BATCH_SOFT_LIMIT 100000
+/* Received events (and their bytes) waiting for the writer; past this,
+ * ingest is not read until the writer catches up (ZeroMQ then holds
+ * producers back). The api may go four times as far, so that reads are
+ * still answered while appends wait. */
+#define DF_BATCH_SOFT_LIMIT  100000
+#define DF_BATCH_BYTES_LIMIT (16u << 20)
 /* Messages taken from one socket in one turn of the loop. */
 #define DF_TURN_MESSAGES 4096
 
@@ -60,5 +63,13 @@ typedef struct df_daemon {
     uv_signal_t sigterm, sigint;
     uv_timer_t housekeeping;
 } df_daemon;
+
+/* Whether the batch being filled may take more: from ingest with factor 1,
+ * from the api with factor 4. */
+static inline bool df_filling_has_room(const df_daemon *d, size_t factor)
+{
+    return d->filling->count < factor * DF_BATCH_SOFT_LIMIT &&
+           d->filling->arena_len < factor * DF_BATCH_BYTES_LIMIT;
+}
 
 #endif

@@ -28,12 +28,12 @@ static bool readable(void *socket)
 
 static bool ingest_open(const df_daemon *d)
 {
-    return !d->ingest_done && d->filling->count < DF_BATCH_SOFT_LIMIT;
+    return !d->ingest_done && df_filling_has_room(d, 1);
 }
 
 static bool api_open(const df_daemon *d)
 {
-    return !d->draining && d->filling->count < 4 * DF_BATCH_SOFT_LIMIT;
+    return !d->draining && df_filling_has_room(d, 4);
 }
 
 static void close_handles(df_daemon *d)
@@ -61,7 +61,8 @@ static void advance(df_daemon *d)
         df_api_complete(d, done);
         df_notify_moves(d, done);
         df_batch_clear(done);
-        if (!d->spare)
+        /* one batch is kept for reuse, unless a burst made it large */
+        if (!d->spare && done->arena_cap <= 4 * DF_BATCH_BYTES_LIMIT)
             d->spare = done;
         else
             df_batch_free(done);
@@ -132,8 +133,9 @@ static void on_signal(uv_signal_t *handle, int signum)
         return;
     df_log("%s: committing and answering what was received, then exiting",
            signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    /* requests already queued count as received; later ones are not read */
-    while (df_api_drain(d, DF_TURN_MESSAGES) > 0)
+    /* requests already queued count as received (as far as memory allows);
+     * later ones are not read */
+    for (int turn = 0; turn < 64 && api_open(d) && df_api_drain(d, DF_TURN_MESSAGES) > 0; turn++)
         ;
     d->draining = true;
     d->drain_deadline = df_now_ms() + DRAIN_MS;

@@ -111,6 +111,7 @@ static int parse_options(int argc, char **argv, df_options *opt)
  * PUB queue is longer because a subscriber past it misses notifications
  * (and repairs the gap with `replay`). */
 #define QUEUE_MESSAGES        1000
+#define QUEUE_BYTES           (64u << 20)
 #define NOTIFY_QUEUE_MESSAGES 10000
 
 static void *open_socket(df_daemon *d, int type, const char *role, const char *endpoint)
@@ -120,7 +121,14 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
      * past that ZeroMQ drops the peer without reading them */
     int64_t hard_limit = (int64_t)d->opt.max_message * 16;
     int linger = type == ZMQ_PULL ? 0 : 2000, one = 1;
-    int hwm = type == ZMQ_PUB ? NOTIFY_QUEUE_MESSAGES : QUEUE_MESSAGES;
+    /* inbound, about QUEUE_BYTES per peer, whatever --max-message is */
+    int hwm = (int)(QUEUE_BYTES / d->opt.max_message);
+    if (hwm > QUEUE_MESSAGES)
+        hwm = QUEUE_MESSAGES;
+    if (hwm < 16)
+        hwm = 16;
+    if (type == ZMQ_PUB)
+        hwm = NOTIFY_QUEUE_MESSAGES;
     if (!s) {
         df_log("cannot create the %s socket: %s", role, zmq_strerror(errno));
         return NULL;

@@ -472,7 +472,10 @@ static bool matches(list_filter *f, const df_deal *deal, const df_deal_view *vie
         return false;
     if (f->has_idle) {
         int64_t since = deal->has_stage || deal->has_activity ? view->idle_since : deal->created;
-        if (f->q->now - since < (int64_t)f->idle_days * DF_DAY_MS)
+        int64_t idle;
+        if (__builtin_sub_overflow(f->q->now, since, &idle))
+            idle = f->q->now < since ? INT64_MIN : INT64_MAX;
+        if (idle < (int64_t)f->idle_days * DF_DAY_MS)
             return false;
     }
     return true;
@@ -647,9 +650,11 @@ static int op_board(query *q)
         uint64_t stale = 0;
         if ((rc = df_store_stage_agg(q->d->store, q->txn, name, stage, &agg)) != 0)
             df_log("board: %s", mdb_strerror(rc));
+        int64_t idle_before;
+        if (__builtin_sub_overflow(q->now, (int64_t)s->rot_days * DF_DAY_MS, &idle_before))
+            idle_before = INT64_MIN;
         if (agg.count && s->outcome == DF_OPEN && s->rot_days >= 0 &&
-            (rc = df_store_idle_count(q->d->store, q->txn, name, stage,
-                                      q->now - (int64_t)s->rot_days * DF_DAY_MS, &stale)) != 0)
+            (rc = df_store_idle_count(q->d->store, q->txn, name, stage, idle_before, &stale)) != 0)
             df_log("board: %s", mdb_strerror(rc));
         double amount = (double)agg.amount_int + agg.amount_float;
         double avg_days = 0;

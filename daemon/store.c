@@ -468,6 +468,15 @@ static void agg_key(key_buf *k, df_str pipeline, df_str stage)
     key_add(k, stage.ptr, stage.len);
 }
 
+/* s + sign * v, wrapping instead of overflowing: sums of amounts and times
+ * from the network stay exact whenever the true sum fits, and taking back
+ * what was added restores them. */
+static int64_t wrap_add(int64_t s, int sign, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    return (int64_t)(sign > 0 ? (uint64_t)s + u : (uint64_t)s - u);
+}
+
 static int agg_add(df_store *st, MDB_txn *txn, const df_deal *d, int sign)
 {
     key_buf key;
@@ -481,12 +490,13 @@ static int agg_add(df_store *st, MDB_txn *txn, const df_deal *d, int sign)
         return rc;
     agg.count += (uint64_t)(int64_t)sign;
     if (d->amount.kind == DF_NUM_INT) {
-        agg.amount_int += sign * d->amount.i;
+        agg.amount_int = wrap_add(agg.amount_int, sign, d->amount.i);
     } else if (d->amount.kind == DF_NUM_FLOAT) {
         agg.amount_float += sign * d->amount.f;
         agg.float_count += (uint64_t)(int64_t)sign;
     }
-    agg.since_sum += sign * (d->stage_since - DF_AGG_EPOCH);
+    agg.since_sum =
+        wrap_add(agg.since_sum, sign, (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH));
     if (agg.count == 0)
         return mdb_del(txn, st->aggs, &k, NULL);
     if (agg.float_count == 0)
@@ -544,6 +554,8 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
     MDB_dbi dbi = kind == DF_SCAN_ALL ? st->deals : st->index;
     MDB_cursor *cur;
     int rc;
+    if (a.len > DF_MAX_NAME || b.len > DF_MAX_NAME || after_len > DF_MAX_ID)
+        return 0; /* no stored name is that long */
     if (kind != DF_SCAN_ALL)
         index_prefix(&prefix, tags[kind], a, b);
     if (prefix.len + after_len + 1 > KEY_MAX)
@@ -572,9 +584,11 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
 int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, df_stage_agg *out)
 {
     key_buf key;
+    memset(out, 0, sizeof(*out));
+    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME)
+        return 0;
     agg_key(&key, pipeline, stage);
     MDB_val k = {key.len, key.b}, v;
-    memset(out, 0, sizeof(*out));
     int rc = mdb_get(txn, st->aggs, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
@@ -589,6 +603,8 @@ int df_store_stage_aggs(df_store *st, MDB_txn *txn, df_str pipeline, df_stage_ea
     MDB_cursor *cur;
     df_stage_agg agg;
     int rc;
+    if (pipeline.len > DF_MAX_NAME)
+        return 0;
     agg_key(&prefix, pipeline, (df_str){"", 0});
     if ((rc = mdb_cursor_open(txn, st->aggs, &cur)) != 0)
         return rc;
@@ -616,6 +632,8 @@ int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stag
     uint8_t limit[8];
     int rc;
     *count = 0;
+    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME)
+        return 0;
     prefix.len = 0;
     prefix.b[prefix.len++] = TAG_IDLE;
     key_add_name(&prefix, pipeline);

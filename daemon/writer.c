@@ -508,8 +508,14 @@ static int flush(df_writer *w)
     if (txn)
         mdb_txn_abort(txn);
     if (rc != 0) {
-        df_log("flushing derived state failed (it stays in memory and is retried): %s",
-               mdb_strerror(rc));
+        pthread_mutex_lock(&w->mu);
+        bool first = !w->counters.flush_failing;
+        w->counters.flush_failing = true;
+        pthread_mutex_unlock(&w->mu);
+        if (first)
+            df_log("flushing derived state failed (it stays in memory and is retried): %s%s",
+                   mdb_strerror(rc),
+                   rc == MDB_MAP_FULL ? " (restart dealflowd with a larger --map-size)" : "");
         return rc;
     }
     w->derived_seq = w->last_seq;
@@ -518,6 +524,7 @@ static int flush(df_writer *w)
     df_table_clear(w->deals, free_pending);
     w->counters.flushed_seq = w->last_seq;
     w->counters.flushes++;
+    w->counters.flush_failing = false;
     pthread_mutex_unlock(&w->mu);
     df_table_clear(w->ids, NULL);
     w->pending_events = 0;

@@ -75,6 +75,8 @@ typedef struct df_writer_counters {
     uint64_t deals;
     uint64_t commits;
     uint64_t flushes;
+    bool flush_failing; /* the last flush failed (a full disk or map): reads of indexes cannot be
+                           served */
 } df_writer_counters;
 
 /* Starts the thread. `done` is called from the writer thread after each
