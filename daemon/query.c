@@ -15,6 +15,7 @@
 #define VERSION_STRING DF_VERSION
 
 #define LIST_DEFAULT     100
+#define LIST_SCAN_BUDGET 100000 /* deals one list page may look at */
 #define PAGE_MAX         10000
 #define EVENTS_DEFAULT   1000
 #define REJECTED_DEFAULT 100
@@ -443,8 +444,9 @@ typedef struct list_filter {
     uint64_t limit;
     size_t count;
     bool more;
-    char last[DF_MAX_ID]; /* id of the last deal on the page: the next cursor */
+    char last[DF_MAX_ID]; /* id of the last deal looked at: the next cursor */
     size_t last_len;
+    size_t examined;
     df_deal deal;
     msgpack_sbuffer deals;
     msgpack_packer pk;
@@ -487,6 +489,12 @@ static int list_each(void *ctx, const char *id, size_t len)
     list_filter *f = ctx;
     if (len == 0 || len > DF_MAX_ID)
         return 0;
+    if (++f->examined > LIST_SCAN_BUDGET && f->count < f->limit) {
+        /* a filter that matches few deals must not hold the loop for long:
+         * the page ends early, and the cursor goes on from the last deal seen */
+        f->more = true;
+        return 1;
+    }
     df_deal_init(&f->deal, id, len);
     f->rc = df_store_deal_get(f->q->d->store, f->q->txn, &f->deal);
     if (f->rc == MDB_NOTFOUND) {
@@ -504,10 +512,20 @@ static int list_each(void *ctx, const char *id, size_t len)
         return 1;
     }
     df_pack_deal(&f->pk, &f->deal, f->q->now, &pipelines);
-    memcpy(f->last, id, len);
-    f->last_len = len;
     f->count++;
     return 0;
+}
+
+/* Remembers the deal a scan is at, for the cursor, then looks at it. */
+static int list_at(void *ctx, const char *id, size_t len)
+{
+    list_filter *f = ctx;
+    int stop = list_each(ctx, id, len);
+    if (!stop && len <= DF_MAX_ID) {
+        memcpy(f->last, id, len);
+        f->last_len = len;
+    }
+    return stop;
 }
 
 static int hex_digit(char c)
@@ -597,7 +615,7 @@ static int op_list(query *q)
     msgpack_sbuffer_init(&f.deals);
     msgpack_packer_init(&f.pk, &f.deals, msgpack_sbuffer_write);
     rc = df_store_deal_scan(q->d->store, q->txn, kind, a, b, has_after ? after : NULL, after_len,
-                            list_each, &f);
+                            list_at, &f);
     if (rc == 0)
         rc = f.rc;
     if (rc != 0) {

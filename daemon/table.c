@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct slot {
     uint64_t hash; /* 0: empty */
@@ -21,10 +24,23 @@ struct df_table {
     size_t arena_len, arena_cap;
 };
 
+/* A seed per process, so that a sender cannot choose ids that collide. */
+static uint64_t hash_seed(void)
+{
+    static uint64_t seed;
+    if (!seed) {
+        uint64_t s = 0;
+        if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != sizeof(s))
+            s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        seed = s | 1;
+    }
+    return seed;
+}
+
 static uint64_t hash_bytes(const char *key, size_t len)
 {
-    /* FNV-1a, then a finaliser so that the low bits are well mixed */
-    uint64_t h = 1469598103934665603ULL;
+    /* FNV-1a from a random start, then a finaliser so that the low bits are well mixed */
+    uint64_t h = 1469598103934665603ULL ^ hash_seed();
     for (size_t i = 0; i < len; i++) {
         h ^= (uint8_t)key[i];
         h *= 1099511628211ULL;
@@ -37,6 +53,7 @@ static uint64_t hash_bytes(const char *key, size_t len)
 
 df_table *df_table_new(void)
 {
+    hash_seed(); /* chosen before any other thread can hash */
     df_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
