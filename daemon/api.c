@@ -85,8 +85,6 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
     const char *events;
     size_t events_len, header;
     uint32_t count;
-    if (d->draining)
-        return df_fail(err, DF_EUNAVAILABLE, "dealflowd is shutting down");
     if (!df_msgpack_map_find(body, len, "events", &events, &events_len) ||
         !df_msgpack_array_header(events, events_len, &count, &header))
         return df_fail(err, DF_EBAD_REQUEST, "`events` must be an array of event maps");

@@ -597,33 +597,6 @@ int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
     return rc;
 }
 
-int df_store_stage_aggs(df_store *st, MDB_txn *txn, df_str pipeline, df_stage_each each, void *ctx)
-{
-    key_buf prefix;
-    MDB_cursor *cur;
-    df_stage_agg agg;
-    int rc;
-    if (pipeline.len > DF_MAX_NAME)
-        return 0;
-    agg_key(&prefix, pipeline, (df_str){"", 0});
-    if ((rc = mdb_cursor_open(txn, st->aggs, &cur)) != 0)
-        return rc;
-    MDB_val k = {prefix.len, prefix.b}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        if (k.mv_size < prefix.len || memcmp(k.mv_data, prefix.b, prefix.len) != 0)
-            break;
-        if (v.mv_size == sizeof(agg)) {
-            memcpy(&agg, v.mv_data, sizeof(agg));
-            if (each(ctx, (const char *)k.mv_data + prefix.len, k.mv_size - prefix.len, &agg))
-                break;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
                         int64_t idle_before, uint64_t *count)
 {

@@ -95,10 +95,6 @@ int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
 /* Counts the deals in that stage idle since at most idle_before. */
 int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
                         int64_t idle_before, uint64_t *count);
-/* Stages that hold deals in a pipeline, in name order. */
-typedef int (*df_stage_each)(void *ctx, const char *stage, size_t len, const df_stage_agg *agg);
-int df_store_stage_aggs(df_store *st, MDB_txn *txn, df_str pipeline, df_stage_each each, void *ctx);
-
 /* Pipelines: the built-in default overlaid by every stored definition. */
 int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl);
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p);
