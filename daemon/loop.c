@@ -7,6 +7,7 @@
 #include "loop.h"
 
 #include <signal.h>
+#include <string.h>
 #include <zmq.h>
 
 #include "api.h"
@@ -36,16 +37,26 @@ static bool api_open(const df_daemon *d)
     return !d->draining && df_filling_has_room(d, 4);
 }
 
-static void close_handles(df_daemon *d)
+#define HANDLES 9
+
+/* Every libuv handle of the daemon, for starting and closing them together. */
+static void list_handles(df_daemon *d, uv_handle_t *out[HANDLES])
 {
-    uv_handle_t *handles[] = {
+    uv_handle_t *handles[HANDLES] = {
         (uv_handle_t *)&d->ingest_poll,  (uv_handle_t *)&d->api_poll,
         (uv_handle_t *)&d->prepare,      (uv_handle_t *)&d->check,
         (uv_handle_t *)&d->idle,         (uv_handle_t *)&d->writer_done,
         (uv_handle_t *)&d->sigterm,      (uv_handle_t *)&d->sigint,
         (uv_handle_t *)&d->housekeeping,
     };
-    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+    memcpy(out, handles, sizeof(handles));
+}
+
+static void close_handles(df_daemon *d)
+{
+    uv_handle_t *handles[HANDLES];
+    list_handles(d, handles);
+    for (size_t i = 0; i < HANDLES; i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);
 }
@@ -160,13 +171,8 @@ int df_loop_run(df_daemon *d)
     uv_os_sock_t ingest_fd, api_fd;
     if (fd_of(d->ingest, &ingest_fd) != 0 || fd_of(d->api, &api_fd) != 0)
         return DF_EINTERNAL;
-    uv_handle_t *all[] = {
-        (uv_handle_t *)&d->ingest_poll,  (uv_handle_t *)&d->api_poll,
-        (uv_handle_t *)&d->prepare,      (uv_handle_t *)&d->check,
-        (uv_handle_t *)&d->idle,         (uv_handle_t *)&d->writer_done,
-        (uv_handle_t *)&d->sigterm,      (uv_handle_t *)&d->sigint,
-        (uv_handle_t *)&d->housekeeping,
-    };
+    uv_handle_t *all[HANDLES];
+    list_handles(d, all);
     if (uv_poll_init_socket(d->loop, &d->ingest_poll, ingest_fd) != 0 ||
         uv_poll_init_socket(d->loop, &d->api_poll, api_fd) != 0 ||
         uv_prepare_init(d->loop, &d->prepare) != 0 || uv_check_init(d->loop, &d->check) != 0 ||
@@ -175,7 +181,7 @@ int df_loop_run(df_daemon *d)
         uv_signal_init(d->loop, &d->sigterm) != 0 || uv_signal_init(d->loop, &d->sigint) != 0 ||
         uv_timer_init(d->loop, &d->housekeeping) != 0)
         return DF_EINTERNAL;
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+    for (size_t i = 0; i < HANDLES; i++)
         all[i]->data = d;
     uv_poll_start(&d->ingest_poll, UV_READABLE, on_poll);
     uv_poll_start(&d->api_poll, UV_READABLE, on_poll);

@@ -25,7 +25,7 @@
 /* Derived state is flushed when this many events are waiting in memory, when
  * it takes this many bytes, when reads ask for it, or after a quiet spell. */
 #define FLUSH_EVENTS  500000
-#define FLUSH_BYTES   (64u << 20)
+#define FLUSH_BYTES   (128u << 20)
 #define FLUSH_IDLE_MS 200
 
 /* What the writer holds of a deal changed since the last flush. Readers on
