@@ -203,8 +203,9 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (df_query(d, op, &req, &pk) != 0) {
         msgpack_sbuffer_destroy(&sb);
-        df_fail(&err, DF_EUNKNOWN_OP, "unknown op `%.*s`", (int)(op.len > 40 ? 40 : op.len),
-                op.ptr);
+        char shown[48];
+        df_fail(&err, DF_EUNKNOWN_OP, "unknown op `%s`",
+                df_printable(op.ptr, op.len, shown, sizeof(shown)));
         goto refuse;
     }
     send_reply(d, frames, envelope, &sb);

@@ -245,6 +245,7 @@ static bool read_deal_id(query *q, df_deal *deal)
 static int op_deal(query *q)
 {
     static df_deal deal;
+    char shown[64];
     int64_t as_of;
     bool has_as_of, has_now;
     int rc;
@@ -268,7 +269,8 @@ static int op_deal(query *q)
         rc = df_store_deal_get(q->d->store, q->txn, &deal);
     }
     if (rc == MDB_NOTFOUND)
-        return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
+        return fail(q, DF_ENOT_FOUND, "deal `%s` is not known",
+                    df_printable(deal.deal.s, deal.deal.len, shown, sizeof(shown)));
     if (rc != 0)
         return store_failed(q, rc);
     if (has_as_of) {
@@ -278,8 +280,9 @@ static int op_deal(query *q)
         if ((rc = df_refold(refolder, q->d->store, q->txn, &pipelines, as_of, NULL, 0, &deal)) != 0)
             return store_failed(q, rc);
         if (deal.version == 0)
-            return fail(q, DF_ENOT_FOUND, "deal `%.*s` has no event at or before %lld",
-                        (int)deal.deal.len, deal.deal.s, (long long)as_of);
+            return fail(q, DF_ENOT_FOUND, "deal `%s` has no event at or before %lld",
+                        df_printable(deal.deal.s, deal.deal.len, shown, sizeof(shown)),
+                        (long long)as_of);
     }
     pack_ok(q->pk, 1);
     df_pack_cstr(q->pk, "deal");
@@ -340,6 +343,7 @@ static bool page_init(query *q, page *p, uint64_t limit)
 static int op_history(query *q)
 {
     static df_deal deal;
+    char shown[64];
     uint64_t after, limit;
     page p;
     int rc;
@@ -348,7 +352,8 @@ static int op_history(query *q)
         return 0;
     rc = df_store_deal_get(q->d->store, q->txn, &deal);
     if (rc == MDB_NOTFOUND)
-        return fail(q, DF_ENOT_FOUND, "deal `%.*s` is not known", (int)deal.deal.len, deal.deal.s);
+        return fail(q, DF_ENOT_FOUND, "deal `%s` is not known",
+                    df_printable(deal.deal.s, deal.deal.len, shown, sizeof(shown)));
     if (rc != 0)
         return store_failed(q, rc);
     if (!page_init(q, &p, limit))

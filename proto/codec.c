@@ -16,8 +16,22 @@ int df_fail(df_error *err, int code, const char *fmt, ...)
         va_list ap;
         err->code = code;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof err->message) {
+            /* cut short: drop a last UTF-8 character that lost its tail, so
+             * the message stays a valid str */
+            size_t end = sizeof err->message - 1, lead = end;
+            while (lead > 0 && ((uint8_t)err->message[lead - 1] & 0xc0) == 0x80)
+                lead--;
+            if (lead > 0) {
+                uint8_t c = (uint8_t)err->message[lead - 1];
+                size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+                if (lead - 1 + need > end)
+                    end = lead - 1;
+            }
+            err->message[end] = '\0';
+        }
     }
     return code;
 }
@@ -443,7 +457,7 @@ static int event_key(const char *s, uint32_t len)
 
 /* A key as it may appear in a message: printable ASCII, other bytes as '?',
  * cut short so that the message stays readable. */
-static const char *printable(const char *s, uint32_t len, char *out, size_t cap)
+const char *df_printable(const char *s, size_t len, char *out, size_t cap)
 {
     size_t n = len < cap - 1 ? len : cap - 1;
     for (size_t i = 0; i < n; i++)
@@ -513,8 +527,45 @@ static int duplicate_key_error(const msgpack_object_kv *kv, uint32_t n, const ch
         return df_fail(err, DF_EBAD_REQUEST, "%s has too many keys", where);
     if (found > 0)
         return df_fail(err, DF_EBAD_REQUEST, "%s has the key `%s` twice", where,
-                       printable(dup->via.str.ptr, dup->via.str.size, shown, sizeof shown));
+                       df_printable(dup->via.str.ptr, dup->via.str.size, shown, sizeof shown));
     return 0;
+}
+
+/* msgpack str is UTF-8: what the daemon sends back (deal ids, names) must
+ * decode in every client, so strings it keeps are checked. */
+bool df_utf8_valid(const char *s, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    while (p < end) {
+        uint8_t c = *p;
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if ((size_t)(end - p) <= n)
+            return false;
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        /* no overlong forms, no surrogates, nothing past U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
 }
 
 static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, bool no_nul, df_str *out)
@@ -525,6 +576,8 @@ static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, bool no
     if (len < min || len > max)
         return false;
     if (no_nul && len > 0 && memchr(o->via.str.ptr, '\0', len) != NULL)
+        return false;
+    if (!df_utf8_valid(o->via.str.ptr, len))
         return false;
     out->ptr = o->via.str.ptr;
     out->len = len;
@@ -547,15 +600,16 @@ static bool get_int64(const msgpack_object *o, int64_t *out)
 static int decode_name(const msgpack_object *o, const char *key, df_str *out, df_error *err)
 {
     if (!get_str(o, 1, DF_MAX_NAME, true, out))
-        return df_fail(err, DF_EBAD_REQUEST, "`%s` must be a string of 1..%d bytes without NUL",
-                       key, DF_MAX_NAME);
+        return df_fail(err, DF_EBAD_REQUEST,
+                       "`%s` must be a string of 1..%d bytes of UTF-8 without NUL", key,
+                       DF_MAX_NAME);
     return 0;
 }
 
 static int decode_optional_str(const msgpack_object *o, const char *key, df_str *out, df_error *err)
 {
     if (o != NULL && !get_str(o, 0, UINT32_MAX, false, out))
-        return df_fail(err, DF_EBAD_REQUEST, "`%s` must be a string", key);
+        return df_fail(err, DF_EBAD_REQUEST, "`%s` must be a string of UTF-8", key);
     return 0;
 }
 
@@ -594,7 +648,8 @@ static int decode_owner(const msgpack_object *o, df_event *ev, df_error *err)
     }
     if (!get_str(o, 1, DF_MAX_NAME, true, &ev->owner))
         return df_fail(err, DF_EBAD_REQUEST,
-                       "`owner` must be a string of 1..%d bytes without NUL, or nil", DF_MAX_NAME);
+                       "`owner` must be a string of 1..%d bytes of UTF-8 without NUL, or nil",
+                       DF_MAX_NAME);
     ev->owner_set = DF_SET;
     return 0;
 }
@@ -607,8 +662,9 @@ static int decode_text(const msgpack_object *o, const char *key, df_presence *se
         return 0;
     }
     if (!get_str(o, 0, DF_MAX_TEXT, false, out))
-        return df_fail(err, DF_EBAD_REQUEST, "`%s` must be a string of at most %d bytes, or nil",
-                       key, DF_MAX_TEXT);
+        return df_fail(err, DF_EBAD_REQUEST,
+                       "`%s` must be a string of at most %d bytes of UTF-8, or nil", key,
+                       DF_MAX_TEXT);
     *set = DF_SET;
     return 0;
 }
@@ -681,8 +737,8 @@ static int decode_stage_spec(const msgpack_object *o, int index, df_stage_spec *
         return df_fail(err, DF_EBAD_REQUEST, "`stages[%d].name` is required", index);
     if (!get_str(val[S_NAME], 1, DF_MAX_NAME, true, &spec->name))
         return df_fail(err, DF_EBAD_REQUEST,
-                       "`stages[%d].name` must be a string of 1..%d bytes without NUL", index,
-                       DF_MAX_NAME);
+                       "`stages[%d].name` must be a string of 1..%d bytes of UTF-8 without NUL",
+                       index, DF_MAX_NAME);
 
     if (val[S_PROBABILITY] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`stages[%d].probability` is required", index);
@@ -734,7 +790,7 @@ static int decode_stages(const msgpack_object *o, df_event *ev, df_error *err)
                 char shown[48];
                 return df_fail(err, DF_EBAD_REQUEST,
                                "`stages[%d].name` repeats the stage `%s` of `stages[%d]`", (int)i,
-                               printable(spec->name.ptr, spec->name.len, shown, sizeof shown),
+                               df_printable(spec->name.ptr, spec->name.len, shown, sizeof shown),
                                (int)j);
             }
         }
@@ -764,7 +820,7 @@ static int decode_by_type(const msgpack_object *const *val, df_event *ev, df_err
         if (val[K_KIND] == NULL)
             return df_fail(err, DF_EBAD_REQUEST, "`kind` is required in an activity event");
         if (!get_str(val[K_KIND], 1, DF_MAX_KIND, false, &ev->kind))
-            return df_fail(err, DF_EBAD_REQUEST, "`kind` must be a string of 1..%d bytes",
+            return df_fail(err, DF_EBAD_REQUEST, "`kind` must be a string of 1..%d bytes of UTF-8",
                            DF_MAX_KIND);
         if ((rc = decode_optional_str(val[K_ACTOR], "actor", &ev->actor, err)) != 0)
             return rc;
@@ -836,7 +892,8 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
     if (val[K_ID] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`id` is required");
     if (!get_str(val[K_ID], 1, DF_MAX_ID, false, &ev->id))
-        return df_fail(err, DF_EBAD_REQUEST, "`id` must be a string of 1..%d bytes", DF_MAX_ID);
+        return df_fail(err, DF_EBAD_REQUEST, "`id` must be a string of 1..%d bytes of UTF-8",
+                       DF_MAX_ID);
 
     if (val[K_TYPE] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`type` is required");
@@ -858,7 +915,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
         if (val[K_DEAL] == NULL)
             return df_fail(err, DF_EBAD_REQUEST, "`deal` is required");
         if (!get_str(val[K_DEAL], 1, DF_MAX_ID, false, &ev->deal))
-            return df_fail(err, DF_EBAD_REQUEST, "`deal` must be a string of 1..%d bytes",
+            return df_fail(err, DF_EBAD_REQUEST, "`deal` must be a string of 1..%d bytes of UTF-8",
                            DF_MAX_ID);
     }
 

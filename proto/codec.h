@@ -43,6 +43,14 @@ typedef struct df_str {
 
 bool df_str_eq(df_str s, const char *cstr);
 
+/* Copies s[0..len) into out (cap bytes, NUL-terminated, cut to fit) with
+ * every byte outside printable ASCII as '?', for quoting input in messages.
+ * Returns out. */
+const char *df_printable(const char *s, size_t len, char *out, size_t cap);
+
+/* True when s[0..len) is well-formed UTF-8. */
+bool df_utf8_valid(const char *s, size_t len);
+
 /* A value an event may set, leave alone, or clear with nil. */
 typedef enum df_presence { DF_ABSENT = 0, DF_NIL, DF_SET } df_presence;
 

@@ -1553,6 +1553,82 @@ static void test_mutations(void)
         msgpack_sbuffer_destroy(&base[k]);
 }
 
+/* Strings the daemon keeps and sends back must be UTF-8 that every client
+ * can decode: malformed sequences are refused, any well-formed text taken. */
+static int decode_with_deal(const char *deal, size_t len)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_zone zone;
+    msgpack_object obj;
+    df_event ev;
+    df_error err;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    df_pack_cstr(&pk, "id");
+    df_pack_cstr(&pk, "e");
+    df_pack_cstr(&pk, "type");
+    df_pack_cstr(&pk, "stage");
+    df_pack_cstr(&pk, "deal");
+    df_pack_str(&pk, deal, len);
+    df_pack_cstr(&pk, "stage");
+    df_pack_cstr(&pk, "lead");
+    msgpack_zone_init(&zone, 1024);
+    int rc = df_msgpack_check(sb.data, sb.size, &err);
+    if (rc == 0)
+        rc = df_msgpack_unpack(sb.data, sb.size, &zone, &obj, &err);
+    if (rc == 0)
+        rc = df_event_decode(&obj, &ev, &err);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void test_utf8(void)
+{
+    static const struct {
+        const char *bytes;
+        bool valid;
+    } cases[] = {
+        {"plain", true},
+        {"caf\xc3\xa9", true},       /* e acute */
+        {"\xe2\x82\xac", true},      /* euro sign */
+        {"\xf0\x9f\x93\x88", true},  /* a chart, four bytes */
+        {"\xff", false},             /* never in UTF-8 */
+        {"\xc3", false},             /* cut short */
+        {"\xc0\x80", false},         /* overlong NUL */
+        {"\xe0\x80\x80", false},     /* overlong */
+        {"\xed\xa0\x80", false},     /* a surrogate */
+        {"\xf4\x90\x80\x80", false}, /* past U+10FFFF */
+        {"ok\x80", false},           /* a stray continuation byte */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].bytes);
+        CHECK(df_utf8_valid(cases[i].bytes, len) == cases[i].valid);
+        CHECK_INT(decode_with_deal(cases[i].bytes, len), cases[i].valid ? 0 : DF_EBAD_REQUEST);
+    }
+}
+
+/* A message cut at its limit never ends inside a UTF-8 character. */
+static void test_message_cut_at_a_character(void)
+{
+    char name[400];
+    df_error err;
+    for (size_t pad = 0; pad < 4; pad++) {
+        memset(name, 'a', pad);
+        size_t n = pad;
+        while (n + 2 < sizeof name - 1) {
+            name[n++] = (char)0xc3; /* e acute, two bytes */
+            name[n++] = (char)0xa9;
+        }
+        name[n] = '\0';
+        df_fail(&err, DF_EBAD_REQUEST, "%s", name);
+        CHECK(strlen(err.message) >= sizeof err.message - 3);
+        CHECK(df_utf8_valid(err.message, strlen(err.message)));
+    }
+}
+
 int main(void)
 {
     RUN(test_error_names);
@@ -1577,5 +1653,7 @@ int main(void)
     RUN(test_getters);
     RUN(test_packing);
     RUN(test_mutations);
+    RUN(test_utf8);
+    RUN(test_message_cut_at_a_character);
     return df_check_summary();
 }
