@@ -170,6 +170,9 @@ void df_deal_init(df_deal *d, const char *id, size_t len)
     /* stage_times past nstage_times is never read: leave it */
     memset(d, 0, offsetof(df_deal, stage_times));
     df_name_set(&d->deal, id, len);
+    /* a value nothing has set yet is taken by any event, whatever its time */
+    d->amount_pos.at = d->owner_pos.at = d->name_pos.at = d->product_pos.at = d->close_date_pos.at =
+        INT64_MIN;
 }
 
 void df_deal_copy(df_deal *dst, const df_deal *src)
@@ -209,35 +212,66 @@ static void add_stage_time(df_stage_time *times, int *count, const df_name *stag
         entry->ms = saturating_add(entry->ms, ms);
 }
 
-static void apply_amount(df_deal *d, df_presence set, df_num amount)
+/* Whether an event at pos that gives a value replaces the one set at *last;
+ * when it does, pos becomes the value's position. */
+static bool takes(df_presence set, df_pos pos, df_pos *last)
 {
-    if (set == DF_SET) {
-        d->amount = amount;
-    } else if (set == DF_NIL) {
-        d->amount = (df_num){.kind = DF_NUM_NONE};
-    }
+    if (set == DF_ABSENT)
+        return false;
+    if (pos.at < last->at || (pos.at == last->at && pos.seq < last->seq))
+        return false;
+    *last = pos;
+    return true;
 }
 
-static void apply_owner(df_deal *d, df_presence set, df_str owner)
+static void apply_amount(df_deal *d, df_presence set, df_num amount, df_pos pos)
 {
-    if (set == DF_SET) {
-        d->has_owner = true;
+    if (!takes(set, pos, &d->amount_pos))
+        return;
+    d->amount = set == DF_SET ? amount : (df_num){.kind = DF_NUM_NONE};
+}
+
+static void apply_owner(df_deal *d, df_presence set, df_str owner, df_pos pos)
+{
+    if (!takes(set, pos, &d->owner_pos))
+        return;
+    d->has_owner = set == DF_SET;
+    if (set == DF_SET)
         df_name_set(&d->owner, owner.ptr, owner.len);
-    } else if (set == DF_NIL) {
-        d->has_owner = false;
+    else
         d->owner.len = 0;
+}
+
+static void apply_text(bool *has, df_text *text, df_presence set, df_str value, df_pos pos,
+                       df_pos *last)
+{
+    if (!takes(set, pos, last))
+        return;
+    *has = set == DF_SET;
+    if (set == DF_SET)
+        text_set(text, value.ptr, value.len);
+    else
+        text->len = 0;
+}
+
+static void apply_update(df_deal *d, const df_event *ev, df_pos pos)
+{
+    apply_amount(d, ev->amount_set, ev->amount, pos);
+    apply_owner(d, ev->owner_set, ev->owner, pos);
+    apply_text(&d->has_name, &d->name, ev->name_set, ev->name, pos, &d->name_pos);
+    apply_text(&d->has_product, &d->product, ev->product_set, ev->product, pos, &d->product_pos);
+    if (takes(ev->close_date_set, pos, &d->close_date_pos)) {
+        d->has_close_date = ev->close_date_set == DF_SET;
+        d->close_date = d->has_close_date ? ev->close_date : 0;
     }
 }
 
-static void apply_text(bool *has, df_text *text, df_presence set, df_str value)
+static void apply_activity(df_deal *d, const df_event *ev)
 {
-    if (set == DF_SET) {
-        *has = true;
-        text_set(text, value.ptr, value.len);
-    } else if (set == DF_NIL) {
-        *has = false;
-        text->len = 0;
-    }
+    d->activities++;
+    if (!d->has_activity || ev->at > d->last_activity)
+        d->last_activity = ev->at;
+    d->has_activity = true;
 }
 
 static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl)
@@ -268,34 +302,37 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
     if (ev->type != DF_EV_PIPELINE && ev->pipeline.len > 0)
         df_name_set(&d->pipeline, ev->pipeline.ptr, ev->pipeline.len);
 
+    df_pos pos = {ev->at, ev->seq};
     switch (ev->type) {
     case DF_EV_STAGE:
         apply_stage(d, ev, pl);
-        apply_amount(d, ev->amount_set, ev->amount);
-        apply_owner(d, ev->owner_set, ev->owner);
+        apply_amount(d, ev->amount_set, ev->amount, pos);
+        apply_owner(d, ev->owner_set, ev->owner, pos);
         break;
     case DF_EV_ACTIVITY:
-        d->activities++;
-        if (!d->has_activity || ev->at > d->last_activity)
-            d->last_activity = ev->at;
-        d->has_activity = true;
+        apply_activity(d, ev);
         break;
     case DF_EV_UPDATE:
-        apply_amount(d, ev->amount_set, ev->amount);
-        apply_owner(d, ev->owner_set, ev->owner);
-        apply_text(&d->has_name, &d->name, ev->name_set, ev->name);
-        apply_text(&d->has_product, &d->product, ev->product_set, ev->product);
-        if (ev->close_date_set == DF_SET) {
-            d->has_close_date = true;
-            d->close_date = ev->close_date;
-        } else if (ev->close_date_set == DF_NIL) {
-            d->has_close_date = false;
-            d->close_date = 0;
-        }
+        apply_update(d, ev, pos);
         break;
     case DF_EV_PIPELINE:
         break;
     }
+}
+
+bool df_fold_late(df_deal *d, const df_event *ev)
+{
+    if (d->version == 0 || ev->type == DF_EV_STAGE || ev->type == DF_EV_PIPELINE ||
+        ev->pipeline.len > 0)
+        return false;
+    if (ev->at < d->created)
+        d->created = ev->at;
+    d->version++;
+    if (ev->type == DF_EV_ACTIVITY)
+        apply_activity(d, ev);
+    else
+        apply_update(d, ev, (df_pos){ev->at, ev->seq});
+    return true;
 }
 
 static int compare_events(const void *a, const void *b)

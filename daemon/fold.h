@@ -67,6 +67,12 @@ int df_pipelines_apply(df_pipelines *pl, const df_event *ev, df_error *err);
 int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const df_event *ev,
                    df_error *err);
 
+/* Where an event stands in a deal's fold order. */
+typedef struct df_pos {
+    int64_t at;
+    uint64_t seq;
+} df_pos;
+
 typedef struct df_stage_time {
     df_name stage;
     int64_t ms;
@@ -98,6 +104,9 @@ typedef struct df_deal {
     /* where the fold stands: an event after (last_at, last_seq) can be applied */
     int64_t last_at;
     uint64_t last_seq;
+    /* the events that last set each value, so that a late event changes a
+     * value only when it comes after them */
+    df_pos amount_pos, owner_pos, name_pos, product_pos, close_date_pos;
     /* ms spent in each stage over finished visits; the current visit is not in it */
     int nstage_times;
     df_stage_time stage_times[DF_MAX_STAGES];
@@ -118,6 +127,12 @@ bool df_fold_in_order(const df_deal *d, const df_event *ev);
  * the deal (probability 0, outcome open): the log is never refused after
  * it was recorded. */
 void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl);
+
+/* Folds an event that comes before some already folded, when its place in
+ * the order does not matter (an activity, an update: counts, extremes, and
+ * values it set later than anything else did). Returns false, changing
+ * nothing, for a stage event or one naming a pipeline: those need a refold. */
+bool df_fold_late(df_deal *d, const df_event *ev);
 
 /* Sorts events by (at, seq). */
 void df_fold_sort(df_event *events, size_t count);

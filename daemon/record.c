@@ -109,6 +109,12 @@ size_t df_deal_encode(const df_deal *d, uint8_t *out)
     put_u64(&w, d->version);
     put_u64(&w, (uint64_t)d->last_at);
     put_u64(&w, d->last_seq);
+    const df_pos *positions[] = {&d->amount_pos, &d->owner_pos, &d->name_pos, &d->product_pos,
+                                 &d->close_date_pos};
+    for (size_t i = 0; i < 5; i++) {
+        put_u64(&w, (uint64_t)positions[i]->at);
+        put_u64(&w, positions[i]->seq);
+    }
     put_u8(&w, (uint8_t)d->nstage_times);
     for (int i = 0; i < d->nstage_times; i++) {
         put_bytes(&w, d->stage_times[i].stage.s, d->stage_times[i].stage.len);
@@ -156,6 +162,12 @@ int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
     d->version = get_u64(&r);
     d->last_at = (int64_t)get_u64(&r);
     d->last_seq = get_u64(&r);
+    df_pos *positions[] = {&d->amount_pos, &d->owner_pos, &d->name_pos, &d->product_pos,
+                           &d->close_date_pos};
+    for (size_t i = 0; i < 5; i++) {
+        positions[i]->at = (int64_t)get_u64(&r);
+        positions[i]->seq = get_u64(&r);
+    }
     d->nstage_times = get_u8(&r);
     if (d->nstage_times > DF_MAX_STAGES)
         return DF_EINTERNAL;

@@ -8,8 +8,9 @@
 
 #include "fold.h"
 
-/* A stored deal is never larger than this. */
-#define DF_DEAL_RECORD_MAX (1024 + DF_MAX_STAGES * (DF_MAX_NAME + 9))
+/* A stored deal is never larger than this: the fixed fields, the names and
+ * texts, the value positions, and a time for each stage it visited. */
+#define DF_DEAL_RECORD_MAX (1024 + 5 * 16 + DF_MAX_STAGES * (DF_MAX_NAME + 9))
 
 /* Writes d (without its id, which is the key) to out, which holds
  * DF_DEAL_RECORD_MAX bytes; returns the length. */

@@ -361,6 +361,8 @@ static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
         df_deal_init(&w->after, ev->deal.ptr, ev->deal.len);
     if (!existed || df_fold_in_order(&w->after, ev))
         df_fold_apply(&w->after, ev, w->pipelines);
+    else if (df_fold_late(&w->after, ev))
+        ; /* a late activity or update needs no refold */
     else if ((rc = df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs,
                              &w->after)) != 0)
         return rc;

@@ -120,7 +120,8 @@ static void fold_all(df_deal *d, const df_event *events, size_t count)
 }
 
 /* Delivers events one by one as the writer does: applied at once when in
- * order, else the deal is refolded from everything received so far. */
+ * order or when order does not matter for it (df_fold_late), else the deal
+ * is refolded from everything received so far. */
 static void fold_arrivals(df_deal *d, const df_event *arrivals, size_t count)
 {
     static df_event received[MAX_EVENTS];
@@ -129,7 +130,7 @@ static void fold_arrivals(df_deal *d, const df_event *arrivals, size_t count)
         received[i] = arrivals[i];
         if (df_fold_in_order(d, &arrivals[i]))
             df_fold_apply(d, &arrivals[i], &pipelines);
-        else
+        else if (!df_fold_late(d, &arrivals[i]))
             fold_all(d, received, i + 1);
     }
 }
