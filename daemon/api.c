@@ -167,8 +167,7 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
         zone_ready = true;
     }
     msgpack_zone_clear(&request_zone);
-    if (df_msgpack_check(body, len, &err) != 0 ||
-        df_msgpack_unpack(body, len, &request_zone, &req, &err) != 0)
+    if (df_msgpack_unpack(body, len, &request_zone, &req, &err) != 0)
         goto refuse;
     if (req.type != MSGPACK_OBJECT_MAP) {
         df_fail(&err, DF_EBAD_REQUEST, "a request must be a msgpack map");

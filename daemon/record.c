@@ -199,8 +199,6 @@ int df_pipeline_unpack(const char *buf, size_t len, df_pipeline *p)
     msgpack_zone zone;
     msgpack_object obj;
     int rc = DF_EINTERNAL;
-    if (df_msgpack_check(buf, len, NULL) != 0)
-        return DF_EINTERNAL;
     msgpack_zone_init(&zone, 2048);
     if (df_msgpack_unpack(buf, len, &zone, &obj, NULL) != 0 || obj.type != MSGPACK_OBJECT_ARRAY ||
         obj.via.array.size > DF_MAX_STAGES)

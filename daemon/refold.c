@@ -48,8 +48,7 @@ static int load_event(df_refolder *r, uint64_t seq)
     if (rc != 0)
         return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
     msgpack_zone_clear(&r->zone);
-    if (df_msgpack_check(v.mv_data, v.mv_size, NULL) != 0 ||
-        df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
+    if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
         df_recorded_decode(&obj, &r->event, NULL) != 0)
         return MDB_CORRUPTED;
     r->event.seq = seq;

@@ -548,8 +548,7 @@ static int replay_log(df_writer *w)
         if ((rc = df_store_log_get(w->st, txn, seq, &v)) != 0)
             break;
         msgpack_zone_clear(&w->zone);
-        if (df_msgpack_check(v.mv_data, v.mv_size, NULL) != 0 ||
-            df_msgpack_unpack(v.mv_data, v.mv_size, &w->zone, &obj, NULL) != 0 ||
+        if (df_msgpack_unpack(v.mv_data, v.mv_size, &w->zone, &obj, NULL) != 0 ||
             df_recorded_decode(&obj, &w->event, NULL) != 0) {
             rc = MDB_CORRUPTED;
             break;

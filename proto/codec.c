@@ -338,8 +338,7 @@ int df_msgpack_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_o
     msgpack_unpack_return rc;
     int check;
 
-    /* checking again costs a fraction of unpacking and keeps the unpacker's
-     * allocations bounded even for a caller that forgot */
+    /* the unpacker allocates as headers declare: bytes go to it checked */
     check = df_msgpack_check(buf, len, err);
     if (check != 0)
         return check;

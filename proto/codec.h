@@ -143,9 +143,10 @@ bool df_msgpack_array_header(const char *buf, size_t len, uint32_t *count, size_
 bool df_msgpack_map_find(const char *buf, size_t len, const char *key, const char **value,
                          size_t *value_len);
 
-/* Unpacks checked bytes into obj; the objects live in zone (which the
- * caller clears or destroys) and strings point into buf. Returns 0 or
- * DF_EBAD_REQUEST. */
+/* Checks buf[0..len) as df_msgpack_check does, then unpacks it into obj;
+ * the objects live in zone (which the caller clears or destroys) and strings
+ * point into buf. The one way untrusted bytes reach the msgpack-c unpacker.
+ * Returns 0 or DF_EBAD_REQUEST with a message. */
 int df_msgpack_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj,
                       df_error *err);
 
