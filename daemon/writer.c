@@ -454,6 +454,8 @@ static void publish(df_writer *w)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->ntouched; i++) {
         pending_deal *p = w->touched[i];
+        if (p->committed)
+            w->pending_bytes -= p->committed_len + ALLOC_COST;
         free(p->committed);
         p->committed = NULL;
         p->committed_len = 0;
