@@ -27,9 +27,13 @@ typedef struct query {
     msgpack_packer *pk;
     MDB_txn *txn;
     int64_t now;
+    uint64_t pipeline_changes; /* the writer's count, read before txn began */
 } query;
 
-static df_pipelines pipelines; /* loaded per request from its snapshot */
+/* The pipelines as of the writer's pipeline_changes count `pipelines_at`:
+ * read again from the store only when a commit changed them. */
+static df_pipelines pipelines;
+static uint64_t pipelines_at = UINT64_MAX;
 static df_refolder *refolder;
 
 static int fail(query *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -181,7 +185,11 @@ static bool read_now(query *q)
 
 static int load_pipelines(query *q)
 {
-    return df_store_pipelines_load(q->d->store, q->txn, &pipelines);
+    if (pipelines_at == q->pipeline_changes)
+        return 0;
+    int rc = df_store_pipelines_load(q->d->store, q->txn, &pipelines);
+    pipelines_at = rc == 0 ? q->pipeline_changes : UINT64_MAX;
+    return rc;
 }
 
 /* ---- ping and stats ---- */
@@ -730,6 +738,7 @@ int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_pac
         if (!df_str_eq(op, read_ops[i].name))
             continue;
         query q = {.d = d, .req = request, .pk = pk};
+        q.pipeline_changes = df_writer_counters_get(d->writer).pipeline_changes;
         int rc = df_store_read_begin(d->store, &q.txn);
         if (rc != 0)
             return store_failed(&q, rc);

@@ -77,6 +77,7 @@ struct df_writer {
     size_t ntouched, touched_cap;
     size_t pending_events;
     size_t pending_bytes;
+    bool pipelines_changed; /* by the batch being recorded */
 };
 
 /* ---- batches ---- */
@@ -434,6 +435,7 @@ static int record_item(df_writer *w, MDB_txn *txn, df_batch *b, df_item *it)
         /* rare and small: pipelines go to the store with the log */
         if (df_pipelines_apply(w->pipelines, ev, &err) != 0)
             return MDB_PANIC;
+        w->pipelines_changed = true;
         const df_pipeline *p = df_pipelines_find(w->pipelines, ev->pipeline.ptr, ev->pipeline.len);
         return p ? df_store_pipeline_put(st, txn, p) : MDB_PANIC;
     }
@@ -462,6 +464,9 @@ static void publish(df_writer *w)
         p->touched = false;
     }
     w->ntouched = 0;
+    if (w->pipelines_changed)
+        w->counters.pipeline_changes++;
+    w->pipelines_changed = false;
     w->counters.committed_seq = w->last_seq;
     w->counters.duplicates = w->duplicates;
     w->counters.rejected = w->last_rejected;

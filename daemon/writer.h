@@ -75,6 +75,7 @@ typedef struct df_writer_counters {
     uint64_t deals;
     uint64_t commits;
     uint64_t flushes;
+    uint64_t pipeline_changes; /* commits that defined or replaced a pipeline */
     bool flush_failing; /* the last flush failed (a full disk or map): reads of indexes cannot be
                            served */
 } df_writer_counters;
