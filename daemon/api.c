@@ -25,7 +25,12 @@ static bool zone_ready;
 
 /* Reads of the store's indexes wait, in arrival order, until the writer has
  * flushed everything committed when they arrived. */
-#define WAITING_MAX 4096
+#define WAITING_MAX       4096
+#define WAITING_BYTES_MAX (64u << 20)
+
+/* Routing envelopes are a few short frames (ZeroMQ routing ids are at most
+ * 255 bytes); a request that puts more before its body is refused. */
+#define ENVELOPE_BYTES_MAX 4096
 
 typedef struct waiting_read {
     zmq_msg_t frames[ENVELOPE_MAX + 1];
@@ -35,7 +40,15 @@ typedef struct waiting_read {
 } waiting_read;
 
 static waiting_read *waiting_head, **waiting_tail = &waiting_head;
-static size_t waiting_count;
+static size_t waiting_count, waiting_bytes;
+
+static size_t frame_bytes(zmq_msg_t *frames, int count)
+{
+    size_t n = 0;
+    for (int i = 0; i < count; i++)
+        n += zmq_msg_size(&frames[i]);
+    return n;
+}
 
 static void free_body(void *data, void *hint)
 {
@@ -118,6 +131,7 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
         zmq_msg_move(&req->envelope[i], &envelope[i]);
     }
     req->frames = frames;
+    d->filling->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
     return 0;
 }
 
@@ -125,8 +139,11 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
 static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t need_seq)
 {
     waiting_read *w;
-    if (waiting_count >= WAITING_MAX || !(w = malloc(sizeof(*w))))
+    size_t bytes = sizeof(*w) + frame_bytes(frames, count);
+    if (waiting_count >= WAITING_MAX || waiting_bytes + bytes > WAITING_BYTES_MAX ||
+        !(w = malloc(sizeof(*w))))
         return false;
+    waiting_bytes += bytes;
     for (int i = 0; i < count; i++) {
         zmq_msg_init(&w->frames[i]);
         zmq_msg_move(&w->frames[i], &frames[i]);
@@ -154,13 +171,17 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     df_str op;
     bool bad = false;
 
-    for (int i = 0; i < count; i++) {
-        size_t size = zmq_msg_size(&frames[i]);
-        if (size > d->opt.max_message) {
-            df_fail(&err, DF_ETOO_LARGE, "a frame of %zu bytes is over the %zu-byte limit", size,
-                    d->opt.max_message);
-            goto refuse;
-        }
+    if (len > d->opt.max_message) {
+        df_fail(&err, DF_ETOO_LARGE, "a request of %zu bytes is over the %zu-byte limit", len,
+                d->opt.max_message);
+        goto refuse;
+    }
+    size_t envelope_bytes = frame_bytes(frames, envelope);
+    if (envelope_bytes > ENVELOPE_BYTES_MAX) {
+        df_fail(&err, DF_ETOO_LARGE,
+                "the frames before the request take %zu bytes, over the %d-byte limit",
+                envelope_bytes, ENVELOPE_BYTES_MAX);
+        goto refuse;
     }
     if (!zone_ready) {
         msgpack_zone_init(&request_zone, 8192);
@@ -330,6 +351,7 @@ void df_api_answer_waiting(df_daemon *d)
         if (!waiting_head)
             waiting_tail = &waiting_head;
         waiting_count--;
+        waiting_bytes -= sizeof(*w) + frame_bytes(w->frames, w->count);
         if (w->need_seq <= c.flushed_seq)
             handle(d, w->frames, w->count, false);
         else

@@ -69,7 +69,7 @@ typedef struct df_daemon {
 static inline bool df_filling_has_room(const df_daemon *d, size_t factor)
 {
     return d->filling->count < factor * DF_BATCH_SOFT_LIMIT &&
-           d->filling->arena_len < factor * DF_BATCH_BYTES_LIMIT;
+           d->filling->arena_len + d->filling->request_bytes < factor * DF_BATCH_BYTES_LIMIT;
 }
 
 #endif

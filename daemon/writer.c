@@ -100,6 +100,7 @@ void df_batch_free(df_batch *b)
 void df_batch_clear(df_batch *b)
 {
     b->arena_len = 0;
+    b->request_bytes = 0;
     b->count = 0;
     b->nmoves = 0;
     b->failure = 0;

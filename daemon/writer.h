@@ -48,6 +48,7 @@ typedef struct df_batch {
     size_t count, cap;
     df_move *moves;
     size_t nmoves, moves_cap;
+    size_t request_bytes; /* held by the append requests that wait on the batch */
     /* filled by the writer */
     int failure; /* 0, or why nothing of the batch was recorded */
     char failure_message[DF_MESSAGE_MAX];
