@@ -1,9 +1,16 @@
-/* dealflow.h: the public C interface of dealflow, an event store for sales pipelines.
+/* dealflow.h: the public C interface of dealflow, an event store for sales pipelines:
+ * error codes shared with the wire format, and libdealflow, the client library.
  *
  * Everything public is prefixed df_. Functions that can fail return 0 or a
- * positive count on success and a negative df_error_code on failure. */
+ * positive count on success and a negative df_error_code on failure, with a
+ * message in a df_error the caller passes (which may be NULL). No function
+ * aborts the caller or exits. */
 #ifndef DEALFLOW_H
 #define DEALFLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,12 +34,127 @@ typedef enum df_error_code {
     DF_EINTERNAL = -10,        /* internal */
 } df_error_code;
 
+#define DF_MESSAGE_MAX 200 /* error messages, bytes including NUL */
+
+/* A failure: a negative df_error_code and a message a person can act on. */
+typedef struct df_error {
+    int code;
+    char message[DF_MESSAGE_MAX];
+} df_error;
+
 /* Returns the wire name of an error code ("bad_request", ...), "internal" for
  * a code it does not know. */
 const char *df_error_name(int code);
 
 /* Returns the error code for a wire name, DF_EINTERNAL for a name it does not know. */
 int df_error_from_name(const char *name, unsigned long len);
+
+/* ---- libdealflow: talking to a daemon ----
+ *
+ * Requests, events and replies are msgpack maps as proto/PROTOCOL.md
+ * describes them; the library checks what it receives before it unpacks it.
+ * A df_client is used by one thread at a time. */
+
+#define DF_DEFAULT_INGEST_ENDPOINT "tcp://127.0.0.1:7701"
+#define DF_DEFAULT_API_ENDPOINT    "tcp://127.0.0.1:7702"
+#define DF_DEFAULT_NOTIFY_ENDPOINT "tcp://127.0.0.1:7703"
+
+typedef struct df_client df_client;
+
+typedef struct df_client_options {
+    const char *api;    /* NULL: $DEALFLOW_API, else DF_DEFAULT_API_ENDPOINT */
+    const char *ingest; /* NULL: $DEALFLOW_INGEST, else DF_DEFAULT_INGEST_ENDPOINT */
+    const char *notify; /* NULL: $DEALFLOW_NOTIFY, else DF_DEFAULT_NOTIFY_ENDPOINT */
+    int timeout_ms;     /* how long one attempt of a request waits; 0: 3000 */
+    int attempts;       /* attempts of a request before DF_EUNAVAILABLE; 0: 5 */
+} df_client_options;
+
+/* Bytes the library allocated and the caller owns. */
+typedef struct df_bytes {
+    char *data;
+    size_t len;
+} df_bytes;
+
+void df_bytes_free(df_bytes *b);
+
+/* Opens a client (opt may be NULL). Nothing is connected until first used,
+ * so this fails only on bad options or lack of memory. */
+int df_client_open(df_client **out, const df_client_options *opt, df_error *err);
+void df_client_close(df_client *c);
+
+/* Sends one api request (a msgpack map) and waits for its reply. When an
+ * attempt gets no reply in timeout_ms the socket is closed, opened again and
+ * the request sent again (the zguide's Lazy Pirate); every op may be retried,
+ * since `append` ids make a retry a duplicate. Returns 0 with *reply the
+ * reply map when it says ok: true; the reply's error code and message when it
+ * says ok: false (*reply is then set too); DF_EUNAVAILABLE when no attempt got
+ * a reply. reply may be NULL. */
+int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, df_error *err);
+
+/* What became of one appended event. */
+typedef struct df_append_result {
+    uint64_t seq; /* its seq, or the original's for a duplicate; 0 when refused */
+    bool dup;     /* it was recorded before, by an earlier call or attempt */
+    int error;    /* 0, or why it was refused (the daemon's code) */
+    char message[DF_MESSAGE_MAX];
+} df_append_result;
+
+/* Appends events (a msgpack array of 1..10 000 event maps) over `append` and
+ * returns once the daemon says they are on disk, retrying as df_request
+ * does. results (count entries, one per event) say what became of each.
+ * Returns 0 when the daemon answered for every event (some may still be
+ * refused: see results), or a negative code when the batch as a whole was
+ * not taken. */
+int df_append(df_client *c, const void *events, size_t len, df_append_result *results, size_t count,
+              df_error *err);
+
+/* Sends one frame (an event map or an array of them) over ingest, fire and
+ * forget. Frames still queued when the client closes get up to two seconds
+ * to leave. */
+int df_publish(df_client *c, const void *frame, size_t len, df_error *err);
+
+/* Iterators over paged replies: `list` (every page), `history`, `replay`. */
+typedef struct df_iter df_iter;
+
+/* filters: a msgpack map of list filters (pipeline, stage, owner, status,
+ * stale, idle_days, now), or NULL for every deal. */
+int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, df_error *err);
+/* The deal's recorded events after seq `after`. */
+int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err);
+/* Every recorded event after seq `after`. */
+int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
+/* Gives the next item (a deal object or a recorded event, as msgpack bytes
+ * valid until the next call). Returns 1 with an item, 0 at the end, or a
+ * negative code. */
+int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err);
+void df_iter_free(df_iter *it);
+
+/* Notifications, with gap repair: `deal.moved` notifications carry `seq` and
+ * `prev`; when prev shows that one was missed, the missing ones are fetched
+ * with the api's `moves` op and delivered first, so every move arrives
+ * exactly once and in seq order (the zguide's Clone pattern). */
+typedef struct df_subscription df_subscription;
+
+typedef struct df_notification {
+    const char *topic; /* NUL-terminated; valid until the next call */
+    const char *body;  /* the msgpack map */
+    size_t body_len;
+    uint64_t seq;  /* deal.moved: its seq; 0 for other topics */
+    bool repaired; /* fetched with `moves` after a gap, not received live */
+} df_notification;
+
+/* Subscribes to the topics that start with prefix ("deal.moved.",
+ * "deal.stale.", "deal." or "" for all). With from_seq > 0, deal.moved
+ * notifications with seq > from_seq are delivered first from `moves`; with 0,
+ * delivery starts with what is published from now on. */
+int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscription **out,
+                 df_error *err);
+/* Waits up to timeout_ms (-1: forever) for the next notification. Returns 1
+ * with one in *n, 0 when none came in time, or a negative code. */
+int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n, df_error *err);
+/* The seq of the last deal.moved delivered: pass it as from_seq to resume. */
+uint64_t df_subscription_last_seq(const df_subscription *s);
+void df_subscription_close(df_subscription *s);
 
 #ifdef __cplusplus
 }

@@ -16,22 +16,14 @@
 #define DF_DAY_MS 86400000LL
 
 /* Limits of the wire format (proto/PROTOCOL.md documents them). */
-#define DF_MAX_DEPTH   16     /* nesting of arrays and maps */
-#define DF_MAX_NODES   200000 /* msgpack objects in one frame */
-#define DF_MAX_ID      128    /* event id and deal id, bytes */
-#define DF_MAX_NAME    128    /* pipeline, stage and owner names, bytes */
-#define DF_MAX_TEXT    255    /* deal name and product, bytes */
-#define DF_MAX_KIND    64     /* activity kind, bytes */
-#define DF_MAX_STAGES  64     /* stages of one pipeline */
-#define DF_MAX_BATCH   10000  /* events in one append or ingest frame */
-#define DF_MESSAGE_MAX 200    /* error messages, bytes including NUL */
-
-/* A failure: a negative df_error_code and a message a person can act on. */
-typedef struct df_error {
-    int code;
-    char message[DF_MESSAGE_MAX];
-} df_error;
-
+#define DF_MAX_DEPTH  16     /* nesting of arrays and maps */
+#define DF_MAX_NODES  200000 /* msgpack objects in one frame */
+#define DF_MAX_ID     128    /* event id and deal id, bytes */
+#define DF_MAX_NAME   128    /* pipeline, stage and owner names, bytes */
+#define DF_MAX_TEXT   255    /* deal name and product, bytes */
+#define DF_MAX_KIND   64     /* activity kind, bytes */
+#define DF_MAX_STAGES 64     /* stages of one pipeline */
+#define DF_MAX_BATCH  10000  /* events in one append or ingest frame */
 /* Sets err (when not NULL) and returns code. */
 int df_fail(df_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
