@@ -50,9 +50,8 @@ typedef struct df_daemon {
     df_batch *spare;
     int64_t started_ms;
     uint64_t notifications;
-    uint64_t last_moved; /* seq of the last deal.moved published */
-    bool draining;       /* a signal came: finish what was received, then exit */
-    bool ingest_done;    /* draining, and ingest is empty (or took too long) */
+    bool draining;    /* a signal came: finish what was received, then exit */
+    bool ingest_done; /* draining, and ingest is empty (or took too long) */
     int64_t drain_deadline;
 
     uv_poll_t ingest_poll, api_poll;

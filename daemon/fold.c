@@ -261,6 +261,9 @@ static void apply_update(df_deal *d, const df_event *ev, df_pos pos)
     apply_text(&d->has_name, &d->name, ev->name_set, ev->name, pos, &d->name_pos);
     apply_text(&d->has_product, &d->product, ev->product_set, ev->product, pos, &d->product_pos);
     if (takes(ev->close_date_set, pos, &d->close_date_pos)) {
+        if (ev->close_date_set == DF_SET && d->has_close_date && ev->close_date > d->close_date &&
+            d->pushes < UINT32_MAX)
+            d->pushes++;
         d->has_close_date = ev->close_date_set == DF_SET;
         d->close_date = d->has_close_date ? ev->close_date : 0;
     }
@@ -274,21 +277,45 @@ static void apply_activity(df_deal *d, const df_event *ev)
     d->has_activity = true;
 }
 
-static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl)
+/* Counts a move as a regression or a reopening. Positions are those of the
+ * pipeline as it is when the move is folded; a move between pipelines is
+ * neither. */
+static void count_backward_move(df_deal *d, const df_pipeline *p, bool same_pipeline, int to_index,
+                                int to_outcome)
+{
+    if (!d->has_stage || to_outcome != DF_OPEN)
+        return;
+    if (d->stage_outcome != DF_OPEN) {
+        if (d->reopened < UINT32_MAX)
+            d->reopened++;
+        return;
+    }
+    int from_index = -1;
+    if (p && same_pipeline && to_index >= 0 &&
+        df_pipeline_stage(p, d->stage.s, d->stage.len, &from_index) && to_index < from_index &&
+        d->regressions < UINT32_MAX)
+        d->regressions++;
+}
+
+static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl, bool same_pipeline)
 {
     if (d->has_stage && df_name_eq(&d->stage, ev->stage.ptr, ev->stage.len))
         return;
+    /* The log is never refused once recorded: a stage its pipeline no longer
+     * has still moves the deal, as an open stage with probability 0. */
+    const df_pipeline *p = find_deal_pipeline(pl, &d->pipeline);
+    int to_index = -1;
+    const df_stage_def *def =
+        p ? df_pipeline_stage(p, ev->stage.ptr, ev->stage.len, &to_index) : NULL;
+    int outcome = def ? def->outcome : DF_OPEN;
+    count_backward_move(d, p, same_pipeline, def ? to_index : -1, outcome);
     if (d->has_stage)
         add_stage_time(d->stage_times, &d->nstage_times, &d->stage,
                        saturating_sub(ev->at, d->stage_since));
     d->has_stage = true;
     df_name_set(&d->stage, ev->stage.ptr, ev->stage.len);
     d->stage_since = ev->at;
-    /* The log is never refused once recorded: a stage its pipeline no longer
-     * has still moves the deal, as an open stage with probability 0. */
-    const df_pipeline *p = find_deal_pipeline(pl, &d->pipeline);
-    const df_stage_def *def = p ? df_pipeline_stage(p, ev->stage.ptr, ev->stage.len, NULL) : NULL;
-    d->stage_outcome = def ? def->outcome : DF_OPEN;
+    d->stage_outcome = outcome;
     d->stage_probability = def ? def->probability : 0;
 }
 
@@ -299,13 +326,19 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
     d->version++;
     d->last_at = ev->at;
     d->last_seq = ev->seq;
-    if (ev->type != DF_EV_PIPELINE && ev->pipeline.len > 0)
+    bool same_pipeline = true;
+    if (ev->type != DF_EV_PIPELINE && ev->pipeline.len > 0) {
+        df_str was =
+            d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
+        same_pipeline =
+            was.len == ev->pipeline.len && memcmp(was.ptr, ev->pipeline.ptr, was.len) == 0;
         df_name_set(&d->pipeline, ev->pipeline.ptr, ev->pipeline.len);
+    }
 
     df_pos pos = {ev->at, ev->seq};
     switch (ev->type) {
     case DF_EV_STAGE:
-        apply_stage(d, ev, pl);
+        apply_stage(d, ev, pl, same_pipeline);
         apply_amount(d, ev->amount_set, ev->amount, pos);
         apply_owner(d, ev->owner_set, ev->owner, pos);
         break;
@@ -322,8 +355,9 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
 
 bool df_fold_late(df_deal *d, const df_event *ev)
 {
+    /* how many times close_date was pushed depends on the order of its values */
     if (d->version == 0 || ev->type == DF_EV_STAGE || ev->type == DF_EV_PIPELINE ||
-        ev->pipeline.len > 0)
+        ev->pipeline.len > 0 || ev->close_date_set != DF_ABSENT)
         return false;
     if (ev->at < d->created)
         d->created = ev->at;

@@ -101,6 +101,9 @@ typedef struct df_deal {
     int64_t close_date;
     uint64_t activities;
     uint64_t version;
+    uint32_t regressions; /* moves to an earlier open stage of the same pipeline */
+    uint32_t reopened;    /* moves from a won or lost stage to an open one */
+    uint32_t pushes;      /* times close_date was moved later */
     /* where the fold stands: an event after (last_at, last_seq) can be applied */
     int64_t last_at;
     uint64_t last_seq;

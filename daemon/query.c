@@ -82,7 +82,7 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, int64_t now, const df
     static df_deal_view view; /* large; the loop thread is the only caller */
     df_str pipeline = df_deal_pipeline(deal);
     df_deal_view_at(deal, now, pl, &view);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, 22);
     df_pack_cstr(pk, "deal");
     df_pack_str(pk, deal->deal.s, deal->deal.len);
     df_pack_cstr(pk, "pipeline");
@@ -128,6 +128,12 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, int64_t now, const df
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
+    df_pack_cstr(pk, "regressions");
+    msgpack_pack_uint32(pk, deal->regressions);
+    df_pack_cstr(pk, "reopened");
+    msgpack_pack_uint32(pk, deal->reopened);
+    df_pack_cstr(pk, "pushes");
+    msgpack_pack_uint32(pk, deal->pushes);
 }
 
 /* ---- request keys ---- */
@@ -411,6 +417,25 @@ static int op_replay(query *q)
     pack_events(q->pk, &p);
     df_pack_cstr(q->pk, "last_seq");
     msgpack_pack_uint64(q->pk, df_store_log_last(q->d->store, q->txn));
+    free(p.events);
+    return 0;
+}
+
+/* deal.moved notifications as they were published, for subscribers that
+ * missed some. */
+static int op_moves(query *q)
+{
+    uint64_t after;
+    page p;
+    if (!read_counter_page(q, EVENTS_DEFAULT, df_store_moves_scan, &p, &after))
+        return 0;
+    pack_ok(q->pk, 2);
+    df_pack_cstr(q->pk, "moves");
+    msgpack_pack_array(q->pk, p.count);
+    for (size_t i = 0; i < p.count; i++)
+        q->pk->callback(q->pk->data, p.events[i].mv_data, p.events[i].mv_size);
+    df_pack_cstr(q->pk, "last_seq");
+    msgpack_pack_uint64(q->pk, df_store_moves_last(q->d->store, q->txn));
     free(p.events);
     return 0;
 }
@@ -721,8 +746,9 @@ typedef struct read_op {
 } read_op;
 
 static const read_op read_ops[] = {
-    {"ping", op_ping}, {"stats", op_stats}, {"deal", op_deal},     {"history", op_history},
-    {"list", op_list}, {"board", op_board}, {"replay", op_replay}, {"rejected", op_rejected},
+    {"ping", op_ping},       {"stats", op_stats},       {"deal", op_deal},
+    {"history", op_history}, {"list", op_list},         {"board", op_board},
+    {"replay", op_replay},   {"rejected", op_rejected}, {"moves", op_moves},
 };
 
 bool df_query_needs_flush(df_str op, const msgpack_object *request)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define RECORD_FORMAT 1
+#define RECORD_FORMAT 2
 
 enum {
     HAS_STAGE = 1 << 0,
@@ -107,6 +107,9 @@ size_t df_deal_encode(const df_deal *d, uint8_t *out)
     put_u64(&w, (uint64_t)d->close_date);
     put_u64(&w, d->activities);
     put_u64(&w, d->version);
+    put_u64(&w, d->regressions);
+    put_u64(&w, d->reopened);
+    put_u64(&w, d->pushes);
     put_u64(&w, (uint64_t)d->last_at);
     put_u64(&w, d->last_seq);
     const df_pos *positions[] = {&d->amount_pos, &d->owner_pos, &d->name_pos, &d->product_pos,
@@ -160,6 +163,9 @@ int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
     d->close_date = (int64_t)get_u64(&r);
     d->activities = get_u64(&r);
     d->version = get_u64(&r);
+    d->regressions = (uint32_t)get_u64(&r);
+    d->reopened = (uint32_t)get_u64(&r);
+    d->pushes = (uint32_t)get_u64(&r);
     d->last_at = (int64_t)get_u64(&r);
     d->last_seq = get_u64(&r);
     df_pos *positions[] = {&d->amount_pos, &d->owner_pos, &d->name_pos, &d->product_pos,

@@ -12,11 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "record.h"
 
 struct df_store {
     MDB_env *env;
-    MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected;
+    MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected, moves;
     MDB_txn *read_txn;
     int lock_fd;
     char path[4096];
@@ -52,6 +53,26 @@ df_str df_deal_pipeline(const df_deal *d)
 static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
 {
     return mdb_dbi_open(txn, name, MDB_CREATE, dbi);
+}
+
+/* Derived state (projections, indexes, aggregates) laid out by an older
+ * dealflowd is dropped, and the log is folded again from its start. */
+static int rebuild_if_old(df_store *st, MDB_txn *txn)
+{
+    uint64_t derived = 0, last_seq;
+    int rc = df_store_meta_get(st, txn, "derived_format", &derived);
+    if (rc != 0 || derived == DF_DERIVED_FORMAT)
+        return rc;
+    last_seq = df_store_log_last(st, txn);
+    if (last_seq > 0)
+        df_log("the store's projections and aggregates are from an older dealflowd: rebuilding "
+               "them from the log (%llu events)",
+               (unsigned long long)last_seq);
+    if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->aggs, 0)) != 0 ||
+        (rc = df_store_meta_put(st, txn, "derived_seq", 0)) != 0)
+        return rc;
+    return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
 }
 
 int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err)
@@ -95,7 +116,8 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         (rc = open_dbi(txn, "aggs", &st->aggs)) != 0 ||
         (rc = open_dbi(txn, "meta", &st->meta)) != 0 ||
         (rc = open_dbi(txn, "pipelines", &st->pipelines)) != 0 ||
-        (rc = open_dbi(txn, "rejected", &st->rejected)) != 0) {
+        (rc = open_dbi(txn, "rejected", &st->rejected)) != 0 ||
+        (rc = open_dbi(txn, "moves", &st->moves)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -112,6 +134,10 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         goto fail;
     }
     if (format == 0 && (rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = rebuild_if_old(st, txn)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -290,6 +316,22 @@ int df_store_rejected_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t li
                            df_log_each each, void *ctx)
 {
     return counter_scan(txn, st->rejected, after, limit, each, ctx);
+}
+
+int df_store_move_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    return counter_put(txn, st->moves, seq, data, len);
+}
+
+uint64_t df_store_moves_last(df_store *st, MDB_txn *txn)
+{
+    return counter_last(txn, st->moves);
+}
+
+int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
+                        void *ctx)
+{
+    return counter_scan(txn, st->moves, after, limit, each, ctx);
 }
 
 /* ---- ids ---- */

@@ -14,6 +14,9 @@
 #include "fold.h"
 
 #define DF_STORE_FORMAT 1
+/* The layout of what derives from the log; a store with another is rebuilt
+ * from its log when opened. */
+#define DF_DERIVED_FORMAT 2
 
 /* Sums of stage_since are kept relative to 2020-01-01 so that they stay far
  * from overflow. */
@@ -57,6 +60,12 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn);
 typedef int (*df_log_each)(void *ctx, uint64_t seq, const MDB_val *event);
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx);
+
+/* deal.moved notifications as published: seq -> the msgpack body. */
+int df_store_move_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
+uint64_t df_store_moves_last(df_store *st, MDB_txn *txn);
+int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
+                        void *ctx);
 
 /* Event ids: id -> seq, forever. */
 int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);

@@ -67,6 +67,7 @@ struct df_writer {
     df_refolder *refolder;
     msgpack_zone zone;
     msgpack_sbuffer scratch;
+    msgpack_sbuffer move_body;
     df_event event;
     df_deal before, after;
     uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
@@ -317,7 +318,42 @@ static bool same_name(const df_name *a, const df_name *b)
     return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
 }
 
-static int add_move(df_writer *w, df_batch *b, bool existed)
+static void pack_opt_name(msgpack_packer *pk, bool has, const df_name *n)
+{
+    if (has)
+        df_pack_str(pk, n->s, n->len);
+    else
+        msgpack_pack_nil(pk);
+}
+
+void df_move_pack(msgpack_packer *pk, const df_move *m)
+{
+    msgpack_pack_map(pk, 10);
+    df_pack_cstr(pk, "seq");
+    msgpack_pack_uint64(pk, m->seq);
+    df_pack_cstr(pk, "deal");
+    df_pack_str(pk, m->deal.s, m->deal.len);
+    df_pack_cstr(pk, "pipeline");
+    df_pack_str(pk, m->pipeline.s, m->pipeline.len);
+    df_pack_cstr(pk, "from");
+    pack_opt_name(pk, m->has_from, &m->from);
+    df_pack_cstr(pk, "to");
+    df_pack_str(pk, m->to.s, m->to.len);
+    df_pack_cstr(pk, "at");
+    msgpack_pack_int64(pk, m->at);
+    df_pack_cstr(pk, "amount");
+    df_pack_num(pk, m->amount);
+    df_pack_cstr(pk, "owner");
+    pack_opt_name(pk, m->has_owner, &m->owner);
+    df_pack_cstr(pk, "status");
+    df_pack_cstr(pk, df_outcome_name(m->status));
+    df_pack_cstr(pk, "prev");
+    msgpack_pack_uint64(pk, m->prev);
+}
+
+/* Adds the deal.moved notification of the event just folded, when it moved
+ * its deal, and keeps it in the store for `moves`. */
+static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
 {
     const df_deal *before = &w->before, *after = &w->after;
     if (!after->has_stage)
@@ -344,7 +380,11 @@ static int add_move(df_writer *w, df_batch *b, bool existed)
     m->has_owner = after->has_owner;
     m->owner = after->owner;
     df_deal_stage_info(after, w->pipelines, &m->status, &probability, &rot_days);
-    return 0;
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&w->move_body);
+    msgpack_packer_init(&pk, &w->move_body, msgpack_sbuffer_write);
+    df_move_pack(&pk, m);
+    return df_store_move_put(w->st, txn, m->seq, w->move_body.data, w->move_body.size);
 }
 
 /* Folds the recorded event w->event into its deal, whose state before it is
@@ -370,7 +410,7 @@ static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
         return rc;
     if (!keep_record(w, p, &w->after))
         return MDB_PANIC;
-    return b ? add_move(w, b, existed) : 0;
+    return b ? add_move(w, txn, b, existed) : 0;
 }
 
 /* Records one item. Returns an LMDB error only when the store failed; what
@@ -712,6 +752,7 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     w->done_ctx = ctx;
     msgpack_zone_init(&w->zone, 8192);
     msgpack_sbuffer_init(&w->scratch);
+    msgpack_sbuffer_init(&w->move_body);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (!(w->pipelines = malloc(sizeof(*w->pipelines))) || !(w->refolder = df_refolder_new()) ||
@@ -809,6 +850,7 @@ void df_writer_stop(df_writer *w)
     pthread_cond_destroy(&w->wake);
     msgpack_zone_destroy(&w->zone);
     msgpack_sbuffer_destroy(&w->scratch);
+    msgpack_sbuffer_destroy(&w->move_body);
     df_refolder_free(w->refolder);
     df_table_free(w->ids, NULL);
     df_table_free(w->deals, free_pending);

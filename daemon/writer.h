@@ -41,6 +41,9 @@ typedef struct df_move {
     int status;
 } df_move;
 
+/* Packs a deal.moved notification's body as it is published and kept. */
+void df_move_pack(msgpack_packer *pk, const df_move *m);
+
 typedef struct df_batch {
     char *arena;
     size_t arena_len, arena_cap;

@@ -15,11 +15,29 @@
 static it_daemon D;
 
 static const char *const DEAL_KEYS[] = {
-    "deal",        "pipeline",      "stage",         "status",
-    "stage_since", "days_in_stage", "last_activity", "days_since_activity",
-    "created",     "amount",        "owner",         "name",
-    "product",     "close_date",    "probability",   "activities",
-    "version",     "time_in_stage", "stale",         NULL,
+    "deal",
+    "pipeline",
+    "stage",
+    "status",
+    "stage_since",
+    "days_in_stage",
+    "last_activity",
+    "days_since_activity",
+    "created",
+    "amount",
+    "owner",
+    "name",
+    "product",
+    "close_date",
+    "probability",
+    "activities",
+    "version",
+    "time_in_stage",
+    "stale",
+    "regressions",
+    "reopened",
+    "pushes",
+    NULL,
 };
 
 static bool is_float(const msgpack_object *o)

@@ -165,6 +165,53 @@ static void test_pipelines(void)
     it_sub_close(np_only);
 }
 
+/* `moves` gives back every deal.moved notification as it was published. */
+static void test_moves_op(void)
+{
+    const msgpack_object *r = it_call(&D, "{op: moves, after: 0, limit: 10000}");
+    CHECK(it_ok(r));
+    const msgpack_object *moves = it_get(r, "moves");
+    CHECK(moves && moves->type == MSGPACK_OBJECT_ARRAY);
+    if (!moves || moves->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    CHECK_INT(moves->via.array.size, received);
+    CHECK_INT(it_int(r, "last_seq"), last_seen);
+    int64_t prev = 0;
+    for (uint32_t i = 0; i < moves->via.array.size; i++) {
+        const msgpack_object *m = it_at(moves, i);
+        CHECK(it_has_keys(m, MOVE_KEYS));
+        CHECK_INT(it_int(m, "prev"), prev);
+        CHECK(it_int(m, "seq") > prev);
+        prev = it_int(m, "seq");
+    }
+    const msgpack_object *first = it_at(moves, 0);
+    CHECK_STR(it_str(first, "deal"), "n1");
+    CHECK(it_is_nil(first, "from"));
+    CHECK_STR(it_str(first, "to"), "lead");
+    CHECK_STR(it_str(first, "owner"), "al");
+
+    /* pages, and nothing after the last */
+    r = it_call(&D, "{op: moves, after: %lld, limit: 2}", (long long)it_int(first, "seq"));
+    CHECK_INT(it_get(r, "moves")->via.array.size, 2);
+    CHECK_INT(it_int(it_at(it_get(r, "moves"), 0), "prev"), it_int(first, "seq"));
+    r = it_call(&D, "{op: moves, after: %lld}", (long long)last_seen);
+    CHECK_INT(it_get(r, "moves")->via.array.size, 0);
+    r = it_call(&D, "{op: moves, limit: 0}");
+    CHECK_STR(it_err(r), "bad_request");
+
+    /* kept across a restart, and the chain goes on from it */
+    CHECK_INT(it_stop(&D), 0);
+    CHECK(it_restart(&D));
+    r = it_call(&D, "{op: moves}");
+    CHECK_INT(it_get(r, "moves")->via.array.size, received);
+    it_sub_close(sub);
+    sub = it_sub_open(&D, "deal.moved.");
+    int64_t s = it_append(&D, "{id: n-16, type: stage, deal: n9, stage: lead, at: %lld}", T0);
+    next_move("deal.moved.default.lead", s);
+    r = it_call(&D, "{op: moves, after: %lld}", (long long)last_seen - 1);
+    CHECK_INT(it_get(r, "moves")->via.array.size, 1);
+}
+
 int main(void)
 {
     if (!it_start(&D, NULL)) {
@@ -179,6 +226,7 @@ int main(void)
     RUN(test_silent_events);
     RUN(test_pipelines);
     CHECK_INT(it_stat(&D, "notifications"), received);
+    RUN(test_moves_op);
     it_sub_close(sub);
     CHECK_INT(it_stop(&D), 0);
     it_cleanup(&D);

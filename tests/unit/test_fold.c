@@ -176,6 +176,8 @@ static bool same_deal(const df_deal *a, const df_deal *b)
            same_text(&a->product, &b->product) && a->has_close_date == b->has_close_date &&
            a->close_date == b->close_date && a->activities == b->activities &&
            a->version == b->version && a->last_at == b->last_at && a->last_seq == b->last_seq &&
+           a->regressions == b->regressions && a->reopened == b->reopened &&
+           a->pushes == b->pushes &&
            same_times(a->stage_times, a->nstage_times, b->stage_times, b->nstage_times);
 }
 
@@ -934,6 +936,76 @@ static void test_many_distinct_stages(void)
     CHECK_INT(v.days_in_stage, 97);
 }
 
+static df_event close_date_event(uint64_t seq, int64_t at, int64_t close_date)
+{
+    df_event ev = update_event(seq, at);
+    ev.close_date_set = DF_SET;
+    ev.close_date = close_date;
+    return ev;
+}
+
+static void test_regressions_reopened_pushes(void)
+{
+    df_pipelines_init(&pipelines);
+    /* lead -> proposal -> qualified (a regression) -> lost -> meeting (reopened)
+     * -> lead (a regression) -> won; close_date 10d, 20d (pushed), 15d, 30d
+     * (pushed), nil, 40d (not a push: nothing to push from). */
+    df_event events[MAX_EVENTS];
+    size_t n = 0;
+    events[n++] = stage_event(1, T0, "lead");
+    events[n++] = stage_event(2, T0 + 1 * DAY, "proposal");
+    events[n++] = stage_event(3, T0 + 2 * DAY, "qualified");
+    events[n++] = stage_event(4, T0 + 3 * DAY, "lost");
+    events[n++] = stage_event(5, T0 + 4 * DAY, "meeting");
+    events[n++] = stage_event(6, T0 + 5 * DAY, "lead");
+    events[n++] = stage_event(7, T0 + 6 * DAY, "won");
+    events[n++] = close_date_event(8, T0 + 1 * HOUR, T0 + 10 * DAY);
+    events[n++] = close_date_event(9, T0 + 2 * HOUR, T0 + 20 * DAY);
+    events[n++] = close_date_event(10, T0 + 3 * HOUR, T0 + 15 * DAY);
+    events[n++] = close_date_event(11, T0 + 4 * HOUR, T0 + 30 * DAY);
+    df_event clear = update_event(12, T0 + 5 * HOUR);
+    clear.close_date_set = DF_NIL;
+    events[n++] = clear;
+    events[n++] = close_date_event(13, T0 + 6 * HOUR, T0 + 40 * DAY);
+
+    df_deal want;
+    fold_all(&want, events, n);
+    CHECK_INT(want.regressions, 2);
+    CHECK_INT(want.reopened, 1);
+    CHECK_INT(want.pushes, 2);
+    CHECK(name_is(&want.stage, "won"));
+
+    /* the same whatever order they arrive in */
+    df_event arrivals[MAX_EVENTS];
+    for (size_t i = 0; i < n; i++)
+        arrivals[i] = events[n - 1 - i];
+    df_deal arrived;
+    fold_arrivals(&arrived, arrivals, n);
+    CHECK(same_deal(&arrived, &want));
+    for (size_t i = 0; i < n; i++)
+        arrivals[i] = events[(i * 5) % n];
+    fold_arrivals(&arrived, arrivals, n);
+    CHECK(same_deal(&arrived, &want));
+
+    /* a move from won back to won's pipeline's first stage is a reopening,
+     * not a regression; a move between pipelines is neither */
+    define_sales();
+    df_deal d;
+    df_deal_init(&d, "deal-1", strlen("deal-1"));
+    df_event e1 = stage_event(1, T0, "demo");
+    df_fold_apply(&d, &e1, &pipelines);
+    df_event e2 = stage_event(2, T0 + DAY, "new");
+    e2.pipeline = str("sales");
+    df_fold_apply(&d, &e2, &pipelines);
+    CHECK_INT(d.regressions, 0);
+    df_event e3 = stage_event(3, T0 + 2 * DAY, "won");
+    df_fold_apply(&d, &e3, &pipelines);
+    df_event e4 = stage_event(4, T0 + 3 * DAY, "new");
+    df_fold_apply(&d, &e4, &pipelines);
+    CHECK_INT(d.regressions, 0);
+    CHECK_INT(d.reopened, 1);
+}
+
 int main(void)
 {
     RUN(test_default_pipeline);
@@ -952,5 +1024,6 @@ int main(void)
     RUN(test_check_event);
     RUN(test_move_to_other_pipeline);
     RUN(test_many_distinct_stages);
+    RUN(test_regressions_reopened_pushes);
     return df_check_summary();
 }
