@@ -11,6 +11,7 @@
 
 #include "record.h"
 #include "refold.h"
+#include "report.h"
 
 #define VERSION_STRING DF_VERSION
 
@@ -680,61 +681,63 @@ static int op_list(query *q)
     return 0;
 }
 
-/* ---- board ---- */
+/* ---- board and metrics ---- */
 
-static int op_board(query *q)
+static df_figures figures; /* large; the loop thread is the only caller */
+
+/* Reads `pipeline` (default `default`), which must be defined. */
+static const df_pipeline *read_pipeline(query *q)
 {
     df_str name;
     int rc;
-    if (!opt_str(q, "pipeline", &name) || !read_now(q))
-        return 0;
+    if (!opt_str(q, "pipeline", &name))
+        return NULL;
     if (!name.ptr)
         name = (df_str){"default", 7};
-    if ((rc = load_pipelines(q)) != 0)
-        return store_failed(q, rc);
+    if ((rc = load_pipelines(q)) != 0) {
+        store_failed(q, rc);
+        return NULL;
+    }
     const df_pipeline *p = df_pipelines_find(&pipelines, name.ptr, name.len);
     if (!p)
-        return fail(q, DF_EUNKNOWN_PIPELINE, "pipeline `%.*s` is not defined", (int)name.len,
-                    name.ptr);
+        fail(q, DF_EUNKNOWN_PIPELINE, "pipeline `%.*s` is not defined", (int)name.len, name.ptr);
+    return p;
+}
+
+static int op_board(query *q)
+{
+    const df_pipeline *p;
+    int rc;
+    if (!read_now(q) || !(p = read_pipeline(q)))
+        return 0;
+    df_figures_init(&figures, p, q->now);
+    if ((rc = df_report_load(q->d->store, q->txn, p, NULL, &figures, true)) != 0)
+        return store_failed(q, rc);
     pack_ok(q->pk, 1);
-    df_pack_cstr(q->pk, "stages");
-    msgpack_pack_array(q->pk, (size_t)p->nstages);
-    for (int i = 0; i < p->nstages; i++) {
-        const df_stage_def *s = &p->stages[i];
-        df_str stage = {s->name.s, s->name.len};
-        df_stage_agg agg;
-        uint64_t stale = 0;
-        if ((rc = df_store_stage_agg(q->d->store, q->txn, name, stage, &agg)) != 0)
-            df_log("board: %s", mdb_strerror(rc));
-        int64_t idle_before;
-        if (__builtin_sub_overflow(q->now, (int64_t)s->rot_days * DF_DAY_MS, &idle_before))
-            idle_before = INT64_MIN;
-        if (agg.count && s->outcome == DF_OPEN && s->rot_days >= 0 &&
-            (rc = df_store_idle_count(q->d->store, q->txn, name, stage, idle_before, &stale)) != 0)
-            df_log("board: %s", mdb_strerror(rc));
-        double amount = (double)agg.amount_int + agg.amount_float;
-        double avg_days = 0;
-        if (agg.count) {
-            double mean_since = (double)DF_AGG_EPOCH + (double)agg.since_sum / (double)agg.count;
-            avg_days = ((double)q->now - mean_since) / (double)DF_DAY_MS;
-        }
-        msgpack_pack_map(q->pk, 6);
-        df_pack_cstr(q->pk, "stage");
-        df_pack_str(q->pk, stage.ptr, stage.len);
-        df_pack_cstr(q->pk, "count");
-        msgpack_pack_uint64(q->pk, agg.count);
-        df_pack_cstr(q->pk, "amount");
-        if (agg.float_count == 0)
-            msgpack_pack_int64(q->pk, agg.amount_int);
-        else
-            msgpack_pack_double(q->pk, amount);
-        df_pack_cstr(q->pk, "weighted");
-        msgpack_pack_double(q->pk, amount * s->probability / 100.0);
-        df_pack_cstr(q->pk, "avg_days_in_stage");
-        msgpack_pack_double(q->pk, avg_days);
-        df_pack_cstr(q->pk, "stale");
-        msgpack_pack_uint64(q->pk, stale);
-    }
+    df_report_pack_board(q->pk, &figures);
+    return 0;
+}
+
+static int op_metrics(query *q)
+{
+    const df_pipeline *p;
+    df_str owner;
+    int64_t from, to;
+    bool has_from, has_to;
+    int rc;
+    if (!read_now(q) || !opt_str(q, "owner", &owner) || !opt_time(q, "from", &from, &has_from) ||
+        !opt_time(q, "to", &to, &has_to) || !(p = read_pipeline(q)))
+        return 0;
+    df_figures_init(&figures, p, q->now);
+    figures.has_from = has_from;
+    figures.from = from;
+    figures.has_to = has_to;
+    figures.to = to;
+    if ((rc = df_report_load(q->d->store, q->txn, p, owner.ptr ? &owner : NULL, &figures, false)) !=
+        0)
+        return store_failed(q, rc);
+    pack_ok(q->pk, DF_METRICS_KEYS);
+    df_report_pack_metrics(q->pk, &figures);
     return 0;
 }
 
@@ -746,16 +749,17 @@ typedef struct read_op {
 } read_op;
 
 static const read_op read_ops[] = {
-    {"ping", op_ping},       {"stats", op_stats},       {"deal", op_deal},
-    {"history", op_history}, {"list", op_list},         {"board", op_board},
-    {"replay", op_replay},   {"rejected", op_rejected}, {"moves", op_moves},
+    {"ping", op_ping},   {"stats", op_stats},     {"deal", op_deal},     {"history", op_history},
+    {"list", op_list},   {"board", op_board},     {"replay", op_replay}, {"rejected", op_rejected},
+    {"moves", op_moves}, {"metrics", op_metrics},
 };
 
 bool df_query_needs_flush(df_str op, const msgpack_object *request)
 {
     if (df_str_eq(op, "deal"))
         return df_map_get(request, "as_of") != NULL;
-    return df_str_eq(op, "history") || df_str_eq(op, "list") || df_str_eq(op, "board");
+    return df_str_eq(op, "history") || df_str_eq(op, "list") || df_str_eq(op, "board") ||
+           df_str_eq(op, "metrics");
 }
 
 int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_packer *pk)

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "record.h"
+#include "table.h"
 
 struct df_store {
     MDB_env *env;
@@ -503,61 +504,6 @@ static bool has_entry(const key_buf *set, int n, const key_buf *k)
     return false;
 }
 
-static void agg_key(key_buf *k, df_str pipeline, df_str stage)
-{
-    k->len = 0;
-    key_add_name(k, pipeline);
-    key_add(k, stage.ptr, stage.len);
-}
-
-/* s + sign * v, wrapping instead of overflowing: sums of amounts and times
- * from the network stay exact whenever the true sum fits, and taking back
- * what was added restores them. */
-static int64_t wrap_add(int64_t s, int sign, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    return (int64_t)(sign > 0 ? (uint64_t)s + u : (uint64_t)s - u);
-}
-
-static int agg_add(df_store *st, MDB_txn *txn, const df_deal *d, int sign)
-{
-    key_buf key;
-    df_stage_agg agg = {0};
-    agg_key(&key, df_deal_pipeline(d), name_str(&d->stage));
-    MDB_val k = {key.len, key.b}, v;
-    int rc = mdb_get(txn, st->aggs, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(agg))
-        memcpy(&agg, v.mv_data, sizeof(agg));
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    agg.count += (uint64_t)(int64_t)sign;
-    if (d->amount.kind == DF_NUM_INT) {
-        agg.amount_int = wrap_add(agg.amount_int, sign, d->amount.i);
-    } else if (d->amount.kind == DF_NUM_FLOAT) {
-        agg.amount_float += sign * d->amount.f;
-        agg.float_count += (uint64_t)(int64_t)sign;
-    }
-    agg.since_sum =
-        wrap_add(agg.since_sum, sign, (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH));
-    if (agg.count == 0)
-        return mdb_del(txn, st->aggs, &k, NULL);
-    if (agg.float_count == 0)
-        agg.amount_float = 0; /* no drift once the last float amount has left */
-    v.mv_size = sizeof(agg);
-    v.mv_data = &agg;
-    return mdb_put(txn, st->aggs, &k, &v, 0);
-}
-
-static bool same_contribution(const df_deal *a, const df_deal *b)
-{
-    df_str pa = df_deal_pipeline(a), pb = df_deal_pipeline(b);
-    return pa.len == pb.len && memcmp(pa.ptr, pb.ptr, pa.len) == 0 &&
-           a->stage.len == b->stage.len && memcmp(a->stage.s, b->stage.s, a->stage.len) == 0 &&
-           a->stage_since == b->stage_since && a->amount.kind == b->amount.kind &&
-           a->amount.i == b->amount.i &&
-           (a->amount.kind != DF_NUM_FLOAT || a->amount.f == b->amount.f);
-}
-
 int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, const df_deal *after)
 {
     key_buf old_keys[4], new_keys[4];
@@ -578,13 +524,6 @@ int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, con
         if ((rc = mdb_put(txn, st->index, &k, &v, 0)) != 0)
             return rc;
     }
-    bool had = before && before->has_stage;
-    if (had && after->has_stage && same_contribution(before, after))
-        return 0;
-    if (had && (rc = agg_add(st, txn, before, -1)) != 0)
-        return rc;
-    if (after->has_stage && (rc = agg_add(st, txn, after, +1)) != 0)
-        return rc;
     return 0;
 }
 
@@ -623,26 +562,10 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, df_stage_agg *out)
-{
-    key_buf key;
-    memset(out, 0, sizeof(*out));
-    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME)
-        return 0;
-    agg_key(&key, pipeline, stage);
-    MDB_val k = {key.len, key.b}, v;
-    int rc = mdb_get(txn, st->aggs, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc == 0 && v.mv_size == sizeof(*out))
-        memcpy(out, v.mv_data, sizeof(*out));
-    return rc;
-}
-
 int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
-                        int64_t idle_before, uint64_t *count)
+                        int64_t idle_from, int64_t idle_before, uint64_t *count)
 {
-    key_buf prefix;
+    key_buf prefix, start;
     MDB_cursor *cur;
     uint8_t limit[8];
     int rc;
@@ -653,10 +576,13 @@ int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stag
     prefix.b[prefix.len++] = TAG_IDLE;
     key_add_name(&prefix, pipeline);
     key_add_name(&prefix, stage);
+    start = prefix;
+    be64(start.b + start.len, idle_key(idle_from));
+    start.len += 8;
     be64(limit, idle_key(idle_before));
     if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
         return rc;
-    MDB_val k = {prefix.len, prefix.b}, v;
+    MDB_val k = {start.len, start.b}, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         const uint8_t *kb = k.mv_data;
@@ -668,6 +594,230 @@ int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stag
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- pipeline aggregates ---- */
+
+struct df_agg_deltas {
+    df_table *rows; /* logical key -> df_sums */
+};
+
+df_agg_deltas *df_agg_deltas_new(void)
+{
+    df_agg_deltas *d = calloc(1, sizeof(*d));
+    if (d && !(d->rows = df_table_new())) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void df_agg_deltas_free(df_agg_deltas *d)
+{
+    if (d) {
+        df_table_free(d->rows, free);
+        free(d);
+    }
+}
+
+typedef struct delta_ctx {
+    df_agg_deltas *d;
+    bool failed;
+} delta_ctx;
+
+static void add_delta(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    delta_ctx *c = ctx;
+    bool added;
+    void **slot = df_table_put(c->d->rows, (const char *)key, len, &added);
+    if (!slot) {
+        c->failed = true;
+        return;
+    }
+    if (!*slot && !(*slot = calloc(1, sizeof(df_sums)))) {
+        c->failed = true;
+        return;
+    }
+    df_sums_add(*slot, sums, 1);
+}
+
+bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after)
+{
+    delta_ctx c = {d, false};
+    if (before)
+        df_deal_contribute(before, -1, add_delta, &c);
+    if (after)
+        df_deal_contribute(after, +1, add_delta, &c);
+    return !c.failed;
+}
+
+/* Where the kind byte of a logical key is: after "pipeline NUL" and the
+ * scope ("A", or "O owner NUL"). 0 when the key is malformed. */
+static size_t kind_offset(const uint8_t *key, size_t len)
+{
+    const uint8_t *nul = memchr(key, 0, len);
+    if (!nul || (size_t)(nul - key) + 2 >= len)
+        return 0;
+    size_t at = (size_t)(nul - key) + 1;
+    if (key[at] == 'A')
+        return at + 1 < len ? at + 1 : 0;
+    if (key[at] != 'O' || !(nul = memchr(key + at, 0, len - at)))
+        return 0;
+    at = (size_t)(nul - key) + 1;
+    return at < len ? at : 0;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* A V row's names can be longer than a key: it is keyed by their hash and
+ * holds them in its value. Rows are never deleted (an emptied one stays with
+ * count 0), so a collision is resolved by probing the next hashes. */
+#define V_PROBES 64
+
+static int apply_visited_set(df_store *st, MDB_txn *txn, const uint8_t *key, size_t kind_at,
+                             size_t len, const df_sums *delta)
+{
+    const uint8_t *names = key + kind_at + 1;
+    size_t names_len = len - kind_at - 1;
+    uint8_t k[DF_AGG_KEY_MAX];
+    uint64_t h = fnv1a(names, names_len);
+    memcpy(k, key, kind_at + 1);
+    for (int probe = 0; probe < V_PROBES; probe++, h++) {
+        be64(k + kind_at + 1, h);
+        MDB_val kv = {kind_at + 9, k}, v;
+        int rc = mdb_get(txn, st->aggs, &kv, &v);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        df_sums sums = {0};
+        if (rc == 0) {
+            if (v.mv_size != sizeof(df_sums) + names_len ||
+                memcmp((const uint8_t *)v.mv_data + sizeof(df_sums), names, names_len) != 0)
+                continue; /* another set with the same hash */
+            memcpy(&sums, v.mv_data, sizeof(sums));
+        }
+        df_sums_add(&sums, delta, 1);
+        uint8_t *value;
+        v.mv_size = sizeof(df_sums) + names_len;
+        if ((rc = mdb_put(txn, st->aggs, &kv, &v, MDB_RESERVE)) != 0)
+            return rc;
+        value = v.mv_data;
+        memcpy(value, &sums, sizeof(sums));
+        memcpy(value + sizeof(sums), names, names_len);
+        return 0;
+    }
+    df_log("aggregates: %d stage sets share one hash; conversion figures leave one out", V_PROBES);
+    return 0;
+}
+
+static int apply_row(df_store *st, MDB_txn *txn, const uint8_t *key, size_t len,
+                     const df_sums *delta)
+{
+    size_t kind_at = kind_offset(key, len);
+    if (kind_at == 0)
+        return MDB_BAD_VALSIZE; /* a programmer error: keys are built by metrics.c */
+    if (key[kind_at] == 'V')
+        return apply_visited_set(st, txn, key, kind_at, len, delta);
+    if (len > DF_AGG_KEY_MAX)
+        return MDB_BAD_VALSIZE;
+    MDB_val k = {len, (void *)key}, v;
+    df_sums sums = {0};
+    int rc = mdb_get(txn, st->aggs, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(sums))
+        memcpy(&sums, v.mv_data, sizeof(sums));
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    df_sums_add(&sums, delta, 1);
+    if (df_sums_zero(&sums))
+        return rc == 0 ? mdb_del(txn, st->aggs, &k, NULL) : 0;
+    v.mv_size = sizeof(sums);
+    v.mv_data = &sums;
+    return mdb_put(txn, st->aggs, &k, &v, 0);
+}
+
+int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d)
+{
+    size_t n = df_table_count(d->rows);
+    df_table_item *rows = df_table_sorted(d->rows);
+    int rc = n && !rows ? MDB_PANIC : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const df_sums *delta = rows[i].value;
+        if (!df_sums_zero(delta))
+            rc = apply_row(st, txn, (const uint8_t *)rows[i].key, rows[i].len, delta);
+    }
+    free(rows);
+    if (rc == 0)
+        df_table_clear(d->rows, free);
+    return rc;
+}
+
+void df_agg_deltas_clear(df_agg_deltas *d)
+{
+    df_table_clear(d->rows, free);
+}
+
+/* Calls each for the rows in [lo, hi) (hi NULL: every row that starts with
+ * lo), V rows with their names in the key. */
+static int aggs_walk(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
+                     const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx)
+{
+    MDB_cursor *cur;
+    uint8_t logical[DF_AGG_LOGICAL_KEY_MAX];
+    int rc;
+    if (lo_len > DF_AGG_KEY_MAX)
+        return 0;
+    if ((rc = mdb_cursor_open(txn, st->aggs, &cur)) != 0)
+        return rc;
+    MDB_val k = {lo_len, (void *)lo}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *key = k.mv_data;
+        if (hi) {
+            size_t n = k.mv_size < hi_len ? k.mv_size : hi_len;
+            int c = memcmp(key, hi, n);
+            if (c > 0 || (c == 0 && k.mv_size >= hi_len))
+                break;
+        } else if (k.mv_size < lo_len || memcmp(key, lo, lo_len) != 0) {
+            break;
+        }
+        if (v.mv_size < sizeof(df_sums))
+            continue; /* damaged: LMDB has no checksums */
+        df_sums sums;
+        memcpy(&sums, v.mv_data, sizeof(sums));
+        size_t kind_at = kind_offset(key, k.mv_size);
+        const uint8_t *row = key;
+        size_t row_len = k.mv_size;
+        if (kind_at && key[kind_at] == 'V') {
+            size_t names_len = v.mv_size - sizeof(df_sums);
+            if (sums.count == 0 || kind_at + 1 + names_len > sizeof(logical))
+                continue;
+            memcpy(logical, key, kind_at + 1);
+            memcpy(logical + kind_at + 1, (const uint8_t *)v.mv_data + sizeof(df_sums), names_len);
+            row = logical;
+            row_len = kind_at + 1 + names_len;
+        }
+        if (each(ctx, row, row_len, &sums))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
+                       df_agg_each each, void *ctx)
+{
+    return aggs_walk(st, txn, prefix, len, NULL, 0, each, ctx);
+}
+
+int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
+                        const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx)
+{
+    return aggs_walk(st, txn, lo, lo_len, hi, hi_len, each, ctx);
 }
 
 /* ---- pipelines ---- */

@@ -12,26 +12,14 @@
 #include <stdint.h>
 
 #include "fold.h"
+#include "metrics.h"
 
 #define DF_STORE_FORMAT 1
 /* The layout of what derives from the log; a store with another is rebuilt
  * from its log when opened. */
 #define DF_DERIVED_FORMAT 2
 
-/* Sums of stage_since are kept relative to 2020-01-01 so that they stay far
- * from overflow. */
-#define DF_AGG_EPOCH 1577836800000LL
-
 typedef struct df_store df_store;
-
-/* What the deals now in one stage add up to. */
-typedef struct df_stage_agg {
-    uint64_t count;
-    int64_t amount_int;   /* sum of amounts given as integers */
-    double amount_float;  /* sum of amounts given as floats */
-    uint64_t float_count; /* deals whose amount is a float */
-    int64_t since_sum;    /* sum of (stage_since - DF_AGG_EPOCH) */
-} df_stage_agg;
 
 /* Opens (creating when missing) the environment in dir. Returns 0, or
  * DF_EUNAVAILABLE with a message saying what is wrong with the directory. */
@@ -80,8 +68,8 @@ int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_
 /* Deal projections. df_store_deal_get takes the id from d->deal. */
 int df_store_deal_get(df_store *st, MDB_txn *txn, df_deal *d);
 int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d);
-/* Moves the deal's entries in the list indexes and its contribution to the
- * stage aggregates from `before` (NULL for a new deal) to `after`. */
+/* Moves the deal's entries in the list indexes from `before` (NULL for a
+ * new deal) to `after`. */
 int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, const df_deal *after);
 uint64_t df_store_deal_count(df_store *st, MDB_txn *txn);
 
@@ -98,12 +86,29 @@ typedef int (*df_deal_id_each)(void *ctx, const char *deal, size_t len);
 int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, df_str b,
                        const char *after, size_t after_len, df_deal_id_each each, void *ctx);
 
-/* Stage aggregates. */
-int df_store_stage_agg(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
-                       df_stage_agg *out);
-/* Counts the deals in that stage idle since at most idle_before. */
+/* Counts the deals in that stage idle since a time in [idle_from, idle_before]. */
 int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
-                        int64_t idle_before, uint64_t *count);
+                        int64_t idle_from, int64_t idle_before, uint64_t *count);
+
+/* Pipeline aggregates (metrics.h). A flush gathers the changes of its deals
+ * in memory, then writes each row once. */
+typedef struct df_agg_deltas df_agg_deltas;
+df_agg_deltas *df_agg_deltas_new(void);
+void df_agg_deltas_free(df_agg_deltas *d);
+void df_agg_deltas_clear(df_agg_deltas *d);
+/* Takes away what before contributed (NULL: nothing) and adds what after
+ * does. Returns false when out of memory. */
+bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after);
+/* Writes the gathered changes and empties d. */
+int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d);
+/* Calls each(ctx, key, len, sums) for the rows whose key starts with prefix
+ * (V rows with their names in the key), until it returns non-zero. */
+typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
+int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
+                       df_agg_each each, void *ctx);
+/* The same for the rows whose keys are in [lo, hi). */
+int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
+                        const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx);
 /* Pipelines: the built-in default overlaid by every stored definition. */
 int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl);
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p);

@@ -73,6 +73,7 @@ struct df_writer {
     uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
     uint64_t derived_seq;   /* the flushed state covers the log up to here */
     df_table *ids;          /* id -> seq, recorded since the last flush */
+    df_agg_deltas *deltas;  /* what a flush changes in the pipeline aggregates */
     df_table *deals;        /* deal -> pending_deal */
     pending_deal **touched; /* deals the current batch changed */
     size_t ntouched, touched_cap;
@@ -540,6 +541,8 @@ static int flush(df_writer *w)
             rc = MDB_CORRUPTED;
         if (rc == 0)
             rc = df_store_deal_reindex(st, txn, existed ? &w->before : NULL, &w->after);
+        if (rc == 0 && !df_agg_deltas_deal(w->deltas, existed ? &w->before : NULL, &w->after))
+            rc = MDB_PANIC;
         if (rc == 0)
             rc = df_store_deal_put(st, txn, &w->after);
         for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
@@ -547,6 +550,9 @@ static int flush(df_writer *w)
     }
     for (size_t i = 0; rc == 0 && i < nids; i++)
         rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+    if (rc == 0)
+        rc = df_store_aggs_apply(st, txn, w->deltas);
+    df_agg_deltas_clear(w->deltas);
     if (rc == 0)
         rc = df_store_meta_put(st, txn, "derived_seq", w->last_seq);
     if (rc == 0) {
@@ -756,7 +762,8 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (!(w->pipelines = malloc(sizeof(*w->pipelines))) || !(w->refolder = df_refolder_new()) ||
-        !(w->ids = df_table_new()) || !(w->deals = df_table_new())) {
+        !(w->ids = df_table_new()) || !(w->deals = df_table_new()) ||
+        !(w->deltas = df_agg_deltas_new())) {
         df_writer_stop(w);
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
     }
@@ -853,6 +860,7 @@ void df_writer_stop(df_writer *w)
     msgpack_sbuffer_destroy(&w->move_body);
     df_refolder_free(w->refolder);
     df_table_free(w->ids, NULL);
+    df_agg_deltas_free(w->deltas);
     df_table_free(w->deals, free_pending);
     free(w->touched);
     free(w->pipelines);

@@ -731,9 +731,10 @@ static void test_list(void)
 static void check_board_stage(const msgpack_object *entry, const char *stage, int64_t count,
                               double amount, double weighted, double avg_days, int64_t stale)
 {
-    static const char *const keys[] = {"stage", "count", "amount", "weighted", "avg_days_in_stage",
-                                       "stale", NULL};
+    static const char *const keys[] = {
+        "stage", "count", "amount", "weighted", "avg_days_in_stage", "stale", "removed", NULL};
     CHECK(it_has_keys(entry, keys));
+    CHECK_INT(it_bool(entry, "removed"), 0);
     CHECK_STR(it_str(entry, "stage"), stage);
     CHECK_INT(it_int(entry, "count"), count);
     CHECK_NUM(it_num(entry, "amount"), amount);
@@ -934,8 +935,9 @@ static void test_bad_requests(void)
     it_buf_add(&deep, "}");
     CHECK_ERR(it_call(&D, "%s", it_buf_get(&deep)), "bad_request");
     it_buf_free(&deep);
-    /* METRICS: not implemented yet; change this check when the op lands. */
-    CHECK_ERR(it_call(&D, "{op: metrics}"), "unknown_op");
+    CHECK_ERR(it_call(&D, "{op: metrics, pipeline: nosuchpipeline}"), "unknown_pipeline");
+    CHECK_ERR(it_call(&D, "{op: metrics, from: soon}"), "bad_request");
+    CHECK_ERR(it_call(&D, "{op: metrics, owner: 7}"), "bad_request");
 
     /* a frame over --max-message (1 MiB) */
     msgpack_sbuffer sb;

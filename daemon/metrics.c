@@ -1,0 +1,492 @@
+/* metrics.c: what a deal contributes to the pipeline aggregates, and the
+ * board and metrics figures computed back from them (see metrics.h for the
+ * rows). Pure: no I/O, no allocation. */
+#include "metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- sums ---- */
+
+static int64_t wrap(int64_t s, int sign, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    return (int64_t)(sign > 0 ? (uint64_t)s + u : (uint64_t)s - u);
+}
+
+void df_sums_add(df_sums *sum, const df_sums *add, int sign)
+{
+    sum->count = wrap(sum->count, sign, add->count);
+    sum->amount_int = wrap(sum->amount_int, sign, add->amount_int);
+    sum->float_count = wrap(sum->float_count, sign, add->float_count);
+    sum->weighted_int = wrap(sum->weighted_int, sign, add->weighted_int);
+    sum->since_sum = wrap(sum->since_sum, sign, add->since_sum);
+    sum->cycle_sum = wrap(sum->cycle_sum, sign, add->cycle_sum);
+    sum->ms_sum = wrap(sum->ms_sum, sign, add->ms_sum);
+    sum->amount_float += sign * add->amount_float;
+    sum->weighted_float += sign * add->weighted_float;
+    if (sum->float_count == 0) {
+        /* no drift once the last float amount has left */
+        sum->amount_float = 0;
+        sum->weighted_float = 0;
+    }
+}
+
+bool df_sums_zero(const df_sums *s)
+{
+    return s->count == 0 && s->amount_int == 0 && s->float_count == 0 && s->weighted_int == 0 &&
+           s->since_sum == 0 && s->cycle_sum == 0 && s->ms_sum == 0;
+}
+
+df_num df_sums_amount(const df_sums *s)
+{
+    if (s->float_count == 0)
+        return (df_num){.kind = DF_NUM_INT, .i = s->amount_int};
+    return (df_num){.kind = DF_NUM_FLOAT, .f = (double)s->amount_int + s->amount_float};
+}
+
+/* ---- keys ---- */
+
+void df_put_sortable(uint8_t *out, int64_t v)
+{
+    uint64_t u = (uint64_t)v ^ (1ULL << 63);
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)u;
+        u >>= 8;
+    }
+}
+
+int64_t df_get_sortable(const uint8_t *in)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = (u << 8) | in[i];
+    return (int64_t)(u ^ (1ULL << 63));
+}
+
+int64_t df_day_of(int64_t t)
+{
+    int64_t day = t / DF_DAY_MS;
+    return t % DF_DAY_MS < 0 ? day - 1 : day;
+}
+
+typedef struct key_buf {
+    uint8_t b[DF_AGG_LOGICAL_KEY_MAX];
+    size_t len;
+} key_buf;
+
+static void put(key_buf *k, const void *p, size_t len)
+{
+    memcpy(k->b + k->len, p, len);
+    k->len += len;
+}
+
+static void put_name(key_buf *k, const char *s, size_t len)
+{
+    put(k, s, len);
+    k->b[k->len++] = 0;
+}
+
+static void put_time(key_buf *k, int64_t t)
+{
+    df_put_sortable(k->b + k->len, t);
+    k->len += 8;
+}
+
+size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
+{
+    key_buf k = {.len = 0};
+    put_name(&k, pipeline.ptr, pipeline.len);
+    if (owner) {
+        k.b[k.len++] = 'O';
+        put_name(&k, owner->ptr, owner->len);
+    } else {
+        k.b[k.len++] = 'A';
+    }
+    memcpy(out, k.b, k.len);
+    return k.len;
+}
+
+/* ---- contributions ---- */
+
+static int compare_names(const void *a, const void *b)
+{
+    const df_name *x = *(const df_name *const *)a, *y = *(const df_name *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (int)x->len - (int)y->len;
+}
+
+static void amounts(df_sums *s, const df_deal *d, int probability)
+{
+    if (d->amount.kind == DF_NUM_INT) {
+        s->amount_int = d->amount.i;
+        s->weighted_int = (int64_t)((uint64_t)d->amount.i * (uint64_t)probability);
+    } else if (d->amount.kind == DF_NUM_FLOAT) {
+        s->amount_float = d->amount.f;
+        s->weighted_float = d->amount.f * probability;
+        s->float_count = 1;
+    }
+}
+
+static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int sign)
+{
+    if (sign < 0) {
+        df_sums zero = {0};
+        df_sums_add(&zero, &s, -1);
+        s = zero;
+    }
+    add(ctx, k->b, k->len, &s);
+}
+
+static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_name *const *visited,
+                             int nvisited, int sign, df_row_each add, void *ctx)
+{
+    key_buf k = *prefix;
+    df_sums s = {.count = 1};
+    /* C: where the deal is now */
+    k.b[k.len++] = 'C';
+    if (d->has_stage) {
+        put_name(&k, d->stage.s, d->stage.len);
+        k.b[k.len++] = (uint8_t)d->stage_outcome;
+        put_time(&k, df_day_of(d->stage_since));
+        amounts(&s, d, d->stage_probability);
+        s.since_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH);
+        s.cycle_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)d->created);
+    } else {
+        put_name(&k, "", 0);
+        k.b[k.len++] = DF_OPEN;
+        put_time(&k, 0);
+        amounts(&s, d, 0);
+    }
+    emit(add, ctx, &k, s, sign);
+
+    /* E: when a closed deal closed, to the ms */
+    if (d->has_stage && d->stage_outcome != DF_OPEN) {
+        k = *prefix;
+        k.b[k.len++] = 'E';
+        put_name(&k, d->stage.s, d->stage.len);
+        k.b[k.len++] = (uint8_t)d->stage_outcome;
+        put_time(&k, d->stage_since);
+        s.since_sum = s.weighted_int = 0;
+        s.weighted_float = 0;
+        emit(add, ctx, &k, s, sign);
+    }
+
+    /* T: each stage it has been in, with its finished visits */
+    for (int i = 0; i < nvisited; i++) {
+        k = *prefix;
+        k.b[k.len++] = 'T';
+        put(&k, visited[i]->s, visited[i]->len);
+        df_sums t = {.count = 1};
+        for (int j = 0; j < d->nstage_times; j++) {
+            if (&d->stage_times[j].stage == visited[i])
+                t.ms_sum = d->stage_times[j].ms;
+        }
+        emit(add, ctx, &k, t, sign);
+    }
+
+    /* V: the set of stages it has been in */
+    if (nvisited > 0) {
+        k = *prefix;
+        k.b[k.len++] = 'V';
+        for (int i = 0; i < nvisited; i++)
+            put_name(&k, visited[i]->s, visited[i]->len);
+        emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+    }
+}
+
+void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
+{
+    const df_name *visited[DF_MAX_STAGES + 1];
+    int nvisited = 0;
+    bool current_seen = false;
+    for (int i = 0; i < d->nstage_times && i < DF_MAX_STAGES; i++) {
+        visited[nvisited++] = &d->stage_times[i].stage;
+        if (d->has_stage && d->stage_times[i].stage.len == d->stage.len &&
+            memcmp(d->stage_times[i].stage.s, d->stage.s, d->stage.len) == 0)
+            current_seen = true;
+    }
+    if (d->has_stage && !current_seen)
+        visited[nvisited++] = &d->stage;
+    qsort(visited, (size_t)nvisited, sizeof(visited[0]), compare_names);
+
+    df_str pipeline =
+        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
+    key_buf prefix;
+    prefix.len = df_agg_prefix(prefix.b, pipeline, NULL);
+    contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
+    if (d->has_owner) {
+        df_str owner = {d->owner.s, d->owner.len};
+        prefix.len = df_agg_prefix(prefix.b, pipeline, &owner);
+        contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
+    }
+
+    /* I: when it went idle, for the stale counts of the board */
+    if (d->has_stage) {
+        key_buf k;
+        k.len = df_agg_prefix(k.b, pipeline, NULL);
+        k.b[k.len++] = 'I';
+        put_name(&k, d->stage.s, d->stage.len);
+        int64_t idle = d->stage_since;
+        if (d->has_activity && d->last_activity > idle)
+            idle = d->last_activity;
+        put_time(&k, df_day_of(idle));
+        emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+    }
+}
+
+/* ---- figures ---- */
+
+/* The first ms of a day, saturating for days at the ends of time. */
+static int64_t day_start(int64_t day)
+{
+    int64_t start;
+    if (__builtin_mul_overflow(day, DF_DAY_MS, &start))
+        return day < 0 ? INT64_MIN : INT64_MAX - DF_DAY_MS;
+    return start > INT64_MAX - DF_DAY_MS ? INT64_MAX - DF_DAY_MS : start;
+}
+
+void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now)
+{
+    memset(f, 0, sizeof(*f));
+    f->pipeline = p;
+    f->now = now;
+    for (int i = 0; i < p->nstages; i++) {
+        df_stage_figures *s = &f->stages[f->nstages++];
+        s->stage = p->stages[i].name;
+        s->outcome = p->stages[i].outcome;
+        s->probability = p->stages[i].probability;
+        s->rot_days = p->stages[i].rot_days;
+    }
+}
+
+df_stage_figures *df_figures_stage(df_figures *f, const char *name, size_t len)
+{
+    for (int i = 0; i < f->nstages; i++) {
+        if (df_name_eq(&f->stages[i].stage, name, len))
+            return &f->stages[i];
+    }
+    return NULL;
+}
+
+/* The figures of a stage name, added as a removed stage when the pipeline
+ * does not have it. NULL when there is no room left. */
+static df_stage_figures *stage_or_removed(df_figures *f, const char *name, size_t len, int outcome)
+{
+    df_stage_figures *s = df_figures_stage(f, name, len);
+    if (s)
+        return s;
+    if (f->nstages >= 2 * DF_MAX_STAGES || len > DF_MAX_NAME) {
+        f->truncated = true;
+        return NULL;
+    }
+    s = &f->stages[f->nstages++];
+    memset(s, 0, sizeof(*s));
+    df_name_set(&s->stage, name, len);
+    s->removed = true;
+    s->outcome = outcome;
+    s->probability = -1;
+    s->rot_days = -1;
+    return s;
+}
+
+/* Splits "name NUL rest": the name, and where the rest starts. */
+static bool take_name(const uint8_t *key, size_t len, size_t *at, const char **name,
+                      size_t *name_len)
+{
+    const uint8_t *nul = memchr(key + *at, 0, len - *at);
+    if (!nul)
+        return false;
+    *name = (const char *)key + *at;
+    *name_len = (size_t)(nul - (key + *at));
+    *at += *name_len + 1;
+    return true;
+}
+
+static void add_closed(df_figures *f, df_stage_figures *s, int outcome, const df_sums *sums)
+{
+    if (outcome == DF_WON) {
+        df_sums_add(&s->won, sums, 1);
+        df_sums_add(&f->won, sums, 1);
+    } else if (outcome == DF_LOST) {
+        df_sums_add(&s->lost, sums, 1);
+        df_sums_add(&f->lost, sums, 1);
+    }
+}
+
+void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi)
+{
+    int64_t start = day_start(day), end = start + DF_DAY_MS;
+    *lo = f->has_from && f->from > start ? f->from : start;
+    *hi = f->has_to && f->to < end ? f->to : end;
+}
+
+/* Whether closed deals of that day count: 1 all, 0 none, -1 some. */
+static int day_in_window(const df_figures *f, int64_t day)
+{
+    int64_t start = day_start(day), end = start + DF_DAY_MS;
+    if ((f->has_from && end <= f->from) || (f->has_to && start >= f->to) ||
+        (f->has_from && f->has_to && f->from >= f->to))
+        return 0;
+    if ((f->has_from && start < f->from) || (f->has_to && end > f->to))
+        return -1;
+    return 1;
+}
+
+static bool add_current(df_figures *f, const uint8_t *key, size_t len, const df_sums *s,
+                        bool *needs_entries)
+{
+    size_t at = 1;
+    const char *name;
+    size_t name_len;
+    if (!take_name(key, len, &at, &name, &name_len) || len != at + 9)
+        return false;
+    int moved_outcome = key[at];
+    int64_t day = df_get_sortable(key + at + 1);
+    double amount = (double)s->amount_int + s->amount_float;
+    if (name_len == 0) { /* deals without a stage yet: open, weighing nothing */
+        df_sums_add(&f->open, s, 1);
+        return true;
+    }
+    df_stage_figures *st = stage_or_removed(f, name, name_len, moved_outcome);
+    if (!st)
+        return true;
+    df_sums_add(&st->now_in, s, 1);
+    double weighted = st->removed ? ((double)s->weighted_int + s->weighted_float) / 100.0
+                                  : amount * st->probability / 100.0;
+    st->weighted += weighted;
+    /* the current visits, up to now, for the mean time in the stage */
+    double elapsed =
+        (double)s->count * ((double)f->now - (double)DF_AGG_EPOCH) - (double)s->since_sum;
+    if (elapsed > 0)
+        st->visit_ms += elapsed;
+    if (st->outcome == DF_OPEN) {
+        df_sums_add(&f->open, s, 1);
+        f->open_weighted += weighted;
+        return true;
+    }
+    int in_window = day_in_window(f, day);
+    if (in_window < 0 && moved_outcome != DF_OPEN) {
+        *needs_entries = true; /* the caller adds that day's E rows */
+        return true;
+    }
+    /* A stage that became closed when its pipeline was replaced has no E
+     * rows: its deals count by the day they moved there. */
+    if (in_window != 0) {
+        int64_t start = day_start(day);
+        if (in_window > 0 || ((!f->has_from || start >= f->from) && (!f->has_to || start < f->to)))
+            add_closed(f, st, st->outcome, s);
+    }
+    return true;
+}
+
+bool df_figures_add_closed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s)
+{
+    size_t at = 1;
+    const char *name;
+    size_t name_len;
+    if (len < 1 || key[0] != 'E' || !take_name(key, len, &at, &name, &name_len) || len != at + 9)
+        return false;
+    df_stage_figures *st = stage_or_removed(f, name, name_len, key[at]);
+    if (st)
+        add_closed(f, st, st->outcome, s);
+    return true;
+}
+
+static bool add_visits(df_figures *f, const uint8_t *key, size_t len, const df_sums *s)
+{
+    if (len < 2 || len - 1 > DF_MAX_NAME)
+        return false;
+    df_stage_figures *st = stage_or_removed(f, (const char *)key + 1, len - 1, DF_OPEN);
+    if (st) {
+        st->visited += (uint64_t)s->count;
+        st->visit_ms += (double)s->ms_sum;
+    }
+    return true;
+}
+
+/* A deal reached an open or won stage when it was ever in it or in an open
+ * or won stage after it: when the furthest open or won stage it has been in
+ * is that stage or a later one. */
+static bool add_visited_set(df_figures *f, const uint8_t *key, size_t len, const df_sums *s)
+{
+    size_t at = 1;
+    int furthest = -1;
+    while (at < len) {
+        const char *name;
+        size_t name_len;
+        int index;
+        if (!take_name(key, len, &at, &name, &name_len))
+            return false;
+        const df_stage_def *def = df_pipeline_stage(f->pipeline, name, name_len, &index);
+        if (def && def->outcome != DF_LOST && index > furthest)
+            furthest = index;
+    }
+    for (int i = 0; i <= furthest; i++)
+        f->stages[i].reached += (uint64_t)s->count;
+    return true;
+}
+
+bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_sums *s,
+                        bool *needs_entries)
+{
+    *needs_entries = false;
+    if (len < 1)
+        return false;
+    switch (key[0]) {
+    case 'C':
+        return add_current(f, key, len, s, needs_entries);
+    case 'T':
+        return add_visits(f, key, len, s);
+    case 'V':
+        return add_visited_set(f, key, len, s);
+    case 'E':
+    case 'I':
+        return true; /* read on their own */
+    default:
+        return false;
+    }
+}
+
+/* ---- metrics ---- */
+
+void df_metrics_compute(const df_figures *f, df_metrics *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->won = (uint64_t)f->won.count;
+    m->lost = (uint64_t)f->lost.count;
+    m->win_rate = m->won + m->lost ? (double)m->won / (double)(m->won + m->lost) : NAN;
+    m->avg_cycle_days =
+        m->won ? (double)f->won.cycle_sum / (double)m->won / (double)DF_DAY_MS : NAN;
+    m->open = (uint64_t)f->open.count;
+    m->open_amount = df_sums_amount(&f->open);
+    m->weighted = f->open_weighted;
+
+    double mean_won_amount =
+        m->won ? ((double)f->won.amount_int + f->won.amount_float) / (double)m->won : NAN;
+    m->velocity = NAN;
+    if (m->open && m->won && mean_won_amount != 0 && m->win_rate != 0 && m->avg_cycle_days != 0 &&
+        !isnan(m->avg_cycle_days))
+        m->velocity = (double)m->open * mean_won_amount * m->win_rate / m->avg_cycle_days;
+
+    /* consecutive open stages, then the last open one into the first won one */
+    int previous = -1;
+    const df_pipeline *p = f->pipeline;
+    for (int i = 0; i < p->nstages; i++) {
+        int outcome = p->stages[i].outcome;
+        if (outcome == DF_LOST)
+            continue;
+        if (previous >= 0) {
+            df_conversion *c = &m->conversions[m->nconversions++];
+            c->from = previous;
+            c->to = i;
+            uint64_t base = f->stages[previous].reached;
+            c->rate = base ? (double)f->stages[i].reached / (double)base : NAN;
+        }
+        if (outcome == DF_WON)
+            break;
+        previous = i;
+    }
+}

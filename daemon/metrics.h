@@ -1,0 +1,141 @@
+/* metrics.h: the arithmetic of pipeline figures, with no I/O: what one deal
+ * adds to the aggregates behind `board` and `metrics`, and the figures
+ * computed back from those aggregates.
+ *
+ * Aggregates are sums of per-deal contributions. When a deal changes, what
+ * its old state added is taken away and what its new state adds is added, so
+ * late events, regressions and reopenings are exact by construction. A
+ * contribution does not depend on pipeline definitions (it keeps stage names
+ * and what the stage was when the deal moved), so a `pipeline` event that
+ * replaces stages never needs the aggregates rebuilt: the figures apply the
+ * definitions when they are computed.
+ *
+ * Rows are keyed pipeline NUL, scope (`A` for every deal, `O` owner NUL for
+ * one owner's), then a kind:
+ *   C stage NUL outcome day     deals now in a stage, by the day they moved there
+ *   E stage NUL outcome at      closed deals, by the exact time they closed
+ *   T stage                     deals that have been in a stage, and their finished visits
+ *   V name NUL name NUL ...     deals by the set of stages they have been in
+ *   I stage NUL day             (scope A only) deals in a stage, by the day they went idle
+ * `outcome` is the stage's outcome when the deal moved there. */
+#ifndef DF_METRICS_H
+#define DF_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fold.h"
+
+/* Times in sums are kept relative to 2020-01-01, far from overflow. */
+#define DF_AGG_EPOCH 1577836800000LL
+
+/* Integer sums wrap instead of overflowing: they stay exact whenever the
+ * true sum fits, and taking back what was added restores them. */
+typedef struct df_sums {
+    int64_t count;
+    int64_t amount_int;   /* amounts given as integers */
+    double amount_float;  /* amounts given as floats */
+    int64_t float_count;  /* deals whose amount is a float */
+    int64_t weighted_int; /* integer amounts x probability when the deal moved */
+    double weighted_float;
+    int64_t since_sum; /* stage_since - DF_AGG_EPOCH */
+    int64_t cycle_sum; /* stage_since - created */
+    int64_t ms_sum;    /* T rows: ms of finished visits */
+} df_sums;
+
+/* Adds sign * add to *sum. */
+void df_sums_add(df_sums *sum, const df_sums *add, int sign);
+bool df_sums_zero(const df_sums *s);
+
+enum { DF_AGG_KEY_MAX = 511 };
+/* V keys hold a set of stage names and can be longer than a store key. */
+enum {
+    DF_AGG_LOGICAL_KEY_MAX =
+        4 + 2 * (DF_MAX_NAME + 1) + (DF_MAX_STAGES + 1) * (DF_MAX_NAME + 1) + 16
+};
+
+/* Calls add(ctx, key, len, sums) for every row deal d contributes to, with
+ * the sums multiplied by sign (+1 to add it, -1 to take it away). */
+typedef void (*df_row_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
+void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx);
+
+/* The prefix of the rows of one pipeline's deals, of one owner's when
+ * owner is not NULL. Returns its length. */
+size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
+
+/* The day a time falls on, and where day numbers sort in keys. */
+int64_t df_day_of(int64_t t);
+void df_put_sortable(uint8_t *out, int64_t v);
+int64_t df_get_sortable(const uint8_t *in);
+
+/* ---- the figures ---- */
+
+typedef struct df_stage_figures {
+    df_name stage;
+    bool removed;      /* deals still sit in it, but the pipeline no longer has it */
+    int outcome;       /* now: the pipeline's, or what it was when the deals moved */
+    int probability;   /* -1 for a removed stage */
+    int rot_days;      /* -1: never rots */
+    df_sums now_in;    /* deals now in the stage */
+    double weighted;   /* sum of amount x probability / 100 */
+    uint64_t stale;    /* filled by the caller from I rows and the idle index */
+    uint64_t visited;  /* deals that have been in it */
+    double visit_ms;   /* their time in it, current visits counted up to now */
+    uint64_t reached;  /* deals that reached it, for conversion */
+    df_sums won, lost; /* closed in it within the window */
+} df_stage_figures;
+
+typedef struct df_figures {
+    const df_pipeline *pipeline;
+    int64_t now;
+    bool has_from, has_to;
+    int64_t from, to; /* the window closed deals count in: [from, to) */
+    int nstages;      /* the pipeline's stages, then removed ones */
+    df_stage_figures stages[2 * DF_MAX_STAGES];
+    df_sums open; /* open deals, those without a stage included */
+    double open_weighted;
+    df_sums won, lost; /* within the window */
+    bool truncated;    /* more removed stages than the figures hold */
+} df_figures;
+
+void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now);
+
+/* Adds one row under the prefix (key starts at the kind byte; a V row's key
+ * holds its names). Returns false when the row is malformed. For a C
+ * row of a closed stage whose day the window cuts, *needs_entries is set:
+ * the caller then adds that day's E rows inside the window with
+ * df_figures_add_closed, and the C row adds everything but the closed
+ * counts. */
+bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_sums *s,
+                        bool *needs_entries);
+/* The window within one day, [*lo, *hi), for E rows. */
+void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi);
+/* Adds an E row the window holds. */
+bool df_figures_add_closed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s);
+/* Stage figures for a stage name, NULL when unknown. */
+df_stage_figures *df_figures_stage(df_figures *f, const char *name, size_t len);
+
+/* The metrics the contract defines, from the figures. A value is NAN when
+ * it is nil. */
+typedef struct df_conversion {
+    int from, to; /* indexes in df_figures.stages */
+    double rate;
+} df_conversion;
+
+typedef struct df_metrics {
+    uint64_t won, lost;
+    double win_rate, avg_cycle_days, velocity;
+    uint64_t open;
+    df_num open_amount;
+    double weighted;
+    int nconversions;
+    df_conversion conversions[DF_MAX_STAGES];
+} df_metrics;
+
+void df_metrics_compute(const df_figures *f, df_metrics *m);
+
+/* Sum of amounts as the wire shows it: an int while every amount is one. */
+df_num df_sums_amount(const df_sums *s);
+
+#endif
