@@ -832,6 +832,10 @@ int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl)
         return rc;
     rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
+        if (k.mv_size == 0 || *(const char *)k.mv_data == 0) { /* not a pipeline: a snapshot */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
         df_pipeline *p = (df_pipeline *)df_pipelines_find(pl, k.mv_data, k.mv_size);
         if (!p && pl->count < DF_MAX_PIPELINES && k.mv_size <= DF_MAX_NAME) {
             p = &pl->items[pl->count++];
@@ -858,4 +862,51 @@ int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p)
     int rc = mdb_put(txn, st->pipelines, &k, &v, 0);
     msgpack_sbuffer_destroy(&sb);
     return rc;
+}
+
+/* The pipelines as they were when the flushed state was folded, kept under a
+ * key no pipeline can have (names hold no NUL): a stream of name, stages. */
+static const char SNAPSHOT_KEY[] = "\0derived";
+
+int df_store_pipelines_snapshot_put(df_store *st, MDB_txn *txn, const df_pipelines *pl)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (int i = 0; i < pl->count; i++) {
+        df_pack_str(&pk, pl->items[i].name.s, pl->items[i].name.len);
+        df_pipeline_pack(&pk, &pl->items[i]);
+    }
+    MDB_val k = {sizeof(SNAPSHOT_KEY) - 1, (void *)SNAPSHOT_KEY}, v = {sb.size, sb.data};
+    int rc = mdb_put(txn, st->pipelines, &k, &v, 0);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+int df_store_pipelines_snapshot_get(df_store *st, MDB_txn *txn, df_pipelines *pl)
+{
+    MDB_val k = {sizeof(SNAPSHOT_KEY) - 1, (void *)SNAPSHOT_KEY}, v;
+    int rc = mdb_get(txn, st->pipelines, &k, &v);
+    if (rc != 0)
+        return rc;
+    const char *at = v.mv_data, *end = at + v.mv_size;
+    pl->count = 0;
+    while (at < end) {
+        size_t name_len = df_msgpack_skip(at, (size_t)(end - at));
+        size_t stages_len =
+            name_len ? df_msgpack_skip(at + name_len, (size_t)(end - at) - name_len) : 0;
+        /* a str header of 1, 2 or 3 bytes before the name */
+        uint8_t tag = (uint8_t)at[0];
+        size_t header = (tag & 0xe0) == 0xa0 ? 1 : tag == 0xd9 ? 2 : tag == 0xda ? 3 : 0;
+        if (!stages_len || !header || name_len <= header || name_len - header > DF_MAX_NAME ||
+            pl->count >= DF_MAX_PIPELINES)
+            return MDB_CORRUPTED;
+        df_pipeline *p = &pl->items[pl->count++];
+        df_name_set(&p->name, at + header, name_len - header);
+        if (df_pipeline_unpack(at + name_len, stages_len, p) != 0)
+            return MDB_CORRUPTED;
+        at += name_len + stages_len;
+    }
+    return 0;
 }

@@ -112,6 +112,11 @@ int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo
 /* Pipelines: the built-in default overlaid by every stored definition. */
 int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl);
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p);
+/* The pipelines as they were at the end of the flushed state, so that the
+ * log after it is folded again with the definitions it was folded with.
+ * _get returns MDB_NOTFOUND when none was kept. */
+int df_store_pipelines_snapshot_put(df_store *st, MDB_txn *txn, const df_pipelines *pl);
+int df_store_pipelines_snapshot_get(df_store *st, MDB_txn *txn, df_pipelines *pl);
 
 /* Rejected items: id -> msgpack {recv, error, message, raw}. */
 int df_store_rejected_put(df_store *st, MDB_txn *txn, uint64_t id, const void *data, size_t len);

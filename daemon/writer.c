@@ -554,6 +554,8 @@ static int flush(df_writer *w)
         rc = df_store_aggs_apply(st, txn, w->deltas);
     df_agg_deltas_clear(w->deltas);
     if (rc == 0)
+        rc = df_store_pipelines_snapshot_put(st, txn, w->pipelines);
+    if (rc == 0)
         rc = df_store_meta_put(st, txn, "derived_seq", w->last_seq);
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
@@ -608,8 +610,14 @@ static int replay_log(df_writer *w)
             break;
         }
         w->event.seq = seq;
-        if ((rc = remember_id(w, w->event.id, seq)) != 0 || w->event.type == DF_EV_PIPELINE)
+        if ((rc = remember_id(w, w->event.id, seq)) != 0)
             continue;
+        if (w->event.type == DF_EV_PIPELINE) {
+            /* later events were folded with this definition */
+            if (df_pipelines_apply(w->pipelines, &w->event, NULL) != 0)
+                rc = MDB_CORRUPTED;
+            continue;
+        }
         df_deal_init(&w->before, w->event.deal.ptr, w->event.deal.len);
         if ((rc = load_deal(w, txn, &w->before, &existed)) == 0)
             rc = fold_deal(w, txn, NULL, existed);
@@ -631,8 +639,17 @@ static int load_state(df_writer *w)
     if ((rc = df_store_meta_get(w->st, txn, "prev_moved", &w->prev_moved)) != 0 ||
         (rc = df_store_meta_get(w->st, txn, "duplicates", &w->duplicates)) != 0 ||
         (rc = df_store_meta_get(w->st, txn, "deals", &w->deal_count)) != 0 ||
-        (rc = df_store_meta_get(w->st, txn, "derived_seq", &w->derived_seq)) != 0 ||
-        (rc = df_store_pipelines_load(w->st, txn, w->pipelines)) != 0) {
+        (rc = df_store_meta_get(w->st, txn, "derived_seq", &w->derived_seq)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    /* the log after the flushed state is folded again with the pipelines it
+     * was folded with: those of the flushed state, then its own definitions */
+    if (w->derived_seq == 0)
+        df_pipelines_init(w->pipelines);
+    else if ((rc = df_store_pipelines_snapshot_get(w->st, txn, w->pipelines)) == MDB_NOTFOUND)
+        rc = df_store_pipelines_load(w->st, txn, w->pipelines);
+    if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
