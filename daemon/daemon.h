@@ -50,6 +50,8 @@ typedef struct df_daemon {
     df_batch *spare;
     int64_t started_ms;
     uint64_t notifications;
+    uint64_t stale_notifications;
+    uint64_t ticks;
     bool draining;    /* a signal came: finish what was received, then exit */
     bool ingest_done; /* draining, and ingest is empty (or took too long) */
     int64_t drain_deadline;

@@ -7,6 +7,7 @@
 #include "loop.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -78,6 +79,10 @@ static void advance(df_daemon *d)
         else
             df_batch_free(done);
     }
+    df_stale *stale = NULL;
+    size_t nstale = df_writer_take_stale(d->writer, &stale);
+    df_notify_stale(d, stale, nstale);
+    free(stale);
     df_api_answer_waiting(d);
     if (d->filling->count > 0 && df_writer_idle(d->writer)) {
         df_batch *next = d->spare ? d->spare : df_batch_new();
@@ -157,7 +162,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 static void on_housekeeping(uv_timer_t *handle)
 {
     df_daemon *d = handle->data;
-    df_store_check_readers(d->store);
+    if (!d->draining)
+        df_writer_request_stale_check(d->writer);
+    if (++d->ticks % 60 == 0)
+        df_store_check_readers(d->store);
 }
 
 static int fd_of(void *socket, uv_os_sock_t *fd)
@@ -189,7 +197,7 @@ int df_loop_run(df_daemon *d)
     uv_check_start(&d->check, on_check);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
-    uv_timer_start(&d->housekeeping, on_housekeeping, 60000, 60000);
+    uv_timer_start(&d->housekeeping, on_housekeeping, 1000, 1000);
     uv_run(d->loop, UV_RUN_DEFAULT);
     return 0;
 }

@@ -216,7 +216,7 @@ static int op_stats(query *q)
 {
     df_daemon *d = q->d;
     df_writer_counters c = df_writer_counters_get(d->writer);
-    pack_ok(q->pk, 12);
+    pack_ok(q->pk, 13);
     df_pack_cstr(q->pk, "events");
     msgpack_pack_uint64(q->pk, c.committed_seq);
     df_pack_cstr(q->pk, "duplicates");
@@ -235,6 +235,8 @@ static int op_stats(query *q)
     msgpack_pack_uint64(q->pk, c.flushes);
     df_pack_cstr(q->pk, "notifications");
     msgpack_pack_uint64(q->pk, d->notifications);
+    df_pack_cstr(q->pk, "stale_notifications");
+    msgpack_pack_uint64(q->pk, d->stale_notifications);
     df_pack_cstr(q->pk, "pending");
     msgpack_pack_uint64(q->pk, d->filling->count);
     df_pack_cstr(q->pk, "uptime_ms");

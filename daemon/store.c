@@ -596,6 +596,39 @@ int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stag
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
+                       int64_t until, df_idle_each each, void *ctx)
+{
+    key_buf prefix, start;
+    MDB_cursor *cur;
+    int rc;
+    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME || after >= until)
+        return 0;
+    prefix.len = 0;
+    prefix.b[prefix.len++] = TAG_IDLE;
+    key_add_name(&prefix, pipeline);
+    key_add_name(&prefix, stage);
+    start = prefix;
+    be64(start.b + start.len, idle_key(after) + 1); /* after is excluded */
+    start.len += 8;
+    if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
+        return rc;
+    MDB_val k = {start.len, start.b}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kb = k.mv_data;
+        if (k.mv_size <= prefix.len + 8 || memcmp(kb, prefix.b, prefix.len) != 0)
+            break;
+        int64_t idle = (int64_t)(from_be64(kb + prefix.len) ^ (1ULL << 63));
+        if (idle > until)
+            break;
+        if (each(ctx, (const char *)kb + prefix.len + 8, k.mv_size - prefix.len - 8, idle))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* ---- pipeline aggregates ---- */
 
 struct df_agg_deltas {

@@ -28,6 +28,13 @@
 #define FLUSH_BYTES   (128u << 20)
 #define FLUSH_IDLE_MS 200
 
+/* Stale deals are looked for in the flushed state: after each flush, and on
+ * request when nothing waits to be flushed; a request flushes first when the
+ * last look is this old. Found notifications wait for the loop up to a cap
+ * (a bulk import of old deals can make many stale at once). */
+#define STALE_FORCE_MS 60000
+#define STALE_MAX      100000
+
 /* What the writer holds of a deal changed since the last flush. Readers on
  * the loop thread see `record`, or `committed` while the batch being
  * recorded has changed the deal (touched), so never an uncommitted state. */
@@ -61,6 +68,10 @@ struct df_writer {
     df_writer_counters counters; /* under mu */
     df_table *visible;           /* the deals readers look in (changes under mu) */
     bool flush_wanted;           /* under mu */
+    bool stale_wanted;           /* under mu */
+    df_stale *stale;             /* found, not yet taken by the loop (under mu) */
+    size_t nstale, stale_cap;
+    uint64_t stale_dropped;
 
     /* owned by the writer thread */
     df_pipelines *pipelines;
@@ -71,7 +82,12 @@ struct df_writer {
     df_event event;
     df_deal before, after;
     uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
-    uint64_t derived_seq;   /* the flushed state covers the log up to here */
+    uint64_t derived_seq;  /* the flushed state covers the log up to here */
+    int64_t stale_checked; /* deals that went stale up to here were found */
+    int64_t stale_looked;  /* when the writer last looked, by its clock */
+    df_stale *found;       /* by the flush or look under way */
+    size_t nfound, found_cap;
+    uint64_t found_dropped;
     df_table *ids;          /* id -> seq, recorded since the last flush */
     df_agg_deltas *deltas;  /* what a flush changes in the pipeline aggregates */
     df_table *deals;        /* deal -> pending_deal */
@@ -516,6 +532,142 @@ static void publish(df_writer *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* ---- stale deals ---- */
+
+static bool same_str(df_str a, df_str b)
+{
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+/* Adds a notification to those found by the flush or look under way; they
+ * reach the loop only once it succeeded. */
+static void add_stale(df_writer *w, const df_name *deal, df_str pipeline, const df_name *stage,
+                      int64_t since, int64_t now)
+{
+    if (w->nfound >= STALE_MAX ||
+        !grow((void **)&w->found, &w->found_cap, w->nfound + 1, sizeof(df_stale))) {
+        w->found_dropped++;
+        return;
+    }
+    df_stale *n = &w->found[w->nfound++];
+    n->deal = *deal;
+    df_name_set(&n->pipeline, pipeline.ptr, pipeline.len);
+    n->stage = *stage;
+    n->since = since;
+    n->idle_days = df_days_between(since, now);
+}
+
+/* Hands what the flush or look found to the loop, or forgets it when that
+ * failed (the next one finds it again). */
+static void hand_over_stale(df_writer *w, bool succeeded)
+{
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; succeeded && i < w->nfound; i++) {
+        if (w->nstale >= STALE_MAX ||
+            !grow((void **)&w->stale, &w->stale_cap, w->nstale + 1, sizeof(df_stale)))
+            w->stale_dropped++;
+        else
+            w->stale[w->nstale++] = w->found[i];
+    }
+    if (succeeded)
+        w->stale_dropped += w->found_dropped;
+    pthread_mutex_unlock(&w->mu);
+    w->nfound = 0;
+    w->found_dropped = 0;
+}
+
+/* An open deal's stale spell: its stage and since when it is idle; a new
+ * spell begins with a move or an activity. False when it cannot go stale. */
+static bool stale_spell(const df_writer *w, const df_deal *d, int64_t *idle_since, int *rot_days)
+{
+    int outcome;
+    if (!d->has_stage)
+        return false;
+    df_deal_stage_info(d, w->pipelines, &outcome, NULL, rot_days);
+    if (outcome != DF_OPEN || *rot_days < 0)
+        return false;
+    *idle_since = d->stage_since;
+    if (d->has_activity && d->last_activity > *idle_since)
+        *idle_since = d->last_activity;
+    return true;
+}
+
+/* A deal whose new spell went stale before the last look (its events came
+ * late, or told of an old deal) is not found by the next look: it is
+ * reported as it is flushed. */
+static void stale_on_arrival(df_writer *w, const df_deal *before, const df_deal *after, int64_t now)
+{
+    int64_t since, before_since, limit;
+    int rot, before_rot;
+    if (!stale_spell(w, after, &since, &rot))
+        return;
+    if (before && stale_spell(w, before, &before_since, &before_rot) && before_since == since &&
+        same_name(&before->stage, &after->stage) &&
+        same_str(df_deal_pipeline(before), df_deal_pipeline(after)))
+        return; /* the same spell */
+    if (__builtin_add_overflow(since, (int64_t)rot * DF_DAY_MS, &limit) || limit > w->stale_checked)
+        return;
+    add_stale(w, &after->deal, df_deal_pipeline(after), &after->stage, since, now);
+}
+
+typedef struct stale_scan {
+    df_writer *w;
+    df_str pipeline;
+    const df_name *stage;
+    int64_t now;
+} stale_scan;
+
+static int found_stale(void *ctx, const char *deal, size_t len, int64_t idle_since)
+{
+    stale_scan *s = ctx;
+    df_name id;
+    df_name_set(&id, deal, len);
+    add_stale(s->w, &id, s->pipeline, s->stage, idle_since, s->now);
+    return 0;
+}
+
+/* Finds the open deals that went stale since the last look: for each stage
+ * that rots after R days, those idle since a time in (last - R, now - R].
+ * The store must hold every recorded event (nothing waits to be flushed). */
+static int look_for_stale(df_writer *w)
+{
+    int64_t now = df_now_ms();
+    MDB_txn *txn;
+    int rc;
+    w->stale_looked = now;
+    if (now <= w->stale_checked)
+        return 0;
+    if ((rc = df_store_write_begin(w->st, &txn)) != 0)
+        return rc;
+    for (int i = 0; rc == 0 && i < w->pipelines->count; i++) {
+        const df_pipeline *p = &w->pipelines->items[i];
+        for (int j = 0; rc == 0 && j < p->nstages; j++) {
+            const df_stage_def *def = &p->stages[j];
+            int64_t rot = (int64_t)def->rot_days * DF_DAY_MS, after, until;
+            if (def->outcome != DF_OPEN || def->rot_days < 0 ||
+                __builtin_sub_overflow(w->stale_checked, rot, &after) ||
+                __builtin_sub_overflow(now, rot, &until))
+                continue;
+            stale_scan scan = {w, {p->name.s, p->name.len}, &def->name, now};
+            rc = df_store_idle_scan(w->st, txn, scan.pipeline, (df_str){def->name.s, def->name.len},
+                                    after, until, found_stale, &scan);
+        }
+    }
+    if (rc == 0)
+        rc = df_store_meta_put(w->st, txn, "stale_checked", (uint64_t)now);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        if (rc == 0)
+            w->stale_checked = now;
+    } else {
+        mdb_txn_abort(txn);
+    }
+    hand_over_stale(w, rc == 0);
+    if (rc != 0)
+        df_log("looking for stale deals failed: %s", mdb_strerror(rc));
+    return rc;
+}
+
 /* Writes the derived state held in memory to the store in one transaction,
  * deals and ids in key order. */
 static int flush(df_writer *w)
@@ -524,6 +676,7 @@ static int flush(df_writer *w)
     MDB_txn *txn = NULL;
     df_table_item *deals = df_table_sorted(w->deals), *ids = df_table_sorted(w->ids);
     size_t ndeals = df_table_count(w->deals), nids = df_table_count(w->ids);
+    int64_t now = df_now_ms();
     int rc = (ndeals && !deals) || (nids && !ids) ? MDB_PANIC : df_store_write_begin(st, &txn);
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         pending_deal *p = deals[i].value;
@@ -543,6 +696,8 @@ static int flush(df_writer *w)
             rc = df_store_deal_reindex(st, txn, existed ? &w->before : NULL, &w->after);
         if (rc == 0 && !df_agg_deltas_deal(w->deltas, existed ? &w->before : NULL, &w->after))
             rc = MDB_PANIC;
+        if (rc == 0)
+            stale_on_arrival(w, existed ? &w->before : NULL, &w->after, now);
         if (rc == 0)
             rc = df_store_deal_put(st, txn, &w->after);
         for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
@@ -566,6 +721,7 @@ static int flush(df_writer *w)
     if (txn)
         mdb_txn_abort(txn);
     if (rc != 0) {
+        hand_over_stale(w, false);
         pthread_mutex_lock(&w->mu);
         bool first = !w->counters.flush_failing;
         w->counters.flush_failing = true;
@@ -588,6 +744,8 @@ static int flush(df_writer *w)
     w->pending_events = 0;
     w->pending_bytes = 0;
     malloc_trim(0);
+    hand_over_stale(w, true);
+    look_for_stale(w);
     return 0;
 }
 
@@ -631,6 +789,7 @@ static int replay_log(df_writer *w)
 static int load_state(df_writer *w)
 {
     MDB_txn *txn;
+    uint64_t stale_checked = 0;
     int rc = df_store_write_begin(w->st, &txn);
     if (rc != 0)
         return rc;
@@ -639,10 +798,14 @@ static int load_state(df_writer *w)
     if ((rc = df_store_meta_get(w->st, txn, "prev_moved", &w->prev_moved)) != 0 ||
         (rc = df_store_meta_get(w->st, txn, "duplicates", &w->duplicates)) != 0 ||
         (rc = df_store_meta_get(w->st, txn, "deals", &w->deal_count)) != 0 ||
-        (rc = df_store_meta_get(w->st, txn, "derived_seq", &w->derived_seq)) != 0) {
+        (rc = df_store_meta_get(w->st, txn, "derived_seq", &w->derived_seq)) != 0 ||
+        (rc = df_store_meta_get(w->st, txn, "stale_checked", &stale_checked)) != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
+    /* A store that never looked starts looking now: deals already stale in
+     * it are not reported, only those that go stale from now on. */
+    w->stale_checked = stale_checked ? (int64_t)stale_checked : df_now_ms();
     /* the log after the flushed state is folded again with the pipelines it
      * was folded with: those of the flushed state, then its own definitions */
     if (w->derived_seq == 0)
@@ -726,7 +889,7 @@ static void *writer_main(void *arg)
     for (;;) {
         bool idle = false;
         pthread_mutex_lock(&w->mu);
-        while (!w->submitted && !w->stopping && !w->flush_wanted && !idle) {
+        while (!w->submitted && !w->stopping && !w->flush_wanted && !w->stale_wanted && !idle) {
             if (w->last_seq == w->derived_seq) {
                 pthread_cond_wait(&w->wake, &w->mu);
                 continue;
@@ -742,13 +905,20 @@ static void *writer_main(void *arg)
         df_batch *b = w->submitted;
         bool stopping = w->stopping && !b;
         bool want_flush = w->flush_wanted || idle || stopping || flush_due(w);
+        bool want_stale = w->stale_wanted && !stopping;
         w->submitted = NULL;
         w->flush_wanted = false;
-        w->working = b != NULL || want_flush;
+        w->stale_wanted = false;
+        w->working = b != NULL || want_flush || want_stale;
         pthread_mutex_unlock(&w->mu);
 
+        if (want_stale && w->last_seq > w->derived_seq &&
+            df_now_ms() - w->stale_looked >= STALE_FORCE_MS)
+            want_flush = true;
         if (want_flush && w->last_seq > w->derived_seq)
-            flush(w);
+            flush(w); /* looks for stale deals too */
+        else if (want_stale && w->last_seq == w->derived_seq)
+            look_for_stale(w);
         if (b)
             process(w, b);
         pthread_mutex_lock(&w->mu);
@@ -827,6 +997,30 @@ df_batch *df_writer_take(df_writer *w)
     return b;
 }
 
+void df_writer_request_stale_check(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stale_wanted = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+size_t df_writer_take_stale(df_writer *w, df_stale **out)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->nstale;
+    uint64_t dropped = w->stale_dropped;
+    *out = w->stale;
+    w->stale = NULL;
+    w->nstale = w->stale_cap = 0;
+    w->stale_dropped = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (dropped)
+        df_log("%llu deal.stale notifications were not published: more than %d went stale at once",
+               (unsigned long long)dropped, STALE_MAX);
+    return n;
+}
+
 bool df_writer_idle(df_writer *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -880,6 +1074,8 @@ void df_writer_stop(df_writer *w)
     df_agg_deltas_free(w->deltas);
     df_table_free(w->deals, free_pending);
     free(w->touched);
+    free(w->stale);
+    free(w->found);
     free(w->pipelines);
     free(w);
 }

@@ -41,6 +41,15 @@ typedef struct df_move {
     int status;
 } df_move;
 
+/* A deal.stale notification: an open deal idle for its stage's rot_days. */
+typedef struct df_stale {
+    df_name deal;
+    df_name pipeline;
+    df_name stage;
+    int64_t since; /* idle since: max(stage_since, last_activity) */
+    int64_t idle_days;
+} df_stale;
+
 /* Packs a deal.moved notification's body as it is published and kept. */
 void df_move_pack(msgpack_packer *pk, const df_move *m);
 
@@ -103,6 +112,12 @@ void df_writer_request_flush(df_writer *w);
 bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,
                       size_t *record_len);
 df_writer_counters df_writer_counters_get(df_writer *w);
+/* Asks the writer to look for open deals that went stale since it last
+ * looked (call it every second or so); `done` is called when it found some. */
+void df_writer_request_stale_check(df_writer *w);
+/* Hands over the deal.stale notifications found so far (*out, count
+ * returned; the caller frees *out). */
+size_t df_writer_take_stale(df_writer *w, df_stale **out);
 /* Stops the thread after the batch it holds. */
 void df_writer_stop(df_writer *w);
 
