@@ -1,0 +1,417 @@
+/* test_figures.c: `metrics` and `board` over a generated pipeline of a few
+ * hundred deals whose events arrive shuffled (many late), against figures
+ * the test computes a second way: each deal folded on its own, then every
+ * figure taken from the contract's definitions, deal by deal. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fold.h"
+#include "harness.h"
+
+#define T0       IT_T0
+#define DAY      IT_DAY
+#define NDEALS   400
+#define MAXEV    10
+#define NOW      (T0 + 70 * DAY)
+#define NSTAGES  6
+#define NOWNERS  3
+#define PIPELINE "gen"
+
+static it_daemon D;
+static df_pipelines pipelines;
+static const char *const STAGES[NSTAGES] = {"s0", "s1", "s2", "s3", "won", "lost"};
+static const char *const OWNERS[NOWNERS] = {"o1", "o2", "o3"};
+
+typedef struct gen_event {
+    int deal;
+    df_event_type type;
+    int stage;
+    int64_t at;
+    int amount_kind; /* 0 none, 1 int, 2 float */
+    int64_t amount_int;
+    double amount_float;
+    int owner; /* -1: not set */
+    uint64_t seq;
+    char id[32];
+    char deal_id[16];
+} gen_event;
+
+static gen_event events[NDEALS * MAXEV];
+static size_t nevents;
+static df_deal deals[NDEALS];
+static uint32_t random_state = 20261123;
+
+static uint32_t next_random(uint32_t below)
+{
+    random_state = random_state * 1103515245u + 12345u;
+    return (random_state >> 8) % below;
+}
+
+static void define_pipeline(void)
+{
+    CHECK(it_append(&D, "{id: gen-def, type: pipeline, pipeline: gen, stages: ["
+                        "{name: s0, probability: 10, rot_days: 2},"
+                        "{name: s1, probability: 30, rot_days: 5},"
+                        "{name: s2, probability: 50},"
+                        "{name: s3, probability: 70, rot_days: 1},"
+                        "{name: won, probability: 100, outcome: won},"
+                        "{name: lost, probability: 0, outcome: lost}]}") > 0);
+    df_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = DF_EV_PIPELINE;
+    ev.pipeline = (df_str){PIPELINE, 3};
+    int probability[NSTAGES] = {10, 30, 50, 70, 100, 0};
+    int rot[NSTAGES] = {2, 5, -1, 1, -1, -1};
+    ev.nstages = NSTAGES;
+    for (int i = 0; i < NSTAGES; i++)
+        ev.stages[i] = (df_stage_spec){{STAGES[i], (uint32_t)strlen(STAGES[i])},
+                                       probability[i],
+                                       rot[i],
+                                       i == 4   ? DF_WON
+                                       : i == 5 ? DF_LOST
+                                                : DF_OPEN};
+    df_pipelines_init(&pipelines);
+    CHECK(df_pipelines_apply(&pipelines, &ev, NULL) == 0);
+}
+
+static void generate(void)
+{
+    for (int d = 0; d < NDEALS; d++) {
+        int n = 1 + (int)next_random(MAXEV - 1);
+        for (int i = 0; i < n; i++) {
+            gen_event *e = &events[nevents++];
+            memset(e, 0, sizeof(*e));
+            e->deal = d;
+            snprintf(e->deal_id, sizeof(e->deal_id), "g%d", d);
+            snprintf(e->id, sizeof(e->id), "gen-%d-%d", d, i);
+            /* half of them stage moves */
+            uint32_t r = next_random(10);
+            e->type = i == 0 || r < 5 ? DF_EV_STAGE : r < 8 ? DF_EV_ACTIVITY : DF_EV_UPDATE;
+            e->stage = (int)next_random(NSTAGES);
+            e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) + (int64_t)next_random(1000);
+            e->owner = -1;
+            if (e->type != DF_EV_ACTIVITY) {
+                uint32_t a = next_random(4);
+                e->amount_kind = a == 0 ? 0 : a == 3 ? 2 : 1;
+                e->amount_int = 100 * (1 + (int64_t)next_random(50));
+                e->amount_float = (double)(1 + next_random(5000)) / 4.0;
+                if (next_random(3) > 0)
+                    e->owner = (int)next_random(NOWNERS);
+            }
+        }
+    }
+}
+
+static void add_event_text(it_buf *t, const gen_event *e)
+{
+    it_buf_add(t, "{id: '%s', deal: '%s', pipeline: gen, at: %lld", e->id, e->deal_id,
+               (long long)e->at);
+    if (e->type == DF_EV_STAGE)
+        it_buf_add(t, ", type: stage, stage: %s", STAGES[e->stage]);
+    else if (e->type == DF_EV_ACTIVITY)
+        it_buf_add(t, ", type: activity, kind: call");
+    else
+        it_buf_add(t, ", type: update");
+    if (e->type != DF_EV_ACTIVITY) {
+        if (e->amount_kind == 1)
+            it_buf_add(t, ", amount: %lld", (long long)e->amount_int);
+        else if (e->amount_kind == 2)
+            it_buf_add(t, ", amount: %.2f", e->amount_float);
+        if (e->owner >= 0)
+            it_buf_add(t, ", owner: %s", OWNERS[e->owner]);
+    }
+    it_buf_add(t, "}");
+}
+
+/* Sends every event in a shuffled order, in batches, and notes its seq. */
+static void send_shuffled(void)
+{
+    static size_t order[NDEALS * MAXEV];
+    for (size_t i = 0; i < nevents; i++)
+        order[i] = i;
+    for (size_t i = nevents - 1; i > 0; i--) {
+        size_t j = next_random((uint32_t)i + 1);
+        size_t swap = order[i];
+        order[i] = order[j];
+        order[j] = swap;
+    }
+    it_buf t = {0};
+    size_t in_batch = 0, batch_start = 0;
+    for (size_t k = 0; k <= nevents; k++) {
+        if (k == nevents || in_batch == 100) {
+            it_buf_add(&t, "]}");
+            const msgpack_object *r = it_call(&D, "%s", it_buf_get(&t));
+            const msgpack_object *results = it_get(r, "results");
+            CHECK_INT(it_len(results), in_batch);
+            for (size_t i = 0; i < in_batch; i++) {
+                events[order[batch_start + i]].seq =
+                    (uint64_t)it_int(it_at(results, (uint32_t)i), "seq");
+                CHECK(events[order[batch_start + i]].seq > 0);
+            }
+            it_buf_free(&t);
+            memset(&t, 0, sizeof(t));
+            in_batch = 0;
+            batch_start = k;
+            if (k == nevents)
+                break;
+        }
+        if (in_batch == 0)
+            it_buf_add(&t, "{op: append, events: [");
+        it_buf_add(&t, in_batch ? "," : "");
+        add_event_text(&t, &events[order[k]]);
+        in_batch++;
+    }
+}
+
+/* ---- the second way ---- */
+
+static df_event to_event(const gen_event *e)
+{
+    df_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = e->type;
+    ev.id = (df_str){e->id, (uint32_t)strlen(e->id)};
+    ev.deal = (df_str){e->deal_id, (uint32_t)strlen(e->deal_id)};
+    ev.has_at = true;
+    ev.at = e->at;
+    ev.seq = e->seq;
+    ev.pipeline = (df_str){PIPELINE, 3};
+    if (e->type == DF_EV_STAGE)
+        ev.stage = (df_str){STAGES[e->stage], (uint32_t)strlen(STAGES[e->stage])};
+    if (e->type == DF_EV_ACTIVITY)
+        ev.kind = (df_str){"call", 4};
+    if (e->type != DF_EV_ACTIVITY) {
+        if (e->amount_kind) {
+            ev.amount_set = DF_SET;
+            ev.amount = e->amount_kind == 1 ? (df_num){.kind = DF_NUM_INT, .i = e->amount_int}
+                                            : (df_num){.kind = DF_NUM_FLOAT, .f = e->amount_float};
+        }
+        if (e->owner >= 0) {
+            ev.owner_set = DF_SET;
+            ev.owner = (df_str){OWNERS[e->owner], 2};
+        }
+    }
+    return ev;
+}
+
+static void fold_deals(void)
+{
+    static df_event mine[MAXEV];
+    for (int d = 0; d < NDEALS; d++) {
+        size_t n = 0;
+        for (size_t i = 0; i < nevents; i++) {
+            if (events[i].deal == d)
+                mine[n++] = to_event(&events[i]);
+        }
+        df_fold_sort(mine, n);
+        df_deal_init(&deals[d], mine[0].deal.ptr, mine[0].deal.len);
+        for (size_t i = 0; i < n; i++)
+            df_fold_apply(&deals[d], &mine[i], &pipelines);
+    }
+}
+
+typedef struct expected {
+    uint64_t won, lost, open;
+    double win_rate, avg_cycle_days, open_amount, weighted, velocity;
+    double days_sum[NSTAGES];
+    uint64_t days_count[NSTAGES];
+    double conversion[NSTAGES];
+} expected;
+
+static int stage_index(const df_name *n)
+{
+    for (int i = 0; i < NSTAGES; i++)
+        if (df_name_eq(n, STAGES[i], strlen(STAGES[i])))
+            return i;
+    return -1;
+}
+
+static bool visited(const df_deal *d, int stage)
+{
+    if (d->has_stage && stage_index(&d->stage) == stage)
+        return true;
+    for (int i = 0; i < d->nstage_times; i++)
+        if (stage_index(&d->stage_times[i].stage) == stage)
+            return true;
+    return false;
+}
+
+/* The contract's definition, taken literally. */
+static bool reached(const df_deal *d, int stage)
+{
+    if (visited(d, stage))
+        return true;
+    for (int j = stage + 1; j < NSTAGES; j++)
+        if (j != 5 && visited(d, j)) /* open or won stages after it */
+            return true;
+    return false;
+}
+
+static void compute(expected *x, int owner, bool has_from, int64_t from, bool has_to, int64_t to)
+{
+    static df_deal_view view;
+    double won_amount = 0, cycle = 0;
+    uint64_t reached_count[NSTAGES] = {0};
+    memset(x, 0, sizeof(*x));
+    for (int i = 0; i < NDEALS; i++) {
+        const df_deal *d = &deals[i];
+        if (owner >= 0 && !(d->has_owner && df_name_eq(&d->owner, OWNERS[owner], 2)))
+            continue;
+        df_deal_view_at(d, NOW, &pipelines, &view);
+        double amount = df_num_value(d->amount);
+        if (d->amount.kind == DF_NUM_NONE)
+            amount = 0;
+        bool in_window = (!has_from || d->stage_since >= from) && (!has_to || d->stage_since < to);
+        if (view.status == DF_OPEN) {
+            x->open++;
+            x->open_amount += amount;
+            x->weighted += d->has_stage ? amount * view.probability / 100.0 : 0;
+        } else if (in_window && view.status == DF_WON) {
+            x->won++;
+            won_amount += amount;
+            cycle += (double)(d->stage_since - d->created) / DAY;
+        } else if (in_window) {
+            x->lost++;
+        }
+        for (int s = 0; s < view.nstage_times; s++) {
+            int k = stage_index(&view.stage_times[s].stage);
+            x->days_sum[k] += (double)view.stage_times[s].ms / DAY;
+            x->days_count[k]++;
+        }
+        for (int s = 0; s < NSTAGES; s++)
+            reached_count[s] += reached(d, s);
+    }
+    x->win_rate = x->won + x->lost ? (double)x->won / (double)(x->won + x->lost) : NAN;
+    x->avg_cycle_days = x->won ? cycle / (double)x->won : NAN;
+    x->velocity = NAN;
+    if (x->open && x->won && won_amount != 0 && x->win_rate != 0 && x->avg_cycle_days != 0)
+        x->velocity =
+            (double)x->open * (won_amount / (double)x->won) * x->win_rate / x->avg_cycle_days;
+    for (int s = 0; s < 4; s++)
+        x->conversion[s] =
+            reached_count[s] ? (double)reached_count[s + 1] / (double)reached_count[s] : NAN;
+}
+
+static bool close_to(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    return fabs(a - b) <= 1e-6 * (1 + fabs(b));
+}
+
+static void check_metrics(int owner, bool has_from, int64_t from, bool has_to, int64_t to)
+{
+    expected x;
+    compute(&x, owner, has_from, from, has_to, to);
+    it_buf t = {0};
+    it_buf_add(&t, "{op: metrics, pipeline: gen, now: %lld", (long long)NOW);
+    if (owner >= 0)
+        it_buf_add(&t, ", owner: %s", OWNERS[owner]);
+    if (has_from)
+        it_buf_add(&t, ", from: %lld", (long long)from);
+    if (has_to)
+        it_buf_add(&t, ", to: %lld", (long long)to);
+    it_buf_add(&t, "}");
+    const msgpack_object *m = it_call(&D, "%s", it_buf_get(&t));
+    it_buf_free(&t);
+    int failed = df_checks_failed;
+    CHECK(it_ok(m));
+    CHECK_INT(it_int(m, "won"), x.won);
+    CHECK_INT(it_int(m, "lost"), x.lost);
+    CHECK_INT(it_int(m, "open"), x.open);
+    CHECK(close_to(it_num(m, "win_rate"), x.win_rate));
+    CHECK(close_to(it_num(m, "avg_cycle_days"), x.avg_cycle_days));
+    CHECK(close_to(it_num(m, "open_amount"), x.open_amount));
+    CHECK(close_to(it_num(m, "weighted"), x.weighted));
+    CHECK(close_to(it_num(m, "velocity"), x.velocity));
+    const msgpack_object *days = it_get(m, "avg_days_in_stage");
+    for (int s = 0; s < NSTAGES; s++) {
+        if (x.days_count[s] == 0)
+            CHECK(it_get(days, STAGES[s]) == NULL);
+        else
+            CHECK(close_to(it_num(days, STAGES[s]), x.days_sum[s] / (double)x.days_count[s]));
+    }
+    const msgpack_object *conversion = it_get(m, "conversion");
+    CHECK_INT(it_len(conversion), 4);
+    for (uint32_t s = 0; s < 4; s++) {
+        const msgpack_object *c = it_at(conversion, s);
+        CHECK_STR(it_str(c, "from"), STAGES[s]);
+        CHECK_STR(it_str(c, "to"), STAGES[s + 1]);
+        CHECK(close_to(it_num(c, "rate"), x.conversion[s]));
+    }
+    if (df_checks_failed != failed) {
+        fprintf(stderr, "metrics for owner %d window %d..%d: ", owner, has_from, has_to);
+        msgpack_object_print(stderr, *m);
+        fprintf(stderr, "\n");
+    }
+}
+
+static void check_board(void)
+{
+    static df_deal_view view;
+    const msgpack_object *b = it_call(&D, "{op: board, pipeline: gen, now: %lld}", (long long)NOW);
+    const msgpack_object *stages = it_get(b, "stages");
+    CHECK_INT(it_len(stages), NSTAGES);
+    for (int s = 0; s < NSTAGES; s++) {
+        uint64_t count = 0, stale = 0;
+        double amount = 0, days = 0;
+        for (int i = 0; i < NDEALS; i++) {
+            const df_deal *d = &deals[i];
+            if (!d->has_stage || stage_index(&d->stage) != s)
+                continue;
+            df_deal_view_at(d, NOW, &pipelines, &view);
+            count++;
+            amount += d->amount.kind == DF_NUM_NONE ? 0 : df_num_value(d->amount);
+            days += (double)(NOW - d->stage_since) / DAY;
+            stale += view.stale;
+        }
+        int probability[NSTAGES] = {10, 30, 50, 70, 100, 0};
+        const msgpack_object *e = it_at(stages, (uint32_t)s);
+        CHECK_STR(it_str(e, "stage"), STAGES[s]);
+        CHECK_INT(it_int(e, "count"), count);
+        CHECK(close_to(it_num(e, "amount"), amount));
+        CHECK(close_to(it_num(e, "weighted"), amount * probability[s] / 100.0));
+        CHECK(close_to(it_num(e, "avg_days_in_stage"), count ? days / (double)count : 0));
+        CHECK_INT(it_int(e, "stale"), stale);
+    }
+}
+
+static void check_all(void)
+{
+    int64_t windows[][2] = {{T0 + 10 * DAY, T0 + 40 * DAY},
+                            {T0 + 20 * DAY + DAY / 3, T0 + 33 * DAY + 7},
+                            {T0 + 59 * DAY, T0 + 59 * DAY + 1}};
+    for (int owner = -1; owner < NOWNERS; owner++) {
+        check_metrics(owner, false, 0, false, 0);
+        for (int w = 0; w < 3; w++)
+            check_metrics(owner, true, windows[w][0], true, windows[w][1]);
+        check_metrics(owner, true, T0 + 30 * DAY + 5, false, 0);
+        check_metrics(owner, false, 0, true, T0 + 30 * DAY + 5);
+    }
+    check_board();
+}
+
+int main(void)
+{
+    if (!it_start(&D, NULL)) {
+        it_cleanup(&D);
+        CHECK(!"dealflowd started");
+        it_done();
+        return df_check_summary();
+    }
+    define_pipeline();
+    generate();
+    send_shuffled();
+    fold_deals();
+    RUN(check_all);
+    /* the same from the stored aggregates after a restart */
+    CHECK_INT(it_stop(&D), 0);
+    CHECK(it_restart(&D));
+    RUN(check_all);
+    CHECK_INT(it_stop(&D), 0);
+    it_cleanup(&D);
+    CHECK_INT(it_done(), 0);
+    return df_check_summary();
+}
