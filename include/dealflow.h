@@ -123,9 +123,14 @@ int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, d
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err);
 /* Every recorded event after seq `after`. */
 int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
+/* Sets how many items one request asks for: 1..10 000, default 1000. Nothing
+ * is sent before the first df_iter_next, so errors of the request (an
+ * unknown deal, bad filters) come from there. An iterator uses its client,
+ * which must outlive it; `limit` and `cursor` in list filters are ignored. */
+int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err);
 /* Gives the next item (a deal object or a recorded event, as msgpack bytes
  * valid until the next call). Returns 1 with an item, 0 at the end, or a
- * negative code. */
+ * negative code; after a failure the next call tries the same page again. */
 int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err);
 void df_iter_free(df_iter *it);
 
@@ -146,13 +151,20 @@ typedef struct df_notification {
 /* Subscribes to the topics that start with prefix ("deal.moved.",
  * "deal.stale.", "deal." or "" for all). With from_seq > 0, deal.moved
  * notifications with seq > from_seq are delivered first from `moves`; with 0,
- * delivery starts with what is published from now on. */
+ * delivery starts with what is published from now on: when the prefix lets
+ * deal.moved through, df_subscribe asks the daemon (`moves`) where its moves
+ * end, so it fails as a request does when the daemon does not answer. A
+ * subscription uses its client for repairs; the client must outlive it. */
 int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscription **out,
                  df_error *err);
 /* Waits up to timeout_ms (-1: forever) for the next notification. Returns 1
- * with one in *n, 0 when none came in time, or a negative code. */
+ * with one in *n, 0 when none came in time, or a negative code (a repair
+ * whose `moves` request failed; the next call resumes it). A repair's
+ * requests take the client's timeout, beyond timeout_ms. A gap is noticed
+ * when the next deal.moved arrives. */
 int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n, df_error *err);
-/* The seq of the last deal.moved delivered: pass it as from_seq to resume. */
+/* The seq of the last deal.moved delivered (or skipped as not matching the
+ * prefix): pass it as from_seq to resume. */
 uint64_t df_subscription_last_seq(const df_subscription *s);
 void df_subscription_close(df_subscription *s);
 

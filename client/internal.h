@@ -1,0 +1,62 @@
+/* internal.h: what the modules of libdealflow share and callers never see: the client
+ * itself, its request path, and readers of values inside checked msgpack bytes. */
+#ifndef DF_CLIENT_INTERNAL_H
+#define DF_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "dealflow.h"
+
+/* A reply larger than this makes ZeroMQ drop the connection; the request
+ * then fails as unavailable rather than exhausting memory. */
+#define DF__MAX_REPLY (256u * 1024 * 1024)
+/* Notifications are small maps of bounded names. */
+#define DF__MAX_NOTIFICATION (1024u * 1024)
+/* Items one paged request asks for, and the daemon's maximum. */
+#define DF__PAGE_DEFAULT 1000u
+#define DF__PAGE_MAX     10000u
+
+struct df_client {
+    void *context;
+    char *api;
+    char *ingest;
+    char *notify;
+    int timeout_ms;
+    int attempts;
+    void *dealer; /* api socket, NULL until used and after a timed-out attempt */
+    void *push;   /* ingest socket, NULL until df_publish */
+    uint64_t next_request_id;
+};
+
+/* Sends the request built in sb (a msgpack map) as df_request does. */
+int df__request_sbuffer(df_client *c, const msgpack_sbuffer *sb, df_bytes *reply, df_error *err);
+
+/* Readers of one value inside checked msgpack bytes (see df_msgpack_check).
+ * Each returns false when the value has another type. */
+bool df__read_uint(const char *value, size_t len, uint64_t *out);
+bool df__read_bool(const char *value, size_t len, bool *out);
+bool df__read_str(const char *value, size_t len, const char **str, uint32_t *str_len);
+bool df__is_nil(const char *value, size_t len);
+/* Finds key in the map at map[0..len) and reads it as above. */
+bool df__map_uint(const char *map, size_t len, const char *key, uint64_t *out);
+bool df__map_str(const char *map, size_t len, const char *key, const char **str, uint32_t *str_len);
+/* The span of the array under key, its element count and where its first
+ * element starts. */
+bool df__map_array(const char *map, size_t len, const char *key, const char **first,
+                   size_t *rest_len, uint32_t *count);
+
+/* Copies the entries of the map filters[0..len) (checked bytes) into sb,
+ * leaving out the keys in skip (NULL-terminated); returns how many it
+ * copied, or -1 when filters is not a map. The caller packs the map header
+ * first, so it counts the entries with a first pass (sb NULL). */
+long df__copy_map_entries(const char *filters, size_t len, const char *const *skip,
+                          msgpack_sbuffer *sb);
+
+/* The socket under a subscription, for tests that cut its connection. */
+void *df__subscription_socket(df_subscription *s);
+
+#endif

@@ -1,0 +1,242 @@
+/* iter.c: iterators over the api's paged replies: `list` by cursor, `history` and
+ * `replay` by after + limit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "internal.h"
+
+typedef enum iter_kind { ITER_LIST, ITER_HISTORY, ITER_REPLAY } iter_kind;
+
+struct df_iter {
+    df_client *client;
+    iter_kind kind;
+    char *filters; /* list: the caller's filter map, checked */
+    size_t filters_len;
+    char *deal; /* history */
+    uint64_t after;
+    uint64_t last_seq; /* replay: the log's end when the page was read */
+    char *cursor;      /* list: where the next page starts; NULL before the first */
+    uint32_t cursor_len;
+    uint32_t page_size;
+    df_bytes page;
+    const char *item; /* the next item in page */
+    size_t rest;      /* bytes of page from item on */
+    uint32_t left;    /* items of page not yet given */
+    uint32_t page_count;
+    bool started;
+    bool at_end; /* no page after the current one */
+};
+
+static int iter_new(df_client *c, iter_kind kind, df_iter **out, df_error *err)
+{
+    if (out == NULL)
+        return df_fail(err, DF_EBAD_REQUEST, "an iterator needs somewhere to go");
+    *out = NULL;
+    if (c == NULL)
+        return df_fail(err, DF_EBAD_REQUEST, "an iterator needs a client");
+    df_iter *it = calloc(1, sizeof *it);
+    if (it == NULL)
+        return df_fail(err, DF_EINTERNAL, "out of memory");
+    it->client = c;
+    it->kind = kind;
+    it->page_size = DF__PAGE_DEFAULT;
+    *out = it;
+    return 0;
+}
+
+int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, df_error *err)
+{
+    static const char *const none[] = {NULL};
+    df_error check;
+    if (filters != NULL && (df_msgpack_check(filters, len, &check) != 0 ||
+                            df__copy_map_entries(filters, len, none, NULL) < 0))
+        return df_fail(err, DF_EBAD_REQUEST, "the list filters must be a msgpack map");
+    int rc = iter_new(c, ITER_LIST, out, err);
+    if (rc != 0 || filters == NULL)
+        return rc;
+    (*out)->filters = malloc(len);
+    if ((*out)->filters == NULL) {
+        df_iter_free(*out);
+        *out = NULL;
+        return df_fail(err, DF_EINTERNAL, "out of memory");
+    }
+    memcpy((*out)->filters, filters, len);
+    (*out)->filters_len = len;
+    return 0;
+}
+
+int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err)
+{
+    if (deal == NULL || deal[0] == '\0' || strlen(deal) > DF_MAX_ID)
+        return df_fail(err, DF_EBAD_REQUEST, "a deal id is 1..%d bytes", DF_MAX_ID);
+    int rc = iter_new(c, ITER_HISTORY, out, err);
+    if (rc != 0)
+        return rc;
+    size_t len = strlen(deal);
+    (*out)->deal = malloc(len + 1);
+    if ((*out)->deal == NULL) {
+        df_iter_free(*out);
+        *out = NULL;
+        return df_fail(err, DF_EINTERNAL, "out of memory");
+    }
+    memcpy((*out)->deal, deal, len + 1);
+    (*out)->after = after;
+    return 0;
+}
+
+int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err)
+{
+    int rc = iter_new(c, ITER_REPLAY, out, err);
+    if (rc == 0)
+        (*out)->after = after;
+    return rc;
+}
+
+int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err)
+{
+    if (it == NULL || n == 0 || n > DF__PAGE_MAX)
+        return df_fail(err, DF_EBAD_REQUEST, "a page holds 1..%u items", DF__PAGE_MAX);
+    it->page_size = n;
+    return 0;
+}
+
+static void pack_request(df_iter *it, msgpack_packer *pk, msgpack_sbuffer *sb)
+{
+    static const char *const reserved[] = {"op", "limit", "cursor", NULL};
+    switch (it->kind) {
+    case ITER_LIST: {
+        long nfilters = 0;
+        if (it->filters != NULL)
+            nfilters = df__copy_map_entries(it->filters, it->filters_len, reserved, NULL);
+        msgpack_pack_map(pk, (uint32_t)nfilters + 2 + (it->cursor != NULL));
+        if (nfilters > 0)
+            df__copy_map_entries(it->filters, it->filters_len, reserved, sb);
+        df_pack_cstr(pk, "op");
+        df_pack_cstr(pk, "list");
+        if (it->cursor != NULL) {
+            df_pack_cstr(pk, "cursor");
+            df_pack_str(pk, it->cursor, it->cursor_len);
+        }
+        break;
+    }
+    case ITER_HISTORY:
+        msgpack_pack_map(pk, 4);
+        df_pack_cstr(pk, "op");
+        df_pack_cstr(pk, "history");
+        df_pack_cstr(pk, "deal");
+        df_pack_cstr(pk, it->deal);
+        df_pack_cstr(pk, "after");
+        msgpack_pack_uint64(pk, it->after);
+        break;
+    case ITER_REPLAY:
+        msgpack_pack_map(pk, 3);
+        df_pack_cstr(pk, "op");
+        df_pack_cstr(pk, "replay");
+        df_pack_cstr(pk, "after");
+        msgpack_pack_uint64(pk, it->after);
+        break;
+    }
+    df_pack_cstr(pk, "limit");
+    msgpack_pack_uint32(pk, it->page_size);
+}
+
+/* list: keeps the reply's cursor for the next page, or marks the end. */
+static int take_cursor(df_iter *it, df_error *err)
+{
+    const char *value, *str;
+    size_t value_len;
+    uint32_t str_len;
+    if (!df_msgpack_map_find(it->page.data, it->page.len, "cursor", &value, &value_len) ||
+        df__is_nil(value, value_len)) {
+        it->at_end = true;
+        return 0;
+    }
+    if (!df__read_str(value, value_len, &str, &str_len))
+        return df_fail(err, DF_EINTERNAL, "the daemon's list cursor is not a str");
+    char *copy = malloc(str_len + 1u);
+    if (copy == NULL)
+        return df_fail(err, DF_EINTERNAL, "out of memory");
+    memcpy(copy, str, str_len);
+    free(it->cursor);
+    it->cursor = copy;
+    it->cursor_len = str_len;
+    return 0;
+}
+
+static int fetch_page(df_iter *it, df_error *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_request(it, &pk, &sb);
+    df_bytes reply;
+    int rc = df__request_sbuffer(it->client, &sb, &reply, err);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc != 0) {
+        df_bytes_free(&reply);
+        return rc;
+    }
+    df_bytes_free(&it->page);
+    it->page = reply;
+    it->started = true;
+    const char *key = it->kind == ITER_LIST ? "deals" : "events";
+    if (!df__map_array(it->page.data, it->page.len, key, &it->item, &it->rest, &it->left)) {
+        it->left = 0;
+        return df_fail(err, DF_EINTERNAL, "the daemon's reply has no `%s` array", key);
+    }
+    it->page_count = it->left;
+    switch (it->kind) {
+    case ITER_LIST:
+        return take_cursor(it, err);
+    case ITER_REPLAY:
+        if (!df__map_uint(it->page.data, it->page.len, "last_seq", &it->last_seq))
+            return df_fail(err, DF_EINTERNAL, "the daemon's replay reply has no `last_seq`");
+        /* fall through */
+    case ITER_HISTORY:
+        if (it->page_count < it->page_size)
+            it->at_end = true;
+        break;
+    }
+    return 0;
+}
+
+int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err)
+{
+    if (it == NULL || item == NULL || len == NULL)
+        return df_fail(err, DF_EBAD_REQUEST, "df_iter_next needs an iterator, item and len");
+    while (it->left == 0) {
+        if (it->started && (it->at_end || (it->kind == ITER_REPLAY && it->after >= it->last_seq)))
+            return 0;
+        int rc = fetch_page(it, err);
+        if (rc != 0)
+            return rc;
+    }
+    size_t item_len = df_msgpack_skip(it->item, it->rest);
+    if (item_len == 0)
+        return df_fail(err, DF_EINTERNAL, "the daemon's reply ends inside an item");
+    if (it->kind != ITER_LIST) {
+        uint64_t seq;
+        if (!df__map_uint(it->item, item_len, "seq", &seq) || seq <= it->after)
+            return df_fail(err, DF_EINTERNAL, "an event in the daemon's reply has no new `seq`");
+        it->after = seq;
+    }
+    *item = it->item;
+    *len = item_len;
+    it->item += item_len;
+    it->rest -= item_len;
+    it->left--;
+    return 1;
+}
+
+void df_iter_free(df_iter *it)
+{
+    if (it == NULL)
+        return;
+    df_bytes_free(&it->page);
+    free(it->filters);
+    free(it->deal);
+    free(it->cursor);
+    free(it);
+}

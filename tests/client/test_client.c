@@ -1,0 +1,548 @@
+/* test_client.c: libdealflow against the real daemon: requests and errors, appends
+ * retried across a restart, publish, paged iterators, and subscriptions that repair gaps. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "check.h"
+#include "dealflow.h"
+#include "harness.h"
+#include "internal.h"
+
+#define WAIT_MS 20000
+
+static it_daemon D;
+
+static df_client *open_client(int timeout_ms, int attempts)
+{
+    df_client_options opt = {D.api, D.ingest, D.notify, timeout_ms, attempts};
+    df_client *c = NULL;
+    df_error err;
+    int rc = df_client_open(&c, &opt, &err);
+    CHECK_INT(rc, 0);
+    return c;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A packed request from relaxed text (see harness.h). */
+static msgpack_sbuffer text(const char *fmt, const char *arg)
+{
+    msgpack_sbuffer sb;
+    CHECK(it_encode(&sb, fmt, arg));
+    return sb;
+}
+
+static int request_text(df_client *c, const char *fmt, const char *arg, df_bytes *reply,
+                        df_error *err)
+{
+    msgpack_sbuffer sb = text(fmt, arg);
+    int rc = df_request(c, sb.data, sb.size, reply, err);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void pack_stage(msgpack_packer *pk, const char *id, const char *deal, const char *stage)
+{
+    msgpack_pack_map(pk, 4);
+    msgpack_pack_str(pk, 2);
+    msgpack_pack_str_body(pk, "id", 2);
+    msgpack_pack_str(pk, strlen(id));
+    msgpack_pack_str_body(pk, id, strlen(id));
+    msgpack_pack_str(pk, 4);
+    msgpack_pack_str_body(pk, "type", 4);
+    msgpack_pack_str(pk, 5);
+    msgpack_pack_str_body(pk, "stage", 5);
+    msgpack_pack_str(pk, 4);
+    msgpack_pack_str_body(pk, "deal", 4);
+    msgpack_pack_str(pk, strlen(deal));
+    msgpack_pack_str_body(pk, deal, strlen(deal));
+    msgpack_pack_str(pk, 5);
+    msgpack_pack_str_body(pk, "stage", 5);
+    msgpack_pack_str(pk, strlen(stage));
+    msgpack_pack_str_body(pk, stage, strlen(stage));
+}
+
+/* Appends n stage events: ids and deals "<tag>-<first + i>", each a new
+ * deal, so each one moves a deal and publishes a deal.moved. Returns the
+ * seq of the last, or 0. */
+static uint64_t append_new_deals(df_client *c, const char *tag, int first, int n, const char *stage)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-%06d", tag, first + i);
+        pack_stage(&pk, name, name, stage);
+    }
+    df_append_result *results = calloc((size_t)n, sizeof *results);
+    df_error err;
+    int rc = df_append(c, sb.data, sb.size, results, (size_t)n, &err);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK_INT(rc, 0);
+    uint64_t last = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        CHECK_INT(results[i].error, 0);
+        last = results[i].seq;
+    }
+    if (rc != 0)
+        fprintf(stderr, "append: %s\n", err.message);
+    free(results);
+    return last;
+}
+
+static void test_options(void)
+{
+    df_client *c = NULL;
+    df_error err;
+    df_client_options bad = {0};
+    bad.timeout_ms = -1;
+    CHECK_INT(df_client_open(&c, &bad, &err), DF_EBAD_REQUEST);
+    CHECK(c == NULL);
+    df_client_options not_endpoint = {.api = "localhost:7702"};
+    CHECK_INT(df_client_open(&c, &not_endpoint, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "api") != NULL);
+
+    /* the environment names the endpoints when the options do not */
+    setenv("DEALFLOW_API", D.api, 1);
+    CHECK_INT(df_client_open(&c, NULL, &err), 0);
+    unsetenv("DEALFLOW_API");
+    df_bytes reply;
+    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), 0);
+    const msgpack_object *o = it_unpack_keep(reply.data, reply.len);
+    CHECK_STR(it_str(o, "version"), "0.1.0");
+    df_bytes_free(&reply);
+    CHECK(reply.data == NULL);
+    df_client_close(c);
+}
+
+static void test_request_errors(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    df_bytes reply;
+
+    CHECK_INT(request_text(c, "{op: %s}", "no_such_op", &reply, &err), DF_EUNKNOWN_OP);
+    CHECK_INT(err.code, DF_EUNKNOWN_OP);
+    CHECK(err.message[0] != '\0');
+    CHECK(reply.data != NULL); /* a failed reply is given too */
+    CHECK_ERR(it_unpack_keep(reply.data, reply.len), "unknown_op");
+    df_bytes_free(&reply);
+
+    CHECK_INT(request_text(c, "{op: deal, deal: %s}", "nobody", &reply, &err), DF_ENOT_FOUND);
+    CHECK(strstr(err.message, "nobody") != NULL);
+    df_bytes_free(&reply);
+
+    CHECK_INT(request_text(c, "{op: list, limit: %s}", "many", NULL, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "limit") != NULL);
+
+    /* the library refuses what is not msgpack before sending it */
+    CHECK_INT(df_request(c, "\xc1", 1, &reply, &err), DF_EBAD_REQUEST);
+    CHECK(reply.data == NULL);
+    /* the daemon refuses a request that is msgpack but no map */
+    CHECK_INT(df_request(c, "\x01", 1, NULL, &err), DF_EBAD_REQUEST);
+    df_client_close(c);
+}
+
+static void test_append_results(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    msgpack_sbuffer sb = text("[{id: a-1, type: stage, deal: %s, stage: lead},"
+                              " {id: a-1, type: stage, deal: acme, stage: lead},"
+                              " {id: a-2, type: stage, deal: acme, stage: signed},"
+                              " {id: a-3, type: activity, deal: acme, kind: call, expect: 0}]",
+                              "acme");
+    df_append_result r[4];
+    CHECK_INT(df_append(c, sb.data, sb.size, r, 4, &err), 0);
+    CHECK(r[0].seq > 0 && !r[0].dup && r[0].error == 0);
+    CHECK(r[1].seq == r[0].seq && r[1].dup && r[1].error == 0);
+    CHECK_INT(r[2].error, DF_EUNKNOWN_STAGE);
+    CHECK_INT(r[2].seq, 0);
+    CHECK(strstr(r[2].message, "signed") != NULL);
+    CHECK_INT(r[3].error, DF_ECONFLICT);
+    CHECK_INT(df_append(c, sb.data, sb.size, r, 3, &err), DF_EBAD_REQUEST); /* too few results */
+    msgpack_sbuffer_destroy(&sb);
+
+    sb = text("{id: %s, type: stage, deal: acme, stage: lead}", "a-9");
+    CHECK_INT(df_append(c, sb.data, sb.size, r, 4, &err), DF_EBAD_REQUEST); /* not an array */
+    msgpack_sbuffer_destroy(&sb);
+    sb = text("[%s]", "");
+    CHECK_INT(df_append(c, sb.data, sb.size, r, 4, &err), DF_EBAD_REQUEST); /* empty */
+    msgpack_sbuffer_destroy(&sb);
+    df_client_close(c);
+}
+
+typedef struct append_job {
+    atomic_int started;
+    int rc;
+    df_error err;
+    df_append_result results[2];
+} append_job;
+
+static const char *const RESTART_EVENTS = "[{id: r-1, type: stage, deal: %s, stage: lead},"
+                                          " {id: r-2, type: update, deal: restart, amount: 5}]";
+
+static void *append_while_down(void *arg)
+{
+    append_job *job = arg;
+    df_client *c = open_client(300, 200); /* a minute of attempts */
+    msgpack_sbuffer sb = text(RESTART_EVENTS, "restart");
+    atomic_store(&job->started, 1);
+    job->rc = df_append(c, sb.data, sb.size, job->results, 2, &job->err);
+    msgpack_sbuffer_destroy(&sb);
+    df_client_close(c);
+    return NULL;
+}
+
+static void test_append_across_restart(void)
+{
+    CHECK_INT(it_stop(&D), 0);
+    append_job job = {0};
+    pthread_t thread;
+    CHECK_INT(pthread_create(&thread, NULL, append_while_down, &job), 0);
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (!atomic_load(&job.started) && now_ms() < deadline) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(it_restart(&D));
+    pthread_join(thread, NULL);
+    CHECK_INT(job.rc, 0);
+    if (job.rc != 0)
+        fprintf(stderr, "append across restart: %s\n", job.err.message);
+    CHECK(job.results[0].seq > 0 && !job.results[0].dup);
+    CHECK_INT(job.results[1].seq, job.results[0].seq + 1);
+
+    /* the same events again are duplicates of the first ones */
+    df_client *c = open_client(0, 0);
+    df_error err;
+    msgpack_sbuffer sb = text(RESTART_EVENTS, "restart");
+    df_append_result again[2];
+    CHECK_INT(df_append(c, sb.data, sb.size, again, 2, &err), 0);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK(again[0].dup && again[1].dup);
+    CHECK_INT(again[0].seq, job.results[0].seq);
+    CHECK_INT(again[1].seq, job.results[1].seq);
+
+    /* and the log holds each once */
+    df_iter *it;
+    CHECK_INT(df_history_open(c, "restart", 0, &it, &err), 0);
+    const char *item;
+    size_t len;
+    int n = 0;
+    while (df_iter_next(it, &item, &len, &err) == 1)
+        n++;
+    CHECK_INT(n, 2);
+    df_iter_free(it);
+    df_client_close(c);
+}
+
+static void test_publish(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    int64_t before = it_last_seq(&D);
+    msgpack_sbuffer one = text("{id: p-1, type: stage, deal: %s, stage: lead}", "pub");
+    msgpack_sbuffer two = text("[{id: p-2, type: activity, deal: %s, kind: call},"
+                               " {id: p-3, type: activity, deal: pub, kind: email}]",
+                               "pub");
+    CHECK_INT(df_publish(c, one.data, one.size, &err), 0);
+    CHECK_INT(df_publish(c, two.data, two.size, &err), 0);
+    CHECK_INT(df_publish(c, "\x01", 1, &err), DF_EBAD_REQUEST); /* neither map nor array */
+    CHECK_INT(df_publish(c, "\x91", 1, &err), DF_EBAD_REQUEST); /* truncated */
+    msgpack_sbuffer_destroy(&one);
+    msgpack_sbuffer_destroy(&two);
+    CHECK(it_wait_seq(&D, before + 3));
+    df_client_close(c);
+}
+
+/* Counts what an iterator gives, checking that `key` strictly increases
+ * (bytewise for str, numerically for seq). */
+static long drain(df_iter *it, const char *key)
+{
+    char prev[256] = "";
+    uint64_t prev_seq = 0;
+    long n = 0;
+    const char *item;
+    size_t len;
+    df_error err;
+    int rc;
+    while ((rc = df_iter_next(it, &item, &len, &err)) == 1) {
+        n++;
+        if (strcmp(key, "seq") == 0) {
+            uint64_t seq = 0;
+            CHECK(df__map_uint(item, len, "seq", &seq));
+            CHECK_INT(seq, prev_seq + (prev_seq ? 1 : seq));
+            prev_seq = seq;
+        } else {
+            const char *s;
+            uint32_t slen;
+            char cur[256];
+            CHECK(df__map_str(item, len, key, &s, &slen) && slen < sizeof cur);
+            snprintf(cur, sizeof cur, "%.*s", (int)slen, s);
+            CHECK(strcmp(prev, cur) < 0);
+            memcpy(prev, cur, sizeof cur);
+        }
+    }
+    CHECK_INT(rc, 0);
+    if (rc < 0)
+        fprintf(stderr, "iterator: %s\n", err.message);
+    return n;
+}
+
+static void test_iterators(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    for (int i = 0; i < 2500; i += 500)
+        append_new_deals(c, "it", i, 500, "qualified");
+
+    df_iter *it;
+    CHECK_INT(df_list_open(c, NULL, 0, &it, &err), 0);
+    long all = drain(it, "deal");
+    df_iter_free(it);
+    CHECK(all >= 2500);
+
+    msgpack_sbuffer filters = text("{stage: %s, limit: 1, cursor: junk}", "qualified");
+    CHECK_INT(df_list_open(c, filters.data, filters.size, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 0, &err), DF_EBAD_REQUEST);
+    CHECK_INT(df_iter_set_page_size(it, 700, &err), 0);
+    CHECK_INT(drain(it, "deal"), 2500);
+    df_iter_free(it);
+    msgpack_sbuffer_destroy(&filters);
+
+    filters = text("{owner: %s}", "nobody");
+    CHECK_INT(df_list_open(c, filters.data, filters.size, &it, &err), 0);
+    CHECK_INT(drain(it, "deal"), 0);
+    df_iter_free(it);
+    msgpack_sbuffer_destroy(&filters);
+    CHECK_INT(df_list_open(c, "\x93", 1, &it, &err), DF_EBAD_REQUEST);
+
+    int64_t last = it_last_seq(&D);
+    CHECK_INT(df_replay_open(c, 0, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 300, &err), 0);
+    CHECK_INT(drain(it, "seq"), last);
+    df_iter_free(it);
+    CHECK_INT(df_replay_open(c, (uint64_t)last - 10, &it, &err), 0);
+    CHECK_INT(drain(it, "seq"), 10);
+    df_iter_free(it);
+
+    msgpack_sbuffer events = text("[{id: h-1, type: stage, deal: %s, stage: lead},"
+                                  " {id: h-2, type: activity, deal: hist, kind: call},"
+                                  " {id: h-3, type: stage, deal: hist, stage: meeting},"
+                                  " {id: h-4, type: update, deal: hist, amount: 7},"
+                                  " {id: h-5, type: activity, deal: hist, kind: email}]",
+                                  "hist");
+    df_append_result r[5];
+    CHECK_INT(df_append(c, events.data, events.size, r, 5, &err), 0);
+    msgpack_sbuffer_destroy(&events);
+    CHECK_INT(df_history_open(c, "hist", 0, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 2, &err), 0);
+    CHECK_INT(drain(it, "seq"), 5);
+    df_iter_free(it);
+    CHECK_INT(df_history_open(c, "hist", r[2].seq, &it, &err), 0);
+    CHECK_INT(drain(it, "seq"), 2);
+    df_iter_free(it);
+
+    const char *item;
+    size_t len;
+    CHECK_INT(df_history_open(c, "nobody", 0, &it, &err), 0);
+    CHECK_INT(df_iter_next(it, &item, &len, &err), DF_ENOT_FOUND);
+    df_iter_free(it);
+    df_client_close(c);
+}
+
+/* What a subscriber saw: the seqs of deal.moved in delivery order. */
+typedef struct seen {
+    uint64_t seqs[65536];
+    int n;
+    int repaired;
+    bool in_order;
+} seen;
+
+/* Takes notifications until the subscription has delivered every move up
+ * to `until`, producing one more move (deal "<tag>-*") whenever none comes
+ * for a while: a gap shows only when a later move arrives. */
+static void collect(df_subscription *s, df_client *c, seen *w, uint64_t until, const char *tag)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    int extra = 0;
+    while (df_subscription_last_seq(s) < until && now_ms() < deadline) {
+        df_notification n;
+        df_error err;
+        int rc = df_subscription_next(s, 200, &n, &err);
+        CHECK(rc >= 0);
+        if (rc < 0) {
+            fprintf(stderr, "subscription: %s\n", err.message);
+            return;
+        }
+        if (rc == 0) {
+            until = append_new_deals(c, tag, 900000 + extra++, 1, "lead");
+            continue;
+        }
+        CHECK(strncmp(n.topic, "deal.moved.", 11) == 0);
+        uint64_t body_seq = 0;
+        CHECK(df__map_uint(n.body, n.body_len, "seq", &body_seq) && body_seq == n.seq);
+        if (w->n > 0 && n.seq <= w->seqs[w->n - 1])
+            w->in_order = false;
+        if (w->n < (int)(sizeof w->seqs / sizeof w->seqs[0]))
+            w->seqs[w->n++] = n.seq;
+        w->repaired += n.repaired;
+        CHECK_INT(df_subscription_last_seq(s), n.seq);
+    }
+    CHECK(df_subscription_last_seq(s) >= until);
+}
+
+/* Every seq in first..last was delivered, once and in order. */
+static void check_contiguous(const seen *w, uint64_t first, uint64_t last)
+{
+    CHECK(w->in_order);
+    CHECK(w->n > 0);
+    if (w->n == 0)
+        return;
+    CHECK_INT(w->seqs[0], first);
+    CHECK_INT(w->seqs[w->n - 1], last);
+    CHECK_INT(w->n, last - first + 1);
+}
+
+static void test_subscription_gap(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    df_subscription *s;
+    /* from now on: after the last move so far; every event from here on is a move */
+    uint64_t start = (uint64_t)it_int(it_call(&D, "{op: moves, limit: 1}"), "last_seq");
+    CHECK_INT(df_subscribe(c, "deal.moved.", 0, &s, &err), 0);
+    CHECK_INT(df_subscription_last_seq(s), start);
+    uint64_t first = (uint64_t)it_last_seq(&D) + 1;
+    static seen w = {.in_order = true};
+
+    uint64_t last = append_new_deals(c, "sa", 0, 10, "lead");
+    collect(s, c, &w, last, "sa");
+
+    /* cut the subscriber off while moves go by */
+    void *sub = df__subscription_socket(s);
+    CHECK_INT(zmq_disconnect(sub, D.notify), 0);
+    append_new_deals(c, "sb", 0, 300, "lead");
+    last = append_new_deals(c, "sb", 300, 300, "meeting");
+    CHECK_INT(zmq_connect(sub, D.notify), 0);
+    int before = w.repaired;
+    collect(s, c, &w, last, "sc");
+    /* zmq_disconnect takes effect in the background: most of the 600 are
+     * missed, and what was missed was repaired */
+    CHECK(w.repaired > before);
+    printf("a subscriber cut off got %d of 600 moves by repair\n", w.repaired - before);
+    check_contiguous(&w, first, df_subscription_last_seq(s));
+
+    /* a subscription that does not read while many more moves go by than its
+     * queue holds (ZeroMQ's default high-water mark is 1000) */
+    last = 0;
+    for (int i = 0; i < 30; i++)
+        last = append_new_deals(c, "sd", i * 1000, 1000, "lead");
+    before = w.repaired;
+    collect(s, c, &w, last, "se");
+    printf("a subscriber that did not read got %d of 30000 moves by repair\n", w.repaired - before);
+    check_contiguous(&w, first, df_subscription_last_seq(s));
+    df_subscription_close(s);
+    df_client_close(c);
+}
+
+static void test_subscription_resume(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    uint64_t from = append_new_deals(c, "ra", 0, 20, "lead");
+    uint64_t last = append_new_deals(c, "rb", 0, 1500, "lead");
+
+    df_subscription *s;
+    CHECK_INT(df_subscribe(c, "deal.", from, &s, &err), 0);
+    static seen w = {.in_order = true};
+    collect(s, c, &w, last, "rc");
+    CHECK(w.repaired >= 1500);
+    last = append_new_deals(c, "rd", 0, 5, "lead");
+    collect(s, c, &w, last, "re");
+    check_contiguous(&w, from + 1, df_subscription_last_seq(s));
+    df_subscription_close(s);
+
+    /* a prefix that lets only some moves through gets those, in order */
+    uint64_t at = last;
+    CHECK_INT(df_subscribe(c, "deal.moved.default.won", at, &s, &err), 0);
+    append_new_deals(c, "rf", 0, 5, "lead");
+    append_new_deals(c, "rg", 0, 3, "won");
+    last = append_new_deals(c, "rh", 0, 5, "lead");
+    int got = 0;
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (df_subscription_last_seq(s) < last - 5 && now_ms() < deadline) {
+        df_notification n;
+        int rc = df_subscription_next(s, 200, &n, &err);
+        CHECK(rc >= 0);
+        if (rc < 0)
+            break;
+        if (rc == 1) {
+            CHECK_STR(n.topic, "deal.moved.default.won");
+            got++;
+        }
+    }
+    CHECK_INT(got, 3);
+    df_subscription_close(s);
+
+    /* a prefix that lets no move through needs no daemon to start */
+    df_subscription *stale;
+    CHECK_INT(df_subscribe(c, "deal.stale.", 0, &stale, &err), 0);
+    df_notification n;
+    CHECK_INT(df_subscription_next(stale, 0, &n, &err), 0);
+    df_subscription_close(stale);
+    df_client_close(c);
+}
+
+static void test_unreachable(void)
+{
+    it_daemon dead;
+    CHECK(it_init(&dead, NULL)); /* free ports, nothing started on them */
+    df_client_options opt = {dead.api, dead.ingest, dead.notify, 200, 3};
+    df_client *c;
+    df_error err;
+    CHECK_INT(df_client_open(&c, &opt, &err), 0);
+    int64_t began = now_ms();
+    df_bytes reply;
+    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), DF_EUNAVAILABLE);
+    CHECK(reply.data == NULL);
+    CHECK(strstr(err.message, dead.api) != NULL);
+    CHECK(strstr(err.message, "3 attempts") != NULL);
+    printf("unreachable after %lld ms: %s\n", (long long)(now_ms() - began), err.message);
+    df_subscription *s;
+    CHECK_INT(df_subscribe(c, "", 0, &s, &err), DF_EUNAVAILABLE);
+    df_client_close(c);
+    it_cleanup(&dead);
+}
+
+int main(void)
+{
+    if (!it_start(&D, NULL))
+        return 1;
+    RUN(test_options);
+    RUN(test_request_errors);
+    RUN(test_append_results);
+    RUN(test_append_across_restart);
+    RUN(test_publish);
+    RUN(test_iterators);
+    RUN(test_subscription_gap);
+    RUN(test_subscription_resume);
+    RUN(test_unreachable);
+    it_cleanup(&D);
+    CHECK_INT(it_done(), 0);
+    return df_check_summary();
+}
