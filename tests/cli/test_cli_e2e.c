@@ -1,0 +1,480 @@
+/* test_cli_e2e.c: the dealflow command end to end against the real daemon: outputs and exit
+ * statuses. */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "check.h"
+#include "cli_run.h"
+
+static it_daemon daemon_;
+
+#define RUN_CLI(input, ...) CLI(&daemon_, (input), __VA_ARGS__)
+
+/* Prints what a run said when a check on it fails, to make failures readable. */
+static void show(const cli_result *r)
+{
+    fprintf(stderr, "--- status %d\n--- stdout:\n%s--- stderr:\n%s---\n", r->status, r->out,
+            r->err);
+}
+
+#define CHECK_STATUS(r, expected)                                                                  \
+    do {                                                                                           \
+        if ((r).status != (expected))                                                              \
+            show(&(r));                                                                            \
+        CHECK_INT((r).status, (expected));                                                         \
+    } while (0)
+
+static bool has(const char *text, const char *needle)
+{
+    bool found = text && strstr(text, needle) != NULL;
+    if (!found)
+        fprintf(stderr, "not found: \"%s\" in:\n%s\n", needle, text ? text : "(null)");
+    return found;
+}
+
+/* Each non-empty line of text parsed as JSON; count in *n. Caller decrefs the array. */
+static json_t *ndjson(const char *text)
+{
+    json_t *all = json_array();
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0) {
+            json_error_t jerr;
+            json_t *v = json_loadb(p, len, 0, &jerr);
+            if (!v)
+                fprintf(stderr, "not JSON: %.*s (%s)\n", (int)len, p, jerr.text);
+            json_array_append_new(all, v ? v : json_null());
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return all;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void test_usage_and_ping(void)
+{
+    cli_result r = RUN_CLI(NULL, "ping");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "dealflowd 0.1.0"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "ping");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"version\":\"0.1.0\""));
+    cli_result_free(&r);
+    /* Nothing listens on port 1: unreachable, said on stderr, exit 3. */
+    r = RUN_CLI(NULL, "--api", "tcp://127.0.0.1:1", "--timeout", "100", "--attempts", "1", "ping");
+    CHECK_STATUS(r, 3);
+    CHECK(has(r.err, "unreachable"));
+    CHECK_STR(r.out, "");
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "frobnicate");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "deal");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "board", "--now", "yesterday-ish");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--version");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "dealflow 0.1.0"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--help");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "Exit status"));
+    cli_result_free(&r);
+    static const char *const commands[] = {"send",     "import", "deal",    "history", "list",
+                                           "replay",   "board",  "metrics", "tail",    "stats",
+                                           "rejected", "ping",   NULL};
+    for (int i = 0; commands[i]; i++) {
+        r = RUN_CLI(NULL, commands[i], "--help");
+        CHECK_STATUS(r, 0);
+        CHECK(has(r.out, "usage: dealflow"));
+        cli_result_free(&r);
+    }
+}
+
+static void test_send(void)
+{
+    const char *e1 = "{\"id\":\"s-1\",\"type\":\"stage\",\"deal\":\"acme\",\"stage\":\"lead\","
+                     "\"amount\":12000,\"owner\":\"ana\",\"at\":1700000000000}";
+    const char *e2 = "{\"id\":\"s-2\",\"type\":\"update\",\"deal\":\"acme\",\"amount\":12000.5,"
+                     "\"at\":1700003600000}";
+    const char *e3 = "{\"id\":\"s-3\",\"type\":\"stage\",\"deal\":\"acme\",\"stage\":\"signed\"}";
+    int64_t before = it_stat(&daemon_, "events");
+    cli_result r = RUN_CLI(NULL, "send", e1, e2, e3);
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.out, "2 recorded, 0 duplicates, 1 refused"));
+    CHECK(has(r.err, "event 3 (s-3) refused: unknown_stage"));
+    cli_result_free(&r);
+    CHECK_INT(it_stat(&daemon_, "events"), before + 2);
+    /* Again: duplicates, nothing recorded twice. */
+    r = RUN_CLI(NULL, "send", e1, e2);
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "0 recorded, 2 duplicates, 0 refused"));
+    cli_result_free(&r);
+    CHECK_INT(it_stat(&daemon_, "events"), before + 2);
+    /* NDJSON on stdin, per-event results as NDJSON with --json. */
+    char input[1024];
+    snprintf(input, sizeof input,
+             "%s\n%s\n{\"id\":\"s-4\",\"type\":\"activity\",\"deal\":"
+             "\"acme\",\"kind\":\"call\",\"at\":1700007200000}\n",
+             e1, e3);
+    r = RUN_CLI(input, "send", "--json");
+    CHECK_STATUS(r, 1);
+    json_t *lines = ndjson(r.out);
+    CHECK_INT(json_array_size(lines), 3);
+    CHECK(json_is_true(json_object_get(json_array_get(lines, 0), "dup")));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 1), "error")),
+              "unknown_stage");
+    CHECK(json_is_false(json_object_get(json_array_get(lines, 2), "dup")));
+    CHECK(json_integer_value(json_object_get(json_array_get(lines, 2), "seq")) > 0);
+    json_decref(lines);
+    cli_result_free(&r);
+    /* Malformed input sends nothing. */
+    before = it_stat(&daemon_, "events");
+    r = RUN_CLI("{\"id\":\"s-5\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"x\"}\n{oops\n",
+                "send");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "not JSON"));
+    cli_result_free(&r);
+    CHECK_INT(it_stat(&daemon_, "events"), before);
+    /* Ints stay ints and floats floats on the way in and out. */
+    r = RUN_CLI(NULL, "--json", "history", "acme");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"amount\":12000,"));
+    CHECK(has(r.out, "\"amount\":12000.5"));
+    cli_result_free(&r);
+    /* Fire and forget over ingest. */
+    int64_t last = it_last_seq(&daemon_);
+    r = RUN_CLI("{\"id\":\"s-6\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"email\"}",
+                "send", "--no-ack");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "1 events published"));
+    cli_result_free(&r);
+    CHECK(it_wait_seq(&daemon_, last + 1));
+}
+
+static void test_import(void)
+{
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/events.ndjson", daemon_.dir);
+    char text[8192];
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "{\"id\":\"imp-%d\",\"type\":\"stage\",\"deal\":\"imp-deal-%d\","
+                              "\"stage\":\"qualified\",\"at\":%lld}\n",
+                              i, i, IT_T0 + i * IT_DAY);
+    n += (size_t)snprintf(text + n, sizeof text - n, "not json\n");
+    write_file(path, text);
+    cli_result r = RUN_CLI(NULL, "--json", "import", path);
+    CHECK_STATUS(r, 1);
+    json_t *s = json_loads(r.out, 0, NULL);
+    CHECK_INT(json_integer_value(json_object_get(s, "rows")), 6);
+    CHECK_INT(json_integer_value(json_object_get(s, "recorded")), 5);
+    CHECK_INT(json_integer_value(json_object_get(s, "refused")), 1);
+    CHECK(json_object_get(json_object_get(s, "errors"), "bad_json") != NULL);
+    json_decref(s);
+    cli_result_free(&r);
+    int64_t deals = it_stat(&daemon_, "deals"), events = it_stat(&daemon_, "events");
+    r = RUN_CLI(NULL, "import", path);
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.out, "6 rows: 0 recorded, 5 duplicates, 1 refused"));
+    CHECK(has(r.out, "bad_json: 1, first: line 6"));
+    cli_result_free(&r);
+    CHECK_INT(it_stat(&daemon_, "deals"), deals);
+    CHECK_INT(it_stat(&daemon_, "events"), events);
+
+    /* CSV through a column mapping, quotes and a bad date included. */
+    snprintf(path, sizeof path, "%s/leads.csv", daemon_.dir);
+    write_file(path, "ref,when,value,who\n"
+                     "c1,31-01-2024,100,\"Smith, Ann\"\n"
+                     "c2,01-02-2024,250.5,\n"
+                     "c3,31-02-2024,7,bob\n"
+                     "c4,,8,bob\n");
+    const char *mapping[] = {"import",      path,           "--id",     "csv-{ref}", "--deal",
+                             "deal-{ref}",  "--stage",      "meeting",  "--at",      "when",
+                             "--at-format", "%d-%m-%Y",     "--amount", "value",     "--owner",
+                             "{who}",       "--skip-empty", "when",     NULL};
+    r = cli_run(&daemon_, NULL, mapping);
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.out, "4 rows: 2 recorded, 0 duplicates, 1 refused, 1 skipped"));
+    CHECK(has(r.out, "bad_row: 1, first: line 4: at `31-02-2024` does not match %d-%m-%Y"));
+    cli_result_free(&r);
+    r = cli_run(&daemon_, NULL, mapping);
+    CHECK(has(r.out, "4 rows: 0 recorded, 2 duplicates, 1 refused, 1 skipped"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "deal-c1");
+    CHECK_STATUS(r, 0);
+    json_t *d = json_loads(r.out, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(d, "stage")), "meeting");
+    CHECK_STR(json_string_value(json_object_get(d, "owner")), "Smith, Ann");
+    CHECK(json_is_integer(json_object_get(d, "amount")));
+    CHECK_INT(json_integer_value(json_object_get(d, "stage_since")), 1706659200000LL);
+    json_decref(d);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "deal-c2");
+    d = json_loads(r.out, 0, NULL);
+    CHECK(json_is_real(json_object_get(d, "amount")));
+    CHECK(json_is_null(json_object_get(d, "owner")));
+    json_decref(d);
+    cli_result_free(&r);
+    /* A mapping naming a column that is not there is a usage error. */
+    r = RUN_CLI(NULL, "import", path, "--id", "x-{nope}", "--deal", "{ref}", "--stage", "lead");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "no column `nope`"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "import", path, "--deal", "{ref}", "--stage", "lead");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "needs --id"));
+    cli_result_free(&r);
+}
+
+static void test_history_and_deal(void)
+{
+    /* An auditor's deal: a move, a late call, an amount change. */
+    CHECK(it_append(&daemon_,
+                    "{id: 'h-1', type: stage, deal: audit, stage: lead, at: %lld, owner: ana},"
+                    "{id: 'h-2', type: stage, deal: audit, stage: proposal, at: %lld, amount: 900},"
+                    "{id: 'h-3', type: activity, deal: audit, kind: call, actor: ana, at: %lld},"
+                    "{id: 'h-4', type: update, deal: audit, amount: nil, at: %lld}",
+                    IT_T0, IT_T0 + 2 * IT_DAY, IT_T0 + IT_DAY, IT_T0 + 3 * IT_DAY) > 0);
+    cli_result r = RUN_CLI(NULL, "history", "audit");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "seq"));
+    CHECK(has(r.out, "what happened"));
+    CHECK(has(r.out, "2023-11-14T22:13:20Z"));
+    CHECK(has(r.out, "moved to lead, owner ana"));
+    CHECK(has(r.out, "moved to proposal, amount 900"));
+    CHECK(has(r.out, "call by ana (late: happened before an earlier event)"));
+    CHECK(has(r.out, "updated, amount cleared"));
+    CHECK_INT(cli_count_lines(r.out), 5);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "history", "audit");
+    json_t *lines = ndjson(r.out);
+    CHECK_INT(json_array_size(lines), 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 2), "id")), "h-3");
+    CHECK(json_is_integer(json_object_get(json_array_get(lines, 2), "recv")));
+    json_decref(lines);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "history", "nobody");
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.err, "not_found"));
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "deal", "audit", "--now", "2023-11-20");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "stage                proposal"));
+    CHECK(has(r.out, "stage_since          2023-11-16T22:13:20Z"));
+    cli_result_free(&r);
+    /* As it stood on its second day: still a lead. */
+    r = RUN_CLI(NULL, "--json", "deal", "audit", "--as-of", "1700086400000");
+    CHECK_STATUS(r, 0);
+    json_t *d = json_loads(r.out, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(d, "stage")), "lead");
+    json_decref(d);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "deal", "nobody");
+    CHECK_STATUS(r, 1);
+    CHECK_STR(r.out, "");
+    cli_result_free(&r);
+}
+
+static void test_list_replay_stats(void)
+{
+    /* 250 deals in one stage: more than two pages of the daemon's default. */
+    it_buf events = {0};
+    for (int i = 0; i < 250; i++)
+        it_buf_add(&events, "%s{id: 'l-%d', type: stage, deal: 'many-%03d', stage: negotiation}",
+                   i ? "," : "", i, i);
+    CHECK(it_append(&daemon_, "%s", it_buf_get(&events)) > 0);
+    it_buf_free(&events);
+    cli_result r = RUN_CLI(NULL, "--json", "list", "--stage", "negotiation");
+    CHECK_STATUS(r, 0);
+    CHECK_INT(cli_count_lines(r.out), 250);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "list", "--stage", "negotiation", "--owner", "nobody");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "0 deals"));
+    cli_result_free(&r);
+    int64_t last = it_last_seq(&daemon_);
+    char after[32];
+    snprintf(after, sizeof after, "%lld", (long long)(last - 3));
+    r = RUN_CLI(NULL, "--json", "replay", "--after", after);
+    CHECK_STATUS(r, 0);
+    CHECK_INT(cli_count_lines(r.out), 3);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "replay");
+    CHECK_STATUS(r, 0);
+    CHECK_INT(cli_count_lines(r.out), last + 1);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "stats");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "events"));
+    CHECK(has(r.out, "duplicates"));
+    cli_result_free(&r);
+    /* A rejected ingest frame: raw comes back as base64. */
+    CHECK(it_push_raw(&daemon_, "\xc1", 1));
+    CHECK(it_wait_stat(&daemon_, "rejected", 1));
+    r = RUN_CLI(NULL, "--json", "rejected");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"raw\":\"wQ==\""));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "rejected");
+    CHECK(has(r.out, "raw (base64, 1 bytes): wQ=="));
+    cli_result_free(&r);
+}
+
+static void test_board_and_metrics(void)
+{
+    CHECK(it_append(&daemon_,
+                    "{id: 'p-def', type: pipeline, pipeline: trial, stages: ["
+                    "{name: a, probability: 10}, {name: b, probability: 50}, "
+                    "{name: done, probability: 100, outcome: won}]},"
+                    "{id: 'p-1', type: stage, deal: t1, pipeline: trial, stage: b, amount: 300},"
+                    "{id: 'p-2', type: stage, deal: t2, pipeline: trial, stage: a, amount: 100},"
+                    "{id: 'p-3', type: pipeline, pipeline: trial, stages: ["
+                    "{name: a, probability: 10}, {name: done, probability: 100, outcome: won}]}") >
+          0);
+    cli_result r = RUN_CLI(NULL, "board", "--pipeline", "trial", "--now", "2024-01-31");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "pipeline trial"));
+    CHECK(has(r.out, "b (removed)"));
+    CHECK(has(r.out, "count"));
+    CHECK(has(r.out, "##############################")); /* b has the largest amount */
+    CHECK(strchr(r.out, '\033') == NULL);                /* not a terminal: plain text */
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "board", "--pipeline", "trial");
+    CHECK_STATUS(r, 0);
+    json_t *b = json_loads(r.out, 0, NULL);
+    json_t *stages = json_object_get(b, "stages");
+    CHECK_INT(json_array_size(stages), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(stages, 2), "stage")), "b");
+    CHECK(json_is_true(json_object_get(json_array_get(stages, 2), "removed")));
+    json_decref(b);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "board", "--pipeline", "nope");
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.err, "unknown_pipeline"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "metrics", "--pipeline", "trial", "--from", "2020-01-01", "--to", "now");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "win rate"));
+    CHECK(has(r.out, "open                   2"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "metrics");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"conversion\":"));
+    cli_result_free(&r);
+}
+
+/* A move event for deal name into stage. */
+static void move(const char *deal, const char *stage)
+{
+    CHECK(it_append(&daemon_, "{id: '%s-%s', type: stage, deal: '%s', stage: %s}", deal, stage,
+                    deal, stage) > 0);
+}
+
+static void test_tail(void)
+{
+    move("tail-a", "lead");
+    int64_t first = it_last_seq(&daemon_);
+    move("tail-a", "qualified");
+    move("tail-b", "lead");
+    char out_path[IT_PATH_MAX + 16], from[32];
+    snprintf(out_path, sizeof out_path, "%s/tail.out", daemon_.dir);
+    snprintf(from, sizeof from, "%lld", (long long)first);
+    /* From `first`: the two moves after it were missed, and come first, repaired. */
+    pid_t pid =
+        cli_spawn(&daemon_, out_path,
+                  (const char *const[]){"--json", "tail", "--from", from, "--count", "6", NULL});
+    CHECK(pid > 0);
+    int64_t deadline = it_wall_ms() + 60000;
+    char *text = NULL;
+    while (it_wall_ms() < deadline) {
+        free(text);
+        text = cli_read_file(out_path);
+        if (cli_count_lines(text) >= 2)
+            break;
+        CHECK(cli_wait(pid, 5) == -1);
+    }
+    CHECK_INT(cli_count_lines(text), 2);
+    /* Live moves until it has seen six; a move published before its
+     * subscription was live is repaired when the next one shows the gap. */
+    int status = -1;
+    for (int i = 0; status == -1 && it_wall_ms() < deadline; i++) {
+        char deal[32];
+        snprintf(deal, sizeof deal, "tail-live-%d", i);
+        move(deal, "lead");
+        status = cli_wait(pid, 500);
+    }
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK_INT(status, 0);
+    free(text);
+    text = cli_read_file(out_path);
+    json_t *lines = ndjson(text);
+    CHECK_INT(json_array_size(lines), 6);
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *l = json_array_get(lines, i);
+        CHECK_INT(json_integer_value(json_object_get(l, "seq")), first + 1 + (int64_t)i);
+        CHECK(json_string_value(json_object_get(l, "topic")) != NULL);
+        if (i < 2)
+            CHECK(json_is_true(json_object_get(l, "repaired")));
+    }
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "to")), "qualified");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "from")), "lead");
+    json_decref(lines);
+    free(text);
+
+    /* Text lines: one per move. */
+    snprintf(from, sizeof from, "%lld", (long long)first - 1);
+    cli_result r = RUN_CLI(NULL, "tail", "--from", from, "--count", "2");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "tail-a  (new) -> lead  (default, open"));
+    CHECK(has(r.out, "tail-a  lead -> qualified"));
+    CHECK(has(r.out, "repaired"));
+    CHECK_INT(cli_count_lines(r.out), 2);
+    cli_result_free(&r);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!it_start(&daemon_, NULL)) {
+        fprintf(stderr, "cannot start dealflowd\n");
+        return 1;
+    }
+    RUN(test_usage_and_ping);
+    RUN(test_send);
+    RUN(test_import);
+    RUN(test_history_and_deal);
+    RUN(test_list_replay_stats);
+    RUN(test_board_and_metrics);
+    RUN(test_tail);
+    if (df_checks_failed)
+        it_print_log(&daemon_);
+    it_cleanup(&daemon_);
+    CHECK_INT(it_done(), 0);
+    return df_check_summary();
+}
