@@ -562,54 +562,22 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
-                        int64_t idle_from, int64_t idle_before, uint64_t *count)
-{
-    key_buf prefix, start;
-    MDB_cursor *cur;
-    uint8_t limit[8];
-    int rc;
-    *count = 0;
-    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME)
-        return 0;
-    prefix.len = 0;
-    prefix.b[prefix.len++] = TAG_IDLE;
-    key_add_name(&prefix, pipeline);
-    key_add_name(&prefix, stage);
-    start = prefix;
-    be64(start.b + start.len, idle_key(idle_from));
-    start.len += 8;
-    be64(limit, idle_key(idle_before));
-    if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
-        return rc;
-    MDB_val k = {start.len, start.b}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size < prefix.len + 8 || memcmp(kb, prefix.b, prefix.len) != 0 ||
-            memcmp(kb + prefix.len, limit, 8) > 0)
-            break;
-        (*count)++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
                        int64_t until, df_idle_each each, void *ctx)
 {
     key_buf prefix, start;
     MDB_cursor *cur;
     int rc;
-    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME || after >= until)
+    if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME ||
+        (after >= until && after != INT64_MIN))
         return 0;
     prefix.len = 0;
     prefix.b[prefix.len++] = TAG_IDLE;
     key_add_name(&prefix, pipeline);
     key_add_name(&prefix, stage);
     start = prefix;
-    be64(start.b + start.len, idle_key(after) + 1); /* after is excluded */
+    /* after is excluded, except INT64_MIN: from the very start */
+    be64(start.b + start.len, after == INT64_MIN ? 0 : idle_key(after) + 1);
     start.len += 8;
     if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
         return rc;
@@ -942,4 +910,24 @@ int df_store_pipelines_snapshot_get(df_store *st, MDB_txn *txn, df_pipelines *pl
         at += name_len + stages_len;
     }
     return 0;
+}
+
+static int count_idle(void *ctx, const char *deal, size_t len, int64_t idle_since)
+{
+    (void)deal;
+    (void)len;
+    (void)idle_since;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
+
+int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
+                        int64_t idle_from, int64_t idle_before, uint64_t *count)
+{
+    *count = 0;
+    if (idle_from == INT64_MIN)
+        return df_store_idle_scan(st, txn, pipeline, stage, INT64_MIN, idle_before, count_idle,
+                                  count);
+    return df_store_idle_scan(st, txn, pipeline, stage, idle_from - 1, idle_before, count_idle,
+                              count);
 }

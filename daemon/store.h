@@ -91,7 +91,8 @@ int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stag
                         int64_t idle_from, int64_t idle_before, uint64_t *count);
 
 /* Calls each(ctx, deal, len, idle_since) for the deals in that stage idle
- * since a time in (after, until], in that order, until it returns non-zero. */
+ * since a time in (after, until] ([INT64_MIN, until] when after is
+ * INT64_MIN), in that order, until it returns non-zero. */
 typedef int (*df_idle_each)(void *ctx, const char *deal, size_t len, int64_t idle_since);
 int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
                        int64_t until, df_idle_each each, void *ctx);
