@@ -275,7 +275,7 @@ int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, d
         zmq_msg_close(&body);
         return rc;
     }
-    return df_fail(err, DF_EUNAVAILABLE,
+    return df_fail(err, DF_EUNREACHABLE,
                    "no reply from the daemon at %s after %d attempt%s of %d ms", c->api,
                    c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms);
 }

@@ -133,7 +133,7 @@ int df_publish(df_client *c, const void *frame, size_t len, df_error *err)
     }
     if (zmq_send(c->push, frame, len, 0) < 0) {
         if (errno == EAGAIN)
-            return df_fail(err, DF_EUNAVAILABLE,
+            return df_fail(err, DF_EUNREACHABLE,
                            "the ingest queue to %s stayed full for %d ms (is the daemon running?)",
                            c->ingest, c->timeout_ms);
         return df_fail(err, DF_EINTERNAL, "sending to %s failed: %s", c->ingest,

@@ -18,8 +18,8 @@ extern "C" {
 
 #define DF_VERSION "0.1.0"
 
-/* Error codes. Each has a wire name (df_error_name) that the api sends as
- * `error` in a failed reply; see proto/PROTOCOL.md. */
+/* Error codes. Each but DF_EUNREACHABLE has a wire name (df_error_name)
+ * that the api sends as `error` in a failed reply; see proto/PROTOCOL.md. */
 typedef enum df_error_code {
     DF_OK = 0,
     DF_EBAD_REQUEST = -1,      /* bad_request */
@@ -32,6 +32,10 @@ typedef enum df_error_code {
     DF_EFORBIDDEN = -8,        /* forbidden */
     DF_EUNAVAILABLE = -9,      /* unavailable */
     DF_EINTERNAL = -10,        /* internal */
+    /* Never sent by the daemon: libdealflow's own "no reply came at all"
+     * (the daemon is down or unreachable), so that callers can tell it from
+     * the daemon's `unavailable`. */
+    DF_EUNREACHABLE = -11, /* unreachable */
 } df_error_code;
 
 #define DF_MESSAGE_MAX 200 /* error messages, bytes including NUL */
@@ -42,11 +46,12 @@ typedef struct df_error {
     char message[DF_MESSAGE_MAX];
 } df_error;
 
-/* Returns the wire name of an error code ("bad_request", ...), "internal" for
- * a code it does not know. */
+/* Returns the wire name of an error code ("bad_request", ...; "unreachable"
+ * for DF_EUNREACHABLE), "internal" for a code it does not know. */
 const char *df_error_name(int code);
 
-/* Returns the error code for a wire name, DF_EINTERNAL for a name it does not know. */
+/* Returns the error code for a wire name, DF_EINTERNAL for a name it does
+ * not know (and for "unreachable", which no daemon sends). */
 int df_error_from_name(const char *name, unsigned long len);
 
 /* ---- libdealflow: talking to a daemon ----
@@ -66,7 +71,7 @@ typedef struct df_client_options {
     const char *ingest; /* NULL: $DEALFLOW_INGEST, else DF_DEFAULT_INGEST_ENDPOINT */
     const char *notify; /* NULL: $DEALFLOW_NOTIFY, else DF_DEFAULT_NOTIFY_ENDPOINT */
     int timeout_ms;     /* how long one attempt of a request waits; 0: 3000 */
-    int attempts;       /* attempts of a request before DF_EUNAVAILABLE; 0: 5 */
+    int attempts;       /* attempts of a request before DF_EUNREACHABLE; 0: 5 */
 } df_client_options;
 
 /* Bytes the library allocated and the caller owns. */
@@ -87,8 +92,8 @@ void df_client_close(df_client *c);
  * the request sent again (the zguide's Lazy Pirate); every op may be retried,
  * since `append` ids make a retry a duplicate. Returns 0 with *reply the
  * reply map when it says ok: true; the reply's error code and message when it
- * says ok: false (*reply is then set too); DF_EUNAVAILABLE when no attempt got
- * a reply. reply may be NULL. */
+ * says ok: false (*reply is then set too); DF_EUNREACHABLE when no attempt
+ * got a reply. reply may be NULL. */
 int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, df_error *err);
 
 /* What became of one appended event. */

@@ -116,7 +116,7 @@ typedef struct cli {
 df_client *cli_client(cli *g);
 /* Prints "dealflow: what: message" on stderr and returns the exit status
  * that fits the error code (and whether a reply came). */
-int cli_fail(const char *what, int code, const df_error *err, bool replied);
+int cli_fail(const char *what, int code, const df_error *err);
 /* Sends a request (a msgpack map) and unpacks the reply into obj (living in
  * zone, strings in *reply). Returns 0, or an exit status after printing the
  * reason. */

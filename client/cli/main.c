@@ -65,10 +65,10 @@ int cli_usage(const char *command_name, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-int cli_fail(const char *what, int code, const df_error *err, bool replied)
+int cli_fail(const char *what, int code, const df_error *err)
 {
     const char *message = err && err->message[0] ? err->message : "";
-    if (code == DF_EUNAVAILABLE && !replied) {
+    if (code == DF_EUNREACHABLE) {
         fprintf(stderr, "dealflow: %s: the daemon is unreachable%s%s\n", what,
                 message[0] ? ": " : "", message);
         return EXIT_UNREACHABLE;
@@ -114,9 +114,8 @@ int cli_call(cli *g, const char *what, const msgpack_sbuffer *request, df_bytes 
     *reply = (df_bytes){0};
     int rc = df_request(c, request->data, request->size, reply, &err);
     if (rc < 0) {
-        bool replied = reply->data != NULL;
         df_bytes_free(reply);
-        return cli_fail(what, rc, &err, replied);
+        return cli_fail(what, rc, &err);
     }
     if (df_msgpack_unpack(reply->data, reply->len, zone, obj, &err) < 0) {
         df_bytes_free(reply);

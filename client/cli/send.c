@@ -88,9 +88,7 @@ int sender_flush(sender *s)
     }
     msgpack_sbuffer_destroy(&frame);
     if (rc < 0) {
-        /* df_append cannot tell "no reply" from the daemon's own
-         * `unavailable`; its message says which. */
-        return cli_fail(s->fire_and_forget ? "publish" : "append", rc, &err, false);
+        return cli_fail(s->fire_and_forget ? "publish" : "append", rc, &err);
     }
     for (size_t i = 0; i < s->n; i++) {
         if (!s->fire_and_forget) {

@@ -311,7 +311,7 @@ static int drain(df_iter *it, const char *what, void (*fn)(void *, const msgpack
     msgpack_zone_destroy(&zone);
     df_iter_free(it);
     if (got < 0)
-        return cli_fail(what, got, &err, got != DF_EUNAVAILABLE);
+        return cli_fail(what, got, &err);
     return 0;
 }
 
@@ -348,7 +348,7 @@ int cmd_history(cli *g, int argc, char **argv)
     df_error err = {0};
     rc = df_history_open(c, pos[0], from, &it, &err);
     if (rc < 0)
-        return cli_fail("history", rc, &err, rc != DF_EUNAVAILABLE);
+        return cli_fail("history", rc, &err);
     event_table t = {.json = g->json};
     return drain(it, "history", print_event_cb, &t);
 }
@@ -376,7 +376,7 @@ int cmd_replay(cli *g, int argc, char **argv)
     df_error err = {0};
     rc = df_replay_open(c, from, &it, &err);
     if (rc < 0)
-        return cli_fail("replay", rc, &err, rc != DF_EUNAVAILABLE);
+        return cli_fail("replay", rc, &err);
     event_table t = {.json = g->json, .with_deal = true};
     return drain(it, "replay", print_event_cb, &t);
 }
@@ -458,7 +458,7 @@ int cmd_list(cli *g, int argc, char **argv)
     rc = c ? df_list_open(c, filters->data, filters->size, &it, &err) : DF_EINTERNAL;
     req_free(&r);
     if (rc < 0)
-        return cli_fail("list", rc, &err, rc != DF_EUNAVAILABLE);
+        return cli_fail("list", rc, &err);
     list_state st = {.json = g->json};
     rc = drain(it, "list", print_list_row, &st);
     if (rc == 0 && !g->json)

@@ -80,7 +80,7 @@ int cmd_tail(cli *g, int argc, char **argv)
     df_error err = {0};
     rc = df_subscribe(c, "deal.", from_seq, &sub, &err);
     if (rc < 0)
-        return cli_fail("tail", rc, &err, rc != DF_EUNAVAILABLE);
+        return cli_fail("tail", rc, &err);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -100,7 +100,7 @@ int cmd_tail(cli *g, int argc, char **argv)
         if (got < 0) {
             if (stop_requested)
                 break;
-            rc = cli_fail("tail", got, &err, got != DF_EUNAVAILABLE);
+            rc = cli_fail("tail", got, &err);
             break;
         }
         msgpack_object body;

@@ -518,13 +518,13 @@ static void test_unreachable(void)
     CHECK_INT(df_client_open(&c, &opt, &err), 0);
     int64_t began = now_ms();
     df_bytes reply;
-    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), DF_EUNAVAILABLE);
+    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), DF_EUNREACHABLE);
     CHECK(reply.data == NULL);
     CHECK(strstr(err.message, dead.api) != NULL);
     CHECK(strstr(err.message, "3 attempts") != NULL);
     printf("unreachable after %lld ms: %s\n", (long long)(now_ms() - began), err.message);
     df_subscription *s;
-    CHECK_INT(df_subscribe(c, "", 0, &s, &err), DF_EUNAVAILABLE);
+    CHECK_INT(df_subscribe(c, "", 0, &s, &err), DF_EUNREACHABLE);
     df_client_close(c);
     it_cleanup(&dead);
 }
