@@ -88,6 +88,13 @@ static void put_name(key_buf *k, const char *s, size_t len)
     k->b[k->len++] = 0;
 }
 
+/* Starts k with prefix's bytes (a key_buf is large: copy only what is used). */
+static void start_from(key_buf *k, const key_buf *prefix)
+{
+    memcpy(k->b, prefix->b, prefix->len);
+    k->len = prefix->len;
+}
+
 static void put_time(key_buf *k, int64_t t)
 {
     df_put_sortable(k->b + k->len, t);
@@ -143,8 +150,9 @@ static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int si
 static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_name *const *visited,
                              int nvisited, int sign, df_row_each add, void *ctx)
 {
-    key_buf k = *prefix;
+    key_buf k;
     df_sums s = {.count = 1};
+    start_from(&k, prefix);
     /* C: where the deal is now */
     k.b[k.len++] = 'C';
     if (d->has_stage) {
@@ -164,7 +172,7 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* E: when a closed deal closed, to the ms */
     if (d->has_stage && d->stage_outcome != DF_OPEN) {
-        k = *prefix;
+        start_from(&k, prefix);
         k.b[k.len++] = 'E';
         put_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
@@ -176,7 +184,7 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* T: each stage it has been in, with its finished visits */
     for (int i = 0; i < nvisited; i++) {
-        k = *prefix;
+        start_from(&k, prefix);
         k.b[k.len++] = 'T';
         put(&k, visited[i]->s, visited[i]->len);
         df_sums t = {.count = 1};
@@ -189,7 +197,7 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* V: the set of stages it has been in */
     if (nvisited > 0) {
-        k = *prefix;
+        start_from(&k, prefix);
         k.b[k.len++] = 'V';
         for (int i = 0; i < nvisited; i++)
             put_name(&k, visited[i]->s, visited[i]->len);
