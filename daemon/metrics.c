@@ -4,7 +4,6 @@
 #include "metrics.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- sums ---- */
@@ -218,7 +217,14 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
     }
     if (d->has_stage && !current_seen)
         visited[nvisited++] = &d->stage;
-    qsort(visited, (size_t)nvisited, sizeof(visited[0]), compare_names);
+    /* a handful of names: insertion sort */
+    for (int i = 1; i < nvisited; i++) {
+        const df_name *name = visited[i];
+        int j = i;
+        for (; j > 0 && compare_names(&visited[j - 1], &name) > 0; j--)
+            visited[j] = visited[j - 1];
+        visited[j] = name;
+    }
 
     df_str pipeline =
         d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
