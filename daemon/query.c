@@ -424,22 +424,57 @@ static int op_replay(query *q)
     return 0;
 }
 
+typedef struct moves_page {
+    msgpack_packer *pk;
+    msgpack_zone zone;
+    size_t count;
+    int rc;
+} moves_page;
+
+static int pack_stored_move(void *ctx, uint64_t seq, const MDB_val *stored)
+{
+    moves_page *p = ctx;
+    df_move m;
+    msgpack_zone_clear(&p->zone);
+    if (df_move_unpack_stored(stored->mv_data, stored->mv_size, seq, &p->zone, &m) != 0) {
+        p->rc = MDB_CORRUPTED;
+        return 1;
+    }
+    df_move_pack(p->pk, &m);
+    p->count++;
+    return 0;
+}
+
 /* deal.moved notifications as they were published, for subscribers that
- * missed some. */
+ * missed some. The page is packed into its own buffer first: a damaged
+ * stored move turns the whole reply into an error. */
 static int op_moves(query *q)
 {
-    uint64_t after;
-    page p;
-    if (!read_counter_page(q, EVENTS_DEFAULT, df_store_moves_scan, &p, &after))
+    uint64_t after, limit;
+    if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
+        !opt_uint(q, "limit", &limit, EVENTS_DEFAULT, 1, PAGE_MAX))
         return 0;
+    msgpack_sbuffer items;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&items);
+    msgpack_packer_init(&pk, &items, msgpack_sbuffer_write);
+    moves_page p = {.pk = &pk};
+    msgpack_zone_init(&p.zone, 1024);
+    int rc = df_store_moves_scan(q->d->store, q->txn, after, limit, pack_stored_move, &p);
+    msgpack_zone_destroy(&p.zone);
+    if (rc == 0)
+        rc = p.rc;
+    if (rc != 0) {
+        msgpack_sbuffer_destroy(&items);
+        return store_failed(q, rc);
+    }
     pack_ok(q->pk, 2);
     df_pack_cstr(q->pk, "moves");
     msgpack_pack_array(q->pk, p.count);
-    for (size_t i = 0; i < p.count; i++)
-        q->pk->callback(q->pk->data, p.events[i].mv_data, p.events[i].mv_size);
+    q->pk->callback(q->pk->data, items.data, items.size);
     df_pack_cstr(q->pk, "last_seq");
     msgpack_pack_uint64(q->pk, df_store_moves_last(q->d->store, q->txn));
-    free(p.events);
+    msgpack_sbuffer_destroy(&items);
     return 0;
 }
 

@@ -335,39 +335,6 @@ static bool same_name(const df_name *a, const df_name *b)
     return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
 }
 
-static void pack_opt_name(msgpack_packer *pk, bool has, const df_name *n)
-{
-    if (has)
-        df_pack_str(pk, n->s, n->len);
-    else
-        msgpack_pack_nil(pk);
-}
-
-void df_move_pack(msgpack_packer *pk, const df_move *m)
-{
-    msgpack_pack_map(pk, 10);
-    df_pack_cstr(pk, "seq");
-    msgpack_pack_uint64(pk, m->seq);
-    df_pack_cstr(pk, "deal");
-    df_pack_str(pk, m->deal.s, m->deal.len);
-    df_pack_cstr(pk, "pipeline");
-    df_pack_str(pk, m->pipeline.s, m->pipeline.len);
-    df_pack_cstr(pk, "from");
-    pack_opt_name(pk, m->has_from, &m->from);
-    df_pack_cstr(pk, "to");
-    df_pack_str(pk, m->to.s, m->to.len);
-    df_pack_cstr(pk, "at");
-    msgpack_pack_int64(pk, m->at);
-    df_pack_cstr(pk, "amount");
-    df_pack_num(pk, m->amount);
-    df_pack_cstr(pk, "owner");
-    pack_opt_name(pk, m->has_owner, &m->owner);
-    df_pack_cstr(pk, "status");
-    df_pack_cstr(pk, df_outcome_name(m->status));
-    df_pack_cstr(pk, "prev");
-    msgpack_pack_uint64(pk, m->prev);
-}
-
 /* Adds the deal.moved notification of the event just folded, when it moved
  * its deal, and keeps it in the store for `moves`. */
 static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
@@ -400,7 +367,7 @@ static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
     msgpack_packer pk;
     msgpack_sbuffer_clear(&w->move_body);
     msgpack_packer_init(&pk, &w->move_body, msgpack_sbuffer_write);
-    df_move_pack(&pk, m);
+    df_move_pack_stored(&pk, m);
     return df_store_move_put(w->st, txn, m->seq, w->move_body.data, w->move_body.size);
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "move.h"
 #include "store.h"
 
 #define DF_NO_TEXT UINT32_MAX
@@ -25,22 +26,6 @@ typedef struct df_item {
     uint64_t seq; /* its seq, or the original's for a duplicate */
 } df_item;
 
-/* A deal.moved notification. */
-typedef struct df_move {
-    uint64_t seq;
-    uint64_t prev;
-    int64_t at;
-    df_name deal;
-    df_name pipeline;
-    bool has_from;
-    df_name from;
-    df_name to;
-    df_num amount;
-    bool has_owner;
-    df_name owner;
-    int status;
-} df_move;
-
 /* A deal.stale notification: an open deal idle for its stage's rot_days. */
 typedef struct df_stale {
     df_name deal;
@@ -49,9 +34,6 @@ typedef struct df_stale {
     int64_t since; /* idle since: max(stage_since, last_activity) */
     int64_t idle_days;
 } df_stale;
-
-/* Packs a deal.moved notification's body as it is published and kept. */
-void df_move_pack(msgpack_packer *pk, const df_move *m);
 
 typedef struct df_batch {
     char *arena;

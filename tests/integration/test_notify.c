@@ -207,9 +207,11 @@ static void test_moves_op(void)
     it_sub_close(sub);
     sub = it_sub_open(&D, "deal.moved.");
     int64_t s = it_append(&D, "{id: n-16, type: stage, deal: n9, stage: lead, at: %lld}", T0);
-    next_move("deal.moved.default.lead", s);
+    const msgpack_object *live = next_move("deal.moved.default.lead", s);
     r = it_call(&D, "{op: moves, after: %lld}", (long long)last_seen - 1);
     CHECK_INT(it_get(r, "moves")->via.array.size, 1);
+    /* the very map that was published */
+    CHECK(it_equal(it_at(it_get(r, "moves"), 0), live));
 }
 
 int main(void)
