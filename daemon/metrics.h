@@ -61,7 +61,8 @@ typedef void (*df_row_each)(void *ctx, const uint8_t *key, size_t len, const df_
 void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx);
 
 /* The prefix of the rows of one pipeline's deals, of one owner's when
- * owner is not NULL. Returns its length. */
+ * owner is not NULL (names of at most DF_MAX_NAME bytes: out holds
+ * DF_AGG_KEY_MAX). Returns its length. */
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
 
 /* The day a time falls on, and where day numbers sort in keys. */

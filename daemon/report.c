@@ -112,6 +112,8 @@ int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, const df_st
     loader l = {.st = st, .txn = txn, .f = f};
     df_str pipeline = {p->name.s, p->name.len};
     int rc;
+    if (owner && owner->len > DF_MAX_NAME)
+        return 0; /* no deal has such an owner: the figures of no deals */
     l.prefix_len = df_agg_prefix(l.prefix, pipeline, owner);
     if ((rc = scan_kind(&l, 'C')) != 0 || (rc = scan_kind(&l, 'T')) != 0 ||
         (rc = scan_kind(&l, 'V')) != 0)

@@ -1276,7 +1276,28 @@ static void test_extremes(void)
         call_text("ok", "{op: history, deal: ext-c, after: 18446744073709551615}");
         call_text("ok", "{op: replay, after: 18446744073709551615}");
         call_text("ok", "{op: rejected, after: 18446744073709551615, limit: 10000}");
+        call_text("ok", "{op: moves, after: 18446744073709551615, limit: 10000}");
+        /* windows at the ends of time, empty and reversed ones, every owner */
+        static const char *const ends[] = {
+            "-9223372036854775808", "9223372036854775807", "0", "-1", "86399999", "-86400001"};
+        for (int f = 0; f < 6; f++) {
+            for (int t = 0; t < 6; t++) {
+                call_text("ok", "{op: metrics, now: %s, from: %s, to: %s}", nows[i], ends[f],
+                          ends[t]);
+                call_text("ok", "{op: metrics, pipeline: rot, now: %s, from: %s, to: %s}", nows[i],
+                          ends[f], ends[t]);
+            }
+            call_text("ok", "{op: metrics, now: %s, from: %s}", nows[i], ends[f]);
+            call_text("ok", "{op: metrics, now: %s, to: %s}", nows[i], ends[f]);
+        }
+        call_text("ok", "{op: metrics, owner: '%s', now: %s}", name, nows[i]);
+        call_text("ok", "{op: metrics, owner: '\\0', now: %s}", nows[i]);
     }
+    call_text("bad_request", "{op: metrics, from: 1.5}");
+    call_text("bad_request", "{op: metrics, to: [1]}");
+    call_text("bad_request", "{op: moves, after: -1}");
+    call_text("bad_request", "{op: moves, limit: 10001}");
+    call_text("unknown_pipeline", "{op: metrics, pipeline: '%s'}", name);
 }
 
 /* ---- the largest deal record, and the pipeline limit ---- */
