@@ -135,6 +135,8 @@ static const char send_help[] =
     "Sends events: each EVENT argument is a JSON object or an array of them;\n"
     "without arguments they are read from --file (- for stdin) or stdin, as\n"
     "JSON or NDJSON. Numbers keep their type: 12000 is an int, 12000.0 a float.\n"
+    "`at` and `close_date` may also be written as times: \"2024-01-31\" or\n"
+    "\"2024-01-31T10:00:00Z\" (UTC), sent as ms.\n"
     "Events are appended over the api in batches of 1000 and each is\n"
     "acknowledged once it is on disk; a second send of the same ids reports\n"
     "duplicates and records nothing again. Refused events are printed on\n"
@@ -220,6 +222,22 @@ static int add_json_event(sender *s, json_t *event, const char *where)
     if (!json_is_object(event)) {
         fprintf(stderr, "dealflow send: %s: an event must be a JSON object\n", where);
         return EXIT_USAGE;
+    }
+    /* times may be written as dates for people: the wire wants ms */
+    static const char *const time_keys[] = {"at", "close_date"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *value = json_object_get(event, time_keys[i]);
+        int64_t ms;
+        if (!json_is_string(value))
+            continue;
+        if (!time_parse(json_string_value(value), &ms)) {
+            fprintf(stderr,
+                    "dealflow send: %s: `%s` is \"%s\", not a time (ms, 2024-01-31 or "
+                    "2024-01-31T10:00:00Z)\n",
+                    where, time_keys[i], json_string_value(value));
+            return EXIT_USAGE;
+        }
+        json_object_set_new(event, time_keys[i], json_integer((json_int_t)ms));
     }
     if (!s)
         return 0; /* the checking pass */

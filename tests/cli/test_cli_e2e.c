@@ -131,6 +131,23 @@ static void test_send(void)
     CHECK(has(r.out, "0 recorded, 2 duplicates, 0 refused"));
     cli_result_free(&r);
     CHECK_INT(it_stat(&daemon_, "events"), before + 2);
+    /* times written as dates are sent as ms; a string that is no time sends nothing */
+    r = RUN_CLI(NULL, "send",
+                "{\"id\":\"s-iso\",\"type\":\"stage\",\"deal\":\"iso\",\"stage\":\"lead\","
+                "\"at\":\"2023-11-14T22:13:20Z\"}",
+                "{\"id\":\"s-iso2\",\"type\":\"update\",\"deal\":\"iso\","
+                "\"close_date\":\"2024-01-31\"}");
+    CHECK_STATUS(r, 0);
+    cli_result_free(&r);
+    const msgpack_object *iso = it_call(&daemon_, "{op: deal, deal: iso}");
+    CHECK_INT(it_int(it_get(iso, "deal"), "created"), 1700000000000LL);
+    CHECK_INT(it_int(it_get(iso, "deal"), "close_date"), 1706659200000LL);
+    r = RUN_CLI(NULL, "send",
+                "{\"id\":\"s-bad\",\"type\":\"stage\",\"deal\":\"iso\",\"stage\":\"lead\","
+                "\"at\":\"yesterday\"}");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "not a time"));
+    cli_result_free(&r);
     /* NDJSON on stdin, per-event results as NDJSON with --json. */
     char input[1024];
     snprintf(input, sizeof input,
