@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ struct df_writer {
     df_stale *stale;             /* found, not yet taken by the loop (under mu) */
     size_t nstale, stale_cap;
     uint64_t stale_dropped;
+    atomic_bool stale_ready; /* something to take: the loop looks without the lock */
 
     /* owned by the writer thread */
     df_pipelines *pipelines;
@@ -538,6 +540,8 @@ static void hand_over_stale(df_writer *w, bool succeeded)
     }
     if (succeeded)
         w->stale_dropped += w->found_dropped;
+    if (w->nstale || w->stale_dropped)
+        atomic_store_explicit(&w->stale_ready, true, memory_order_release);
     pthread_mutex_unlock(&w->mu);
     w->nfound = 0;
     w->found_dropped = 0;
@@ -773,6 +777,8 @@ static int load_state(df_writer *w)
     /* A store that never looked starts looking now: deals already stale in
      * it are not reported, only those that go stale from now on. */
     w->stale_checked = stale_checked ? (int64_t)stale_checked : df_now_ms();
+    /* a flush to look is forced only after a minute without one */
+    w->stale_looked = df_now_ms();
     /* the log after the flushed state is folded again with the pipelines it
      * was folded with: those of the flushed state, then its own definitions */
     if (w->derived_seq == 0)
@@ -974,7 +980,12 @@ void df_writer_request_stale_check(df_writer *w)
 
 size_t df_writer_take_stale(df_writer *w, df_stale **out)
 {
+    *out = NULL;
+    /* called on every turn of the loop: the mutex is for when there is something */
+    if (!atomic_load_explicit(&w->stale_ready, memory_order_acquire))
+        return 0;
     pthread_mutex_lock(&w->mu);
+    atomic_store_explicit(&w->stale_ready, false, memory_order_relaxed);
     size_t n = w->nstale;
     uint64_t dropped = w->stale_dropped;
     *out = w->stale;
