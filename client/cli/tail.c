@@ -87,6 +87,7 @@ int cmd_tail(cli *g, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     uint64_t moves = 0;
+    bool waiting = false;
     msgpack_zone zone;
     msgpack_zone_init(&zone, 2048);
     rc = EXIT_OK;
@@ -97,12 +98,23 @@ int cmd_tail(cli *g, int argc, char **argv)
         int got = df_subscription_next(sub, 200, &n, &err);
         if (got == 0)
             continue;
+        if (got == DF_EUNREACHABLE && !stop_requested) {
+            /* the daemon is away while a gap is repaired: the repair goes
+             * on where it stopped once it is back, so nothing is skipped */
+            if (!waiting)
+                fprintf(stderr, "dealflow tail: %s; waiting for the daemon\n", err.message);
+            waiting = true;
+            continue;
+        }
         if (got < 0) {
             if (stop_requested)
                 break;
             rc = cli_fail("tail", got, &err);
             break;
         }
+        if (waiting)
+            fprintf(stderr, "dealflow tail: the daemon answers again\n");
+        waiting = false;
         msgpack_object body;
         msgpack_zone_clear(&zone);
         if (df_msgpack_unpack(n.body, n.body_len, &zone, &body, &err) < 0)
