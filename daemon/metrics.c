@@ -237,16 +237,59 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
         contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
     }
 
+    df_deal_contribute_idle(d, sign, add, ctx);
+}
+
+static int64_t idle_since(const df_deal *d)
+{
+    int64_t idle = d->stage_since;
+    if (d->has_activity && d->last_activity > idle)
+        idle = d->last_activity;
+    return idle;
+}
+
+static bool same_num(df_num a, df_num b)
+{
+    return a.kind == b.kind && (a.kind != DF_NUM_INT || a.i == b.i) &&
+           (a.kind != DF_NUM_FLOAT || memcmp(&a.f, &b.f, sizeof a.f) == 0);
+}
+
+bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b)
+{
+    if (a->pipeline.len != b->pipeline.len ||
+        memcmp(a->pipeline.s, b->pipeline.s, a->pipeline.len) != 0 ||
+        a->has_owner != b->has_owner || a->owner.len != b->owner.len ||
+        memcmp(a->owner.s, b->owner.s, a->owner.len) != 0 || a->has_stage != b->has_stage ||
+        a->stage.len != b->stage.len || memcmp(a->stage.s, b->stage.s, a->stage.len) != 0 ||
+        a->stage_outcome != b->stage_outcome || a->stage_probability != b->stage_probability ||
+        a->stage_since != b->stage_since || a->created != b->created ||
+        !same_num(a->amount, b->amount) || a->nstage_times != b->nstage_times)
+        return false;
+    for (int i = 0; i < a->nstage_times; i++) {
+        const df_stage_time *x = &a->stage_times[i], *y = &b->stage_times[i];
+        if (x->ms != y->ms || x->stage.len != y->stage.len ||
+            memcmp(x->stage.s, y->stage.s, x->stage.len) != 0)
+            return false;
+    }
+    return true;
+}
+
+bool df_same_idle(const df_deal *a, const df_deal *b)
+{
+    return a->has_stage == b->has_stage && (!a->has_stage || idle_since(a) == idle_since(b));
+}
+
+void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *ctx)
+{
+    df_str pipeline =
+        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
     /* I: when it went idle, for the stale counts of the board */
     if (d->has_stage) {
         key_buf k;
         k.len = df_agg_prefix(k.b, pipeline, NULL);
         k.b[k.len++] = 'I';
         put_name(&k, d->stage.s, d->stage.len);
-        int64_t idle = d->stage_since;
-        if (d->has_activity && d->last_activity > idle)
-            idle = d->last_activity;
-        put_time(&k, df_day_of(idle));
+        put_time(&k, df_day_of(idle_since(d)));
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }

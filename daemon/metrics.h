@@ -60,6 +60,14 @@ enum {
 typedef void (*df_row_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
 void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx);
 
+/* Only the I row of a deal (df_deal_contribute adds it too). */
+void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *ctx);
+/* Whether two states of a deal add the same rows but for the I row, and
+ * whether they add the same I row: most changes are an activity, which
+ * moves nothing else. */
+bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b);
+bool df_same_idle(const df_deal *a, const df_deal *b);
+
 /* The prefix of the rows of one pipeline's deals, of one owner's when
  * owner is not NULL (names of at most DF_MAX_NAME bytes: out holds
  * DF_AGG_KEY_MAX). Returns its length. */

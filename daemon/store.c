@@ -706,6 +706,13 @@ static void add_or_cancel(void *ctx, const uint8_t *key, size_t len, const df_su
 bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after)
 {
     delta_ctx c = {d, false};
+    if (before && after && df_contribution_same_but_idle(before, after)) {
+        if (!df_same_idle(before, after)) {
+            df_deal_contribute_idle(before, -1, add_delta, &c);
+            df_deal_contribute_idle(after, +1, add_delta, &c);
+        }
+        return !c.failed;
+    }
     d->ntaken = d->keys_len = 0;
     d->overflow = false;
     if (before)
