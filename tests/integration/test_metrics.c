@@ -298,6 +298,15 @@ static void test_late_event_changes_figures(void)
     CHECK_NUM(it_num(it_get(m, "avg_days_in_stage"), "won"), 58.5 / 6);
     CHECK_NUM(it_num(it_get(m, "avg_days_in_stage"), "new"), 50.5 / 11);
 
+    /* a call makes d11 fresh again: only the stale count changes */
+    const msgpack_object *before = it_call(&D, "{op: metrics, pipeline: sales, now: %lld}", NOW);
+    CHECK(it_append(&D, "{id: m-call-2, type: activity, deal: d11, kind: call, at: %lld}",
+                    (long long)(NOW - DAY)) > 0);
+    const msgpack_object *b = it_call(&D, "{op: board, pipeline: sales, now: %lld}", NOW);
+    CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "stale"), 1);
+    CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "count"), 2);
+    CHECK(it_equal(it_call(&D, "{op: metrics, pipeline: sales, now: %lld}", NOW), before));
+
     /* a move that closes a deal inside the window */
     stage("d11", "won", 4.5, NULL);
     m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld, to: %lld}", NOW,
