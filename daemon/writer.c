@@ -1,7 +1,7 @@
 /* writer.c: the writer thread. Each batch is one write transaction (the
  * group commit) that appends to the log, which is the truth and all that an
  * acknowledgement waits for. What derives from the log (ids, each deal's
- * events, projections, list indexes, stage aggregates) is kept in memory and
+ * events, projections, list indexes, pipeline aggregates) is kept in memory and
  * reaches the store in larger, rarer flush transactions, where many updates
  * of one deal become one write and keys arrive sorted; `derived_seq` in meta
  * says how far the flushed state goes, and after a crash the log is replayed
@@ -99,85 +99,6 @@ struct df_writer {
     size_t pending_bytes;
     bool pipelines_changed; /* by the batch being recorded */
 };
-
-/* ---- batches ---- */
-
-df_batch *df_batch_new(void)
-{
-    return calloc(1, sizeof(df_batch));
-}
-
-void df_batch_free(df_batch *b)
-{
-    if (!b)
-        return;
-    free(b->arena);
-    free(b->items);
-    free(b->moves);
-    free(b);
-}
-
-void df_batch_clear(df_batch *b)
-{
-    b->arena_len = 0;
-    b->request_bytes = 0;
-    b->count = 0;
-    b->nmoves = 0;
-    b->failure = 0;
-    b->failure_message[0] = 0;
-    b->rejected = 0;
-    b->duplicates = 0;
-}
-
-static bool grow(void **buf, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*buf, n * size);
-    if (!p)
-        return false;
-    *buf = p;
-    *cap = n;
-    return true;
-}
-
-uint32_t df_batch_copy(df_batch *b, const void *data, size_t len)
-{
-    if (b->arena_len + len + 1 > UINT32_MAX ||
-        !grow((void **)&b->arena, &b->arena_cap, b->arena_len + len + 1, 1))
-        return DF_NO_TEXT;
-    uint32_t at = (uint32_t)b->arena_len;
-    if (len)
-        memcpy(b->arena + at, data, len);
-    b->arena[at + len] = 0; /* messages read back as C strings */
-    b->arena_len += len + 1;
-    return at;
-}
-
-df_item *df_batch_add(df_batch *b, const void *raw, size_t len, int64_t recv, void *request)
-{
-    if (!grow((void **)&b->items, &b->cap, b->count + 1, sizeof(df_item)))
-        return NULL;
-    uint32_t at = df_batch_copy(b, raw, len);
-    if (at == DF_NO_TEXT)
-        return NULL;
-    df_item *it = &b->items[b->count++];
-    memset(it, 0, sizeof(*it));
-    it->raw = at;
-    it->raw_len = (uint32_t)len;
-    it->recv = recv;
-    it->request = request;
-    it->message = DF_NO_TEXT;
-    return it;
-}
-
-const char *df_batch_text(const df_batch *b, uint32_t offset)
-{
-    return offset == DF_NO_TEXT ? "" : b->arena + offset;
-}
 
 /* ---- the deals and ids held in memory ---- */
 
@@ -346,12 +267,11 @@ static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
         return 0;
     if (existed && before->has_stage && same_name(&before->stage, &after->stage))
         return 0;
-    if (!grow((void **)&b->moves, &b->moves_cap, b->nmoves + 1, sizeof(df_move)))
+    df_move *m = df_batch_add_move(b);
+    if (!m)
         return MDB_PANIC;
-    df_move *m = &b->moves[b->nmoves++];
     int probability, rot_days;
     df_str pipeline = df_deal_pipeline(after);
-    memset(m, 0, sizeof(*m));
     m->seq = w->event.seq;
     m->prev = w->prev_moved;
     w->prev_moved = m->seq;
@@ -503,18 +423,13 @@ static void publish(df_writer *w)
 
 /* ---- stale deals ---- */
 
-static bool same_str(df_str a, df_str b)
-{
-    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
-}
-
 /* Adds a notification to those found by the flush or look under way; they
  * reach the loop only once it succeeded. */
 static void add_stale(df_writer *w, const df_name *deal, df_str pipeline, const df_name *stage,
                       int64_t since, int64_t now)
 {
     if (w->nfound >= STALE_MAX ||
-        !grow((void **)&w->found, &w->found_cap, w->nfound + 1, sizeof(df_stale))) {
+        !df_grow((void **)&w->found, &w->found_cap, w->nfound + 1, sizeof(df_stale))) {
         w->found_dropped++;
         return;
     }
@@ -533,7 +448,7 @@ static void hand_over_stale(df_writer *w, bool succeeded)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; succeeded && i < w->nfound; i++) {
         if (w->nstale >= STALE_MAX ||
-            !grow((void **)&w->stale, &w->stale_cap, w->nstale + 1, sizeof(df_stale)))
+            !df_grow((void **)&w->stale, &w->stale_cap, w->nstale + 1, sizeof(df_stale)))
             w->stale_dropped++;
         else
             w->stale[w->nstale++] = w->found[i];
@@ -547,59 +462,21 @@ static void hand_over_stale(df_writer *w, bool succeeded)
     w->found_dropped = 0;
 }
 
-/* An open deal's stale spell: its stage and since when it is idle; a new
- * spell begins with a move or an activity. False when it cannot go stale. */
-static bool stale_spell(const df_writer *w, const df_deal *d, int64_t *idle_since, int *rot_days)
-{
-    int outcome;
-    if (!d->has_stage)
-        return false;
-    df_deal_stage_info(d, w->pipelines, &outcome, NULL, rot_days);
-    if (outcome != DF_OPEN || *rot_days < 0)
-        return false;
-    *idle_since = d->stage_since;
-    if (d->has_activity && d->last_activity > *idle_since)
-        *idle_since = d->last_activity;
-    return true;
-}
-
-/* A deal whose new spell went stale before the last look (its events came
- * late, or told of an old deal) is not found by the next look: it is
- * reported as it is flushed. */
-static void stale_on_arrival(df_writer *w, const df_deal *before, const df_deal *after, int64_t now)
-{
-    int64_t since, before_since, limit;
-    int rot, before_rot;
-    if (!stale_spell(w, after, &since, &rot))
-        return;
-    if (before && stale_spell(w, before, &before_since, &before_rot) && before_since == since &&
-        same_name(&before->stage, &after->stage) &&
-        same_str(df_deal_pipeline(before), df_deal_pipeline(after)))
-        return; /* the same spell */
-    if (__builtin_add_overflow(since, (int64_t)rot * DF_DAY_MS, &limit) || limit > w->stale_checked)
-        return;
-    add_stale(w, &after->deal, df_deal_pipeline(after), &after->stage, since, now);
-}
-
-typedef struct stale_scan {
+typedef struct look {
     df_writer *w;
-    df_str pipeline;
-    const df_name *stage;
     int64_t now;
-} stale_scan;
+} look;
 
-static int found_stale(void *ctx, const char *deal, size_t len, int64_t idle_since)
+static void found_stale(void *ctx, const df_name *deal, df_str pipeline, const df_name *stage,
+                        int64_t since)
 {
-    stale_scan *s = ctx;
-    df_name id;
-    df_name_set(&id, deal, len);
-    add_stale(s->w, &id, s->pipeline, s->stage, idle_since, s->now);
-    return 0;
+    look *l = ctx;
+    add_stale(l->w, deal, pipeline, stage, since, l->now);
 }
 
-/* Finds the open deals that went stale since the last look: for each stage
- * that rots after R days, those idle since a time in (last - R, now - R].
- * The store must hold every recorded event (nothing waits to be flushed). */
+/* Finds the open deals that went stale since the last look and moves the
+ * mark; the store must hold every recorded event (nothing waits to be
+ * flushed). */
 static int look_for_stale(df_writer *w)
 {
     int64_t now = df_now_ms();
@@ -610,20 +487,8 @@ static int look_for_stale(df_writer *w)
         return 0;
     if ((rc = df_store_write_begin(w->st, &txn)) != 0)
         return rc;
-    for (int i = 0; rc == 0 && i < w->pipelines->count; i++) {
-        const df_pipeline *p = &w->pipelines->items[i];
-        for (int j = 0; rc == 0 && j < p->nstages; j++) {
-            const df_stage_def *def = &p->stages[j];
-            int64_t rot = (int64_t)def->rot_days * DF_DAY_MS, after, until;
-            if (def->outcome != DF_OPEN || def->rot_days < 0 ||
-                __builtin_sub_overflow(w->stale_checked, rot, &after) ||
-                __builtin_sub_overflow(now, rot, &until))
-                continue;
-            stale_scan scan = {w, {p->name.s, p->name.len}, &def->name, now};
-            rc = df_store_idle_scan(w->st, txn, scan.pipeline, (df_str){def->name.s, def->name.len},
-                                    after, until, found_stale, &scan);
-        }
-    }
+    look l = {w, now};
+    rc = df_stale_scan(w->st, txn, w->pipelines, w->stale_checked, now, found_stale, &l);
     if (rc == 0)
         rc = df_store_meta_put(w->st, txn, "stale_checked", (uint64_t)now);
     if (rc == 0) {
@@ -667,8 +532,10 @@ static int flush(df_writer *w)
             rc = df_store_deal_reindex(st, txn, existed ? &w->before : NULL, &w->after);
         if (rc == 0 && !df_agg_deltas_deal(w->deltas, existed ? &w->before : NULL, &w->after))
             rc = MDB_PANIC;
-        if (rc == 0)
-            stale_on_arrival(w, existed ? &w->before : NULL, &w->after, now);
+        int64_t since;
+        if (rc == 0 && df_stale_on_arrival(existed ? &w->before : NULL, &w->after, w->pipelines,
+                                           w->stale_checked, &since))
+            add_stale(w, &w->after.deal, df_deal_pipeline(&w->after), &w->after.stage, since, now);
         if (rc == 0)
             rc = df_store_deal_put(st, txn, &w->after);
         for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)

@@ -9,55 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "move.h"
+#include "batch.h"
+#include "stale.h"
 #include "store.h"
-
-#define DF_NO_TEXT UINT32_MAX
-
-/* One received event and what became of it. */
-typedef struct df_item {
-    uint32_t raw; /* offset of its bytes in the batch's arena */
-    uint32_t raw_len;
-    int64_t recv;
-    void *request;    /* the append request it belongs to; NULL over ingest */
-    int error;        /* set by the loop when it could not take the event, or by the writer */
-    uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
-    bool dup;
-    uint64_t seq; /* its seq, or the original's for a duplicate */
-} df_item;
-
-/* A deal.stale notification: an open deal idle for its stage's rot_days. */
-typedef struct df_stale {
-    df_name deal;
-    df_name pipeline;
-    df_name stage;
-    int64_t since; /* idle since: max(stage_since, last_activity) */
-    int64_t idle_days;
-} df_stale;
-
-typedef struct df_batch {
-    char *arena;
-    size_t arena_len, arena_cap;
-    df_item *items;
-    size_t count, cap;
-    df_move *moves;
-    size_t nmoves, moves_cap;
-    size_t request_bytes; /* held by the append requests that wait on the batch */
-    /* filled by the writer */
-    int failure; /* 0, or why nothing of the batch was recorded */
-    char failure_message[DF_MESSAGE_MAX];
-    uint64_t rejected; /* items kept in the rejected store */
-    uint64_t duplicates;
-} df_batch;
-
-df_batch *df_batch_new(void);
-void df_batch_free(df_batch *b);
-void df_batch_clear(df_batch *b);
-/* Copies bytes (or a message) into the arena; returns the offset or DF_NO_TEXT. */
-uint32_t df_batch_copy(df_batch *b, const void *data, size_t len);
-/* Adds an item; returns it or NULL when out of memory. */
-df_item *df_batch_add(df_batch *b, const void *raw, size_t len, int64_t recv, void *request);
-const char *df_batch_text(const df_batch *b, uint32_t offset);
 
 typedef struct df_writer df_writer;
 
