@@ -1,0 +1,255 @@
+/* test_aggregates.c: unit tests of metrics.c and stale.c, without a store: deals
+ * folded with fold.c contribute rows to an in-memory table, and the figures
+ * computed back from it are checked against hand-worked values. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "metrics.h"
+#include "stale.h"
+
+#define T0  1700000000000LL /* not on a day boundary */
+#define DAY DF_DAY_MS
+
+#define MAX_ROWS 512
+
+typedef struct row {
+    uint8_t key[DF_AGG_LOGICAL_KEY_MAX];
+    size_t len;
+    df_sums sums;
+} row;
+
+static row rows[MAX_ROWS];
+static size_t nrows;
+static df_pipelines pipelines;
+static df_figures figures;
+
+static void add_row(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    (void)ctx;
+    for (size_t i = 0; i < nrows; i++) {
+        if (rows[i].len == len && memcmp(rows[i].key, key, len) == 0) {
+            df_sums_add(&rows[i].sums, sums, 1);
+            return;
+        }
+    }
+    CHECK(nrows < MAX_ROWS);
+    if (nrows == MAX_ROWS)
+        return;
+    memcpy(rows[nrows].key, key, len);
+    rows[nrows].len = len;
+    rows[nrows].sums = *sums;
+    nrows++;
+}
+
+static df_str str(const char *s)
+{
+    return (df_str){s, (uint32_t)strlen(s)};
+}
+
+static df_event stage_event(uint64_t seq, double days, const char *stage)
+{
+    df_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = DF_EV_STAGE;
+    ev.id = str("e");
+    ev.deal = str("d");
+    ev.has_at = true;
+    ev.at = T0 + (int64_t)(days * DAY);
+    ev.seq = seq;
+    ev.stage = str(stage);
+    return ev;
+}
+
+/* A deal of the default pipeline moved through stages at the given days. */
+static void make_deal(df_deal *d, const char *id, const char *owner, int64_t amount,
+                      const char *const *stages, const double *days, int n)
+{
+    df_deal_init(d, id, strlen(id));
+    for (int i = 0; i < n; i++) {
+        df_event ev = stage_event((uint64_t)i + 1, days[i], stages[i]);
+        if (i == 0) {
+            ev.amount_set = DF_SET;
+            ev.amount = (df_num){.kind = DF_NUM_INT, .i = amount};
+            ev.owner_set = owner ? DF_SET : DF_ABSENT;
+            ev.owner = owner ? str(owner) : (df_str){0};
+        }
+        df_fold_apply(d, &ev, &pipelines);
+    }
+}
+
+/* The figures of pipeline `default` (of owner's deals when not NULL) from the table. */
+static void load_figures(const char *owner, int64_t now, bool has_from, int64_t from, bool has_to,
+                         int64_t to)
+{
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    df_str o = owner ? str(owner) : (df_str){0};
+    size_t plen = df_agg_prefix(prefix, str("default"), owner ? &o : NULL);
+    df_figures_init(&figures, df_pipelines_find(&pipelines, "default", 7), now);
+    figures.has_from = has_from;
+    figures.from = from;
+    figures.has_to = has_to;
+    figures.to = to;
+    for (size_t i = 0; i < nrows; i++) {
+        const row *r = &rows[i];
+        if (r->len <= plen || memcmp(r->key, prefix, plen) != 0 || r->key[plen] == 'E')
+            continue;
+        bool needs_entries = false;
+        CHECK(df_figures_add_row(&figures, r->key + plen, r->len - plen, &r->sums, &needs_entries));
+        if (!needs_entries)
+            continue;
+        /* the E rows of that stage and outcome within the day's part of the window */
+        const uint8_t *c = r->key + plen;
+        size_t head = r->len - plen - 8;
+        int64_t lo, hi;
+        df_figures_day_window(&figures, df_get_sortable(c + head), &lo, &hi);
+        for (size_t j = 0; j < nrows; j++) {
+            const row *e = &rows[j];
+            const uint8_t *k = e->key + plen;
+            if (e->len != r->len || memcmp(e->key, prefix, plen) != 0 || k[0] != 'E' ||
+                memcmp(k + 1, c + 1, head - 1) != 0)
+                continue;
+            int64_t at = df_get_sortable(k + head);
+            if (at >= lo && at < hi)
+                CHECK(df_figures_add_closed(&figures, k, e->len - plen, &e->sums));
+        }
+    }
+}
+
+static void test_hand_worked(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal a, b, c, d;
+    /* a (ann, 100): lead 0, qualified 1d, won 3d: cycle 3 days */
+    make_deal(&a, "a", "ann", 100, (const char *const[]){"lead", "qualified", "won"},
+              (const double[]){0, 1, 3}, 3);
+    /* b (ann, 200): lead 0, lost 2d */
+    make_deal(&b, "b", "ann", 200, (const char *const[]){"lead", "lost"}, (const double[]){0, 2},
+              2);
+    /* c (bo, 300): lead 0, meeting 2d: open */
+    make_deal(&c, "c", "bo", 300, (const char *const[]){"lead", "meeting"}, (const double[]){0, 2},
+              2);
+    /* d (no owner, 50): qualified 1d, then lead 2d (a regression): open */
+    make_deal(&d, "d", NULL, 50, (const char *const[]){"qualified", "lead"}, (const double[]){1, 2},
+              2);
+    CHECK_INT(d.regressions, 1);
+    const df_deal *all[] = {&a, &b, &c, &d};
+    for (int i = 0; i < 4; i++)
+        df_deal_contribute(all[i], +1, add_row, NULL);
+
+    static df_metrics m;
+    int64_t now = T0 + 10 * DAY;
+    load_figures(NULL, now, false, 0, false, 0);
+    df_metrics_compute(&figures, &m);
+    CHECK_INT(m.won, 1);
+    CHECK_INT(m.lost, 1);
+    CHECK(m.win_rate == 0.5);
+    CHECK(fabs(m.avg_cycle_days - 3.0) < 1e-12);
+    CHECK_INT(m.open, 2);
+    CHECK_INT(m.open_amount.i, 350);
+    /* meeting 40%: 120; lead 10%: 5 */
+    CHECK(fabs(m.weighted - 125.0) < 1e-9);
+    /* 2 open x mean won 100 x 0.5 / 3 days */
+    CHECK(fabs(m.velocity - 2 * 100 * 0.5 / 3) < 1e-9);
+    /* reached lead: all 4; qualified: a (won), c (meeting), d (was in it) = 3;
+     * meeting: a, c = 2; proposal: a = 1; negotiation: a; won: a */
+    CHECK_INT(m.nconversions, 5);
+    CHECK(fabs(m.conversions[0].rate - 3.0 / 4) < 1e-12);
+    CHECK(fabs(m.conversions[1].rate - 2.0 / 3) < 1e-12);
+    CHECK(fabs(m.conversions[2].rate - 1.0 / 2) < 1e-12);
+    CHECK(fabs(m.conversions[4].rate - 1.0) < 1e-12);
+    /* lead: a 1, b 2, c 2, d 8 (since 2d, up to now) over 4 deals */
+    const df_stage_figures *lead = df_figures_stage(&figures, "lead", 4);
+    CHECK_INT(lead->visited, 4);
+    CHECK(fabs(lead->visit_ms / (double)lead->visited / DAY - 13.0 / 4) < 1e-12);
+
+    /* ann only, and a window that cuts days: [1.5d, 3d + 1 ms) holds a's win at 3d
+     * and b's loss at 2d */
+    load_figures("ann", now, true, T0 + DAY + DAY / 2, true, T0 + 3 * DAY + 1);
+    df_metrics_compute(&figures, &m);
+    CHECK_INT(m.won, 1);
+    CHECK_INT(m.lost, 1);
+    CHECK_INT(m.open, 0);
+    load_figures("ann", now, true, T0 + 2 * DAY + 1, true, T0 + 3 * DAY);
+    df_metrics_compute(&figures, &m);
+    CHECK_INT(m.won, 0);
+    CHECK_INT(m.lost, 0);
+    CHECK(isnan(m.win_rate));
+    CHECK(isnan(m.velocity));
+
+    /* a change takes back what the old state added: every row goes to zero */
+    for (int i = 0; i < 4; i++)
+        df_deal_contribute(all[i], -1, add_row, NULL);
+    for (size_t i = 0; i < nrows; i++)
+        CHECK(df_sums_zero(&rows[i].sums));
+}
+
+static void test_same_but_idle(void)
+{
+    df_pipelines_init(&pipelines);
+    static df_deal d, e;
+    make_deal(&d, "d", "ann", 10, (const char *const[]){"lead", "qualified"},
+              (const double[]){0, 1}, 2);
+    df_deal_copy(&e, &d);
+    df_event call;
+    memset(&call, 0, sizeof call);
+    call.type = DF_EV_ACTIVITY;
+    call.kind = str("call");
+    call.at = T0 + 3 * DAY;
+    call.seq = 9;
+    df_fold_apply(&e, &call, &pipelines);
+    CHECK(df_contribution_same_but_idle(&d, &e));
+    CHECK(!df_same_idle(&d, &e));
+    df_event move = stage_event(10, 4, "meeting");
+    df_fold_apply(&e, &move, &pipelines);
+    CHECK(!df_contribution_same_but_idle(&d, &e));
+}
+
+static void test_stale_spells(void)
+{
+    df_pipelines_init(&pipelines);
+    df_event def;
+    memset(&def, 0, sizeof def);
+    def.type = DF_EV_PIPELINE;
+    def.pipeline = str("default");
+    def.nstages = 2;
+    def.stages[0] = (df_stage_spec){str("new"), 10, 2, DF_OPEN};
+    def.stages[1] = (df_stage_spec){str("won"), 100, 1, DF_WON};
+    CHECK_INT(df_pipelines_apply(&pipelines, &def, NULL), 0);
+    static df_deal d, e;
+    make_deal(&d, "d", NULL, 0, (const char *const[]){"new"}, (const double[]){0}, 1);
+    int64_t since;
+    int rot;
+    CHECK(df_stale_spell(&d, &pipelines, &since, &rot));
+    CHECK_INT(since, T0);
+    CHECK_INT(rot, 2);
+    /* new at T0 rots at 2d: stale on arrival only when the last look was at 2d or later */
+    CHECK(!df_stale_on_arrival(NULL, &d, &pipelines, T0 + 2 * DAY - 1, &since));
+    CHECK(df_stale_on_arrival(NULL, &d, &pipelines, T0 + 2 * DAY, &since));
+    /* the same spell is not reported again */
+    df_deal_copy(&e, &d);
+    CHECK(!df_stale_on_arrival(&d, &e, &pipelines, T0 + 9 * DAY, &since));
+    /* an activity begins a new one */
+    df_event call;
+    memset(&call, 0, sizeof call);
+    call.type = DF_EV_ACTIVITY;
+    call.at = T0 + DAY;
+    call.seq = 5;
+    df_fold_apply(&e, &call, &pipelines);
+    CHECK(df_stale_on_arrival(&d, &e, &pipelines, T0 + 9 * DAY, &since));
+    CHECK_INT(since, T0 + DAY);
+    /* a won deal never rots, though won has rot_days */
+    df_event won = stage_event(6, 2, "won");
+    df_fold_apply(&e, &won, &pipelines);
+    CHECK(!df_stale_spell(&e, &pipelines, &since, &rot));
+}
+
+int main(void)
+{
+    RUN(test_hand_worked);
+    RUN(test_same_but_idle);
+    RUN(test_stale_spells);
+    return df_check_summary();
+}
