@@ -189,6 +189,53 @@ static void test_send(void)
     CHECK(it_wait_seq(&daemon_, last + 1));
 }
 
+/* An import interrupted with Ctrl-C finishes its batch and stops (exit
+ * 130); run again, it records the rest and nothing twice. */
+static void test_import_interrupted(void)
+{
+    enum { ROWS = 100000 };
+    char path[IT_PATH_MAX + 32], out_path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/big.ndjson", daemon_.dir);
+    snprintf(out_path, sizeof out_path, "%s/big.out", daemon_.dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    for (int i = 0; i < ROWS; i++)
+        fprintf(f,
+                "{\"id\":\"big-%d\",\"type\":\"activity\",\"deal\":\"big-%d\","
+                "\"kind\":\"call\",\"at\":%lld}\n",
+                i, i % 1000, IT_T0 + i);
+    fclose(f);
+    int64_t before = it_stat(&daemon_, "events");
+    pid_t pid =
+        cli_spawn(&daemon_, out_path, (const char *const[]){"import", path, "--batch", "50", NULL});
+    CHECK(pid > 0);
+    /* interrupt once some batches are on disk */
+    int64_t deadline = it_wall_ms() + 60000;
+    while (it_stat(&daemon_, "events") < before + 500 && it_wall_ms() < deadline &&
+           cli_wait(pid, 1) == -1)
+        ;
+    kill(pid, SIGINT);
+    int status = cli_wait(pid, 60000);
+    int64_t recorded = it_stat(&daemon_, "events") - before;
+    if (status == 0)
+        fprintf(stderr, "note: the import ended before it was interrupted\n");
+    else
+        CHECK_INT(status, 130);
+    CHECK(recorded > 0 && recorded <= ROWS);
+    /* again: the rest is recorded, what was is a duplicate */
+    cli_result r = RUN_CLI(NULL, "--json", "import", path);
+    CHECK_STATUS(r, 0);
+    json_t *sum = json_loads(r.out, 0, NULL);
+    CHECK_INT(json_integer_value(json_object_get(sum, "rows")), ROWS);
+    CHECK_INT(json_integer_value(json_object_get(sum, "duplicates")), recorded);
+    CHECK_INT(json_integer_value(json_object_get(sum, "recorded")), ROWS - recorded);
+    json_decref(sum);
+    cli_result_free(&r);
+    CHECK_INT(it_stat(&daemon_, "events"), before + ROWS);
+}
+
 static void test_import(void)
 {
     char path[IT_PATH_MAX + 32];
@@ -485,6 +532,7 @@ int main(void)
     RUN(test_usage_and_ping);
     RUN(test_send);
     RUN(test_import);
+    RUN(test_import_interrupted);
     RUN(test_history_and_deal);
     RUN(test_list_replay_stats);
     RUN(test_board_and_metrics);
