@@ -199,4 +199,25 @@ int64_t it_wall_ms(void);
         CHECK(it_str(check_r_, "message") != NULL);                                                \
     } while (0)
 
+/* The start and the end of a test program's main around daemon d: start it
+ * (or count the failure and return the summary), and stop it, checking it
+ * exited 0 and the harness saw no failure. */
+#define IT_MAIN_START(d, extra)                                                                    \
+    do {                                                                                           \
+        if (!it_start((d), (extra))) {                                                             \
+            it_cleanup(d);                                                                         \
+            CHECK(!"dealflowd started");                                                           \
+            it_done();                                                                             \
+            return df_check_summary();                                                             \
+        }                                                                                          \
+    } while (0)
+
+#define IT_MAIN_END(d)                                                                             \
+    do {                                                                                           \
+        CHECK_INT(it_stop(d), 0);                                                                  \
+        it_cleanup(d);                                                                             \
+        CHECK_INT(it_done(), 0);                                                                   \
+        return df_check_summary();                                                                 \
+    } while (0)
+
 #endif

@@ -1004,12 +1004,7 @@ static void test_clients(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     RUN(test_ping);
     RUN(test_append_results);
     RUN(test_expect);
@@ -1024,8 +1019,5 @@ int main(void)
     RUN(test_stats);
     RUN(test_bad_requests);
     RUN(test_clients);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }

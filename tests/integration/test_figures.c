@@ -395,12 +395,7 @@ static void check_all(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     define_pipeline();
     generate();
     send_shuffled();
@@ -410,8 +405,5 @@ int main(void)
     CHECK_INT(it_stop(&D), 0);
     CHECK(it_restart(&D));
     RUN(check_all);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }

@@ -321,19 +321,11 @@ static void test_burst(void)
 int main(void)
 {
     static const char *const extra[] = {"--max-message", "65536", NULL};
-    if (!it_start(&D, extra)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, extra);
     RUN(test_single_and_array);
     RUN(test_duplicates);
     RUN(test_rejected);
     it_release();
     RUN(test_burst);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }

@@ -317,12 +317,7 @@ static void test_late_event_changes_figures(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     send_deals();
     RUN(test_all_deals);
     RUN(test_owners);
@@ -335,8 +330,5 @@ int main(void)
     RUN(test_all_deals);
     RUN(test_board);
     RUN(test_late_event_changes_figures);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }

@@ -216,12 +216,7 @@ static void test_moves_op(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     sub = it_sub_open(&D, "deal.moved.");
     CHECK(sub != NULL);
     RUN(test_first_moves);
@@ -230,8 +225,5 @@ int main(void)
     CHECK_INT(it_stat(&D, "notifications"), received);
     RUN(test_moves_op);
     it_sub_close(sub);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }

@@ -442,12 +442,7 @@ static void test_sigkill_before_flush(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     RUN(test_sigterm_restart);
     RUN(test_sigkill_before_flush);
     if (D.pid > 0)

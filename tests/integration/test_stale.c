@@ -162,12 +162,7 @@ static void test_restart(void)
 
 int main(void)
 {
-    if (!it_start(&D, NULL)) {
-        it_cleanup(&D);
-        CHECK(!"dealflowd started");
-        it_done();
-        return df_check_summary();
-    }
+    IT_MAIN_START(&D, NULL);
     sub = it_sub_open(&D, "deal.stale.rot.");
     CHECK(sub != NULL);
     define("rot");
@@ -176,8 +171,5 @@ int main(void)
     RUN(test_notifications);
     RUN(test_restart);
     it_sub_close(sub);
-    CHECK_INT(it_stop(&D), 0);
-    it_cleanup(&D);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+    IT_MAIN_END(&D);
 }
