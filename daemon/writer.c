@@ -293,6 +293,20 @@ static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
     return df_store_move_put(w->st, txn, m->seq, w->move_body.data, w->move_body.size);
 }
 
+/* A refold folds every event with today's pipelines. When the deal is
+ * still in the same visit of the same stage, what that stage was when the
+ * deal moved there (its outcome and probability, which matter once a
+ * `pipeline` event removed it) is what it was before the refold. */
+static void keep_stage_as_moved(const df_deal *before, df_deal *after)
+{
+    if (before->has_stage && after->has_stage && before->stage_since == after->stage_since &&
+        same_name(&before->stage, &after->stage) &&
+        same_name(&before->pipeline, &after->pipeline)) {
+        after->stage_outcome = before->stage_outcome;
+        after->stage_probability = before->stage_probability;
+    }
+}
+
 /* Folds the recorded event w->event into its deal, whose state before it is
  * w->before; b is NULL while the log is replayed (nothing to publish). */
 static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
@@ -314,6 +328,8 @@ static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
     else if ((rc = df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs,
                              &w->after)) != 0)
         return rc;
+    else
+        keep_stage_as_moved(&w->before, &w->after);
     if (!keep_record(w, p, &w->after))
         return MDB_PANIC;
     return b ? add_move(w, txn, b, existed) : 0;

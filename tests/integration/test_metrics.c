@@ -307,6 +307,12 @@ static void test_late_event_changes_figures(void)
     CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "count"), 2);
     CHECK(it_equal(it_call(&D, "{op: metrics, pipeline: sales, now: %lld}", NOW), before));
 
+    /* a late stage event of d8, which sits in the removed demo: it stays there
+     * at the 40% it had when it moved, though the deal was folded again */
+    stage("d8", "won", 0.5, NULL);
+    b = it_call(&D, "{op: board, pipeline: sales, now: %lld}", NOW);
+    check_stage(it_at(it_get(b, "stages"), 4), "demo", 2, 480, 192, (17 + 19) / 2.0, 0, true);
+
     /* a move that closes a deal inside the window */
     stage("d11", "won", 4.5, NULL);
     m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld, to: %lld}", NOW,
