@@ -46,6 +46,7 @@ typedef struct pending_deal {
     uint64_t *seqs; /* its events the deal-event index does not hold yet */
     uint32_t nseqs, cap;
     bool touched;
+    bool refold_waiting; /* late events were taken; a refold at the end of the batch folds them */
     uint8_t id_len;
     char id[];
 } pending_deal;
@@ -309,6 +310,55 @@ static void keep_stage_as_moved(const df_deal *before, df_deal *after)
 
 /* Folds the recorded event w->event into its deal, whose state before it is
  * w->before; b is NULL while the log is replayed (nothing to publish). */
+/* Whether a late event can wait for the refold at the end of the batch. It
+ * can when it cannot move the deal: a stage event before the event that
+ * moved the deal into its current stage (that event, and every stage event
+ * after it, names that stage), or an activity or update; and it names no
+ * other pipeline. One refold then serves every such event of the deal,
+ * where a history sent newest first would otherwise refold it for each. */
+static bool refold_can_wait(const df_deal *d, const df_event *ev)
+{
+    if (ev->pipeline.len > 0) {
+        df_str current = df_deal_pipeline(d);
+        if (ev->pipeline.len != current.len || memcmp(ev->pipeline.ptr, current.ptr, current.len))
+            return false;
+    }
+    return ev->type != DF_EV_STAGE || (d->has_stage && ev->at < d->stage_since);
+}
+
+static int refold_now(df_writer *w, MDB_txn *txn, pending_deal *p)
+{
+    int rc =
+        df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs, &w->after);
+    if (rc == 0)
+        keep_stage_as_moved(&w->before, &w->after);
+    p->refold_waiting = false;
+    return rc;
+}
+
+/* Refolds the deals whose late events waited: at the end of a batch (or of
+ * a replay), and before a pipeline definition changes. */
+static int refold_waiting(df_writer *w, MDB_txn *txn)
+{
+    for (size_t i = 0; i < w->ntouched; i++) {
+        pending_deal *p = w->touched[i];
+        int rc;
+        if (!p->refold_waiting)
+            continue;
+        df_deal_init(&w->before, p->id, p->id_len);
+        df_deal_init(&w->after, p->id, p->id_len);
+        if (df_deal_decode(p->record, p->len, &w->before) != 0)
+            return MDB_CORRUPTED;
+        if ((rc = refold_now(w, txn, p)) != 0)
+            return rc;
+        if (!keep_record(w, p, &w->after))
+            return MDB_PANIC;
+    }
+    return 0;
+}
+
+/* Folds the recorded event w->event into its deal, whose state before it is
+ * w->before; b is NULL while the log is replayed (nothing to publish). */
 static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
 {
     df_event *ev = &w->event;
@@ -321,15 +371,21 @@ static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
         df_deal_copy(&w->after, &w->before);
     else
         df_deal_init(&w->after, ev->deal.ptr, ev->deal.len);
-    if (!existed || df_fold_in_order(&w->after, ev))
+    bool late = existed && !df_fold_in_order(&w->after, ev);
+    if (late && refold_can_wait(&w->after, ev)) {
+        if (p->refold_waiting || !df_fold_late(&w->after, ev)) {
+            /* what the refold will set; the rest of the state waits for it */
+            w->after.version++;
+            if (ev->at < w->after.created)
+                w->after.created = ev->at;
+            p->refold_waiting = true;
+        }
+    } else if (p->refold_waiting || (late && !df_fold_late(&w->after, ev))) {
+        if ((rc = refold_now(w, txn, p)) != 0)
+            return rc;
+    } else if (!late) {
         df_fold_apply(&w->after, ev, w->pipelines);
-    else if (df_fold_late(&w->after, ev))
-        ; /* a late activity or update needs no refold */
-    else if ((rc = df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs,
-                             &w->after)) != 0)
-        return rc;
-    else
-        keep_stage_as_moved(&w->before, &w->after);
+    }
     if (!keep_record(w, p, &w->after))
         return MDB_PANIC;
     return b ? add_move(w, txn, b, existed) : 0;
@@ -395,7 +451,10 @@ static int record_item(df_writer *w, MDB_txn *txn, df_batch *b, df_item *it)
         return rc;
     it->seq = ev->seq;
     if (ev->type == DF_EV_PIPELINE) {
-        /* rare and small: pipelines go to the store with the log */
+        /* rare and small: pipelines go to the store with the log; deals
+         * whose refold waits are folded with the definitions before it */
+        if ((rc = refold_waiting(w, txn)) != 0)
+            return rc;
         if (df_pipelines_apply(w->pipelines, ev, &err) != 0)
             return MDB_PANIC;
         w->pipelines_changed = true;
@@ -626,7 +685,8 @@ static int replay_log(df_writer *w)
             continue;
         if (w->event.type == DF_EV_PIPELINE) {
             /* later events were folded with this definition */
-            if (df_pipelines_apply(w->pipelines, &w->event, NULL) != 0)
+            if ((rc = refold_waiting(w, txn)) == 0 &&
+                df_pipelines_apply(w->pipelines, &w->event, NULL) != 0)
                 rc = MDB_CORRUPTED;
             continue;
         }
@@ -634,6 +694,8 @@ static int replay_log(df_writer *w)
         if ((rc = load_deal(w, txn, &w->before, &existed)) == 0)
             rc = fold_deal(w, txn, NULL, existed);
     }
+    if (rc == 0)
+        rc = refold_waiting(w, txn);
     mdb_txn_abort(txn);
     if (rc == 0)
         publish(w);
@@ -702,6 +764,8 @@ static void process(df_writer *w, df_batch *b)
     int rc = df_store_write_begin(w->st, &txn);
     for (size_t i = 0; rc == 0 && i < b->count; i++)
         rc = record_item(w, txn, b, &b->items[i]);
+    if (rc == 0)
+        rc = refold_waiting(w, txn);
     if (rc == 0 && (rc = df_store_meta_put(w->st, txn, "prev_moved", w->prev_moved)) == 0 &&
         (rc = df_store_meta_put(w->st, txn, "duplicates", w->duplicates)) == 0 &&
         (rc = df_store_meta_put(w->st, txn, "deals", w->deal_count)) == 0) {

@@ -1002,6 +1002,57 @@ static void test_clients(void)
     msgpack_sbuffer_destroy(&ping);
 }
 
+/* A long history sent newest first (every event late) ends exactly as the
+ * same history sent in order, and moves the deal once: its first event to
+ * arrive is its last stage. Each late stage event used to refold the whole
+ * deal; 20 000 of them now take one refold per batch. */
+static void test_history_newest_first(void)
+{
+    enum { EVENTS = 20000, BATCH = 1000 };
+    static const char *const stages[] = {"lead", "qualified", "meeting", "proposal"};
+    int64_t moves_before = it_stat(&D, "notifications");
+    for (int order = 0; order < 2; order++) {
+        const char *deal = order ? "newest-first" : "oldest-first";
+        for (int start = 0; start < EVENTS; start += BATCH) {
+            it_buf t = {0};
+            it_buf_add(&t, "{op: append, events: [");
+            for (int k = 0; k < BATCH; k++) {
+                int i = order ? EVENTS - 1 - (start + k) : start + k;
+                int64_t at = T0 + (int64_t)i * IT_HOUR;
+                it_buf_add(&t, "%s{id: '%s-%d', deal: %s, pipeline: default, at: %lld, ",
+                           k ? "," : "", deal, i, deal, (long long)at);
+                if (i % 3 == 0)
+                    it_buf_add(&t, "type: stage, stage: %s, amount: %d}", stages[(i / 3) % 4], i);
+                else
+                    it_buf_add(&t, "type: activity, kind: call}");
+            }
+            it_buf_add(&t, "]}");
+            const msgpack_object *r = it_call(&D, "%s", it_buf_get(&t));
+            it_buf_free(&t);
+            CHECK_INT(it_len(it_get(r, "results")), BATCH);
+            it_release();
+        }
+    }
+    const msgpack_object *a = it_get(it_call(&D, "{op: deal, deal: oldest-first, now: %lld}",
+                                             (long long)(T0 + EVENTS * IT_HOUR)),
+                                     "deal");
+    const msgpack_object *b = it_get(it_call(&D, "{op: deal, deal: newest-first, now: %lld}",
+                                             (long long)(T0 + EVENTS * IT_HOUR)),
+                                     "deal");
+    static const char *const same[] = {
+        "stage",         "stage_since", "created",  "amount",        "version", "activities",
+        "last_activity", "regressions", "reopened", "time_in_stage", NULL};
+    for (int i = 0; same[i]; i++) {
+        bool equal = it_equal(it_get(a, same[i]), it_get(b, same[i]));
+        if (!equal)
+            fprintf(stderr, "newest first, `%s` differs\n", same[i]);
+        CHECK(equal);
+    }
+    CHECK_INT(it_int(b, "version"), EVENTS);
+    /* oldest first moves at every stage event; newest first only once */
+    CHECK_INT(it_stat(&D, "notifications") - moves_before, (EVENTS + 2) / 3 + 1);
+}
+
 int main(void)
 {
     IT_MAIN_START(&D, NULL);
@@ -1019,5 +1070,6 @@ int main(void)
     RUN(test_stats);
     RUN(test_bad_requests);
     RUN(test_clients);
+    RUN(test_history_newest_first);
     IT_MAIN_END(&D);
 }
