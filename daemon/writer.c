@@ -88,6 +88,7 @@ struct df_writer {
     uint64_t derived_seq;  /* the flushed state covers the log up to here */
     int64_t stale_checked; /* deals that went stale up to here were found */
     int64_t stale_looked;  /* when the writer last looked, by its clock */
+    bool stale_failing;    /* the last look failed (and said so) */
     df_stale *found;       /* by the flush or look under way */
     size_t nfound, found_cap;
     uint64_t found_dropped;
@@ -574,8 +575,13 @@ static int look_for_stale(df_writer *w)
         mdb_txn_abort(txn);
     }
     hand_over_stale(w, rc == 0);
-    if (rc != 0)
-        df_log("looking for stale deals failed: %s", mdb_strerror(rc));
+    /* it is tried every second: say it once, and once more when it works again */
+    if (rc != 0 && !w->stale_failing)
+        df_log("looking for stale deals failed (tried again every second): %s%s", mdb_strerror(rc),
+               rc == MDB_MAP_FULL ? " (restart dealflowd with a larger --map-size)" : "");
+    else if (rc == 0 && w->stale_failing)
+        df_log("looking for stale deals works again");
+    w->stale_failing = rc != 0;
     return rc;
 }
 
