@@ -69,8 +69,9 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
     fprintf(out, "%s%-*s  %-*s  %8s  %14s  %14s  %8s  %6s%s\n", colour ? COL_BOLD : "", name_w,
             "stage", bar_w, "", "count", "amount", "weighted", "avg days", "stale",
             colour ? COL_RESET : "");
-    int64_t total_count = 0;
+    int64_t total_count = 0, total_int = 0;
     double total_amount = 0, total_weighted = 0;
+    bool all_int = true; /* the total is shown as the rows are: an int while every amount is */
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *s = &stages->via.array.ptr[i];
         char name[NAME_MAX_SHOWN + 1], full[NAME_MAX_SHOWN + 16], amount[40];
@@ -87,6 +88,12 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
             len = 1;
         total_count += count;
         total_amount += num_or_zero(s, "amount");
+        int64_t amount_int = 0;
+        const msgpack_object *amount_value = mp_get(s, "amount");
+        bool is_int = mp_int(s, "amount", &amount_int);
+        if ((amount_value && amount_value->type != MSGPACK_OBJECT_NIL && !is_int) ||
+            __builtin_add_overflow(total_int, amount_int, &total_int))
+            all_int = false;
         total_weighted += num_or_zero(s, "weighted");
         int64_t stale = int_or_zero(s, "stale");
         fprintf(out, "%s%-*s%s  %s", is_removed && colour ? COL_DIM : "", name_w, full,
@@ -99,8 +106,13 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
                 num_or_zero(s, "avg_days_in_stage"), stale > 0 && colour ? COL_RED : "", stale,
                 stale > 0 && colour ? COL_RESET : "");
     }
-    fprintf(out, "%-*s  %-*s  %8" PRId64 "  %14.2f  %14.2f\n", name_w, "total", bar_w, "",
-            total_count, total_amount, total_weighted);
+    char total[40];
+    if (all_int)
+        snprintf(total, sizeof total, "%" PRId64, total_int);
+    else
+        snprintf(total, sizeof total, "%.2f", total_amount);
+    fprintf(out, "%-*s  %-*s  %8" PRId64 "  %14s  %14.2f\n", name_w, "total", bar_w, "",
+            total_count, total, total_weighted);
     return 0;
 }
 
