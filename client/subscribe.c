@@ -293,6 +293,21 @@ int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n,
     }
 }
 
+int df_subscription_run(df_subscription *s, df_notification_fn each, void *ctx, df_error *err)
+{
+    if (s == NULL || each == NULL)
+        return df_fail(err, DF_EBAD_REQUEST,
+                       "df_subscription_run needs a subscription and a callback");
+    for (;;) {
+        df_notification n;
+        int rc = df_subscription_next(s, -1, &n, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1 && (rc = each(ctx, &n)) != 0)
+            return rc;
+    }
+}
+
 uint64_t df_subscription_last_seq(const df_subscription *s)
 {
     return s != NULL ? s->last : 0;

@@ -168,6 +168,12 @@ int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscri
  * requests take the client's timeout, beyond timeout_ms. A gap is noticed
  * when the next deal.moved arrives. */
 int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n, df_error *err);
+/* The callback style: calls each(ctx, n) for every notification, in order,
+ * until each returns non-zero (returned then) or a call of
+ * df_subscription_next fails (its negative code is returned; call again to
+ * go on, nothing is skipped). */
+typedef int (*df_notification_fn)(void *ctx, const df_notification *n);
+int df_subscription_run(df_subscription *s, df_notification_fn each, void *ctx, df_error *err);
 /* The seq of the last deal.moved delivered (or skipped as not matching the
  * prefix): pass it as from_seq to resume. */
 uint64_t df_subscription_last_seq(const df_subscription *s);

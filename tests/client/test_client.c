@@ -460,6 +460,22 @@ static void test_subscription_gap(void)
     df_client_close(c);
 }
 
+/* A df_subscription_run callback: checks the seqs come one after another
+ * and stops (returning 7) at stop_at. */
+typedef struct run_state {
+    uint64_t next, stop_at;
+    int calls;
+} run_state;
+
+static int count_until(void *ctx, const df_notification *n)
+{
+    run_state *run = ctx;
+    CHECK_INT(n->seq, run->next);
+    run->next = n->seq + 1;
+    run->calls++;
+    return n->seq >= run->stop_at ? 7 : 0;
+}
+
 static void test_subscription_resume(void)
 {
     df_client *c = open_client(0, 0);
@@ -497,6 +513,13 @@ static void test_subscription_resume(void)
         }
     }
     CHECK_INT(got, 3);
+    df_subscription_close(s);
+
+    /* the callback style: every move after `at`, in order, until the callback says stop */
+    CHECK_INT(df_subscribe(c, "deal.moved.", at, &s, &err), 0);
+    run_state run = {at + 1, last, 0};
+    CHECK_INT(df_subscription_run(s, count_until, &run, &err), 7);
+    CHECK_INT(run.calls, (int)(last - at));
     df_subscription_close(s);
 
     /* a prefix that lets no move through needs no daemon to start */
