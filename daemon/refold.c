@@ -101,7 +101,8 @@ int df_refold(df_refolder *r, df_store *st, MDB_txn *txn, const df_pipelines *pl
             rc = r->rc;
     if (rc != 0)
         return rc;
-    qsort(r->order, r->count, sizeof(*r->order), by_position);
+    if (r->count > 1) /* none at all when as_of is before every event */
+        qsort(r->order, r->count, sizeof(*r->order), by_position);
     df_deal_init(d, id.s, id.len);
     for (size_t i = 0; i < r->count; i++) {
         if ((rc = load_event(r, r->order[i].seq)) != 0)

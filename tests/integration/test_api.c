@@ -1053,6 +1053,25 @@ static void test_history_newest_first(void)
     CHECK_INT(it_stat(&D, "notifications") - moves_before, (EVENTS + 2) / 3 + 1);
 }
 
+/* The first refold of a daemon's life finds no event at all (as_of before
+ * every event): not_found, and the daemon goes on. A daemon of its own, so
+ * that the refolder has nothing allocated yet. */
+static void test_as_of_before_everything(void)
+{
+    static it_daemon fresh;
+    if (!it_start(&fresh, NULL)) {
+        CHECK(!"a second dealflowd started");
+        it_cleanup(&fresh);
+        return;
+    }
+    CHECK(it_append(&fresh, "{id: first-1, type: stage, deal: first, stage: lead, at: %lld}", T0) >
+          0);
+    CHECK_ERR(it_call(&fresh, "{op: deal, deal: first, as_of: %lld}", T0 - 1), "not_found");
+    CHECK(it_ok(it_call(&fresh, "{op: ping}")));
+    CHECK_INT(it_stop(&fresh), 0);
+    it_cleanup(&fresh);
+}
+
 int main(void)
 {
     IT_MAIN_START(&D, NULL);
@@ -1071,5 +1090,6 @@ int main(void)
     RUN(test_bad_requests);
     RUN(test_clients);
     RUN(test_history_newest_first);
+    RUN(test_as_of_before_everything);
     IT_MAIN_END(&D);
 }
