@@ -1,12 +1,12 @@
-/* iter.c: iterators over the api's paged replies: `list` by cursor, `history` and
- * `replay` by after + limit. */
+/* iter.c: iterators over the api's paged replies: `list` by cursor, `history`,
+ * `replay` and `rejected` by after + limit. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "internal.h"
 
-typedef enum iter_kind { ITER_LIST, ITER_HISTORY, ITER_REPLAY } iter_kind;
+typedef enum iter_kind { ITER_LIST, ITER_HISTORY, ITER_REPLAY, ITER_REJECTED } iter_kind;
 
 struct df_iter {
     df_client *client;
@@ -93,6 +93,14 @@ int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err)
     return rc;
 }
 
+int df_rejected_open(df_client *c, uint64_t after, df_iter **out, df_error *err)
+{
+    int rc = iter_new(c, ITER_REJECTED, out, err);
+    if (rc == 0)
+        (*out)->after = after;
+    return rc;
+}
+
 int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err)
 {
     if (it == NULL || n == 0 || n > DF__PAGE_MAX)
@@ -130,9 +138,10 @@ static void pack_request(df_iter *it, msgpack_packer *pk, msgpack_sbuffer *sb)
         msgpack_pack_uint64(pk, it->after);
         break;
     case ITER_REPLAY:
+    case ITER_REJECTED:
         msgpack_pack_map(pk, 3);
         df_pack_cstr(pk, "op");
-        df_pack_cstr(pk, "replay");
+        df_pack_cstr(pk, it->kind == ITER_REPLAY ? "replay" : "rejected");
         df_pack_cstr(pk, "after");
         msgpack_pack_uint64(pk, it->after);
         break;
@@ -181,7 +190,9 @@ static int fetch_page(df_iter *it, df_error *err)
     df_bytes_free(&it->page);
     it->page = reply;
     it->started = true;
-    const char *key = it->kind == ITER_LIST ? "deals" : "events";
+    const char *key = it->kind == ITER_LIST       ? "deals"
+                      : it->kind == ITER_REJECTED ? "items"
+                                                  : "events";
     if (!df__map_array(it->page.data, it->page.len, key, &it->item, &it->rest, &it->left)) {
         it->left = 0;
         return df_fail(err, DF_EINTERNAL, "the daemon's reply has no `%s` array", key);
@@ -195,6 +206,7 @@ static int fetch_page(df_iter *it, df_error *err)
             return df_fail(err, DF_EINTERNAL, "the daemon's replay reply has no `last_seq`");
         /* fall through */
     case ITER_HISTORY:
+    case ITER_REJECTED:
         if (it->page_count < it->page_size)
             it->at_end = true;
         break;
@@ -217,10 +229,12 @@ int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err)
     if (item_len == 0)
         return df_fail(err, DF_EINTERNAL, "the daemon's reply ends inside an item");
     if (it->kind != ITER_LIST) {
-        uint64_t seq;
-        if (!df__map_uint(it->item, item_len, "seq", &seq) || seq <= it->after)
-            return df_fail(err, DF_EINTERNAL, "an event in the daemon's reply has no new `seq`");
-        it->after = seq;
+        /* the position the next page starts after: a seq, or a rejected item's id */
+        const char *key = it->kind == ITER_REJECTED ? "id" : "seq";
+        uint64_t position;
+        if (!df__map_uint(it->item, item_len, key, &position) || position <= it->after)
+            return df_fail(err, DF_EINTERNAL, "an item in the daemon's reply has no new `%s`", key);
+        it->after = position;
     }
     *item = it->item;
     *len = item_len;

@@ -118,7 +118,26 @@ int df_append(df_client *c, const void *events, size_t len, df_append_result *re
  * to leave. */
 int df_publish(df_client *c, const void *frame, size_t len, df_error *err);
 
-/* Iterators over paged replies: `list` (every page), `history`, `replay`. */
+/* Single-reply reads. Each returns as df_request does, with *reply the
+ * daemon's reply map (msgpack). An optional time is a pointer to it, NULL
+ * when not given (the daemon's clock). */
+int df_get_deal(df_client *c, const char *deal, const int64_t *now, const int64_t *as_of,
+                df_bytes *reply, df_error *err);
+/* pipeline: NULL for `default`. */
+int df_get_board(df_client *c, const char *pipeline, const int64_t *now, df_bytes *reply,
+                 df_error *err);
+typedef struct df_metrics_request {
+    const char *pipeline; /* NULL: `default` */
+    const char *owner;    /* NULL: every owner */
+    const int64_t *now;
+    const int64_t *from, *to; /* the window closed deals count in, [from, to) */
+} df_metrics_request;
+/* q may be NULL: every deal of `default`. */
+int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply, df_error *err);
+int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
+
+/* Iterators over paged replies: `list` (every page), `history`, `replay`,
+ * `rejected`. */
 typedef struct df_iter df_iter;
 
 /* filters: a msgpack map of list filters (pipeline, stage, owner, status,
@@ -128,13 +147,15 @@ int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, d
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err);
 /* Every recorded event after seq `after`. */
 int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
+/* What ingest could not record, items with an id after `after`. */
+int df_rejected_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
 /* Sets how many items one request asks for: 1..10 000, default 1000. Nothing
  * is sent before the first df_iter_next, so errors of the request (an
  * unknown deal, bad filters) come from there. An iterator uses its client,
  * which must outlive it; `limit` and `cursor` in list filters are ignored. */
 int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err);
-/* Gives the next item (a deal object or a recorded event, as msgpack bytes
- * valid until the next call). Returns 1 with an item, 0 at the end, or a
+/* Gives the next item (a deal object, a recorded event or a rejected item,
+ * as msgpack bytes valid until the next call). Returns 1 with an item, 0 at the end, or a
  * negative code; after a failure the next call tries the same page again. */
 int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err);
 void df_iter_free(df_iter *it);

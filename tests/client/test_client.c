@@ -11,6 +11,7 @@
 #include "check.h"
 #include "dealflow.h"
 #include "harness.h"
+#include "codec.h"
 #include "internal.h"
 
 #define WAIT_MS 20000
@@ -418,6 +419,74 @@ static void check_contiguous(const seen *w, uint64_t first, uint64_t last)
     CHECK_INT(w->n, last - first + 1);
 }
 
+/* The single-reply reads, and the rejected items page after page. */
+static void test_reads(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    df_bytes reply = {0};
+    uint64_t seq = append_new_deals(c, "rd-deal", 0, 1, "proposal");
+    CHECK(seq > 0);
+    int64_t now = IT_T0 + 10 * IT_DAY, as_of = IT_T0 - 1;
+    CHECK_INT(df_get_deal(c, "rd-deal-000000", &now, NULL, &reply, &err), 0);
+    const char *stage;
+    uint32_t len;
+    const char *deal_value;
+    size_t deal_len;
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "deal", &deal_value, &deal_len));
+    CHECK(df__map_str(deal_value, deal_len, "stage", &stage, &len) && len == 8 &&
+          memcmp(stage, "proposal", 8) == 0);
+    df_bytes_free(&reply);
+    /* before all its events: not found, with the reply */
+    CHECK_INT(df_get_deal(c, "rd-deal-000000", NULL, &as_of, &reply, &err), DF_ENOT_FOUND);
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_deal(c, "", NULL, NULL, &reply, &err), DF_EBAD_REQUEST);
+
+    CHECK_INT(df_get_board(c, NULL, &now, &reply, &err), 0);
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "stages", &deal_value, &deal_len));
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_board(c, "nosuchpipeline", NULL, &reply, &err), DF_EUNKNOWN_PIPELINE);
+    df_bytes_free(&reply);
+
+    int64_t from = 0, to = IT_T0;
+    df_metrics_request q = {.owner = "nobody", .now = &now, .from = &from, .to = &to};
+    CHECK_INT(df_get_metrics(c, &q, &reply, &err), 0);
+    uint64_t won = 99;
+    CHECK(df__map_uint(reply.data, reply.len, "won", &won) && won == 0);
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_metrics(c, NULL, &reply, &err), 0);
+    df_bytes_free(&reply);
+
+    CHECK_INT(df_get_stats(c, &reply, &err), 0);
+    uint64_t events = 0;
+    CHECK(df__map_uint(reply.data, reply.len, "events", &events) && events >= seq);
+    df_bytes_free(&reply);
+
+    /* 25 frames ingest cannot record, read back 10 at a time */
+    uint64_t before = 0;
+    CHECK_INT(df_get_stats(c, &reply, &err), 0);
+    CHECK(df__map_uint(reply.data, reply.len, "rejected", &before));
+    df_bytes_free(&reply);
+    for (int i = 0; i < 25; i++)
+        CHECK_INT(df_publish(c, "\x81\xa2id\x07", 5, &err), 0); /* {id: 7}: no type */
+    CHECK(it_wait_stat(&D, "rejected", (int64_t)before + 25));
+    df_iter *it;
+    CHECK_INT(df_rejected_open(c, before, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 10, &err), 0);
+    const char *item;
+    size_t item_len;
+    int n = 0, rc;
+    while ((rc = df_iter_next(it, &item, &item_len, &err)) == 1) {
+        uint64_t id = 0;
+        CHECK(df__map_uint(item, item_len, "id", &id) && id == before + 1 + (uint64_t)n);
+        n++;
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT(n, 25);
+    df_iter_free(it);
+    df_client_close(c);
+}
+
 static void test_subscription_gap(void)
 {
     df_client *c = open_client(0, 0);
@@ -562,6 +631,7 @@ int main(void)
     RUN(test_append_across_restart);
     RUN(test_publish);
     RUN(test_iterators);
+    RUN(test_reads);
     RUN(test_subscription_gap);
     RUN(test_subscription_resume);
     RUN(test_unreachable);
