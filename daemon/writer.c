@@ -565,15 +565,19 @@ static int look_for_stale(df_writer *w)
         return rc;
     look l = {w, now};
     rc = df_stale_scan(w->st, txn, w->pipelines, w->stale_checked, now, found_stale, &l);
-    if (rc == 0)
-        rc = df_store_meta_put(w->st, txn, "stale_checked", (uint64_t)now);
-    if (rc == 0) {
+    /* The mark is kept only when the look found something, so that an idle
+     * daemon does not commit every second: a look that finds nothing may
+     * be done again after a restart without reporting anything twice (and
+     * flushes keep the mark too). */
+    if (rc == 0 && w->nfound > 0 &&
+        (rc = df_store_meta_put(w->st, txn, "stale_checked", (uint64_t)now)) == 0) {
         rc = mdb_txn_commit(txn);
-        if (rc == 0)
-            w->stale_checked = now;
-    } else {
-        mdb_txn_abort(txn);
+        txn = NULL;
     }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc == 0)
+        w->stale_checked = now;
     hand_over_stale(w, rc == 0);
     /* it is tried every second: say it once, and once more when it works again */
     if (rc != 0 && !w->stale_failing)
@@ -629,6 +633,9 @@ static int flush(df_writer *w)
     df_agg_deltas_clear(w->deltas);
     if (rc == 0)
         rc = df_store_pipelines_snapshot_put(st, txn, w->pipelines);
+    /* deals reported as stale on arrival went stale before this mark */
+    if (rc == 0)
+        rc = df_store_meta_put(st, txn, "stale_checked", (uint64_t)w->stale_checked);
     if (rc == 0)
         rc = df_store_meta_put(st, txn, "derived_seq", w->last_seq);
     if (rc == 0) {
