@@ -296,8 +296,7 @@ void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *
 
 /* ---- figures ---- */
 
-/* The first ms of a day, saturating for days at the ends of time. */
-static int64_t day_start(int64_t day)
+int64_t df_day_start(int64_t day)
 {
     int64_t start;
     if (__builtin_mul_overflow(day, DF_DAY_MS, &start))
@@ -335,10 +334,8 @@ static df_stage_figures *stage_or_removed(df_figures *f, const char *name, size_
     df_stage_figures *s = df_figures_stage(f, name, len);
     if (s)
         return s;
-    if (f->nstages >= 2 * DF_MAX_STAGES || len > DF_MAX_NAME) {
-        f->truncated = true;
-        return NULL;
-    }
+    if (f->nstages >= 2 * DF_MAX_STAGES || len > DF_MAX_NAME)
+        return NULL; /* see df_figures: further names are left out */
     s = &f->stages[f->nstages++];
     memset(s, 0, sizeof(*s));
     df_name_set(&s->stage, name, len);
@@ -375,7 +372,7 @@ static void add_closed(df_figures *f, df_stage_figures *s, int outcome, const df
 
 void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi)
 {
-    int64_t start = day_start(day), end = start + DF_DAY_MS;
+    int64_t start = df_day_start(day), end = start + DF_DAY_MS;
     *lo = f->has_from && f->from > start ? f->from : start;
     *hi = f->has_to && f->to < end ? f->to : end;
 }
@@ -383,7 +380,7 @@ void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_
 /* Whether closed deals of that day count: 1 all, 0 none, -1 some. */
 static int day_in_window(const df_figures *f, int64_t day)
 {
-    int64_t start = day_start(day), end = start + DF_DAY_MS;
+    int64_t start = df_day_start(day), end = start + DF_DAY_MS;
     if ((f->has_from && end <= f->from) || (f->has_to && start >= f->to) ||
         (f->has_from && f->has_to && f->from >= f->to))
         return 0;
@@ -432,7 +429,7 @@ static bool add_current(df_figures *f, const uint8_t *key, size_t len, const df_
     /* A stage that became closed when its pipeline was replaced has no E
      * rows: its deals count by the day they moved there. */
     if (in_window != 0) {
-        int64_t start = day_start(day);
+        int64_t start = df_day_start(day);
         if (in_window > 0 || ((!f->has_from || start >= f->from) && (!f->has_to || start < f->to)))
             add_closed(f, st, st->outcome, s);
     }

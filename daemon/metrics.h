@@ -73,8 +73,10 @@ bool df_same_idle(const df_deal *a, const df_deal *b);
  * DF_AGG_KEY_MAX). Returns its length. */
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
 
-/* The day a time falls on, and where day numbers sort in keys. */
+/* The day a time falls on, its first ms (saturating at the ends of time),
+ * and where day numbers sort in keys. */
 int64_t df_day_of(int64_t t);
+int64_t df_day_start(int64_t day);
 void df_put_sortable(uint8_t *out, int64_t v);
 int64_t df_get_sortable(const uint8_t *in);
 
@@ -100,12 +102,13 @@ typedef struct df_figures {
     int64_t now;
     bool has_from, has_to;
     int64_t from, to; /* the window closed deals count in: [from, to) */
-    int nstages;      /* the pipeline's stages, then removed ones */
+    int nstages;      /* the pipeline's stages, then up to as many other names
+                         (removed stages, stages of other pipelines deals visited);
+                         rows of further names are left out */
     df_stage_figures stages[2 * DF_MAX_STAGES];
     df_sums open; /* open deals, those without a stage included */
     double open_weighted;
     df_sums won, lost; /* within the window */
-    bool truncated;    /* more removed stages than the figures hold */
 } df_figures;
 
 void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now);

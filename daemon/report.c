@@ -96,12 +96,9 @@ static int count_stale(loader *l, df_str pipeline, df_stage_figures *s)
     df_put_sortable(hi + n, day);
     uint64_t whole_days = 0, last_day = 0;
     int rc = df_store_aggs_range(l->st, l->txn, lo, n + 8, hi, n + 8, count_rows, &whole_days);
-    int64_t day_start;
-    if (__builtin_mul_overflow(day, DF_DAY_MS, &day_start))
-        day_start = INT64_MIN;
     if (rc == 0)
         rc = df_store_idle_count(l->st, l->txn, pipeline, (df_str){s->stage.s, s->stage.len},
-                                 day_start, limit, &last_day);
+                                 df_day_start(day), limit, &last_day);
     s->stale = whole_days + last_day;
     return rc;
 }
