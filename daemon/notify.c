@@ -42,6 +42,8 @@ void df_notify_stale(df_daemon *d, const df_stale *items, size_t count)
     msgpack_sbuffer sb;
     msgpack_packer pk;
     char topic[16 + 2 * DF_MAX_NAME];
+    if (count == 0)
+        return; /* the loop asks on every turn */
     msgpack_sbuffer_init(&sb);
     for (size_t i = 0; i < count; i++) {
         const df_stale *n = &items[i];

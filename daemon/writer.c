@@ -98,6 +98,7 @@ struct df_writer {
     pending_deal **touched; /* deals the current batch changed */
     size_t ntouched, touched_cap;
     size_t pending_events;
+    size_t nwaiting; /* touched deals whose late events wait for a refold */
     size_t pending_bytes;
     bool pipelines_changed; /* by the batch being recorded */
 };
@@ -333,6 +334,8 @@ static int refold_now(df_writer *w, MDB_txn *txn, pending_deal *p)
         df_refold(w->refolder, w->st, txn, w->pipelines, INT64_MAX, p->seqs, p->nseqs, &w->after);
     if (rc == 0)
         keep_stage_as_moved(&w->before, &w->after);
+    if (p->refold_waiting)
+        w->nwaiting--;
     p->refold_waiting = false;
     return rc;
 }
@@ -341,7 +344,7 @@ static int refold_now(df_writer *w, MDB_txn *txn, pending_deal *p)
  * a replay), and before a pipeline definition changes. */
 static int refold_waiting(df_writer *w, MDB_txn *txn)
 {
-    for (size_t i = 0; i < w->ntouched; i++) {
+    for (size_t i = 0; w->nwaiting > 0 && i < w->ntouched; i++) {
         pending_deal *p = w->touched[i];
         int rc;
         if (!p->refold_waiting)
@@ -379,6 +382,7 @@ static int fold_deal(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
             w->after.version++;
             if (ev->at < w->after.created)
                 w->after.created = ev->at;
+            w->nwaiting += !p->refold_waiting;
             p->refold_waiting = true;
         }
     } else if (p->refold_waiting || (late && !df_fold_late(&w->after, ev))) {
@@ -756,6 +760,7 @@ static int load_state(df_writer *w)
     }
     df_table_clear(w->ids, NULL);
     w->ntouched = 0;
+    w->nwaiting = 0;
     w->pending_events = 0;
     w->pending_bytes = 0;
     if (w->last_seq > w->derived_seq)
