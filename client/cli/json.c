@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "codec.h"
 
 void json_to_msgpack(msgpack_packer *pk, const json_t *value)
 {
@@ -257,16 +258,8 @@ const char *mp_str(const msgpack_object *map, const char *key, char *buf, size_t
 
 bool mp_int(const msgpack_object *map, const char *key, int64_t *out)
 {
-    const msgpack_object *v = mp_get(map, key);
-    if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
-        *out = (int64_t)v->via.u64;
-        return true;
-    }
-    if (v && v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *out = v->via.i64;
-        return true;
-    }
-    return false;
+    bool bad = false;
+    return df_get_int(map, key, out, &bad);
 }
 
 bool mp_num(const msgpack_object *map, const char *key, double *out)
