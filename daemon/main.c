@@ -114,6 +114,16 @@ static int parse_options(int argc, char **argv, df_options *opt)
 #define QUEUE_BYTES           (64u << 20)
 #define NOTIFY_QUEUE_MESSAGES 10000
 
+/* Sets one option of a socket being opened; a failure is logged. */
+static bool set_option(void *s, const char *role, int option, const char *name, const void *value,
+                       size_t len)
+{
+    if (zmq_setsockopt(s, option, value, len) == 0)
+        return true;
+    df_log("cannot set %s on the %s socket: %s", name, role, zmq_strerror(errno));
+    return false;
+}
+
 static void *open_socket(df_daemon *d, int type, const char *role, const char *endpoint)
 {
     void *s = zmq_socket(d->zmq, type);
@@ -133,13 +143,16 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
         df_log("cannot create the %s socket: %s", role, zmq_strerror(errno));
         return NULL;
     }
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    if (type != ZMQ_PUB)
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit));
-    if (type == ZMQ_ROUTER)
-        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    if (!set_option(s, role, ZMQ_LINGER, "ZMQ_LINGER", &linger, sizeof(linger)) ||
+        !set_option(s, role, ZMQ_SNDHWM, "ZMQ_SNDHWM", &hwm, sizeof(hwm)) ||
+        !set_option(s, role, ZMQ_RCVHWM, "ZMQ_RCVHWM", &hwm, sizeof(hwm)) ||
+        (type != ZMQ_PUB &&
+         !set_option(s, role, ZMQ_MAXMSGSIZE, "ZMQ_MAXMSGSIZE", &hard_limit, sizeof(hard_limit))) ||
+        (type == ZMQ_ROUTER &&
+         !set_option(s, role, ZMQ_ROUTER_MANDATORY, "ZMQ_ROUTER_MANDATORY", &one, sizeof(one)))) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, endpoint) != 0) {
         df_log("cannot listen for %s on %s: %s", role, endpoint, zmq_strerror(errno));
         zmq_close(s);
