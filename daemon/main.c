@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "loop.h"
+#include "reader.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 
@@ -196,8 +197,12 @@ int main(int argc, char **argv)
     }
     d->zmq = zmq_ctx_new();
     d->filling = df_batch_new();
-    if (!d->zmq || !d->filling ||
-        !(d->ingest = open_socket(d, ZMQ_PULL, "ingest", d->opt.ingest)) ||
+    d->reader = df_reader_new();
+    if (!d->filling || !d->reader) {
+        df_log("out of memory");
+        goto out;
+    }
+    if (!d->zmq || !(d->ingest = open_socket(d, ZMQ_PULL, "ingest", d->opt.ingest)) ||
         !(d->api = open_socket(d, ZMQ_ROUTER, "api", d->opt.api)) ||
         !(d->notify = open_socket(d, ZMQ_PUB, "notify", d->opt.notify)))
         goto out;
@@ -221,6 +226,7 @@ out:
     close_sockets(d);
     df_batch_free(d->filling);
     df_batch_free(d->spare);
+    df_reader_free(d->reader);
     df_store_close(d->store);
     uv_loop_close(d->loop);
     return status;
