@@ -133,13 +133,13 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
 /* Keeps a read until the flush it needs; false when too many wait. */
 static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t need_seq)
 {
-    df_waiting_reads *q = &d->waiting;
+    df_waiting_reads *waiting = &d->waiting;
     waiting_read *w;
     size_t bytes = sizeof(*w) + frame_bytes(frames, count);
-    if (q->count >= WAITING_MAX || q->bytes + bytes > WAITING_BYTES_MAX ||
+    if (waiting->count >= WAITING_MAX || waiting->bytes + bytes > WAITING_BYTES_MAX ||
         !(w = malloc(sizeof(*w))))
         return false;
-    q->bytes += bytes;
+    waiting->bytes += bytes;
     for (int i = 0; i < count; i++) {
         zmq_msg_init(&w->frames[i]);
         zmq_msg_move(&w->frames[i], &frames[i]);
@@ -147,12 +147,12 @@ static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t 
     w->count = count;
     w->need_seq = need_seq;
     w->next = NULL;
-    if (q->last)
-        q->last->next = w;
+    if (waiting->last)
+        waiting->last->next = w;
     else
-        q->first = w;
-    q->last = w;
-    q->count++;
+        waiting->first = w;
+    waiting->last = w;
+    waiting->count++;
     df_writer_request_flush(d->writer);
     return true;
 }
@@ -292,17 +292,17 @@ void df_api_complete(df_daemon *d, df_batch *b)
 
 void df_api_answer_waiting(df_daemon *d)
 {
-    df_waiting_reads *q = &d->waiting;
-    if (!q->first)
+    df_waiting_reads *waiting = &d->waiting;
+    if (!waiting->first)
         return;
     df_writer_counters c = df_writer_counters_get(d->writer);
-    while (q->first && (q->first->need_seq <= c.flushed_seq || c.flush_failing)) {
-        waiting_read *w = q->first;
-        q->first = w->next;
-        if (!q->first)
-            q->last = NULL;
-        q->count--;
-        q->bytes -= sizeof(*w) + frame_bytes(w->frames, w->count);
+    while (waiting->first && (waiting->first->need_seq <= c.flushed_seq || c.flush_failing)) {
+        waiting_read *w = waiting->first;
+        waiting->first = w->next;
+        if (!waiting->first)
+            waiting->last = NULL;
+        waiting->count--;
+        waiting->bytes -= sizeof(*w) + frame_bytes(w->frames, w->count);
         if (w->need_seq <= c.flushed_seq)
             handle(d, w->frames, w->count, false);
         else
