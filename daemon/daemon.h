@@ -37,7 +37,7 @@ typedef struct df_options {
     size_t map_mib;
 } df_options;
 
-/* What the read operations keep between requests (query.h): the request
+/* What the read operations keep between requests (reader.h): the request
  * being read, the pipelines as last read, room for values too large for
  * the stack. The loop thread's own, like everything else here. */
 typedef struct df_reader df_reader;
