@@ -465,10 +465,11 @@ const char *df_printable(const char *s, size_t len, char *out, size_t cap)
     return out;
 }
 
+/* msgpack-c unpacks an empty str with a NULL ptr, which memcmp must not see. */
 static bool key_eq(const msgpack_object *a, const msgpack_object *b)
 {
     return a->via.str.size == b->via.str.size &&
-           memcmp(a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0;
+           (a->via.str.size == 0 || memcmp(a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0);
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -477,6 +478,8 @@ static int compare_keys(const void *a, const void *b)
     const msgpack_object *y = *(const msgpack_object *const *)b;
     if (x->via.str.size != y->via.str.size)
         return x->via.str.size < y->via.str.size ? -1 : 1;
+    if (x->via.str.size == 0)
+        return 0;
     return memcmp(x->via.str.ptr, y->via.str.ptr, x->via.str.size);
 }
 
@@ -534,6 +537,8 @@ static int duplicate_key_error(const msgpack_object_kv *kv, uint32_t n, const ch
  * decode in every client, so strings it keeps are checked. */
 bool df_utf8_valid(const char *s, size_t len)
 {
+    if (len == 0)
+        return true;
     const uint8_t *p = (const uint8_t *)s, *end = p + len;
     while (p < end) {
         uint8_t c = *p;
@@ -578,7 +583,8 @@ static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, bool no
         return false;
     if (!df_utf8_valid(o->via.str.ptr, len))
         return false;
-    out->ptr = o->via.str.ptr;
+    /* an empty str may come unpacked with a NULL ptr; callers copy from it */
+    out->ptr = len > 0 ? o->via.str.ptr : "";
     out->len = len;
     return true;
 }
@@ -1028,7 +1034,7 @@ const msgpack_object *df_map_get(const msgpack_object *map, const char *key)
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *k = &kv[i].key;
         if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-            memcmp(k->via.str.ptr, key, len) == 0)
+            (len == 0 || memcmp(k->via.str.ptr, key, len) == 0))
             return kv[i].val.type == MSGPACK_OBJECT_NIL ? NULL : &kv[i].val;
     }
     return NULL;
@@ -1049,7 +1055,7 @@ bool df_get_str(const msgpack_object *map, const char *key, df_str *out, bool *b
         set_bad(bad);
         return false;
     }
-    out->ptr = o->via.str.ptr;
+    out->ptr = o->via.str.size > 0 ? o->via.str.ptr : "";
     out->len = o->via.str.size;
     return true;
 }

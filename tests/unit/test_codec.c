@@ -581,6 +581,39 @@ static void test_decode_rejects_common(void)
     REJECTED("{" STAGE_EV ",'\\0\\0':1,'\\0\\0':2}", "`??` twice");
 }
 
+/* msgpack-c unpacks an empty str with a NULL pointer: two empty keys must
+ * be compared without handing it to memcmp, whether the keys are few
+ * (compared pairwise) or many (sorted). The first frame is what fuzzing sent
+ * to the ingest socket. */
+static void test_decode_empty_keys(void)
+{
+    static const char fuzzed[] = "\x82\xa0\xa0\xa0\x7f";
+    msgpack_zone zone;
+    msgpack_object obj;
+    df_event ev;
+    df_error err;
+    msgpack_zone_init(&zone, 1024);
+    CHECK_INT(df_msgpack_unpack(fuzzed, sizeof fuzzed - 1, &zone, &obj, &err), 0);
+    CHECK_INT(df_event_decode(&obj, &ev, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "the key `` twice") != NULL);
+    msgpack_zone_destroy(&zone);
+
+    REJECTED("{" STAGE_EV ",'':1,'':2}", "the key `` twice");
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof text, "{" STAGE_EV ",'':0");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, ",'k%d':%d", i, i);
+    snprintf(text + n, sizeof text - n, ",'':1}");
+    REJECTED(text, "the key `` twice");
+    REJECTED("{" PIPELINE_EV ",'stages':[{'name':'a','probability':1,'':1,'':2}]}",
+             "`stages[0]` has the key `` twice");
+
+    frame f;
+    CHECK_INT(frame_decode(&f, "{" STAGE_EV ",'reason':''}"), 0);
+    CHECK(f.ev.reason.len == 0 && f.ev.reason.ptr != NULL);
+    frame_free(&f);
+}
+
 static void test_decode_rejects_by_type(void)
 {
     REJECTED("{'id':'e','type':'stage','deal':'d'}", "`stage` is required");
@@ -1640,6 +1673,7 @@ int main(void)
     RUN(test_decode_update);
     RUN(test_decode_pipeline);
     RUN(test_decode_rejects_common);
+    RUN(test_decode_empty_keys);
     RUN(test_decode_rejects_by_type);
     RUN(test_decode_unchecked_object);
     RUN(test_check_every_format);
