@@ -123,10 +123,7 @@ int df_publish(df_client *c, const void *frame, size_t len, df_error *err)
         return df_fail(err, DF_EBAD_REQUEST, "df_publish needs a client and a frame");
     if (df_msgpack_check(frame, len, &check) != 0)
         return df_fail(err, DF_EBAD_REQUEST, "the frame is not valid msgpack: %s", check.message);
-    unsigned char first = ((const unsigned char *)frame)[0];
-    bool is_map = (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf;
-    bool is_array = (first & 0xf0) == 0x90 || first == 0xdc || first == 0xdd;
-    if (!is_map && !is_array)
+    if (!df_msgpack_is_map(frame, len) && !df_msgpack_is_array(frame, len))
         return df_fail(err, DF_EBAD_REQUEST, "the frame must be an event map or an array of them");
     if (c->push == NULL) {
         int rc = open_push(c, err);

@@ -222,9 +222,7 @@ static bool receive_live(df_subscription *s)
                 s->live_topic[size] = '\0';
             }
         } else if (frames == 2 && fine) {
-            unsigned char first = size > 0 ? (unsigned char)data[0] : 0;
-            bool is_map = (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf;
-            fine = is_map && df_msgpack_check(data, size, NULL) == 0;
+            fine = df_msgpack_is_map(data, size) && df_msgpack_check(data, size, NULL) == 0;
             df_bytes_free(&s->live_body);
             if (fine)
                 s->live_body.data = malloc(size);
