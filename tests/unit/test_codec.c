@@ -599,19 +599,43 @@ static void test_decode_empty_keys(void)
     msgpack_zone_destroy(&zone);
 
     REJECTED("{" STAGE_EV ",'':1,'':2}", "the key `` twice");
-    char text[4096];
-    size_t n = (size_t)snprintf(text, sizeof text, "{" STAGE_EV ",'':0");
-    for (int i = 0; i < 20; i++)
-        n += (size_t)snprintf(text + n, sizeof text - n, ",'k%d':%d", i, i);
-    snprintf(text + n, sizeof text - n, ",'':1}");
-    REJECTED(text, "the key `` twice");
     REJECTED("{" PIPELINE_EV ",'stages':[{'name':'a','probability':1,'':1,'':2}]}",
              "`stages[0]` has the key `` twice");
 
-    frame f;
-    CHECK_INT(frame_decode(&f, "{" STAGE_EV ",'reason':''}"), 0);
-    CHECK(f.ev.reason.len == 0 && f.ev.reason.ptr != NULL);
-    frame_free(&f);
+    /* msgpack-c leaves an empty str NULL only until it has read another
+     * str, and a map of more keys than are compared pairwise starts with a
+     * map 16 header: objects built by hand show the sorted path */
+    static const char *const fields[] = {"id", "e", "type", "stage", "deal", "d", "stage", "lead"};
+    msgpack_object_kv kv[24];
+    char names[18][4];
+    msgpack_object map = {.type = MSGPACK_OBJECT_MAP, .via.map = {.size = 24, .ptr = kv}};
+    memset(kv, 0, sizeof kv);
+    for (int i = 0; i < 24; i++) {
+        kv[i].key.type = MSGPACK_OBJECT_STR;
+        kv[i].val.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        if (i < 4) {
+            kv[i].key.via.str =
+                (msgpack_object_str){(uint32_t)strlen(fields[2 * i]), fields[2 * i]};
+            kv[i].val.type = MSGPACK_OBJECT_STR;
+            kv[i].val.via.str =
+                (msgpack_object_str){(uint32_t)strlen(fields[2 * i + 1]), fields[2 * i + 1]};
+        } else if (i > 4 && i < 23) {
+            snprintf(names[i - 5], sizeof names[i - 5], "k%d", i - 5);
+            kv[i].key.via.str = (msgpack_object_str){(uint32_t)strlen(names[i - 5]), names[i - 5]};
+        } /* else an empty key with a NULL ptr */
+    }
+    CHECK_INT(df_event_decode(&map, &ev, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "the key `` twice") != NULL);
+    CHECK(df_map_get(&map, "") == &kv[4].val);
+
+    /* an empty str comes out of the getters as "", which callers may copy from */
+    map.via.map.size = 5;
+    kv[4].key.via.str = (msgpack_object_str){6, "reason"};
+    kv[4].val.type = MSGPACK_OBJECT_STR;
+    CHECK_INT(df_event_decode(&map, &ev, &err), 0);
+    CHECK(ev.reason.len == 0 && ev.reason.ptr != NULL);
+    df_str reason = {NULL, 0};
+    CHECK(df_get_str(&map, "reason", &reason, NULL) && reason.len == 0 && reason.ptr != NULL);
 }
 
 static void test_decode_rejects_by_type(void)
