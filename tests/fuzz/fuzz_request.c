@@ -109,16 +109,17 @@ static void add_pipeline(df_batch *b)
 
 #define EV(...) add_event(b, (const char *const[]){__VA_ARGS__, NULL})
 
-static void remove_store(void)
+/* The open environment keeps its files: removing them at once leaves
+ * nothing behind however the run ends (libFuzzer exits without atexit). */
+static void remove_store_files(void)
 {
-    df_writer_stop(daemon_state.writer);
-    df_store_close(daemon_state.store);
+    static const char *const files[] = {"data.mdb", "lock.mdb", "dealflowd.lock"};
     char path[sizeof(dir) + 16];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    REQUIRE(rmdir(dir) == 0);
 }
 
 /* A store with two pipelines, deals in stages, activities, updates, a late
@@ -130,7 +131,6 @@ static void open_store(void)
     REQUIRE(mkdtemp(dir) != NULL);
     REQUIRE(df_store_open(&d->store, dir, 64, &err) == 0);
     REQUIRE(df_writer_start(&d->writer, d->store, on_done, NULL, &err) == 0);
-    atexit(remove_store);
     d->opt.max_message = DF_DEFAULT_MAX_MESSAGE;
     d->filling = df_batch_new();
     d->started_ms = df_now_ms();
@@ -155,6 +155,7 @@ static void open_store(void)
     wait_writer(d->writer, NULL);
     df_writer_counters c = df_writer_counters_get(d->writer);
     REQUIRE(c.committed_seq >= 9 && c.flushed_seq == c.committed_seq);
+    remove_store_files();
     msgpack_zone_init(&zone, 8192);
 }
 
