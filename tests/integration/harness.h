@@ -11,6 +11,8 @@
 
 #include <msgpack.h>
 
+#include "check.h"
+
 /* A fixed event time the tests build their histories around (2023-11-14). */
 #define IT_T0   1700000000000LL
 #define IT_DAY  86400000LL
@@ -184,9 +186,8 @@ int64_t it_wall_ms(void);
         if (fabs(check_a_ - check_e_) <= 1e-9 * (1 + fabs(check_e_))) {                            \
             df_checks_passed++;                                                                    \
         } else {                                                                                   \
-            df_checks_failed++;                                                                    \
-            fprintf(stderr, "%s:%d: %s is %.17g, expected %.17g\n", __FILE__, __LINE__, #actual,   \
-                    check_a_, check_e_);                                                           \
+            DF_CHECK_FAILED(__FILE__, __LINE__);                                                   \
+            fprintf(stderr, "%s is %.17g, expected %.17g\n", #actual, check_a_, check_e_);         \
         }                                                                                          \
     } while (0)
 
@@ -199,25 +200,23 @@ int64_t it_wall_ms(void);
         CHECK(it_str(check_r_, "message") != NULL);                                                \
     } while (0)
 
-/* The start and the end of a test program's main around daemon d: start it
- * (or count the failure and return the summary), and stop it, checking it
- * exited 0 and the harness saw no failure. */
-#define IT_MAIN_START(d, extra)                                                                    \
-    do {                                                                                           \
-        if (!it_start((d), (extra))) {                                                             \
-            it_cleanup(d);                                                                         \
-            CHECK(!"dealflowd started");                                                           \
-            it_done();                                                                             \
-            return df_check_summary();                                                             \
-        }                                                                                          \
-    } while (0)
+/* The setup and teardown of a test program around daemon d: start it (a
+ * failed check when it does not), and stop it, checking it exited 0 and the
+ * harness saw no failure. */
+static inline bool it_setup(it_daemon *d, const char *const *extra)
+{
+    if (it_start(d, extra))
+        return true;
+    it_cleanup(d);
+    CHECK(!"dealflowd started");
+    return false;
+}
 
-#define IT_MAIN_END(d)                                                                             \
-    do {                                                                                           \
-        CHECK_INT(it_stop(d), 0);                                                                  \
-        it_cleanup(d);                                                                             \
-        CHECK_INT(it_done(), 0);                                                                   \
-        return df_check_summary();                                                                 \
-    } while (0)
+static inline void it_teardown(it_daemon *d)
+{
+    CHECK_INT(it_stop(d), 0);
+    it_cleanup(d);
+    CHECK_INT(it_done(), 0);
+}
 
 #endif
