@@ -73,10 +73,13 @@ typedef struct df_test {
 
 /* What a program does around its selected tests: setup runs once before
  * the first (false: none runs), teardown once after the last. Checks
- * failing in either count as a failed test named "setup" or "teardown". */
+ * failing in either count as a failed test named "setup" or "teardown".
+ * ready, when given, is asked before each test: false skips it (a test
+ * that left nothing to test against has reported why). */
 typedef struct df_fixture {
     bool (*setup)(void);
     void (*teardown)(void);
+    bool (*ready)(void);
 } df_fixture;
 
 static int df_tests_passed DF_MAYBE_UNUSED;
@@ -100,14 +103,12 @@ static inline void df_run_one(const char *name, void (*run)(void))
     }
 }
 
-/* Counts checks made outside any test (in main, setup, teardown) as a test of that name. */
-static inline void df_count_outside(const char *name, int passed_before, int failed_before)
+/* Counts a check failing outside any test (in setup, teardown) as a failed test of that name. */
+static inline void df_count_outside(const char *name, int failed_before)
 {
     if (df_checks_failed != failed_before) {
         df_tests_failed++;
         fprintf(stderr, "FAIL %s\n", name);
-    } else if (df_checks_passed != passed_before) {
-        df_tests_passed++;
     }
 }
 
@@ -121,22 +122,22 @@ static inline int df_check_summary(void)
 
 static inline void df_setup_step(const char *name, bool *ok, bool (*step)(void))
 {
-    int passed = df_checks_passed, failed = df_checks_failed;
+    int failed = df_checks_failed;
     df_test_current = name;
     if (step && !step())
         *ok = false;
     df_test_current = "main";
-    df_count_outside(name, passed, failed);
+    df_count_outside(name, failed);
 }
 
 static inline void df_teardown_step(void (*step)(void))
 {
-    int passed = df_checks_passed, failed = df_checks_failed;
+    int failed = df_checks_failed;
     df_test_current = "teardown";
     if (step)
         step();
     df_test_current = "main";
-    df_count_outside("teardown", passed, failed);
+    df_count_outside("teardown", failed);
 }
 
 static inline int df_test_main(int argc, char **argv, const df_test *tests,
@@ -166,8 +167,13 @@ static inline int df_test_main(int argc, char **argv, const df_test *tests,
     if (fixture)
         df_setup_step("setup", &ready, fixture->setup);
     for (size_t t = 0; t < ntests && ready; t++) {
-        if (selected[t])
-            df_run_one(tests[t].name, tests[t].run);
+        if (!selected[t])
+            continue;
+        if (fixture && fixture->ready && !fixture->ready()) {
+            printf("SKIP %s\n", tests[t].name);
+            continue;
+        }
+        df_run_one(tests[t].name, tests[t].run);
     }
     if (fixture)
         df_teardown_step(fixture->teardown);

@@ -554,6 +554,6 @@ static const df_test tests[] = {
 
 int main(int argc, char **argv)
 {
-    static const df_fixture fixture = {start_daemon, stop_daemon};
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
     return df_test_main(argc, argv, tests, &fixture);
 }

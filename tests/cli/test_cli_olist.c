@@ -263,6 +263,6 @@ static const df_test tests[] = {
 
 int main(int argc, char **argv)
 {
-    static const df_fixture fixture = {read_files_and_start, stop_daemon};
+    static const df_fixture fixture = {.setup = read_files_and_start, .teardown = stop_daemon};
     return df_test_main(argc, argv, tests, &fixture);
 }

@@ -284,6 +284,6 @@ static const df_test tests[] = {
 
 int main(int argc, char **argv)
 {
-    static const df_fixture fixture = {make_store, remove_store};
+    static const df_fixture fixture = {.setup = make_store, .teardown = remove_store};
     return df_test_main(argc, argv, tests, &fixture);
 }
