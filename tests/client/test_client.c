@@ -621,21 +621,33 @@ static void test_unreachable(void)
     it_cleanup(&dead);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    if (!it_start(&D, NULL))
-        return 1;
-    RUN(test_options);
-    RUN(test_request_errors);
-    RUN(test_append_results);
-    RUN(test_append_across_restart);
-    RUN(test_publish);
-    RUN(test_iterators);
-    RUN(test_reads);
-    RUN(test_subscription_gap);
-    RUN(test_subscription_resume);
-    RUN(test_unreachable);
+    return it_setup(&D, NULL);
+}
+
+static void stop_daemon(void)
+{
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
-    return df_check_summary();
+}
+
+static const df_test tests[] = {
+    {"options", test_options},
+    {"request_errors", test_request_errors},
+    {"append_results", test_append_results},
+    {"append_across_restart", test_append_across_restart},
+    {"publish", test_publish},
+    {"iterators", test_iterators},
+    {"reads", test_reads},
+    {"subscription_gap", test_subscription_gap},
+    {"subscription_resume", test_subscription_resume},
+    {"unreachable", test_unreachable},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

@@ -1791,33 +1791,37 @@ static void test_message_cut_at_a_character(void)
     }
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"error_names", test_error_names},
+    {"fail_and_small_helpers", test_fail_and_small_helpers},
+    {"decode_stage", test_decode_stage},
+    {"decode_activity", test_decode_activity},
+    {"decode_update", test_decode_update},
+    {"decode_pipeline", test_decode_pipeline},
+    {"decode_rejects_common", test_decode_rejects_common},
+    {"decode_empty_keys", test_decode_empty_keys},
+    {"decode_rejects_by_type", test_decode_rejects_by_type},
+    {"decode_unchecked_object", test_decode_unchecked_object},
+    {"check_every_format", test_check_every_format},
+    {"check_hostile", test_check_hostile},
+    {"check_depth", test_check_depth},
+    {"check_node_limit", test_check_node_limit},
+    {"skip", test_skip},
+    {"truncated_event", test_truncated_event},
+    {"unpack", test_unpack},
+    {"record", test_record},
+    {"raw_helpers", test_raw_helpers},
+    {"reader", test_reader},
+    {"recorded_decode", test_recorded_decode},
+    {"getters", test_getters},
+    {"packing", test_packing},
+    {"mutations", test_mutations},
+    {"utf8", test_utf8},
+    {"message_cut_at_a_character", test_message_cut_at_a_character},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_error_names);
-    RUN(test_fail_and_small_helpers);
-    RUN(test_decode_stage);
-    RUN(test_decode_activity);
-    RUN(test_decode_update);
-    RUN(test_decode_pipeline);
-    RUN(test_decode_rejects_common);
-    RUN(test_decode_empty_keys);
-    RUN(test_decode_rejects_by_type);
-    RUN(test_decode_unchecked_object);
-    RUN(test_check_every_format);
-    RUN(test_check_hostile);
-    RUN(test_check_depth);
-    RUN(test_check_node_limit);
-    RUN(test_skip);
-    RUN(test_truncated_event);
-    RUN(test_unpack);
-    RUN(test_record);
-    RUN(test_raw_helpers);
-    RUN(test_reader);
-    RUN(test_recorded_decode);
-    RUN(test_getters);
-    RUN(test_packing);
-    RUN(test_mutations);
-    RUN(test_utf8);
-    RUN(test_message_cut_at_a_character);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }
