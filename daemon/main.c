@@ -10,7 +10,7 @@
 
 #include "daemon.h"
 #include "loop.h"
-#include "reader.h"
+#include "read_state.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 
@@ -197,8 +197,8 @@ int main(int argc, char **argv)
     }
     d->zmq = zmq_ctx_new();
     d->filling = df_batch_new();
-    d->reader = df_reader_new();
-    if (!d->filling || !d->reader) {
+    d->read_state = df_read_state_new();
+    if (!d->filling || !d->read_state) {
         df_log("out of memory");
         goto out;
     }
@@ -226,7 +226,7 @@ out:
     close_sockets(d);
     df_batch_free(d->filling);
     df_batch_free(d->spare);
-    df_reader_free(d->reader);
+    df_read_state_free(d->read_state);
     df_store_close(d->store);
     uv_loop_close(d->loop);
     return status;

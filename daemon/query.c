@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reader.h"
+#include "read_state.h"
 #include "record.h"
 #include "reply.h"
 #include "report.h"
@@ -30,7 +30,7 @@
 /* What one request works with. */
 typedef struct query {
     df_daemon *d;
-    df_reader *r;
+    df_read_state *r;
     const msgpack_object *req;
     msgpack_packer *pk;
     MDB_txn *txn;
@@ -127,7 +127,7 @@ static bool read_deal_id(query *q, df_deal *deal)
 
 static int load_pipelines(query *q)
 {
-    return df_reader_load_pipelines(q->r, q->d->store, q->txn, q->pipeline_changes);
+    return df_read_state_load_pipelines(q->r, q->d->store, q->txn, q->pipeline_changes);
 }
 
 /* Reads `pipeline` (default `default`), which must be defined. */
@@ -230,7 +230,7 @@ static int deal_not_known(query *q, const df_deal *deal)
 
 static int op_deal(query *q)
 {
-    df_reader *r = q->r;
+    df_read_state *r = q->r;
     df_deal *deal = &r->deal;
     char shown[64];
     int64_t as_of;
@@ -262,7 +262,7 @@ static int op_deal(query *q)
         return rc;
     if (has_as_of) {
         /* the request waited for a flush: the store holds every event of the deal */
-        df_refolder *refolder = df_reader_refolder(r);
+        df_refolder *refolder = df_read_state_refolder(r);
         if (!refolder) {
             fail(q, DF_EINTERNAL, "out of memory");
             return ANSWERED;
@@ -476,8 +476,8 @@ int df_request_read(df_daemon *d, const char *body, size_t len, df_parsed_reques
     if (len > d->opt.max_message)
         return df_fail(err, DF_ETOO_LARGE, "a request of %zu bytes is over the %zu-byte limit", len,
                        d->opt.max_message);
-    msgpack_zone_clear(&d->reader->zone);
-    if (df_msgpack_unpack(body, len, &d->reader->zone, &req->map, err) != 0)
+    msgpack_zone_clear(&d->read_state->zone);
+    if (df_msgpack_unpack(body, len, &d->read_state->zone, &req->map, err) != 0)
         return err->code;
     if (req->map.type != MSGPACK_OBJECT_MAP)
         return df_fail(err, DF_EBAD_REQUEST, "a request must be a msgpack map");
@@ -507,7 +507,7 @@ bool df_request_needs_flush(const df_parsed_request *req)
 void df_request_answer(df_daemon *d, const df_parsed_request *req, msgpack_packer *pk)
 {
     assert(req->read);
-    query q = {.d = d, .r = d->reader, .req = &req->map, .pk = pk};
+    query q = {.d = d, .r = d->read_state, .req = &req->map, .pk = pk};
     q.pipeline_changes = counters(d).pipeline_changes;
     int rc = df_store_read_begin(d->store, &q.txn);
     if (rc != 0) {

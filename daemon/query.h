@@ -11,7 +11,7 @@ typedef struct df_read_op df_read_op;
 
 /* A request read from its bytes. */
 typedef struct df_parsed_request {
-    msgpack_object map; /* in the reader's zone: valid until the next request is read */
+    msgpack_object map; /* in the read state's zone: valid until the next request is read */
     df_str op;
     const df_read_op *read; /* NULL for an append */
 } df_parsed_request;
@@ -38,7 +38,7 @@ typedef enum df_handled {
 /* The request handler without sockets, for tests and fuzzing: takes the
  * bytes of one request as received (anything at all) and packs the reply
  * the api would send, without waiting for a flush. d needs opt.max_message,
- * a store and a reader (reader.h); it may lack sockets, a loop, a
+ * a store and a read state (read_state.h); it may lack sockets, a loop, a
  * writer and a filling batch: without a writer the writer's counters read
  * 0 and `deal` looks in the store only. An append needs the writer and is
  * not taken here (DF_HANDLED_APPEND). Runs on the thread that owns d, like

@@ -1,13 +1,13 @@
-/* reader.c: the read operations' state between requests. The pipelines are
+/* read_state.c: the read operations' state between requests. The pipelines are
  * kept because reading them costs a scan of the store's definitions, and
  * the refolder because it keeps its memory from one `as_of` to the next. */
-#include "reader.h"
+#include "read_state.h"
 
 #include <stdlib.h>
 
-df_reader *df_reader_new(void)
+df_read_state *df_read_state_new(void)
 {
-    df_reader *r = calloc(1, sizeof(*r));
+    df_read_state *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     if (!msgpack_zone_init(&r->zone, 8192)) {
@@ -18,7 +18,7 @@ df_reader *df_reader_new(void)
     return r;
 }
 
-void df_reader_free(df_reader *r)
+void df_read_state_free(df_read_state *r)
 {
     if (!r)
         return;
@@ -28,7 +28,7 @@ void df_reader_free(df_reader *r)
     free(r);
 }
 
-int df_reader_load_pipelines(df_reader *r, df_store *st, MDB_txn *txn, uint64_t changes)
+int df_read_state_load_pipelines(df_read_state *r, df_store *st, MDB_txn *txn, uint64_t changes)
 {
     if (r->pipelines_at == changes)
         return 0;
@@ -37,7 +37,7 @@ int df_reader_load_pipelines(df_reader *r, df_store *st, MDB_txn *txn, uint64_t 
     return rc;
 }
 
-df_refolder *df_reader_refolder(df_reader *r)
+df_refolder *df_read_state_refolder(df_read_state *r)
 {
     if (!r->refolder)
         r->refolder = df_refolder_new();
