@@ -355,28 +355,7 @@ static int op_rejected(query *q)
         df_page_free(&p);
         return rc;
     }
-    df_reply_ok(q->pk, 1);
-    df_pack_cstr(q->pk, "items");
-    msgpack_pack_array(q->pk, p.count);
-    for (size_t i = 0; i < p.count; i++) {
-        /* a stored item is a 4-entry map; the reply puts its id in front
-         * (ids count up from 1 without a gap) */
-        const char *item = p.events[i].mv_data;
-        msgpack_pack_map(q->pk, 5);
-        df_pack_cstr(q->pk, "id");
-        msgpack_pack_uint64(q->pk, after + 1 + i);
-        df_msgpack_header head;
-        if (df_msgpack_head(item, p.events[i].mv_size, &head) && head.type == DF_MSGPACK_MAP &&
-            head.count == 4 && p.events[i].mv_size > head.size) {
-            q->pk->callback(q->pk->data, item + head.size, p.events[i].mv_size - head.size);
-            continue;
-        }
-        static const char *const keys[] = {"recv", "error", "message", "raw"};
-        for (int k = 0; k < 4; k++) { /* a damaged item still answers a whole map */
-            df_pack_cstr(q->pk, keys[k]);
-            msgpack_pack_nil(q->pk);
-        }
-    }
+    df_reply_rejected(q->pk, p.events, p.count, after + 1);
     df_page_free(&p);
     return ANSWERED;
 }

@@ -169,6 +169,31 @@ void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, ui
     msgpack_pack_uint64(pk, last_seq);
 }
 
+void df_reply_rejected(msgpack_packer *pk, const MDB_val *items, size_t count, uint64_t first_id)
+{
+    static const char *const keys[] = {"recv", "error", "message", "raw"};
+    df_reply_ok(pk, 1);
+    df_pack_cstr(pk, "items");
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0; i < count; i++) {
+        /* a stored item is a 4-entry map; the reply puts its id in front */
+        const char *item = items[i].mv_data;
+        df_msgpack_header head;
+        msgpack_pack_map(pk, 5);
+        df_pack_cstr(pk, "id");
+        msgpack_pack_uint64(pk, first_id + i);
+        if (df_msgpack_head(item, items[i].mv_size, &head) && head.type == DF_MSGPACK_MAP &&
+            head.count == 4 && items[i].mv_size > head.size) {
+            pk->callback(pk->data, item + head.size, items[i].mv_size - head.size);
+            continue;
+        }
+        for (int k = 0; k < 4; k++) { /* a damaged item still answers a whole map */
+            df_pack_cstr(pk, keys[k]);
+            msgpack_pack_nil(pk);
+        }
+    }
+}
+
 void df_reply_moves(msgpack_packer *pk, size_t count, const msgpack_sbuffer *moves,
                     uint64_t last_seq)
 {

@@ -31,6 +31,9 @@ void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *
 /* `history` and `replay`: recorded events as they are stored. */
 void df_reply_history(msgpack_packer *pk, const MDB_val *events, size_t count);
 void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, uint64_t last_seq);
+/* `rejected`: stored items, the first with id first_id (ids count up from 1
+ * without a gap). */
+void df_reply_rejected(msgpack_packer *pk, const MDB_val *items, size_t count, uint64_t first_id);
 /* `moves` and `list` take their items already packed, count of them. */
 void df_reply_moves(msgpack_packer *pk, size_t count, const msgpack_sbuffer *moves,
                     uint64_t last_seq);
