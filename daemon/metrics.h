@@ -56,6 +56,9 @@ enum {
         4 + 2 * (DF_MAX_NAME + 1) + (DF_MAX_STAGES + 1) * (DF_MAX_NAME + 1) + 16
 };
 
+/* Called for a row; returns non-zero to stop. */
+typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
+
 /* Calls add(ctx, key, len, sums) for every row deal d contributes to, with
  * the sums multiplied by sign (+1 to add it, -1 to take it away). */
 typedef void (*df_row_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);

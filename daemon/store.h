@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deltas.h"
 #include "fold.h"
 #include "metrics.h"
 
@@ -97,20 +98,11 @@ typedef int (*df_idle_each)(void *ctx, const char *deal, size_t len, int64_t idl
 int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
                        int64_t until, df_idle_each each, void *ctx);
 
-/* Pipeline aggregates (metrics.h). A flush gathers the changes of its deals
- * in memory, then writes each row once. */
-typedef struct df_agg_deltas df_agg_deltas;
-df_agg_deltas *df_agg_deltas_new(void);
-void df_agg_deltas_free(df_agg_deltas *d);
-void df_agg_deltas_clear(df_agg_deltas *d);
-/* Takes away what before contributed (NULL: nothing) and adds what after
- * does. Returns false when out of memory. */
-bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after);
-/* Writes the gathered changes and empties d. */
+/* Pipeline aggregates (metrics.h). Writes the changes a flush gathered
+ * (deltas.h) and empties d. */
 int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d);
 /* Calls each(ctx, key, len, sums) for the rows whose key starts with prefix
  * (V rows with their names in the key), until it returns non-zero. */
-typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
 int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
                        df_agg_each each, void *ctx);
 /* The same for the rows whose keys are in [lo, hi). */
