@@ -146,6 +146,19 @@ void df_store_close(df_store *st)
     free(st);
 }
 
+MDB_dbi df_store_dbi(df_store *st, df_store_db db)
+{
+    switch (db) {
+    case DF_DB_DEALS:
+        return st->deals;
+    case DF_DB_INDEX:
+        return st->index;
+    case DF_DB_AGGS:
+        return st->aggs;
+    }
+    return st->deals; /* not reached: every db is above */
+}
+
 void df_store_check_readers(df_store *st)
 {
     int dead = 0;
@@ -398,7 +411,7 @@ uint64_t df_store_deal_count(df_store *st, MDB_txn *txn)
     return s.ms_entries;
 }
 
-/* ---- list indexes and stage aggregates ---- */
+/* ---- list indexes ---- */
 
 typedef struct key_buf {
     uint8_t b[KEY_MAX];
@@ -568,172 +581,6 @@ int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* ---- pipeline aggregates ---- */
-
-/* Where the kind byte of a logical key is: after "pipeline NUL" and the
- * scope ("A", or "O owner NUL"). 0 when the key is malformed. */
-static size_t kind_offset(const uint8_t *key, size_t len)
-{
-    const uint8_t *nul = memchr(key, 0, len);
-    if (!nul || (size_t)(nul - key) + 2 >= len)
-        return 0;
-    size_t at = (size_t)(nul - key) + 1;
-    if (key[at] == 'A')
-        return at + 1 < len ? at + 1 : 0;
-    if (key[at] != 'O' || !(nul = memchr(key + at, 0, len - at)))
-        return 0;
-    at = (size_t)(nul - key) + 1;
-    return at < len ? at : 0;
-}
-
-static uint64_t fnv1a(const uint8_t *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
-/* A V row's names can be longer than a key: it is keyed by their hash and
- * holds them in its value. Rows are never deleted (an emptied one stays with
- * count 0), so a collision is resolved by probing the next hashes. */
-#define V_PROBES 64
-
-static int apply_visited_set(df_store *st, MDB_txn *txn, const uint8_t *key, size_t kind_at,
-                             size_t len, const df_sums *delta)
-{
-    const uint8_t *names = key + kind_at + 1;
-    size_t names_len = len - kind_at - 1;
-    uint8_t k[DF_AGG_KEY_MAX];
-    uint64_t h = fnv1a(names, names_len);
-    memcpy(k, key, kind_at + 1);
-    for (int probe = 0; probe < V_PROBES; probe++, h++) {
-        df_put_be64(k + kind_at + 1, h);
-        MDB_val kv = {kind_at + 9, k}, v;
-        int rc = mdb_get(txn, st->aggs, &kv, &v);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
-        df_sums sums = {0};
-        if (rc == 0) {
-            if (v.mv_size != sizeof(df_sums) + names_len ||
-                memcmp((const uint8_t *)v.mv_data + sizeof(df_sums), names, names_len) != 0)
-                continue; /* another set with the same hash */
-            memcpy(&sums, v.mv_data, sizeof(sums));
-        }
-        df_sums_add(&sums, delta, 1);
-        uint8_t *value;
-        v.mv_size = sizeof(df_sums) + names_len;
-        if ((rc = mdb_put(txn, st->aggs, &kv, &v, MDB_RESERVE)) != 0)
-            return rc;
-        value = v.mv_data;
-        memcpy(value, &sums, sizeof(sums));
-        memcpy(value + sizeof(sums), names, names_len);
-        return 0;
-    }
-    df_log("aggregates: %d stage sets share one hash; conversion figures leave one out", V_PROBES);
-    return 0;
-}
-
-typedef struct row_writer {
-    df_store *st;
-    MDB_txn *txn;
-} row_writer;
-
-static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
-{
-    const row_writer *w = ctx;
-    df_store *st = w->st;
-    MDB_txn *txn = w->txn;
-    size_t kind_at = kind_offset(key, len);
-    if (kind_at == 0)
-        return MDB_BAD_VALSIZE; /* a programmer error: keys are built by metrics.c */
-    if (key[kind_at] == 'V')
-        return apply_visited_set(st, txn, key, kind_at, len, delta);
-    if (len > DF_AGG_KEY_MAX)
-        return MDB_BAD_VALSIZE;
-    MDB_val k = {len, (void *)key}, v;
-    df_sums sums = {0};
-    int rc = mdb_get(txn, st->aggs, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(sums))
-        memcpy(&sums, v.mv_data, sizeof(sums));
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    df_sums_add(&sums, delta, 1);
-    if (df_sums_zero(&sums))
-        return rc == 0 ? mdb_del(txn, st->aggs, &k, NULL) : 0;
-    v.mv_size = sizeof(sums);
-    v.mv_data = &sums;
-    return mdb_put(txn, st->aggs, &k, &v, 0);
-}
-
-int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d)
-{
-    row_writer w = {st, txn};
-    int rc = df_agg_deltas_each(d, apply_row, &w);
-    if (rc == 0)
-        df_agg_deltas_clear(d);
-    return rc;
-}
-
-/* Calls each for the rows in [lo, hi) (hi NULL: every row that starts with
- * lo), V rows with their names in the key. */
-static int aggs_walk(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
-                     const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx)
-{
-    MDB_cursor *cur;
-    uint8_t logical[DF_AGG_LOGICAL_KEY_MAX];
-    int rc;
-    if (lo_len > DF_AGG_KEY_MAX)
-        return 0;
-    if ((rc = mdb_cursor_open(txn, st->aggs, &cur)) != 0)
-        return rc;
-    MDB_val k = {lo_len, (void *)lo}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        const uint8_t *key = k.mv_data;
-        if (hi) {
-            size_t n = k.mv_size < hi_len ? k.mv_size : hi_len;
-            int c = memcmp(key, hi, n);
-            if (c > 0 || (c == 0 && k.mv_size >= hi_len))
-                break;
-        } else if (k.mv_size < lo_len || memcmp(key, lo, lo_len) != 0) {
-            break;
-        }
-        if (v.mv_size < sizeof(df_sums))
-            continue; /* damaged: LMDB has no checksums */
-        df_sums sums;
-        memcpy(&sums, v.mv_data, sizeof(sums));
-        size_t kind_at = kind_offset(key, k.mv_size);
-        const uint8_t *row = key;
-        size_t row_len = k.mv_size;
-        if (kind_at && key[kind_at] == 'V') {
-            size_t names_len = v.mv_size - sizeof(df_sums);
-            if (sums.count == 0 || kind_at + 1 + names_len > sizeof(logical))
-                continue;
-            memcpy(logical, key, kind_at + 1);
-            memcpy(logical + kind_at + 1, (const uint8_t *)v.mv_data + sizeof(df_sums), names_len);
-            row = logical;
-            row_len = kind_at + 1 + names_len;
-        }
-        if (each(ctx, row, row_len, &sums))
-            break;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
-                       df_agg_each each, void *ctx)
-{
-    return aggs_walk(st, txn, prefix, len, NULL, 0, each, ctx);
-}
-
-int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
-                        const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx)
-{
-    return aggs_walk(st, txn, lo, lo_len, hi, hi_len, each, ctx);
 }
 
 /* ---- pipelines ---- */

@@ -1,7 +1,8 @@
 /* store.h: the LMDB layout of dealflow: how the log, the id index, each
- * deal's events, the deal projections, the list indexes, the per-stage
- * aggregates, pipelines and rejected items are keyed. The log is the truth;
- * everything else is derived from it and written by the writer's flushes.
+ * deal's events, the deal projections, notifications, the list indexes,
+ * pipelines and rejected items are keyed (the per-stage aggregates in
+ * aggregates.h). The log is the truth; everything else is derived from it
+ * and written by the writer's flushes.
  * Functions return 0 or an LMDB error code (MDB_NOTFOUND when absent). */
 #ifndef DF_STORE_H
 #define DF_STORE_H
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deltas.h"
+#include "aggregates.h"
 #include "fold.h"
 #include "metrics.h"
 
@@ -30,6 +31,11 @@ void df_store_close(df_store *st);
 void df_store_check_readers(df_store *st);
 /* Bytes the data file takes on disk. */
 uint64_t df_store_disk_bytes(df_store *st);
+
+/* The databases whose records other modules lay out (index.c, aggregates.c;
+ * a scan of every deal walks the projections' keys). */
+typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS } df_store_db;
+MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
 int df_store_write_begin(df_store *st, MDB_txn **txn);
 /* The one read transaction of the calling (loop) thread, renewed. */
@@ -98,16 +104,6 @@ typedef int (*df_idle_each)(void *ctx, const char *deal, size_t len, int64_t idl
 int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
                        int64_t until, df_idle_each each, void *ctx);
 
-/* Pipeline aggregates (metrics.h). Writes the changes a flush gathered
- * (deltas.h) and empties d. */
-int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d);
-/* Calls each(ctx, key, len, sums) for the rows whose key starts with prefix
- * (V rows with their names in the key), until it returns non-zero. */
-int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
-                       df_agg_each each, void *ctx);
-/* The same for the rows whose keys are in [lo, hi). */
-int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
-                        const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx);
 /* Pipelines: the built-in default overlaid by every stored definition. */
 int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl);
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p);

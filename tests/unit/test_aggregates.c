@@ -358,6 +358,52 @@ static void test_deltas_cancel(void)
     df_agg_deltas_free(deltas);
 }
 
+/* Where rows are stored: most under their key, a V row under a hash of its
+ * names, which its value holds and give its key back. */
+static void test_row_slots(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal d;
+    make_deal(&d, "d", NULL, 10, (const char *const[]){"lead", "qualified"}, (const double[]){0, 1},
+              2);
+    df_deal_contribute(&d, +1, add_row, NULL);
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    size_t plen = df_agg_prefix(prefix, str("default"), NULL);
+    int visited_sets = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const row *r = &rows[i];
+        static df_agg_slot slot, next;
+        CHECK(df_agg_slot_at(&slot, r->key, r->len, 0));
+        if (r->key[plen] != 'V') {
+            CHECK(slot.names == NULL);
+            CHECK(slot.len == r->len && memcmp(slot.key, r->key, r->len) == 0);
+            CHECK(!df_agg_slot_at(&next, r->key, r->len, 1));
+            continue;
+        }
+        visited_sets++;
+        CHECK_INT(slot.len, plen + 1 + 8);
+        CHECK(memcmp(slot.key, r->key, plen + 1) == 0);
+        CHECK(slot.names_len == r->len - plen - 1);
+        CHECK(memcmp(slot.names, "lead\0qualified\0", 15) == 0);
+        CHECK(df_agg_slot_at(&next, r->key, r->len, 1));
+        CHECK(df_get_be64(next.key + plen + 1) == df_get_be64(slot.key + plen + 1) + 1);
+        CHECK(!df_agg_slot_at(&next, r->key, r->len, DF_AGG_PROBES));
+        uint8_t buf[DF_AGG_LOGICAL_KEY_MAX];
+        size_t len = 0;
+        const uint8_t *key =
+            df_agg_row_key(slot.key, slot.len, &r->sums, slot.names, slot.names_len, buf, &len);
+        CHECK(key == buf && len == r->len && memcmp(key, r->key, len) == 0);
+        df_sums emptied = {0};
+        CHECK(df_agg_row_key(slot.key, slot.len, &emptied, slot.names, slot.names_len, buf, &len) ==
+              NULL);
+    }
+    CHECK_INT(visited_sets, 1);
+    static df_agg_slot bad;
+    CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default", 7, 0));
+    CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default\0X", 9, 0));
+}
+
 int main(void)
 {
     RUN(test_hand_worked);
@@ -365,5 +411,6 @@ int main(void)
     RUN(test_stale_spells);
     RUN(test_deltas_move);
     RUN(test_deltas_cancel);
+    RUN(test_row_slots);
     return df_check_summary();
 }
