@@ -441,17 +441,44 @@ int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A value being packed, which remembers that the buffer could not grow (the
+ * packers go on as if it had). */
+typedef struct packed {
+    msgpack_sbuffer sb;
+    bool failed;
+} packed;
+
+static int packed_write(void *data, const char *buf, size_t len)
+{
+    packed *p = data;
+    if (!p->failed && msgpack_sbuffer_write(&p->sb, buf, len) != 0)
+        p->failed = true;
+    return p->failed ? -1 : 0;
+}
+
+static void packed_init(packed *p, msgpack_packer *pk)
+{
+    msgpack_sbuffer_init(&p->sb);
+    p->failed = false;
+    msgpack_packer_init(pk, p, packed_write);
+}
+
+static int packed_put(packed *p, MDB_txn *txn, MDB_dbi dbi, MDB_val *k)
+{
+    MDB_val v = {p->sb.size, p->sb.data};
+    int rc = p->failed ? ENOMEM : mdb_put(txn, dbi, k, &v, 0);
+    msgpack_sbuffer_destroy(&p->sb);
+    return rc;
+}
+
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p)
 {
-    msgpack_sbuffer sb;
+    packed value;
     msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    packed_init(&value, &pk);
     df_pipeline_pack(&pk, p);
-    MDB_val k = {p->name.len, (void *)p->name.s}, v = {sb.size, sb.data};
-    int rc = mdb_put(txn, st->pipelines, &k, &v, 0);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    MDB_val k = {p->name.len, (void *)p->name.s};
+    return packed_put(&value, txn, st->pipelines, &k);
 }
 
 /* The pipelines as they were when the flushed state was folded, kept under a
@@ -460,18 +487,15 @@ static const char SNAPSHOT_KEY[] = "\0derived";
 
 int df_store_pipelines_snapshot_put(df_store *st, MDB_txn *txn, const df_pipelines *pl)
 {
-    msgpack_sbuffer sb;
+    packed value;
     msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    packed_init(&value, &pk);
     for (int i = 0; i < pl->count; i++) {
         df_pack_str(&pk, pl->items[i].name.s, pl->items[i].name.len);
         df_pipeline_pack(&pk, &pl->items[i]);
     }
-    MDB_val k = {sizeof(SNAPSHOT_KEY) - 1, (void *)SNAPSHOT_KEY}, v = {sb.size, sb.data};
-    int rc = mdb_put(txn, st->pipelines, &k, &v, 0);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    MDB_val k = {sizeof(SNAPSHOT_KEY) - 1, (void *)SNAPSHOT_KEY};
+    return packed_put(&value, txn, st->pipelines, &k);
 }
 
 int df_store_pipelines_snapshot_get(df_store *st, MDB_txn *txn, df_pipelines *pl)
