@@ -494,8 +494,10 @@ static int op_rejected(query *q)
         msgpack_pack_map(q->pk, 5);
         df_pack_cstr(q->pk, "id");
         msgpack_pack_uint64(q->pk, after + 1 + i);
-        if (p.events[i].mv_size > 1 && (uint8_t)item[0] == 0x84) {
-            q->pk->callback(q->pk->data, item + 1, p.events[i].mv_size - 1);
+        df_msgpack_header head;
+        if (df_msgpack_head(item, p.events[i].mv_size, &head) && head.type == DF_MSGPACK_MAP &&
+            head.count == 4 && p.events[i].mv_size > head.size) {
+            q->pk->callback(q->pk->data, item + head.size, p.events[i].mv_size - head.size);
             continue;
         }
         static const char *const keys[] = {"recv", "error", "message", "raw"};

@@ -404,13 +404,17 @@ static void test_row_slots(void)
     CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default\0X", 9, 0));
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},
+    {"deltas_move", test_deltas_move},
+    {"deltas_cancel", test_deltas_cancel},
+    {"row_slots", test_row_slots},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_hand_worked);
-    RUN(test_same_but_idle);
-    RUN(test_stale_spells);
-    RUN(test_deltas_move);
-    RUN(test_deltas_cancel);
-    RUN(test_row_slots);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }
