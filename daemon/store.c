@@ -507,17 +507,16 @@ int df_store_pipelines_snapshot_get(df_store *st, MDB_txn *txn, df_pipelines *pl
     const char *at = v.mv_data, *end = at + v.mv_size;
     pl->count = 0;
     while (at < end) {
-        size_t name_len = df_msgpack_skip(at, (size_t)(end - at));
-        size_t stages_len =
-            name_len ? df_msgpack_skip(at + name_len, (size_t)(end - at) - name_len) : 0;
-        /* a str header of 1, 2 or 3 bytes before the name */
-        uint8_t tag = (uint8_t)at[0];
-        size_t header = (tag & 0xe0) == 0xa0 ? 1 : tag == 0xd9 ? 2 : tag == 0xda ? 3 : 0;
-        if (!stages_len || !header || name_len <= header || name_len - header > DF_MAX_NAME ||
+        df_msgpack_header name;
+        if (!df_msgpack_head(at, (size_t)(end - at), &name) || name.type != DF_MSGPACK_STR)
+            return MDB_CORRUPTED;
+        size_t name_len = name.size;
+        size_t stages_len = df_msgpack_skip(at + name_len, (size_t)(end - at) - name_len);
+        if (!stages_len || name.count == 0 || name.count > DF_MAX_NAME ||
             pl->count >= DF_MAX_PIPELINES)
             return MDB_CORRUPTED;
         df_pipeline *p = &pl->items[pl->count++];
-        df_name_set(&p->name, at + header, name_len - header);
+        df_name_set(&p->name, at + name.header_size, name.count);
         if (df_pipeline_unpack(at + name_len, stages_len, p) != 0)
             return MDB_CORRUPTED;
         at += name_len + stages_len;
