@@ -9,34 +9,16 @@
 #include "store.h"
 
 enum { TAG_PIPELINE = 'P', TAG_STAGE = 'S', TAG_OWNER = 'O', TAG_IDLE = 'I' };
-#define KEY_MAX 512
-
-typedef struct key_buf {
-    uint8_t b[KEY_MAX];
-    size_t len;
-} key_buf;
-
-static void key_add(key_buf *k, const void *p, size_t len)
-{
-    memcpy(k->b + k->len, p, len);
-    k->len += len;
-}
-
-static void key_add_name(key_buf *k, df_str s)
-{
-    key_add(k, s.ptr, s.len);
-    k->b[k->len++] = 0;
-}
 
 /* Builds the prefix of a scan (tag, names) before the deal id. */
-static void index_prefix(key_buf *k, int tag, df_str a, df_str b)
+static void index_prefix(df_key *k, int tag, df_str a, df_str b)
 {
     k->len = 0;
     k->b[k->len++] = (uint8_t)tag;
     if (tag == TAG_PIPELINE || tag == TAG_STAGE || tag == TAG_OWNER)
-        key_add_name(k, a);
+        df_key_add_name(k, a.ptr, a.len);
     if (tag == TAG_STAGE)
-        key_add_name(k, b);
+        df_key_add_name(k, b.ptr, b.len);
 }
 
 static df_str name_str(const df_name *n)
@@ -44,38 +26,37 @@ static df_str name_str(const df_name *n)
     return (df_str){n->s, n->len};
 }
 
-static void idle_entry(key_buf *k, const df_deal *d)
+static void idle_entry(df_key *k, const df_deal *d)
 {
     k->len = 0;
     k->b[k->len++] = TAG_IDLE;
-    key_add_name(k, df_deal_pipeline(d));
-    key_add_name(k, name_str(&d->stage));
-    uint8_t t[8];
-    df_put_sortable(t, df_deal_idle_since(d));
-    key_add(k, t, 8);
-    key_add(k, d->deal.s, d->deal.len);
+    df_str pipeline = df_deal_pipeline(d);
+    df_key_add_name(k, pipeline.ptr, pipeline.len);
+    df_key_add_name(k, d->stage.s, d->stage.len);
+    df_key_add_sortable(k, df_deal_idle_since(d));
+    df_key_add(k, d->deal.s, d->deal.len);
 }
 
 /* The index entries a deal holds: pipeline, stage and idle entries for a
  * deal with a stage, an owner entry for a deal with an owner. */
-static int index_entries(const df_deal *d, key_buf out[4])
+static int index_entries(const df_deal *d, df_key out[4])
 {
     int n = 0;
     index_prefix(&out[n], TAG_PIPELINE, df_deal_pipeline(d), (df_str){0});
-    key_add(&out[n++], d->deal.s, d->deal.len);
+    df_key_add(&out[n++], d->deal.s, d->deal.len);
     if (d->has_stage) {
         index_prefix(&out[n], TAG_STAGE, df_deal_pipeline(d), name_str(&d->stage));
-        key_add(&out[n++], d->deal.s, d->deal.len);
+        df_key_add(&out[n++], d->deal.s, d->deal.len);
         idle_entry(&out[n++], d);
     }
     if (d->has_owner) {
         index_prefix(&out[n], TAG_OWNER, name_str(&d->owner), (df_str){0});
-        key_add(&out[n++], d->deal.s, d->deal.len);
+        df_key_add(&out[n++], d->deal.s, d->deal.len);
     }
     return n;
 }
 
-static bool has_entry(const key_buf *set, int n, const key_buf *k)
+static bool has_entry(const df_key *set, int n, const df_key *k)
 {
     for (int i = 0; i < n; i++)
         if (set[i].len == k->len && memcmp(set[i].b, k->b, k->len) == 0)
@@ -85,7 +66,7 @@ static bool has_entry(const key_buf *set, int n, const key_buf *k)
 
 int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, const df_deal *after)
 {
-    key_buf old_keys[4], new_keys[4];
+    df_key old_keys[4], new_keys[4];
     int n_old = before ? index_entries(before, old_keys) : 0;
     int n_new = index_entries(after, new_keys);
     MDB_dbi index = df_store_dbi(st, DF_DB_INDEX);
@@ -111,7 +92,7 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
                        const char *after, size_t after_len, df_deal_id_each each, void *ctx)
 {
     static const int tags[] = {0, TAG_PIPELINE, TAG_STAGE, TAG_OWNER};
-    key_buf prefix = {.len = 0}, start;
+    df_key prefix = {.len = 0}, start;
     MDB_dbi dbi =
         kind == DF_SCAN_ALL ? df_store_dbi(st, DF_DB_DEALS) : df_store_dbi(st, DF_DB_INDEX);
     MDB_cursor *cur;
@@ -120,11 +101,11 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
         return 0; /* no stored name is that long */
     if (kind != DF_SCAN_ALL)
         index_prefix(&prefix, tags[kind], a, b);
-    if (prefix.len + after_len + 1 > KEY_MAX)
+    if (prefix.len + after_len + 1 > DF_KEY_MAX)
         return 0;
-    start = prefix;
+    df_key_copy(&start, &prefix);
     if (after) {
-        key_add(&start, after, after_len);
+        df_key_add(&start, after, after_len);
         start.b[start.len++] = 0; /* the smallest key after `after` */
     }
     if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
@@ -146,7 +127,7 @@ int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, 
 int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
                        int64_t until, df_idle_each each, void *ctx)
 {
-    key_buf prefix, start;
+    df_key prefix, start;
     MDB_cursor *cur;
     int rc;
     if (pipeline.len > DF_MAX_NAME || stage.len > DF_MAX_NAME ||
@@ -154,12 +135,11 @@ int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
         return 0;
     prefix.len = 0;
     prefix.b[prefix.len++] = TAG_IDLE;
-    key_add_name(&prefix, pipeline);
-    key_add_name(&prefix, stage);
-    start = prefix;
+    df_key_add_name(&prefix, pipeline.ptr, pipeline.len);
+    df_key_add_name(&prefix, stage.ptr, stage.len);
+    df_key_copy(&start, &prefix);
     /* after is excluded, except INT64_MIN: from the very start */
-    df_put_sortable(start.b + start.len, after == INT64_MIN ? INT64_MIN : after + 1);
-    start.len += 8;
+    df_key_add_sortable(&start, after == INT64_MIN ? INT64_MIN : after + 1);
     if ((rc = mdb_cursor_open(txn, df_store_dbi(st, DF_DB_INDEX), &cur)) != 0)
         return rc;
     MDB_val k = {start.len, start.b}, v;

@@ -53,43 +53,13 @@ int64_t df_day_of(int64_t t)
     return t % DF_DAY_MS < 0 ? day - 1 : day;
 }
 
-typedef struct key_buf {
-    uint8_t b[DF_AGG_LOGICAL_KEY_MAX];
-    size_t len;
-} key_buf;
-
-static void put(key_buf *k, const void *p, size_t len)
-{
-    memcpy(k->b + k->len, p, len);
-    k->len += len;
-}
-
-static void put_name(key_buf *k, const char *s, size_t len)
-{
-    put(k, s, len);
-    k->b[k->len++] = 0;
-}
-
-/* Starts k with prefix's bytes (a key_buf is large: copy only what is used). */
-static void start_from(key_buf *k, const key_buf *prefix)
-{
-    memcpy(k->b, prefix->b, prefix->len);
-    k->len = prefix->len;
-}
-
-static void put_time(key_buf *k, int64_t t)
-{
-    df_put_sortable(k->b + k->len, t);
-    k->len += 8;
-}
-
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
 {
-    key_buf k = {.len = 0};
-    put_name(&k, pipeline.ptr, pipeline.len);
+    df_key k = {.len = 0};
+    df_key_add_name(&k, pipeline.ptr, pipeline.len);
     if (owner) {
         k.b[k.len++] = 'O';
-        put_name(&k, owner->ptr, owner->len);
+        df_key_add_name(&k, owner->ptr, owner->len);
     } else {
         k.b[k.len++] = 'A';
     }
@@ -183,7 +153,7 @@ static void amounts(df_sums *s, const df_deal *d, int probability)
     }
 }
 
-static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int sign)
+static void emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign)
 {
     if (sign < 0) {
         df_sums zero = {0};
@@ -193,36 +163,36 @@ static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int si
     add(ctx, k->b, k->len, &s);
 }
 
-static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_name *const *visited,
+static void contribute_scope(const df_deal *d, const df_key *prefix, const df_name *const *visited,
                              int nvisited, int sign, df_row_each add, void *ctx)
 {
-    key_buf k;
+    df_key k;
     df_sums s = {.count = 1};
-    start_from(&k, prefix);
+    df_key_copy(&k, prefix);
     /* C: where the deal is now */
     k.b[k.len++] = 'C';
     if (d->has_stage) {
-        put_name(&k, d->stage.s, d->stage.len);
+        df_key_add_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
-        put_time(&k, df_day_of(d->stage_since));
+        df_key_add_sortable(&k, df_day_of(d->stage_since));
         amounts(&s, d, d->stage_probability);
         s.since_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH);
         s.cycle_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)d->created);
     } else {
-        put_name(&k, "", 0);
+        df_key_add_name(&k, "", 0);
         k.b[k.len++] = DF_OPEN;
-        put_time(&k, 0);
+        df_key_add_sortable(&k, 0);
         amounts(&s, d, 0);
     }
     emit(add, ctx, &k, s, sign);
 
     /* E: when a closed deal closed, to the ms */
     if (d->has_stage && d->stage_outcome != DF_OPEN) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'E';
-        put_name(&k, d->stage.s, d->stage.len);
+        df_key_add_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
-        put_time(&k, d->stage_since);
+        df_key_add_sortable(&k, d->stage_since);
         s.since_sum = s.weighted_int = 0;
         s.weighted_float = 0;
         emit(add, ctx, &k, s, sign);
@@ -230,9 +200,9 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* T: each stage it has been in, with its finished visits */
     for (int i = 0; i < nvisited; i++) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'T';
-        put(&k, visited[i]->s, visited[i]->len);
+        df_key_add(&k, visited[i]->s, visited[i]->len);
         df_sums t = {.count = 1};
         for (int j = 0; j < d->nstage_times; j++) {
             if (&d->stage_times[j].stage == visited[i])
@@ -243,10 +213,10 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* V: the set of stages it has been in */
     if (nvisited > 0) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'V';
         for (int i = 0; i < nvisited; i++)
-            put_name(&k, visited[i]->s, visited[i]->len);
+            df_key_add_name(&k, visited[i]->s, visited[i]->len);
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }
@@ -274,7 +244,7 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
     }
 
     df_str pipeline = df_deal_pipeline(d);
-    key_buf prefix;
+    df_key prefix;
     prefix.len = df_agg_prefix(prefix.b, pipeline, NULL);
     contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
     if (d->has_owner) {
@@ -323,11 +293,11 @@ void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *
     df_str pipeline = df_deal_pipeline(d);
     /* I: when it went idle, for the stale counts of the board */
     if (d->has_stage) {
-        key_buf k;
+        df_key k;
         k.len = df_agg_prefix(k.b, pipeline, NULL);
         k.b[k.len++] = 'I';
-        put_name(&k, d->stage.s, d->stage.len);
-        put_time(&k, df_day_of(df_deal_idle_since(d)));
+        df_key_add_name(&k, d->stage.s, d->stage.len);
+        df_key_add_sortable(&k, df_day_of(df_deal_idle_since(d)));
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }

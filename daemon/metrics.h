@@ -51,10 +51,7 @@ bool df_sums_zero(const df_sums *s);
 
 enum { DF_AGG_KEY_MAX = 511 };
 /* V keys hold a set of stage names and can be longer than a store key. */
-enum {
-    DF_AGG_LOGICAL_KEY_MAX =
-        4 + 2 * (DF_MAX_NAME + 1) + (DF_MAX_STAGES + 1) * (DF_MAX_NAME + 1) + 16
-};
+enum { DF_AGG_LOGICAL_KEY_MAX = DF_KEY_MAX };
 
 /* Called for a row; returns non-zero to stop. */
 typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
