@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "loop.h"
+#include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 

@@ -12,6 +12,7 @@
 #include "record.h"
 #include "refold.h"
 #include "report.h"
+#include "version.h"
 
 #define VERSION_STRING DF_VERSION
 

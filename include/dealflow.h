@@ -16,8 +16,6 @@
 extern "C" {
 #endif
 
-#define DF_VERSION "0.1.0"
-
 /* What libdealflow exports. It is built with hidden visibility, so that the
  * shared library exports these functions and nothing else. */
 #if defined(DF_BUILDING_LIBRARY) && defined(__GNUC__)
@@ -25,6 +23,10 @@ extern "C" {
 #else
 #define DF_EXTERN extern
 #endif
+
+/* Returns the version of the library, "MAJOR.MINOR.PATCH", the same as
+ * dealflowd's. */
+DF_EXTERN const char *df_version(void);
 
 /* Error codes. Each but DF_EUNREACHABLE has a wire name (df_error_name)
  * that the api sends as `error` in a failed reply; see proto/PROTOCOL.md. */

@@ -144,6 +144,19 @@ static void test_options(void)
     df_client_close(c);
 }
 
+/* The library's version is the daemon's, which ping tells. */
+static void test_version(void)
+{
+    CHECK_STR(df_version(), "0.1.0");
+    df_client *c = open_client(0, 0);
+    df_bytes reply;
+    df_error err;
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), 0);
+    CHECK_STR(it_str(it_unpack_keep(reply.data, reply.len), "version"), df_version());
+    df_bytes_free(&reply);
+    df_client_close(c);
+}
+
 static void test_request_errors(void)
 {
     df_client *c = open_client(0, 0);
@@ -641,6 +654,7 @@ int main(void)
     if (!it_start(&D, NULL))
         return 1;
     RUN(test_options);
+    RUN(test_version);
     RUN(test_request_errors);
     RUN(test_append_results);
     RUN(test_append_across_restart);
