@@ -106,8 +106,7 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
                        DF_MAX_BATCH, count);
     const char *p = events + header, *end = events + events_len;
     for (uint32_t i = 0; i < count; i++) {
-        uint8_t first = (uint8_t)*p;
-        if (!((first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf))
+        if (!df_msgpack_is_map(p, (size_t)(end - p)))
             return df_fail(err, DF_EBAD_REQUEST, "events[%u] must be an event map", i);
         p += df_msgpack_skip(p, (size_t)(end - p));
     }

@@ -47,23 +47,6 @@ df_num df_sums_amount(const df_sums *s)
 
 /* ---- keys ---- */
 
-void df_put_sortable(uint8_t *out, int64_t v)
-{
-    uint64_t u = (uint64_t)v ^ (1ULL << 63);
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)u;
-        u >>= 8;
-    }
-}
-
-int64_t df_get_sortable(const uint8_t *in)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u = (u << 8) | in[i];
-    return (int64_t)(u ^ (1ULL << 63));
-}
-
 int64_t df_day_of(int64_t t)
 {
     int64_t day = t / DF_DAY_MS;
@@ -226,8 +209,7 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
         visited[j] = name;
     }
 
-    df_str pipeline =
-        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
+    df_str pipeline = df_deal_pipeline(d);
     key_buf prefix;
     prefix.len = df_agg_prefix(prefix.b, pipeline, NULL);
     contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
@@ -238,14 +220,6 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
     }
 
     df_deal_contribute_idle(d, sign, add, ctx);
-}
-
-static int64_t idle_since(const df_deal *d)
-{
-    int64_t idle = d->stage_since;
-    if (d->has_activity && d->last_activity > idle)
-        idle = d->last_activity;
-    return idle;
 }
 
 static bool same_num(df_num a, df_num b)
@@ -276,20 +250,20 @@ bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b)
 
 bool df_same_idle(const df_deal *a, const df_deal *b)
 {
-    return a->has_stage == b->has_stage && (!a->has_stage || idle_since(a) == idle_since(b));
+    return a->has_stage == b->has_stage &&
+           (!a->has_stage || df_deal_idle_since(a) == df_deal_idle_since(b));
 }
 
 void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *ctx)
 {
-    df_str pipeline =
-        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
+    df_str pipeline = df_deal_pipeline(d);
     /* I: when it went idle, for the stale counts of the board */
     if (d->has_stage) {
         key_buf k;
         k.len = df_agg_prefix(k.b, pipeline, NULL);
         k.b[k.len++] = 'I';
         put_name(&k, d->stage.s, d->stage.len);
-        put_time(&k, df_day_of(idle_since(d)));
+        put_time(&k, df_day_of(df_deal_idle_since(d)));
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }

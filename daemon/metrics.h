@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "fold.h"
+#include "keys.h"
 
 /* Times in sums are kept relative to 2020-01-01, far from overflow. */
 #define DF_AGG_EPOCH 1577836800000LL
@@ -73,12 +74,9 @@ bool df_same_idle(const df_deal *a, const df_deal *b);
  * DF_AGG_KEY_MAX). Returns its length. */
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
 
-/* The day a time falls on, its first ms (saturating at the ends of time),
- * and where day numbers sort in keys. */
+/* The day a time falls on, and its first ms (saturating at the ends of time). */
 int64_t df_day_of(int64_t t);
 int64_t df_day_start(int64_t day);
-void df_put_sortable(uint8_t *out, int64_t v);
-int64_t df_get_sortable(const uint8_t *in);
 
 /* ---- the figures ---- */
 

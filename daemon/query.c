@@ -495,8 +495,10 @@ static int op_rejected(query *q)
         msgpack_pack_map(q->pk, 5);
         df_pack_cstr(q->pk, "id");
         msgpack_pack_uint64(q->pk, after + 1 + i);
-        if (p.events[i].mv_size > 1 && (uint8_t)item[0] == 0x84) {
-            q->pk->callback(q->pk->data, item + 1, p.events[i].mv_size - 1);
+        df_msgpack_header head;
+        if (df_msgpack_head(item, p.events[i].mv_size, &head) && head.type == DF_MSGPACK_MAP &&
+            head.count == 4 && p.events[i].mv_size > head.size) {
+            q->pk->callback(q->pk->data, item + head.size, p.events[i].mv_size - head.size);
             continue;
         }
         static const char *const keys[] = {"recv", "error", "message", "raw"};
@@ -530,27 +532,22 @@ typedef struct list_filter {
     int rc;
 } list_filter;
 
-static bool str_is(df_str s, const df_name *n)
-{
-    return s.len == n->len && memcmp(s.ptr, n->s, s.len) == 0;
-}
-
 static bool matches(list_filter *f, const df_deal *deal, const df_deal_view *view)
 {
     df_str pipeline = df_deal_pipeline(deal);
     if (f->pipeline.len &&
         (f->pipeline.len != pipeline.len || memcmp(f->pipeline.ptr, pipeline.ptr, pipeline.len)))
         return false;
-    if (f->stage.len && (!deal->has_stage || !str_is(f->stage, &deal->stage)))
+    if (f->stage.len && (!deal->has_stage || !df_name_eq(&deal->stage, f->stage.ptr, f->stage.len)))
         return false;
-    if (f->owner.len && (!deal->has_owner || !str_is(f->owner, &deal->owner)))
+    if (f->owner.len && (!deal->has_owner || !df_name_eq(&deal->owner, f->owner.ptr, f->owner.len)))
         return false;
     if (f->status >= 0 && view->status != f->status)
         return false;
     if (f->stale >= 0 && view->stale != (f->stale == 1))
         return false;
     if (f->has_idle) {
-        int64_t since = deal->has_stage || deal->has_activity ? view->idle_since : deal->created;
+        int64_t since = view->idle_since;
         int64_t idle;
         if (__builtin_sub_overflow(f->q->now, since, &idle))
             idle = f->q->now < since ? INT64_MIN : INT64_MAX;
@@ -731,7 +728,7 @@ static const df_pipeline *read_pipeline(query *q)
     if (!opt_str(q, "pipeline", &name))
         return NULL;
     if (!name.ptr)
-        name = (df_str){"default", 7};
+        name = (df_str){DF_DEFAULT_PIPELINE, sizeof DF_DEFAULT_PIPELINE - 1};
     if ((rc = load_pipelines(q)) != 0) {
         store_failed(q, rc);
         return NULL;

@@ -13,15 +13,8 @@ bool df_stale_spell(const df_deal *d, const df_pipelines *pl, int64_t *since, in
     df_deal_stage_info(d, pl, &outcome, NULL, rot_days);
     if (outcome != DF_OPEN || *rot_days < 0)
         return false;
-    *since = d->stage_since;
-    if (d->has_activity && d->last_activity > *since)
-        *since = d->last_activity;
+    *since = df_deal_idle_since(d);
     return true;
-}
-
-static bool same_str(df_str a, df_str b)
-{
-    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
 }
 
 bool df_stale_on_arrival(const df_deal *before, const df_deal *after, const df_pipelines *pl,
@@ -32,9 +25,8 @@ bool df_stale_on_arrival(const df_deal *before, const df_deal *after, const df_p
     if (!df_stale_spell(after, pl, since, &rot))
         return false;
     if (before && df_stale_spell(before, pl, &before_since, &before_rot) &&
-        before_since == *since && before->stage.len == after->stage.len &&
-        memcmp(before->stage.s, after->stage.s, after->stage.len) == 0 &&
-        same_str(df_deal_pipeline(before), df_deal_pipeline(after)))
+        before_since == *since && df_name_same(&before->stage, &after->stage) &&
+        df_str_same(df_deal_pipeline(before), df_deal_pipeline(after)))
         return false; /* the same spell */
     return !__builtin_add_overflow(*since, (int64_t)rot * DF_DAY_MS, &limit) && limit <= looked;
 }

@@ -28,29 +28,6 @@ struct df_store {
 enum { TAG_PIPELINE = 'P', TAG_STAGE = 'S', TAG_OWNER = 'O', TAG_IDLE = 'I' };
 #define KEY_MAX 512
 
-static void be64(uint8_t *out, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t from_be64(const uint8_t *in)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | in[i];
-    return v;
-}
-
-df_str df_deal_pipeline(const df_deal *d)
-{
-    if (d->pipeline.len == 0)
-        return (df_str){"default", 7};
-    return (df_str){d->pipeline.s, d->pipeline.len};
-}
-
 static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
 {
     return mdb_dbi_open(txn, name, MDB_CREATE, dbi);
@@ -233,7 +210,7 @@ int df_store_meta_put(df_store *st, MDB_txn *txn, const char *key, uint64_t valu
 static int counter_put(MDB_txn *txn, MDB_dbi dbi, uint64_t n, const void *data, size_t len)
 {
     uint8_t key[8];
-    be64(key, n);
+    df_put_be64(key, n);
     MDB_val k = {8, key}, v = {len, (void *)data};
     return mdb_put(txn, dbi, &k, &v, MDB_APPEND);
 }
@@ -246,7 +223,7 @@ static uint64_t counter_last(MDB_txn *txn, MDB_dbi dbi)
     if (mdb_cursor_open(txn, dbi, &cur) != 0)
         return 0;
     if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-        last = from_be64(k.mv_data);
+        last = df_get_be64(k.mv_data);
     mdb_cursor_close(cur);
     return last;
 }
@@ -260,7 +237,7 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
     int rc;
     if (after == UINT64_MAX)
         return 0;
-    be64(start, after + 1);
+    df_put_be64(start, after + 1);
     MDB_val k = {8, start}, v;
     if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
         return rc;
@@ -271,7 +248,7 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
             break;
         }
         seen++;
-        if (each(ctx, from_be64(k.mv_data), &v))
+        if (each(ctx, df_get_be64(k.mv_data), &v))
             break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -287,7 +264,7 @@ int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data,
 int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
 {
     uint8_t key[8];
-    be64(key, seq);
+    df_put_be64(key, seq);
     MDB_val k = {8, key};
     return mdb_get(txn, st->log, &k, out);
 }
@@ -361,7 +338,7 @@ static size_t deal_event_key(uint8_t *key, const char *deal, size_t len, uint64_
 {
     key[0] = (uint8_t)len;
     memcpy(key + 1, deal, len);
-    be64(key + 1 + len, seq);
+    df_put_be64(key + 1 + len, seq);
     return len + 9;
 }
 
@@ -388,7 +365,7 @@ int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_
         const uint8_t *kb = k.mv_data;
         if (k.mv_size != len + 9 || kb[0] != len || memcmp(kb + 1, deal, len) != 0)
             break;
-        if (each(ctx, from_be64(kb + 1 + len)))
+        if (each(ctx, df_get_be64(kb + 1 + len)))
             break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -464,15 +441,12 @@ static uint64_t idle_key(int64_t t)
 
 static void idle_entry(key_buf *k, const df_deal *d)
 {
-    int64_t idle = d->stage_since;
-    if (d->has_activity && d->last_activity > idle)
-        idle = d->last_activity;
     k->len = 0;
     k->b[k->len++] = TAG_IDLE;
     key_add_name(k, df_deal_pipeline(d));
     key_add_name(k, name_str(&d->stage));
     uint8_t t[8];
-    be64(t, idle_key(idle));
+    df_put_sortable(t, df_deal_idle_since(d));
     key_add(k, t, 8);
     key_add(k, d->deal.s, d->deal.len);
 }
@@ -577,7 +551,7 @@ int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
     key_add_name(&prefix, stage);
     start = prefix;
     /* after is excluded, except INT64_MIN: from the very start */
-    be64(start.b + start.len, after == INT64_MIN ? 0 : idle_key(after) + 1);
+    df_put_be64(start.b + start.len, after == INT64_MIN ? 0 : idle_key(after) + 1);
     start.len += 8;
     if ((rc = mdb_cursor_open(txn, st->index, &cur)) != 0)
         return rc;
@@ -587,7 +561,7 @@ int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage
         const uint8_t *kb = k.mv_data;
         if (k.mv_size <= prefix.len + 8 || memcmp(kb, prefix.b, prefix.len) != 0)
             break;
-        int64_t idle = (int64_t)(from_be64(kb + prefix.len) ^ (1ULL << 63));
+        int64_t idle = df_get_sortable(kb + prefix.len);
         if (idle > until)
             break;
         if (each(ctx, (const char *)kb + prefix.len + 8, k.mv_size - prefix.len - 8, idle))
@@ -768,7 +742,7 @@ static int apply_visited_set(df_store *st, MDB_txn *txn, const uint8_t *key, siz
     uint64_t h = fnv1a(names, names_len);
     memcpy(k, key, kind_at + 1);
     for (int probe = 0; probe < V_PROBES; probe++, h++) {
-        be64(k + kind_at + 1, h);
+        df_put_be64(k + kind_at + 1, h);
         MDB_val kv = {kind_at + 9, k}, v;
         int rc = mdb_get(txn, st->aggs, &kv, &v);
         if (rc != 0 && rc != MDB_NOTFOUND)

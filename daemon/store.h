@@ -131,7 +131,4 @@ uint64_t df_store_rejected_last(df_store *st, MDB_txn *txn);
 int df_store_rejected_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
                            df_log_each each, void *ctx);
 
-/* Returns the effective pipeline name of a deal (`default` when unset). */
-df_str df_deal_pipeline(const df_deal *d);
-
 #endif

@@ -256,11 +256,6 @@ static int reject(df_writer *w, MDB_txn *txn, df_batch *b, const df_item *it)
     return df_store_rejected_put(w->st, txn, ++w->last_rejected, w->scratch.data, w->scratch.size);
 }
 
-static bool same_name(const df_name *a, const df_name *b)
-{
-    return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
-}
-
 /* Adds the deal.moved notification of the event just folded, when it moved
  * its deal, and keeps it in the store for `moves`. */
 static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
@@ -268,7 +263,7 @@ static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
     const df_deal *before = &w->before, *after = &w->after;
     if (!after->has_stage)
         return 0;
-    if (existed && before->has_stage && same_name(&before->stage, &after->stage))
+    if (existed && before->has_stage && df_name_same(&before->stage, &after->stage))
         return 0;
     df_move *m = df_batch_add_move(b);
     if (!m)
@@ -303,8 +298,8 @@ static int add_move(df_writer *w, MDB_txn *txn, df_batch *b, bool existed)
 static void keep_stage_as_moved(const df_deal *before, df_deal *after)
 {
     if (before->has_stage && after->has_stage && before->stage_since == after->stage_since &&
-        same_name(&before->stage, &after->stage) &&
-        same_name(&before->pipeline, &after->pipeline)) {
+        df_name_same(&before->stage, &after->stage) &&
+        df_name_same(&before->pipeline, &after->pipeline)) {
         after->stage_outcome = before->stage_outcome;
         after->stage_probability = before->stage_probability;
     }
@@ -321,8 +316,7 @@ static void keep_stage_as_moved(const df_deal *before, df_deal *after)
 static bool refold_can_wait(const df_deal *d, const df_event *ev)
 {
     if (ev->pipeline.len > 0) {
-        df_str current = df_deal_pipeline(d);
-        if (ev->pipeline.len != current.len || memcmp(ev->pipeline.ptr, current.ptr, current.len))
+        if (!df_str_same(ev->pipeline, df_deal_pipeline(d)))
             return false;
     }
     return ev->type != DF_EV_STAGE || (d->has_stage && ev->at < d->stage_since);

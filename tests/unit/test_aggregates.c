@@ -246,10 +246,14 @@ static void test_stale_spells(void)
     CHECK(!df_stale_spell(&e, &pipelines, &since, &rot));
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_hand_worked);
-    RUN(test_same_but_idle);
-    RUN(test_stale_spells);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }

@@ -1,0 +1,28 @@
+/* keys.c: the byte encodings of stored keys (see keys.h). */
+#include "keys.h"
+
+void df_put_be64(uint8_t *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t df_get_be64(const uint8_t *in)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+void df_put_sortable(uint8_t *out, int64_t v)
+{
+    df_put_be64(out, (uint64_t)v ^ (1ULL << 63));
+}
+
+int64_t df_get_sortable(const uint8_t *in)
+{
+    return (int64_t)(df_get_be64(in) ^ (1ULL << 63));
+}
