@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "query.h"
+#include "read_state.h"
 
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
@@ -25,7 +26,6 @@
 
 static df_daemon daemon_state;
 static char dir[] = "/tmp/dealflow-fuzz-request-XXXXXX";
-static msgpack_zone zone;
 
 static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
@@ -134,6 +134,7 @@ static void open_store(void)
     d->opt.max_message = DF_DEFAULT_MAX_MESSAGE;
     d->filling = df_batch_new();
     d->started_ms = df_now_ms();
+    REQUIRE((d->read_state = df_read_state_new()) != NULL);
 
     df_batch *b = df_batch_new();
     add_pipeline(b);
@@ -156,29 +157,15 @@ static void open_store(void)
     df_writer_counters c = df_writer_counters_get(d->writer);
     REQUIRE(c.committed_seq >= 9 && c.flushed_seq == c.committed_seq);
     remove_store_files();
-    msgpack_zone_init(&zone, 8192);
 }
 
-/* What the api does with the body of a request before and instead of
- * queueing an append, answering into pk. */
+/* What the api does with the body of a request, answering into pk; an
+ * append, which the api would queue, is refused. Everything is flushed: a
+ * read that would wait is answered at once. */
 static void handle(const char *body, size_t len, msgpack_packer *pk)
 {
-    df_daemon *d = &daemon_state;
-    msgpack_object req;
-    df_error err;
-    df_str op;
-    bool bad = false;
-    msgpack_zone_clear(&zone);
-    if (len > d->opt.max_message || df_msgpack_unpack(body, len, &zone, &req, &err) != 0 ||
-        req.type != MSGPACK_OBJECT_MAP || !df_get_str(&req, "op", &op, &bad) ||
-        df_str_eq(op, "append")) {
+    if (df_request_handle(&daemon_state, body, len, pk) == DF_HANDLED_APPEND)
         df_pack_error(pk, DF_EBAD_REQUEST, "refused");
-        return;
-    }
-    /* everything is flushed: a read that would wait is answered at once */
-    df_query_needs_flush(op, &req);
-    if (df_query(d, op, &req, pk) != 0)
-        df_pack_error(pk, DF_EUNKNOWN_OP, "unknown op");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
