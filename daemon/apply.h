@@ -21,9 +21,9 @@ typedef enum df_apply_result {
 /* Decides what the deal event ev does to its deal, whose state before it is
  * *before (NULL: a deal with no event yet), given whether a refold already
  * waits for the deal at the end of the batch. ev must carry its seq and at
- * as they will be recorded. Fills *after (not for DF_APPLY_REFUSED, whose
- * code and message go to err; nor for DF_APPLY_REFOLD, which the refold
- * fills). */
+ * as they will be recorded. Fills *after, but for DF_APPLY_REFUSED (whose
+ * code and message go to err); for DF_APPLY_REFOLD it is the deal before,
+ * whose id the refold starts from. */
 df_apply_result df_apply(const df_pipelines *pl, const df_deal *before, bool refold_waits,
                          const df_event *ev, df_deal *after, df_error *err);
 

@@ -1,6 +1,7 @@
 /* stale.h: rotting deals: when an open deal's stale spell began, whether a
- * changed deal begins one that is already stale, and the look through the
- * idle index for deals that went stale between two times. */
+ * changed deal begins one that is already stale, the look through the idle
+ * index for deals that went stale between two times, and the finder: the
+ * writer thread's looks, whose findings wait under a lock for the loop. */
 #ifndef DF_STALE_H
 #define DF_STALE_H
 
