@@ -97,6 +97,70 @@ size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
     return k.len;
 }
 
+/* Where the kind byte of a key is: after "pipeline NUL" and the scope ("A",
+ * or "O owner NUL"). 0 when the key is malformed. */
+static size_t kind_offset(const uint8_t *key, size_t len)
+{
+    const uint8_t *nul = memchr(key, 0, len);
+    if (!nul || (size_t)(nul - key) + 2 >= len)
+        return 0;
+    size_t at = (size_t)(nul - key) + 1;
+    if (key[at] == 'A')
+        return at + 1 < len ? at + 1 : 0;
+    if (key[at] != 'O' || !(nul = memchr(key + at, 0, len - at)))
+        return 0;
+    at = (size_t)(nul - key) + 1;
+    return at < len ? at : 0;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+bool df_agg_slot_at(df_agg_slot *s, const uint8_t *key, size_t len, int probe)
+{
+    size_t kind_at = kind_offset(key, len);
+    if (kind_at == 0)
+        return false;
+    if (key[kind_at] != 'V') {
+        if (probe != 0 || len > DF_AGG_KEY_MAX)
+            return false;
+        memcpy(s->key, key, len);
+        s->len = len;
+        s->names = NULL;
+        s->names_len = 0;
+        return true;
+    }
+    if (probe < 0 || probe >= DF_AGG_PROBES || kind_at + 9 > DF_AGG_KEY_MAX)
+        return false;
+    s->names = key + kind_at + 1;
+    s->names_len = len - kind_at - 1;
+    memcpy(s->key, key, kind_at + 1);
+    df_put_be64(s->key + kind_at + 1, fnv1a(s->names, s->names_len) + (uint64_t)probe);
+    s->len = kind_at + 9;
+    return true;
+}
+
+const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sums,
+                              const uint8_t *names, size_t names_len, uint8_t *buf, size_t *row_len)
+{
+    size_t kind_at = kind_offset(key, len);
+    if (kind_at == 0 || key[kind_at] != 'V') {
+        *row_len = len;
+        return key; /* a malformed key is the figures' to refuse */
+    }
+    if (sums->count == 0 || kind_at + 1 + names_len > DF_AGG_LOGICAL_KEY_MAX)
+        return NULL;
+    memcpy(buf, key, kind_at + 1);
+    memcpy(buf + kind_at + 1, names, names_len);
+    *row_len = kind_at + 1 + names_len;
+    return buf;
+}
+
 /* ---- contributions ---- */
 
 static int compare_names(const void *a, const void *b)

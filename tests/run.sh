@@ -14,3 +14,6 @@ CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON 
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
+
+# libFuzzer harnesses of every parser of outside input, about a minute each.
+sh tests/fuzz/run.sh 60

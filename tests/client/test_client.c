@@ -285,14 +285,14 @@ static long drain(df_iter *it, const char *key)
         n++;
         if (strcmp(key, "seq") == 0) {
             uint64_t seq = 0;
-            CHECK(df__map_uint(item, len, "seq", &seq));
+            CHECK(df_msgpack_map_uint(item, len, "seq", &seq));
             CHECK_INT(seq, prev_seq + (prev_seq ? 1 : seq));
             prev_seq = seq;
         } else {
             const char *s;
             uint32_t slen;
             char cur[256];
-            CHECK(df__map_str(item, len, key, &s, &slen) && slen < sizeof cur);
+            CHECK(df_msgpack_map_str(item, len, key, &s, &slen) && slen < sizeof cur);
             snprintf(cur, sizeof cur, "%.*s", (int)slen, s);
             CHECK(strcmp(prev, cur) < 0);
             memcpy(prev, cur, sizeof cur);
@@ -396,7 +396,7 @@ static void collect(df_subscription *s, df_client *c, seen *w, uint64_t until, c
         }
         CHECK(strncmp(n.topic, "deal.moved.", 11) == 0);
         uint64_t body_seq = 0;
-        CHECK(df__map_uint(n.body, n.body_len, "seq", &body_seq) && body_seq == n.seq);
+        CHECK(df_msgpack_map_uint(n.body, n.body_len, "seq", &body_seq) && body_seq == n.seq);
         if (w->n > 0 && n.seq <= w->seqs[w->n - 1])
             w->in_order = false;
         if (w->n < (int)(sizeof w->seqs / sizeof w->seqs[0]))
@@ -434,7 +434,7 @@ static void test_reads(void)
     const char *deal_value;
     size_t deal_len;
     CHECK(df_msgpack_map_find(reply.data, reply.len, "deal", &deal_value, &deal_len));
-    CHECK(df__map_str(deal_value, deal_len, "stage", &stage, &len) && len == 8 &&
+    CHECK(df_msgpack_map_str(deal_value, deal_len, "stage", &stage, &len) && len == 8 &&
           memcmp(stage, "proposal", 8) == 0);
     df_bytes_free(&reply);
     /* before all its events: not found, with the reply */
@@ -452,20 +452,20 @@ static void test_reads(void)
     df_metrics_request q = {.owner = "nobody", .now = &now, .from = &from, .to = &to};
     CHECK_INT(df_get_metrics(c, &q, &reply, &err), 0);
     uint64_t won = 99;
-    CHECK(df__map_uint(reply.data, reply.len, "won", &won) && won == 0);
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "won", &won) && won == 0);
     df_bytes_free(&reply);
     CHECK_INT(df_get_metrics(c, NULL, &reply, &err), 0);
     df_bytes_free(&reply);
 
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
     uint64_t events = 0;
-    CHECK(df__map_uint(reply.data, reply.len, "events", &events) && events >= seq);
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "events", &events) && events >= seq);
     df_bytes_free(&reply);
 
     /* 25 frames ingest cannot record, read back 10 at a time */
     uint64_t before = 0;
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
-    CHECK(df__map_uint(reply.data, reply.len, "rejected", &before));
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "rejected", &before));
     df_bytes_free(&reply);
     for (int i = 0; i < 25; i++)
         CHECK_INT(df_publish(c, "\x81\xa2id\x07", 5, &err), 0); /* {id: 7}: no type */
@@ -478,7 +478,7 @@ static void test_reads(void)
     int n = 0, rc;
     while ((rc = df_iter_next(it, &item, &item_len, &err)) == 1) {
         uint64_t id = 0;
-        CHECK(df__map_uint(item, item_len, "id", &id) && id == before + 1 + (uint64_t)n);
+        CHECK(df_msgpack_map_uint(item, item_len, "id", &id) && id == before + 1 + (uint64_t)n);
         n++;
     }
     CHECK_INT(rc, 0);
@@ -621,21 +621,33 @@ static void test_unreachable(void)
     it_cleanup(&dead);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    if (!it_start(&D, NULL))
-        return 1;
-    RUN(test_options);
-    RUN(test_request_errors);
-    RUN(test_append_results);
-    RUN(test_append_across_restart);
-    RUN(test_publish);
-    RUN(test_iterators);
-    RUN(test_reads);
-    RUN(test_subscription_gap);
-    RUN(test_subscription_resume);
-    RUN(test_unreachable);
+    return it_setup(&D, NULL);
+}
+
+static void stop_daemon(void)
+{
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
-    return df_check_summary();
+}
+
+static const df_test tests[] = {
+    {"options", test_options},
+    {"request_errors", test_request_errors},
+    {"append_results", test_append_results},
+    {"append_across_restart", test_append_across_restart},
+    {"publish", test_publish},
+    {"iterators", test_iterators},
+    {"reads", test_reads},
+    {"subscription_gap", test_subscription_gap},
+    {"subscription_resume", test_subscription_resume},
+    {"unreachable", test_unreachable},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }
