@@ -549,14 +549,18 @@ static void test_keep_stage_without_stage(void)
     CHECK_INT(after.stage_probability, 10);
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"admission", test_admission},
+    {"fold_decisions", test_fold_decisions},
+    {"moves", test_moves},
+    {"move_carries_amount_and_owner", test_move_carries_amount_and_owner},
+    {"pipeline_admission", test_pipeline_admission},
+    {"keep_stage_as_moved", test_keep_stage_as_moved},
+    {"keep_stage_without_stage", test_keep_stage_without_stage},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_admission);
-    RUN(test_fold_decisions);
-    RUN(test_moves);
-    RUN(test_move_carries_amount_and_owner);
-    RUN(test_pipeline_admission);
-    RUN(test_keep_stage_as_moved);
-    RUN(test_keep_stage_without_stage);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }
