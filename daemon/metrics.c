@@ -14,15 +14,21 @@ static int64_t wrap(int64_t s, int sign, int64_t v)
     return (int64_t)(sign > 0 ? (uint64_t)s + u : (uint64_t)s - u);
 }
 
+static df_wide wrap_wide(df_wide s, int sign, df_wide v)
+{
+    unsigned __int128 u = (unsigned __int128)v;
+    return (df_wide)(sign > 0 ? (unsigned __int128)s + u : (unsigned __int128)s - u);
+}
+
 void df_sums_add(df_sums *sum, const df_sums *add, int sign)
 {
     sum->count = wrap(sum->count, sign, add->count);
-    sum->amount_int = wrap(sum->amount_int, sign, add->amount_int);
+    sum->amount_int = wrap_wide(sum->amount_int, sign, add->amount_int);
     sum->float_count = wrap(sum->float_count, sign, add->float_count);
-    sum->weighted_int = wrap(sum->weighted_int, sign, add->weighted_int);
-    sum->since_sum = wrap(sum->since_sum, sign, add->since_sum);
-    sum->cycle_sum = wrap(sum->cycle_sum, sign, add->cycle_sum);
-    sum->ms_sum = wrap(sum->ms_sum, sign, add->ms_sum);
+    sum->weighted_int = wrap_wide(sum->weighted_int, sign, add->weighted_int);
+    sum->since_sum = wrap_wide(sum->since_sum, sign, add->since_sum);
+    sum->cycle_sum = wrap_wide(sum->cycle_sum, sign, add->cycle_sum);
+    sum->ms_sum = wrap_wide(sum->ms_sum, sign, add->ms_sum);
     sum->amount_float += sign * add->amount_float;
     sum->weighted_float += sign * add->weighted_float;
     if (sum->float_count == 0) {
@@ -40,8 +46,8 @@ bool df_sums_zero(const df_sums *s)
 
 df_num df_sums_amount(const df_sums *s)
 {
-    if (s->float_count == 0)
-        return (df_num){.kind = DF_NUM_INT, .i = s->amount_int};
+    if (s->float_count == 0 && s->amount_int >= INT64_MIN && s->amount_int <= INT64_MAX)
+        return (df_num){.kind = DF_NUM_INT, .i = (int64_t)s->amount_int};
     return (df_num){.kind = DF_NUM_FLOAT, .f = (double)s->amount_int + s->amount_float};
 }
 
@@ -145,7 +151,7 @@ static void amounts(df_sums *s, const df_deal *d, int probability)
 {
     if (d->amount.kind == DF_NUM_INT) {
         s->amount_int = d->amount.i;
-        s->weighted_int = (int64_t)((uint64_t)d->amount.i * (uint64_t)probability);
+        s->weighted_int = (df_wide)d->amount.i * probability;
     } else if (d->amount.kind == DF_NUM_FLOAT) {
         s->amount_float = d->amount.f;
         s->weighted_float = d->amount.f * probability;
@@ -176,8 +182,8 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
         k.b[k.len++] = (uint8_t)d->stage_outcome;
         df_key_add_sortable(&k, df_day_of(d->stage_since));
         amounts(&s, d, d->stage_probability);
-        s.since_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH);
-        s.cycle_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)d->created);
+        s.since_sum = (df_wide)d->stage_since - DF_AGG_EPOCH;
+        s.cycle_sum = (df_wide)d->stage_since - d->created;
     } else {
         df_key_add_name(&k, "", 0);
         k.b[k.len++] = DF_OPEN;

@@ -31,18 +31,24 @@
 /* Times in sums are kept relative to 2020-01-01, far from overflow. */
 #define DF_AGG_EPOCH 1577836800000LL
 
-/* Integer sums wrap instead of overflowing: they stay exact whenever the
- * true sum fits, and taking back what was added restores them. */
+/* A sum of integers wide enough that no store's deals can overflow it. A
+ * store is one memory map, so it holds fewer than 2^63 deals; per deal an
+ * amount is at most DF_AMOUNT_MAX (2^53) in magnitude, amount x probability
+ * 2^60, a time or a difference of two times less than 2^64, and the sums stay
+ * below 2^127. Adding wraps (modulo 2^128) rather than overflows, so that a
+ * damaged stored row cannot make it undefined. */
+typedef __int128 df_wide;
+
 typedef struct df_sums {
     int64_t count;
-    int64_t amount_int;   /* amounts given as integers */
+    df_wide amount_int;   /* amounts given as integers */
     double amount_float;  /* amounts given as floats */
     int64_t float_count;  /* deals whose amount is a float */
-    int64_t weighted_int; /* integer amounts x probability when the deal moved */
+    df_wide weighted_int; /* integer amounts x probability when the deal moved */
     double weighted_float;
-    int64_t since_sum; /* stage_since - DF_AGG_EPOCH */
-    int64_t cycle_sum; /* stage_since - created */
-    int64_t ms_sum;    /* T rows: ms of finished visits */
+    df_wide since_sum; /* stage_since - DF_AGG_EPOCH */
+    df_wide cycle_sum; /* stage_since - created */
+    df_wide ms_sum;    /* T rows: ms of finished visits */
 } df_sums;
 
 /* Adds sign * add to *sum. */
@@ -176,7 +182,8 @@ typedef struct df_metrics {
 
 void df_metrics_compute(const df_figures *f, df_metrics *m);
 
-/* Sum of amounts as the wire shows it: an int while every amount is one. */
+/* Sum of amounts as the wire shows it: an int while every amount is one and
+ * the sum fits in an int64, else a float. */
 df_num df_sums_amount(const df_sums *s);
 
 #endif

@@ -499,7 +499,24 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
         return df_fail(err, DF_EBAD_REQUEST, "`pipeline` is required in a pipeline event");
     }
 
-    return decode_by_type(val, ev, err);
+    if ((rc = decode_by_type(val, ev, err)) != 0)
+        return rc;
+    /* The log keeps what it recorded before the bound existed: only a sent
+     * amount is held to it. */
+    if (!recorded && ev->amount_set == DF_SET && !df_amount_in_bound(ev->amount))
+        return df_fail(err, DF_EBAD_REQUEST,
+                       "`amount` must be within -%lld..%lld (2^53), so that sums stay exact",
+                       (long long)DF_AMOUNT_MAX, (long long)DF_AMOUNT_MAX);
+    return 0;
+}
+
+bool df_amount_in_bound(df_num amount)
+{
+    if (amount.kind == DF_NUM_INT)
+        return amount.i >= -DF_AMOUNT_MAX && amount.i <= DF_AMOUNT_MAX;
+    if (amount.kind == DF_NUM_FLOAT)
+        return amount.f >= -(double)DF_AMOUNT_MAX && amount.f <= (double)DF_AMOUNT_MAX;
+    return true;
 }
 
 /* ---- recording ------------------------------------------------------------ */

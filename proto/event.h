@@ -21,6 +21,9 @@
 #define DF_MAX_KIND   64    /* activity kind, bytes */
 #define DF_MAX_STAGES 64    /* stages of one pipeline */
 #define DF_MAX_BATCH  10000 /* events in one append or ingest frame */
+/* A sent amount's magnitude: beyond it a double no longer holds every
+ * integer, and it keeps the aggregate sums far from overflow (metrics.h). */
+#define DF_AMOUNT_MAX 9007199254740992LL /* 2^53 */
 
 /* A value an event may set, leave alone, or clear with nil. */
 typedef enum df_presence { DF_ABSENT = 0, DF_NIL, DF_SET } df_presence;
@@ -87,6 +90,10 @@ typedef struct df_event {
  * against the contract: required keys, types, lengths, reserved keys.
  * Returns 0, or DF_EBAD_REQUEST with a message naming the key at fault. */
 int df_event_decode(const msgpack_object *map, df_event *ev, df_error *err);
+
+/* Whether an amount is within DF_AMOUNT_MAX (df_event_decode refuses a sent
+ * amount that is not; a recorded one is read as it is). */
+bool df_amount_in_bound(df_num amount);
 
 /* Decodes an event as the log records it: the sender's map plus `seq`,
  * `recv` and `at`, which set ev->seq, ev->recv and ev->at. */

@@ -21,24 +21,43 @@ static void test_extremes(void)
     if (!alive())
         return;
 
-    /* event times and amounts at the ends of int64, and clocks there */
+    /* event times at the ends of int64, amounts at the bound (2^53), and clocks there */
     const msgpack_object *r = call_text(
         "ok", "{op: append, events: ["
               "{id: x-1, type: stage, deal: ext-a, stage: lead, at: -9223372036854775808, amount: "
-              "9223372036854775807},"
+              "9007199254740992},"
               "{id: x-2, type: stage, deal: ext-b, stage: lead, at: 9223372036854775807, amount: "
-              "9223372036854775807},"
+              "9007199254740992},"
               "{id: x-3, type: activity, deal: ext-b, kind: k, at: -9223372036854775808},"
-              "{id: x-4, type: stage, deal: ext-c, stage: lead, amount: -9223372036854775808, at: "
+              "{id: x-4, type: stage, deal: ext-c, stage: lead, amount: -9007199254740992, at: "
               "-9223372036854775807},"
-              "{id: x-5, type: update, deal: ext-c, amount: 1.7976931348623157e308, close_date: "
+              "{id: x-5, type: update, deal: ext-c, amount: 9007199254740992.0, close_date: "
               "-9223372036854775808},"
               "{id: x-6, type: stage, deal: ext-d, pipeline: rot, stage: fresh, at: "
-              "9223372036854775807, amount: 9223372036854775807},"
+              "9223372036854775807, amount: 9007199254740992},"
               "{id: x-7, type: stage, deal: ext-e, pipeline: rot, stage: fresh, at: "
-              "-9223372036854775808, amount: 9223372036854775807}]}");
+              "-9223372036854775808, amount: 9007199254740992}]}");
     for (uint32_t i = 0; i < 7; i++)
         CHECK(it_int(it_at(it_get(r, "results"), i), "seq") > 0);
+    /* two deals at the bound: their sum is an exact int */
+    r = call_text("ok", "{op: board, pipeline: rot}");
+    CHECK_STR(it_str(it_at(it_get(r, "stages"), 0), "stage"), "fresh");
+    CHECK_INT(it_int(it_at(it_get(r, "stages"), 0), "amount"), 18014398509481984LL);
+    /* amounts beyond it, at the ends of int64 and of floats, are refused */
+    r = call_text("ok",
+                  "{op: append, events: ["
+                  "{id: xa-1, type: stage, deal: ext-f, stage: lead, amount: 9223372036854775807},"
+                  "{id: xa-2, type: stage, deal: ext-f, stage: lead, amount: -9223372036854775808},"
+                  "{id: xa-3, type: update, deal: ext-f, amount: 1.7976931348623157e308},"
+                  "{id: xa-4, type: update, deal: ext-f, amount: 9007199254740993},"
+                  "{id: xa-5, type: update, deal: ext-f, amount: -9007199254740993},"
+                  "{id: xa-6, type: update, deal: ext-f, amount: -9007199254740994.0}]}");
+    for (uint32_t i = 0; i < 6; i++) {
+        CHECK_STR(it_str(it_at(it_get(r, "results"), i), "error"), "bad_request");
+        const char *message = it_str(it_at(it_get(r, "results"), i), "message");
+        CHECK(message && strstr(message, "`amount`"));
+    }
+    call_text("not_found", "{op: deal, deal: ext-f}");
     /* the deals move on, so that their contributions are taken back */
     call_text("ok", "{op: append, events: [{id: x-8, type: stage, deal: ext-a, stage: won, at: 0},"
                     "{id: x-9, type: stage, deal: ext-c, stage: lost, at: -1}]}");

@@ -404,14 +404,78 @@ static void test_row_slots(void)
     CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default\0X", 9, 0));
 }
 
+/* Sums do not wrap: two deals of amount INT64_MAX (as an old log may hold)
+ * sum to 2^64 - 2, not -2, and many deals' times add up past 2^63. */
+static void test_sums_never_wrap(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal a, b;
+    make_deal(&a, "a", NULL, INT64_MAX, (const char *const[]){"lead"}, (const double[]){0}, 1);
+    make_deal(&b, "b", "ann", INT64_MAX, (const char *const[]){"lead"}, (const double[]){1}, 1);
+    df_deal_contribute(&a, +1, add_row, NULL);
+    df_deal_contribute(&b, +1, add_row, NULL);
+    static df_metrics m;
+    load_figures(NULL, T0 + 2 * DAY, false, 0, false, 0);
+    df_metrics_compute(&figures, &m);
+    const double max2 = 2.0 * (double)INT64_MAX;
+    CHECK_INT(m.open, 2);
+    CHECK(m.open_amount.kind == DF_NUM_FLOAT && m.open_amount.f == max2);
+    const df_stage_figures *lead = df_figures_stage(&figures, "lead", 4);
+    CHECK(lead->now_in.amount_int == (df_wide)INT64_MAX * 2);
+    CHECK(df_sums_amount(&lead->now_in).kind == DF_NUM_FLOAT);
+    CHECK(df_sums_amount(&lead->now_in).f == max2);
+    CHECK(fabs(lead->weighted - max2 * 0.1) <= max2 * 1e-12);
+    CHECK(fabs(m.weighted - max2 * 0.1) <= max2 * 1e-12);
+    /* lead for 2 days and 1 day */
+    CHECK(fabs(lead->visit_ms - 3.0 * DAY) < 1e-3);
+    df_deal_contribute(&a, -1, add_row, NULL);
+    df_deal_contribute(&b, -1, add_row, NULL);
+    for (size_t i = 0; i < nrows; i++)
+        CHECK(df_sums_zero(&rows[i].sums));
+
+    /* at the bound a sent amount is held to, the sum stays an exact int while it fits */
+    nrows = 0;
+    make_deal(&a, "a", NULL, DF_AMOUNT_MAX, (const char *const[]){"lead"}, (const double[]){0}, 1);
+    make_deal(&b, "b", NULL, -DF_AMOUNT_MAX, (const char *const[]){"lead"}, (const double[]){0}, 1);
+    df_deal_contribute(&a, +1, add_row, NULL);
+    df_deal_contribute(&a, +1, add_row, NULL);
+    load_figures(NULL, T0 + DAY, false, 0, false, 0);
+    df_metrics_compute(&figures, &m);
+    CHECK(m.open_amount.kind == DF_NUM_INT && m.open_amount.i == 2 * DF_AMOUNT_MAX);
+    df_deal_contribute(&b, +1, add_row, NULL);
+    load_figures(NULL, T0 + DAY, false, 0, false, 0);
+    df_metrics_compute(&figures, &m);
+    CHECK(m.open_amount.kind == DF_NUM_INT && m.open_amount.i == DF_AMOUNT_MAX);
+
+    /* 2^25 deals in one row: their times and amounts sum past 2^63 and back */
+    df_sums one = {0}, many;
+    for (size_t i = 0; i < nrows; i++) {
+        if (rows[i].sums.count == 3 && rows[i].sums.since_sum != 0)
+            one = rows[i].sums;
+    }
+    CHECK_INT(one.count, 3);
+    many = one;
+    for (int i = 0; i < 25; i++)
+        df_sums_add(&many, &many, 1);
+    CHECK_INT(many.count, 3LL << 25);
+    CHECK(many.since_sum == one.since_sum * ((df_wide)1 << 25));
+    CHECK(many.since_sum > (df_wide)INT64_MAX);
+    CHECK(many.cycle_sum == 0);
+    CHECK(many.amount_int == (df_wide)DF_AMOUNT_MAX << 25);
+    CHECK(df_sums_amount(&many).kind == DF_NUM_FLOAT);
+    CHECK(df_sums_amount(&many).f == (double)DF_AMOUNT_MAX * (1 << 25));
+    CHECK(many.weighted_int == (df_wide)DF_AMOUNT_MAX * 10 << 25);
+    for (int i = 0; i < 1 << 25; i++)
+        df_sums_add(&many, &one, -1);
+    CHECK(df_sums_zero(&many));
+}
+
 static const df_test tests[] = {
-    {"hand_worked", test_hand_worked},
-    {"same_but_idle", test_same_but_idle},
-    {"stale_spells", test_stale_spells},
-    {"deltas_move", test_deltas_move},
-    {"deltas_cancel", test_deltas_cancel},
-    {"row_slots", test_row_slots},
-    {NULL, NULL},
+    {"hand_worked", test_hand_worked},         {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},       {"deltas_move", test_deltas_move},
+    {"deltas_cancel", test_deltas_cancel},     {"row_slots", test_row_slots},
+    {"sums_never_wrap", test_sums_never_wrap}, {NULL, NULL},
 };
 
 int main(int argc, char **argv)

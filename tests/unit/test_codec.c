@@ -651,6 +651,13 @@ static void test_decode_rejects_by_type(void)
     REJECTED("{" STAGE_EV ",'amount':-inf}", "`amount`");
     REJECTED("{" STAGE_EV ",'amount':true}", "`amount`");
     REJECTED("{" STAGE_EV ",'amount':18446744073709551615}", "`amount`");
+    /* beyond 2^53 the sums could not stay exact */
+    REJECTED("{" STAGE_EV ",'amount':9007199254740993}", "`amount` must be within");
+    REJECTED("{" STAGE_EV ",'amount':-9007199254740993}", "`amount` must be within");
+    REJECTED("{" STAGE_EV ",'amount':9223372036854775807}", "`amount` must be within");
+    REJECTED("{" STAGE_EV ",'amount':1e300}", "`amount` must be within");
+    REJECTED("{'id':'e','type':'update','deal':'d','amount':-9007199254740994.0}",
+             "`amount` must be within");
     REJECTED("{" STAGE_EV ",'owner':''}", "`owner` must be a string of 1..128");
     REJECTED("{" STAGE_EV ",'owner':'a\\0'}", "`owner`");
     REJECTED("{" STAGE_EV ",'owner':3}", "`owner`");
@@ -1403,6 +1410,15 @@ static void test_recorded_decode(void)
     /* a recorded event is not one a sender may send */
     CHECK_INT(df_event_decode(&obj, &ev, &err), DF_EBAD_REQUEST);
     CHECK(strstr(err.message, "`seq` is reserved") != NULL);
+
+    /* the log keeps an amount recorded before it was bounded */
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_clear(&out);
+    encode("{'id':'e2','type':'update','deal':'d1','amount':9223372036854775807}", &sb);
+    CHECK_INT(df_event_record(sb.data, sb.size, 19, 1700000000000LL, true, &out), 0);
+    CHECK_INT(df_msgpack_unpack(out.data, out.size, &zone, &obj, &err), 0);
+    CHECK_INT(df_recorded_decode(&obj, &ev, &err), 0);
+    CHECK_INT(ev.amount.i, INT64_MAX);
 
     /* the sender's `at` stays */
     msgpack_sbuffer_destroy(&sb);
