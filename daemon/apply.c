@@ -14,9 +14,22 @@ static bool refold_can_wait(const df_deal *d, const df_event *ev)
     return ev->type != DF_EV_STAGE || (d->has_stage && ev->at < d->stage_since);
 }
 
-static bool admitted(const df_pipelines *pl, const df_deal *before, const df_event *ev,
-                     df_error *err)
+/* Whether ev's `at` is at most max_future ms after its arrival. */
+static bool not_too_far_ahead(const df_event *ev, int64_t max_future, df_error *err)
 {
+    if (ev->at <= ev->recv || (uint64_t)ev->at - (uint64_t)ev->recv <= (uint64_t)max_future)
+        return true;
+    df_fail(err, DF_EBAD_REQUEST,
+            "`at` %lld is more than %lld ms ahead of the event's arrival at %lld (recv)",
+            (long long)ev->at, (long long)max_future, (long long)ev->recv);
+    return false;
+}
+
+static bool admitted(const df_pipelines *pl, const df_deal *before, const df_event *ev,
+                     int64_t max_future, df_error *err)
+{
+    if (!not_too_far_ahead(ev, max_future, err))
+        return false;
     uint64_t version = before ? before->version : 0;
     if (ev->has_expect && ev->expect != version) {
         df_fail(err, DF_ECONFLICT, "deal `%.*s` is at version %llu, not %llu", (int)ev->deal.len,
@@ -27,9 +40,9 @@ static bool admitted(const df_pipelines *pl, const df_deal *before, const df_eve
 }
 
 df_apply_result df_apply(const df_pipelines *pl, const df_deal *before, bool refold_waits,
-                         const df_event *ev, df_deal *after, df_error *err)
+                         const df_event *ev, int64_t max_future, df_deal *after, df_error *err)
 {
-    if (!admitted(pl, before, ev, err))
+    if (!admitted(pl, before, ev, max_future, err))
         return DF_APPLY_REFUSED;
     return df_apply_fold(pl, before, refold_waits, ev, after);
 }
@@ -58,8 +71,11 @@ df_apply_result df_apply_fold(const df_pipelines *pl, const df_deal *before, boo
     return DF_APPLY_FOLDED;
 }
 
-bool df_apply_pipeline_admitted(const df_pipelines *pl, const df_event *ev, df_error *err)
+bool df_apply_pipeline_admitted(const df_pipelines *pl, const df_event *ev, int64_t max_future,
+                                df_error *err)
 {
+    if (!not_too_far_ahead(ev, max_future, err))
+        return false;
     if (ev->has_expect) {
         df_fail(err, DF_EBAD_REQUEST, "`expect` applies to deal events, not to pipeline events");
         return false;

@@ -6,6 +6,7 @@
 #define DF_APPLY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "fold.h"
 #include "move.h"
@@ -18,23 +19,31 @@ typedef enum df_apply_result {
     DF_APPLY_REFOLD,  /* the deal must be refolded now (with every event of it) */
 } df_apply_result;
 
+/* How far ahead of its arrival (`recv`) an event's `at` may be, by default:
+ * one day. Further ahead, it would pin its deal's fields, every real update
+ * folding before it. */
+#define DF_DEFAULT_MAX_FUTURE 86400000LL
+
 /* Decides what the deal event ev does to its deal, whose state before it is
  * *before (NULL: a deal with no event yet), given whether a refold already
- * waits for the deal at the end of the batch. ev must carry its seq and at
- * as they will be recorded. Fills *after, but for DF_APPLY_REFUSED (whose
+ * waits for the deal at the end of the batch. ev must carry its seq, recv
+ * and at as they will be recorded; an `at` more than max_future ms (>= 0)
+ * after recv is refused. Fills *after, but for DF_APPLY_REFUSED (whose
  * code and message go to err); for DF_APPLY_REFOLD it is the deal before,
  * whose id the refold starts from. */
 df_apply_result df_apply(const df_pipelines *pl, const df_deal *before, bool refold_waits,
-                         const df_event *ev, df_deal *after, df_error *err);
+                         const df_event *ev, int64_t max_future, df_deal *after, df_error *err);
 
 /* df_apply for a recorded event, which is folded whatever it is (the log is
  * never refused after it was recorded): never DF_APPLY_REFUSED. */
 df_apply_result df_apply_fold(const df_pipelines *pl, const df_deal *before, bool refold_waits,
                               const df_event *ev, df_deal *after);
 
-/* Whether a pipeline event can be recorded: it takes no `expect`, and
- * defines a new pipeline only while fewer than DF_MAX_PIPELINES are. */
-bool df_apply_pipeline_admitted(const df_pipelines *pl, const df_event *ev, df_error *err);
+/* Whether a pipeline event can be recorded: it takes no `expect`, its `at`
+ * is at most max_future ms after its recv, and it defines a new pipeline
+ * only while fewer than DF_MAX_PIPELINES are. */
+bool df_apply_pipeline_admitted(const df_pipelines *pl, const df_event *ev, int64_t max_future,
+                                df_error *err);
 
 /* A refold folds every event with today's pipelines. While the deal stays
  * in the same visit of the same stage, what that stage was when the deal

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "apply.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -35,6 +36,7 @@ typedef struct df_options {
     const char *data;
     size_t max_message;
     size_t map_mib;
+    int64_t max_future; /* ms an event's `at` may be ahead of its arrival */
 } df_options;
 
 /* What the read operations keep between requests (read_state.h): the request

@@ -28,10 +28,12 @@ static void usage(FILE *out)
             "  --data DIR         data directory, created if missing (default %s)\n"
             "  --max-message N    largest frame accepted, in bytes (default %u)\n"
             "  --map-size MIB     address space reserved for the store (default %u)\n"
+            "  --max-future MS    refuse an event whose `at` is further ahead of its\n"
+            "                     arrival (default %lld, one day)\n"
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n",
             DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
-            DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB);
+            DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB, (long long)DF_DEFAULT_MAX_FUTURE);
 }
 
 static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
@@ -45,6 +47,17 @@ static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
     return true;
 }
 
+static bool parse_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
 /* Returns 0, or EXIT_USAGE after saying what is wrong. */
 static int parse_options(int argc, char **argv, df_options *opt)
 {
@@ -55,12 +68,14 @@ static int parse_options(int argc, char **argv, df_options *opt)
         {"data", required_argument, NULL, 'd'},
         {"max-message", required_argument, NULL, 'm'},
         {"map-size", required_argument, NULL, 's'},
+        {"max-future", required_argument, NULL, 'f'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *opt = (df_options){DF_DEFAULT_INGEST, DF_DEFAULT_API,         DF_DEFAULT_NOTIFY,
-                        DF_DEFAULT_DATA,   DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB};
+    *opt = (df_options){DF_DEFAULT_INGEST,    DF_DEFAULT_API,         DF_DEFAULT_NOTIFY,
+                        DF_DEFAULT_DATA,      DF_DEFAULT_MAX_MESSAGE, DF_DEFAULT_MAP_MIB,
+                        DF_DEFAULT_MAX_FUTURE};
     int c;
     opterr = 0; /* its messages would not start with our name */
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -86,6 +101,12 @@ static int parse_options(int argc, char **argv, df_options *opt)
         case 's':
             if (!parse_size(optarg, 16, 1u << 24, &opt->map_mib)) {
                 fprintf(stderr, "dealflowd: --map-size takes 16..16777216 MiB\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'f':
+            if (!parse_ms(optarg, &opt->max_future)) {
+                fprintf(stderr, "dealflowd: --max-future takes 0..9223372036854775807 ms\n");
                 return EXIT_USAGE;
             }
             break;
@@ -211,6 +232,7 @@ int main(int argc, char **argv)
         df_log("%s", err.message);
         goto out;
     }
+    df_writer_set_max_future(d->writer, d->opt.max_future);
     df_writer_counters c = df_writer_counters_get(d->writer);
     df_log("dealflowd %s: data %s, last seq %llu; ingest %s, api %s, notify %s", DF_VERSION,
            d->opt.data, (unsigned long long)c.committed_seq, d->opt.ingest, d->opt.api,

@@ -39,6 +39,7 @@ struct df_recorder {
     df_deal before, after;
     uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
     uint64_t derived_seq;
+    int64_t max_future; /* ms an event's `at` may be ahead of its recv */
     size_t pending_events;
     size_t ids_bytes;
     size_t nwaiting;        /* touched deals whose late events wait for a refold */
@@ -53,6 +54,7 @@ df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder 
     r->st = st;
     r->overlay = overlay;
     r->stale = stale;
+    r->max_future = DF_DEFAULT_MAX_FUTURE;
     msgpack_zone_init(&r->zone, 8192);
     msgpack_sbuffer_init(&r->scratch);
     msgpack_sbuffer_init(&r->move_body);
@@ -62,6 +64,11 @@ df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder 
         return NULL;
     }
     return r;
+}
+
+void df_recorder_set_max_future(df_recorder *r, int64_t ms)
+{
+    r->max_future = ms;
 }
 
 void df_recorder_free(df_recorder *r)
@@ -297,7 +304,7 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     if (!ev->has_at)
         ev->at = it->recv;
     if (ev->type == DF_EV_PIPELINE) {
-        if (!df_apply_pipeline_admitted(r->pipelines, ev, &err))
+        if (!df_apply_pipeline_admitted(r->pipelines, ev, r->max_future, &err))
             return refuse(r, txn, b, it, &err);
         if ((rc = append(r, txn, b, it)) != 0)
             return rc;
@@ -307,7 +314,7 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         return rc;
     const df_deal *before = existed ? &r->before : NULL;
     df_apply_result result =
-        df_apply(r->pipelines, before, p && p->refold_waiting, ev, &r->after, &err);
+        df_apply(r->pipelines, before, p && p->refold_waiting, ev, r->max_future, &r->after, &err);
     if (result == DF_APPLY_REFUSED)
         return refuse(r, txn, b, it, &err);
     if ((rc = append(r, txn, b, it)) != 0)

@@ -30,6 +30,9 @@ typedef struct df_recorder_counts {
  * with stale; both stay the caller's. NULL when out of memory. */
 df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder *stale);
 void df_recorder_free(df_recorder *r);
+/* How far ahead of its arrival a sent event's `at` may be (apply.h; by
+ * default DF_DEFAULT_MAX_FUTURE). */
+void df_recorder_set_max_future(df_recorder *r, int64_t ms);
 
 /* Reads the store's state and folds the log after the flushed state back
  * into memory (at start, and after a failed commit rolled back what memory

@@ -237,6 +237,13 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     return 0;
 }
 
+void df_writer_set_max_future(df_writer *w, int64_t ms)
+{
+    /* the writer reads it only for a batch, which df_writer_submit hands
+     * over under the lock: set before the first, it is seen */
+    df_recorder_set_max_future(w->recorder, ms);
+}
+
 void df_writer_submit(df_writer *w, df_batch *b)
 {
     pthread_mutex_lock(&w->mu);

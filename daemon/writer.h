@@ -33,6 +33,9 @@ typedef struct df_writer_counters {
  * batch (use uv_async_send). Returns 0 or DF_EUNAVAILABLE with a message. */
 int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void *ctx,
                     df_error *err);
+/* How far ahead of its arrival a sent event's `at` may be, in ms (apply.h;
+ * by default DF_DEFAULT_MAX_FUTURE). Call it before the first batch. */
+void df_writer_set_max_future(df_writer *w, int64_t ms);
 /* Hands a batch over; the writer must be idle (df_writer_take returned it). */
 void df_writer_submit(df_writer *w, df_batch *b);
 /* Returns the batch the writer finished, or NULL while it is still working

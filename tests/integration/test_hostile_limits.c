@@ -37,7 +37,27 @@ static void test_extremes(void)
               "9223372036854775807, amount: 9007199254740992},"
               "{id: x-7, type: stage, deal: ext-e, pipeline: rot, stage: fresh, at: "
               "-9223372036854775808, amount: 9007199254740992}]}");
-    for (uint32_t i = 0; i < 7; i++)
+    /* an `at` at the end of int64 is further ahead of its arrival than --max-future */
+    for (uint32_t i = 0; i < 7; i++) {
+        const msgpack_object *result = it_at(it_get(r, "results"), i);
+        if (i == 1 || i == 5) {
+            CHECK_STR(it_str(result, "error"), "bad_request");
+            const char *message = it_str(result, "message");
+            CHECK(message && strstr(message, "`at` 9223372036854775807 is more than"));
+        } else {
+            CHECK(it_int(result, "seq") > 0);
+        }
+    }
+    /* those deals, nearly as far ahead as an event may be (a day, less a minute) */
+    long long ahead = (long long)it_wall_ms() + 86400000LL - 60000;
+    r = call_text("ok",
+                  "{op: append, events: ["
+                  "{id: x-2b, type: stage, deal: ext-b, stage: lead, at: %lld, amount: "
+                  "9007199254740992},"
+                  "{id: x-6b, type: stage, deal: ext-d, pipeline: rot, stage: fresh, at: %lld, "
+                  "amount: 9007199254740992}]}",
+                  ahead, ahead);
+    for (uint32_t i = 0; i < 2; i++)
         CHECK(it_int(it_at(it_get(r, "results"), i), "seq") > 0);
     /* two deals at the bound: their sum is an exact int */
     r = call_text("ok", "{op: board, pipeline: rot}");
@@ -331,12 +351,73 @@ static void test_map_full(void)
     daemon_dead = saved_dead;
 }
 
+/* ---- --max-future ---- */
+
+/* With --max-future 60000, an event a minute and more ahead of its arrival
+ * is refused, one just inside is recorded, and the log gives it back after
+ * a restart with a smaller bound (replay refuses nothing it recorded). */
+static void test_max_future(void)
+{
+    static it_daemon M;
+    static const char *extra[] = {"--max-future", "60000", NULL};
+    if (!it_start(&M, extra)) {
+        it_cleanup(&M);
+        return;
+    }
+    it_daemon *saved = cur;
+    void *saved_socket = fuzz_socket;
+    bool saved_dead = daemon_dead;
+    cur = &M;
+    daemon_dead = false;
+    fuzz_socket = it_socket(ZMQ_DEALER, M.api);
+    long long now = (long long)it_wall_ms();
+    const msgpack_object *r =
+        call_text("ok",
+                  "{op: append, events: ["
+                  "{id: f-1, type: stage, deal: fut, stage: lead, at: %lld, amount: 1},"
+                  "{id: f-2, type: update, deal: fut, at: %lld, amount: 2},"
+                  "{id: f-3, type: pipeline, pipeline: later, at: %lld, stages: [{name: a, "
+                  "probability: 1}]},"
+                  "{id: f-4, type: update, deal: fut, at: %lld, amount: 3}]}",
+                  now + 3600000, now + 30000, now + 3600000, now - 86400000LL * 365);
+    const msgpack_object *results = it_get(r, "results");
+    CHECK_STR(it_str(it_at(results, 0), "error"), "bad_request");
+    const char *message = it_str(it_at(results, 0), "message");
+    CHECK(message && strstr(message, "`at`") && strstr(message, "60000 ms ahead") &&
+          strstr(message, "(recv)"));
+    CHECK(it_int(it_at(results, 1), "seq") > 0);
+    CHECK_STR(it_str(it_at(results, 2), "error"), "bad_request");
+    CHECK(it_int(it_at(results, 3), "seq") > 0);
+    /* the update 30 s ahead folds after the one a year ago */
+    r = call_text("ok", "{op: deal, deal: fut}");
+    CHECK_INT(it_int(it_get(r, "deal"), "amount"), 2);
+    CHECK_INT(it_stop(&M), 0);
+    M.extra[1] = "0";
+    it_close(fuzz_socket);
+    fuzz_socket = it_socket(ZMQ_DEALER, M.api);
+    if (it_restart(&M)) {
+        r = call_text("ok", "{op: deal, deal: fut}");
+        CHECK_INT(it_int(it_get(r, "deal"), "amount"), 2);
+        r = call_text("ok", "{op: history, deal: fut}");
+        CHECK_INT(it_len(it_get(r, "events")), 2);
+        CHECK_INT(it_stop(&M), 0);
+    }
+    CHECK(log_clean(&M));
+    it_cleanup(&M);
+    it_close(fuzz_socket);
+    it_release();
+    cur = saved;
+    fuzz_socket = saved_socket;
+    daemon_dead = saved_dead;
+}
+
 static const df_test tests[] = {
     {"largest_deal", test_largest_deal},
     {"pipeline_limit", test_pipeline_limit},
     {"keep", check_keep},
     {"extremes", test_extremes},
     {"map_full", test_map_full},
+    {"max_future", test_max_future},
     {NULL, NULL},
 };
 

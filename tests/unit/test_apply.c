@@ -2,6 +2,7 @@
  * event (`expect`, unknown pipelines and stages, the pipeline limit), how it
  * is folded (in order, late, waiting for the refold at the end of the batch,
  * refolded now), the move it makes, and what a refold keeps of the stage. */
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -115,41 +116,89 @@ typedef struct admission_case {
     spec event;
     int code; /* 0: admitted */
     const char *message;
+    long long ahead; /* at - recv, in ms (make_event: 0) */
 } admission_case;
 
+#define DAY_MS 86400000LL
+
 static const admission_case admission_cases[] = {
-    {"expect 0 on a new deal", {{0}}, {DF_EV_STAGE, 1, "lead", NULL, 0}, 0, NULL},
+    {"expect 0 on a new deal", {{0}}, {DF_EV_STAGE, 1, "lead", NULL, 0}, 0, NULL, 0},
     {"expect 1 on a new deal (version 0)",
      {{0}},
      {DF_EV_STAGE, 1, "lead", NULL, 1},
      DF_ECONFLICT,
-     "deal `deal-1` is at version 0, not 1"},
+     "deal `deal-1` is at version 0, not 1",
+     0},
     {"expect the version of an existing deal",
      {STAGE(1, "lead"), ACTIVITY(2)},
      {DF_EV_ACTIVITY, 3, NULL, NULL, 2},
      0,
-     NULL},
+     NULL,
+     0},
     {"expect another version of an existing deal",
      {STAGE(1, "lead"), ACTIVITY(2)},
      {DF_EV_ACTIVITY, 3, NULL, NULL, 1},
      DF_ECONFLICT,
-     "deal `deal-1` is at version 2, not 1"},
+     "deal `deal-1` is at version 2, not 1",
+     0},
     {"an unknown pipeline",
      {STAGE(1, "lead")},
      {DF_EV_ACTIVITY, 3, NULL, "ghost", NO_EXPECT},
      DF_EUNKNOWN_PIPELINE,
-     "pipeline `ghost` is not defined"},
+     "pipeline `ghost` is not defined",
+     0},
     {"an unknown stage of the deal's pipeline",
      {STAGE(1, "lead")},
      STAGE(3, "demo"),
      DF_EUNKNOWN_STAGE,
-     "stage `demo` is not in pipeline `default`"},
+     "stage `demo` is not in pipeline `default`",
+     0},
     {"a stage of the pipeline the event names",
      {STAGE(1, "lead")},
      {DF_EV_STAGE, 3, "demo", "sales", NO_EXPECT},
      0,
-     NULL},
+     NULL,
+     0},
+    {"an `at` one day ahead of its arrival", {{0}}, STAGE(0, "lead"), 0, NULL, DAY_MS},
+    {"an `at` one day and one ms ahead of its arrival",
+     {{0}},
+     STAGE(0, "lead"),
+     DF_EBAD_REQUEST,
+     "`at` 1700000000000 is more than 86400000 ms ahead of the event's arrival at "
+     "1699913599999 (recv)",
+     DAY_MS + 1},
+    {"an `at` far ahead, on an existing deal",
+     {STAGE(1, "lead")},
+     ACTIVITY(0),
+     DF_EBAD_REQUEST,
+     "`at` 1700000000000 is more than 86400000 ms ahead of the event's arrival at "
+     "1000000000000 (recv)",
+     700000000000LL},
+    {"an `at` a year before its arrival", {{0}}, STAGE(0, "lead"), 0, NULL, -365 * DAY_MS},
+    {"an `at` at the end of int64",
+     {{0}},
+     STAGE(0, "lead"),
+     DF_EBAD_REQUEST,
+     "`at` 9223372036854775807 is more than 86400000 ms ahead of the event's arrival at "
+     "-9223372036854775808 (recv)",
+     LLONG_MIN},
+    {"an `at` at the start of int64", {{0}}, STAGE(0, "lead"), 0, NULL, LLONG_MAX},
 };
+
+/* Sets the event's times for its ahead: LLONG_MIN puts at and recv at the
+ * ends of int64, LLONG_MAX at its start and recv at T0. */
+static void set_ahead(df_event *ev, long long ahead)
+{
+    if (ahead == LLONG_MIN) {
+        ev->at = INT64_MAX;
+        ev->recv = INT64_MIN;
+    } else if (ahead == LLONG_MAX) {
+        ev->at = INT64_MIN;
+        ev->recv = T0;
+    } else {
+        ev->recv = ev->at - ahead;
+    }
+}
 
 static void test_admission(void)
 {
@@ -160,7 +209,9 @@ static void test_admission(void)
         const df_deal *b = fold_history(c->history, n);
         df_error err = {0};
         make_event(&event, &c->event, (uint64_t)n + 1);
-        df_apply_result result = df_apply(&pipelines, b, false, &event, &after, &err);
+        set_ahead(&event, c->ahead);
+        df_apply_result result =
+            df_apply(&pipelines, b, false, &event, DF_DEFAULT_MAX_FUTURE, &after, &err);
         if (c->code == 0) {
             CHECK_INT(result, DF_APPLY_FOLDED);
         } else {
@@ -335,7 +386,8 @@ static void test_fold_decisions(void)
             event.close_date_set = DF_SET;
             event.close_date = T0 + 30 * 24 * HOUR;
         }
-        df_apply_result result = df_apply(&pipelines, b, c->refold_waits, &event, &after, &err);
+        df_apply_result result =
+            df_apply(&pipelines, b, c->refold_waits, &event, DF_DEFAULT_MAX_FUTURE, &after, &err);
         CHECK_INT(result, c->result);
         if (result == DF_APPLY_FOLDED || result == DF_APPLY_WAITS) {
             CHECK_INT(after.version, c->version);
@@ -404,7 +456,8 @@ static void test_moves(void)
         df_move m;
         int failed = df_checks_failed;
         make_event(&event, &c->event, (uint64_t)n + 1);
-        CHECK_INT(df_apply(&pipelines, b, false, &event, &after, &err), DF_APPLY_FOLDED);
+        CHECK_INT(df_apply(&pipelines, b, false, &event, DF_DEFAULT_MAX_FUTURE, &after, &err),
+                  DF_APPLY_FOLDED);
         CHECK_INT(df_apply_moved(b, &after), c->moved);
         if (c->moved) {
             memset(&m, 0, sizeof(m));
@@ -433,7 +486,8 @@ static void test_move_carries_amount_and_owner(void)
     event.amount = (df_num){.kind = DF_NUM_INT, .i = 5000};
     event.owner_set = DF_SET;
     event.owner = str("ana");
-    CHECK_INT(df_apply(&pipelines, b, false, &event, &after, NULL), DF_APPLY_FOLDED);
+    CHECK_INT(df_apply(&pipelines, b, false, &event, DF_DEFAULT_MAX_FUTURE, &after, NULL),
+              DF_APPLY_FOLDED);
     memset(&m, 0, sizeof(m));
     df_apply_move(&pipelines, b, &after, &m);
     CHECK_INT(m.amount.kind, DF_NUM_INT);
@@ -450,15 +504,21 @@ typedef struct pipeline_case {
     long long expect;
     bool admitted;
     const char *message;
+    long long ahead; /* at - recv, in ms */
 } pipeline_case;
 
 static const pipeline_case pipeline_cases[] = {
-    {"a new pipeline", false, "fresh", NO_EXPECT, true, NULL},
+    {"a new pipeline", false, "fresh", NO_EXPECT, true, NULL, 0},
     {"`expect` on a pipeline event", false, "fresh", 0, false,
-     "`expect` applies to deal events, not to pipeline events"},
+     "`expect` applies to deal events, not to pipeline events", 0},
     {"a new pipeline at the limit", true, "fresh", NO_EXPECT, false,
-     "at most 256 pipelines can be defined"},
-    {"replacing a pipeline at the limit", true, "sales", NO_EXPECT, true, NULL},
+     "at most 256 pipelines can be defined", 0},
+    {"replacing a pipeline at the limit", true, "sales", NO_EXPECT, true, NULL, 0},
+    {"an `at` one day ahead of its arrival", false, "fresh", NO_EXPECT, true, NULL, DAY_MS},
+    {"an `at` further ahead", false, "fresh", NO_EXPECT, false,
+     "`at` 1700000000000 is more than 86400000 ms ahead of the event's arrival at "
+     "1699913599999 (recv)",
+     DAY_MS + 1},
 };
 
 static void fill_pipelines(void)
@@ -483,7 +543,9 @@ static void test_pipeline_admission(void)
             fill_pipelines();
         make_event(&event, &(spec){DF_EV_PIPELINE, 0, NULL, c->pipeline, c->expect}, 1);
         event.deal = str("");
-        CHECK_INT(df_apply_pipeline_admitted(&pipelines, &event, &err), c->admitted);
+        set_ahead(&event, c->ahead);
+        CHECK_INT(df_apply_pipeline_admitted(&pipelines, &event, DF_DEFAULT_MAX_FUTURE, &err),
+                  c->admitted);
         if (!c->admitted) {
             CHECK_INT(err.code, DF_EBAD_REQUEST);
             CHECK_STR(err.message, c->message);
