@@ -32,7 +32,9 @@ static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
 }
 
 /* Derived state (projections, indexes, aggregates) laid out by an older
- * dealflowd is dropped, and the log is folded again from its start. */
+ * dealflowd is dropped, and the log is folded again from its start. The ids
+ * and each deal's events go too: that fold remembers every id and event
+ * again, and their puts refuse a key that is there. */
 static int rebuild_if_old(df_store *st, MDB_txn *txn)
 {
     uint64_t derived = 0, last_seq;
@@ -45,7 +47,8 @@ static int rebuild_if_old(df_store *st, MDB_txn *txn)
                "them from the log (%llu events)",
                (unsigned long long)last_seq);
     if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->aggs, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->deal_events, 0)) != 0 ||
         (rc = df_store_meta_put(st, txn, "derived_seq", 0)) != 0)
         return rc;
     return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
