@@ -241,6 +241,37 @@ static void test_restart(void)
     CHECK_INT(stage_count("default", "won"), 1);
 }
 
+/* A store whose derived state an older dealflowd laid out is rebuilt from
+ * its log: the same figures, ids still known, and flushes that succeed. */
+static void test_older_derived_format(void)
+{
+    df_error err;
+    MDB_txn *txn;
+    flush();
+    uint64_t seq = df_writer_counters_get(writer).committed_seq;
+    stop();
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
+    CHECK(mdb_txn_commit(txn) == 0);
+    df_store_close(store);
+    start();
+    CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
+    CHECK_INT(stage_count("default", "lead"), 0);
+    CHECK_INT(stage_count("default", "won"), 1);
+    df_batch *b =
+        record(true, EVENTS(EV("id", "n1", "type", "stage", "deal", "d1", "stage", "won"),
+                            EV("id", "o1", "type", "stage", "deal", "o", "stage", "lead")));
+    CHECK(b->items[0].dup);
+    CHECK_INT(b->items[1].seq, seq + 1);
+    df_batch_free(b);
+    CHECK_INT(stage_count("default", "lead"), 1);
+    stop();
+    start();
+    CHECK_INT(stage_count("default", "lead"), 1);
+    CHECK_INT(stage_count("default", "won"), 1);
+}
+
 /* A data directory written by a newer dealflowd is refused, untouched. */
 static void test_newer_format(void)
 {
@@ -278,6 +309,7 @@ static const df_test tests[] = {
     {"rejected_over_ingest", test_rejected_over_ingest},
     {"late_event_refolds", test_late_event_refolds},
     {"restart", test_restart},
+    {"older_derived_format", test_older_derived_format},
     {"newer_format", test_newer_format},
     {NULL, NULL},
 };
