@@ -1,6 +1,6 @@
 /* api.c: the ROUTER socket. A request is the last frame of a message; the
  * frames before it are the routing envelope, sent back unchanged with the
- * reply. Appends wait in the filling batch and are answered after commit. */
+ * reply. Appends wait in a batch of their own and are answered after commit. */
 #include "api.h"
 
 #include <errno.h>
@@ -85,7 +85,7 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
     send_reply(d, envelope, frames, &sb);
 }
 
-/* Queues the events of an append into the filling batch. Returns 0, or an
+/* Queues the events of an append into the appends batch. Returns 0, or an
  * error code with a message for a request that cannot be taken. */
 static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *envelope, int frames,
                        df_error *err)
@@ -109,12 +109,13 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
     if (!req)
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
     int64_t recv = df_now_ms();
-    size_t first = d->filling->count;
+    df_batch *b = d->appends;
+    size_t first = b->count;
     p = events + header;
     for (uint32_t i = 0; i < count; i++) {
         size_t n = df_msgpack_skip(p, (size_t)(end - p));
-        if (!df_batch_add(d->filling, p, n, recv, req)) {
-            d->filling->count = first; /* none of the request is taken */
+        if (!df_batch_add(b, p, n, recv, req)) {
+            b->count = first; /* none of the request is taken */
             free(req);
             return df_fail(err, DF_EUNAVAILABLE, "out of memory");
         }
@@ -125,7 +126,8 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
         zmq_msg_move(&req->envelope[i], &envelope[i]);
     }
     req->frames = frames;
-    d->filling->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
+    d->appends_seen_ms = recv;
+    b->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
     return 0;
 }
 
@@ -239,7 +241,7 @@ int df_api_drain(df_daemon *d, int budget)
     zmq_msg_t frames[ENVELOPE_MAX + 1];
     int taken = 0;
     bool overflow;
-    while (taken < budget && df_filling_has_room(d, 4)) {
+    while (taken < budget && df_appends_have_room(d)) {
         int count = receive_message(d, frames, &overflow);
         if (count == 0)
             break;

@@ -210,7 +210,7 @@ static int op_stats(query *q)
     df_stats s = {
         .notifications = d->notifications,
         .stale_notifications = d->stale_notifications,
-        .pending = d->filling ? d->filling->count : 0,
+        .pending = (d->filling ? d->filling->count : 0) + (d->appends ? d->appends->count : 0),
         .uptime_ms = df_now_ms() - d->started_ms,
         .db_bytes = df_store_disk_bytes(d->store),
     };
