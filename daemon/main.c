@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "loop.h"
 #include "read_state.h"
+#include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 
