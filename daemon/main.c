@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "read_state.h"
 #include "reply.h"
+#include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 

@@ -15,6 +15,7 @@
 #include "record.h"
 #include "reply.h"
 #include "report.h"
+#include "version.h"
 
 #define VERSION_STRING DF_VERSION
 

@@ -36,17 +36,32 @@ static int64_t now_ms(void)
 }
 
 /* A packed request from relaxed text (see harness.h). */
-static msgpack_sbuffer text(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 0))) static msgpack_sbuffer vtext(const char *fmt, va_list ap)
 {
     msgpack_sbuffer sb;
-    CHECK(it_encode(&sb, fmt, arg));
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    CHECK(it_vpack(&pk, fmt, ap));
     return sb;
 }
 
-static int request_text(df_client *c, const char *fmt, const char *arg, df_bytes *reply,
-                        df_error *err)
+__attribute__((format(printf, 1, 2))) static msgpack_sbuffer text(const char *fmt, ...)
 {
-    msgpack_sbuffer sb = text(fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    msgpack_sbuffer sb = vtext(fmt, ap);
+    va_end(ap);
+    return sb;
+}
+
+__attribute__((format(printf, 4, 5))) static int request_text(df_client *c, df_bytes *reply,
+                                                              df_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    msgpack_sbuffer sb = vtext(fmt, ap);
+    va_end(ap);
     int rc = df_request(c, sb.data, sb.size, reply, err);
     msgpack_sbuffer_destroy(&sb);
     return rc;
@@ -121,11 +136,24 @@ static void test_options(void)
     CHECK_INT(df_client_open(&c, NULL, &err), 0);
     unsetenv("DEALFLOW_API");
     df_bytes reply;
-    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), 0);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), 0);
     const msgpack_object *o = it_unpack_keep(reply.data, reply.len);
     CHECK_STR(it_str(o, "version"), "0.1.0");
     df_bytes_free(&reply);
     CHECK(reply.data == NULL);
+    df_client_close(c);
+}
+
+/* The library's version is the daemon's, which ping tells. */
+static void test_version(void)
+{
+    CHECK_STR(df_version(), "0.1.0");
+    df_client *c = open_client(0, 0);
+    df_bytes reply;
+    df_error err;
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), 0);
+    CHECK_STR(it_str(it_unpack_keep(reply.data, reply.len), "version"), df_version());
+    df_bytes_free(&reply);
     df_client_close(c);
 }
 
@@ -135,18 +163,18 @@ static void test_request_errors(void)
     df_error err;
     df_bytes reply;
 
-    CHECK_INT(request_text(c, "{op: %s}", "no_such_op", &reply, &err), DF_EUNKNOWN_OP);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "no_such_op"), DF_EUNKNOWN_OP);
     CHECK_INT(err.code, DF_EUNKNOWN_OP);
     CHECK(err.message[0] != '\0');
     CHECK(reply.data != NULL); /* a failed reply is given too */
     CHECK_ERR(it_unpack_keep(reply.data, reply.len), "unknown_op");
     df_bytes_free(&reply);
 
-    CHECK_INT(request_text(c, "{op: deal, deal: %s}", "nobody", &reply, &err), DF_ENOT_FOUND);
+    CHECK_INT(request_text(c, &reply, &err, "{op: deal, deal: %s}", "nobody"), DF_ENOT_FOUND);
     CHECK(strstr(err.message, "nobody") != NULL);
     df_bytes_free(&reply);
 
-    CHECK_INT(request_text(c, "{op: list, limit: %s}", "many", NULL, &err), DF_EBAD_REQUEST);
+    CHECK_INT(request_text(c, NULL, &err, "{op: list, limit: %s}", "many"), DF_EBAD_REQUEST);
     CHECK(strstr(err.message, "limit") != NULL);
 
     /* the library refuses what is not msgpack before sending it */
@@ -610,7 +638,7 @@ static void test_unreachable(void)
     CHECK_INT(df_client_open(&c, &opt, &err), 0);
     int64_t began = now_ms();
     df_bytes reply;
-    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), DF_EUNREACHABLE);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), DF_EUNREACHABLE);
     CHECK(reply.data == NULL);
     CHECK(strstr(err.message, dead.api) != NULL);
     CHECK(strstr(err.message, "3 attempts") != NULL);
@@ -634,6 +662,7 @@ static void stop_daemon(void)
 
 static const df_test tests[] = {
     {"options", test_options},
+    {"version", test_version},
     {"request_errors", test_request_errors},
     {"append_results", test_append_results},
     {"append_across_restart", test_append_across_restart},

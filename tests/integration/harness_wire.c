@@ -45,7 +45,7 @@ static void *context(void)
     return zmq_context;
 }
 
-static char *vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
 {
     va_list copy;
     va_copy(copy, ap);
@@ -470,7 +470,8 @@ const msgpack_object *it_call_raw(it_daemon *d, const void *buf, size_t len)
     return call_bytes(d, buf, len, "raw bytes");
 }
 
-static const msgpack_object *vcall(it_daemon *d, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static const msgpack_object *
+vcall(it_daemon *d, const char *fmt, va_list ap)
 {
     char *text = vformat(fmt, ap);
     msgpack_sbuffer sb;

@@ -22,7 +22,8 @@ int it_done(void);
  * \0 \xHH) or bare words ([A-Za-z_][A-Za-z0-9_.-]*), integers, floats (with
  * a '.' or an exponent), nil, true, false. Map keys are any value. */
 bool it_pack(msgpack_packer *pk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool it_vpack(msgpack_packer *pk, const char *fmt, va_list ap);
+bool it_vpack(msgpack_packer *pk, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* The msgpack bytes of request text, in a fresh sbuffer the caller destroys. */
 bool it_encode(msgpack_sbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

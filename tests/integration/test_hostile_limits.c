@@ -138,12 +138,12 @@ static void test_largest_deal(void)
 
     char last[129];
     snprintf(last, sizeof last, "%s3f", prefix[1]);
-    static const char *const reads[] = {"{op: deal, deal: '%s', now: %lld}",
-                                        "{op: deal, deal: '%s', as_of: %lld}"};
+    static const char *const read_at[] = {"now", "as_of"};
     for (int k = 0; k < 2; k++) {
         it_buf q = {0};
-        it_buf_add(&q, reads[k], deal, (long long)(T0 + 200 * IT_HOUR));
-        r = call_buf(reads[k], "ok", &q);
+        it_buf_add(&q, "{op: deal, deal: '%s', %s: %lld}", deal, read_at[k],
+                   (long long)(T0 + 200 * IT_HOUR));
+        r = call_buf(read_at[k], "ok", &q);
         it_buf_free(&q);
         const msgpack_object *d = it_get(r, "deal");
         CHECK_STR(it_str(d, "stage"), last);
