@@ -198,7 +198,7 @@ static void test_unread_replies(void)
 
 /* Pages after `after` until the end, on their own DEALER: every seq once,
  * in order; each reply within the cap, some of them ended by it. */
-static void walk_pages(const char *request_fmt, int64_t expected, int64_t step, int64_t first)
+static void walk_pages(const char *request_head, int64_t expected, int64_t step, int64_t first)
 {
     void *client = it_socket(ZMQ_DEALER, D.api);
     int64_t after = 0, seen = 0, next = first;
@@ -206,7 +206,7 @@ static void walk_pages(const char *request_fmt, int64_t expected, int64_t step, 
     bool in_order = true;
     for (;;) {
         char request[160];
-        snprintf(request, sizeof request, request_fmt, (long long)after);
+        snprintf(request, sizeof request, "%s, after: %lld}", request_head, (long long)after);
         zmq_msg_t msg;
         if (!send_request(client, request) || !receive_reply(client, &msg, TIMEOUT_MS)) {
             CHECK(!"a page came");
@@ -236,7 +236,7 @@ static void walk_pages(const char *request_fmt, int64_t expected, int64_t step, 
             break;
     }
     it_close(client);
-    printf("%s: %lld events in %d pages\n", request_fmt, (long long)seen, pages);
+    printf("%s}: %lld events in %d pages\n", request_head, (long long)seen, pages);
     CHECK(in_order);
     CHECK_INT(seen, expected);
     CHECK(short_pages > 0);
@@ -246,8 +246,8 @@ static void walk_pages(const char *request_fmt, int64_t expected, int64_t step, 
  * deal's history give every event exactly once, in order. */
 static void test_paging(void)
 {
-    walk_pages("{op: replay, after: %lld, limit: 10000}", EVENTS, 1, 1);
-    walk_pages("{op: history, deal: d3, after: %lld, limit: 10000}", EVENTS / DEALS, DEALS, 4);
+    walk_pages("{op: replay, limit: 10000", EVENTS, 1, 1);
+    walk_pages("{op: history, deal: d3, limit: 10000", EVENTS / DEALS, DEALS, 4);
 }
 
 static long open_descriptors(pid_t pid)
