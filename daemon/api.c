@@ -4,6 +4,8 @@
 #include "api.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -45,10 +47,29 @@ static size_t frame_bytes(zmq_msg_t *frames, int count)
     return n;
 }
 
+/* Reply bytes given to ZeroMQ and not yet written out to their peers, over
+ * every peer: each peer's queue is bounded (its ZMQ_SNDHWM times the reply
+ * byte cap), and this bounds them together. Past UNSENT_BYTES_MAX (or two
+ * replies of the cap, when --max-message makes that more) a reply larger
+ * than UNSENT_SMALL is answered `unavailable` instead, until peers read;
+ * small replies always go, so every request is still answered.
+ * ZeroMQ frees a body on its own thread, hence the atomic. */
+#define UNSENT_BYTES_MAX (256u << 20)
+#define UNSENT_SMALL     4096
+static atomic_size_t unsent_bytes;
+
 static void free_body(void *data, void *hint)
 {
-    (void)hint;
+    atomic_fetch_sub(&unsent_bytes, (size_t)(uintptr_t)hint);
     free(data);
+}
+
+static void pack_error(msgpack_sbuffer *sb, int code, const char *message)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    df_reply_error(&pk, code, message);
 }
 
 /* Sends the envelope frames and the body (released to ZeroMQ). The caller
@@ -56,13 +77,23 @@ static void free_body(void *data, void *hint)
 static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sbuffer *body)
 {
     zmq_msg_t msg;
+    size_t unsent_max = 2 * df_reply_bytes_max(d->opt.max_message);
+    if (unsent_max < UNSENT_BYTES_MAX)
+        unsent_max = UNSENT_BYTES_MAX;
+    if (body->size > UNSENT_SMALL && atomic_load(&unsent_bytes) + body->size > unsent_max) {
+        msgpack_sbuffer_destroy(body);
+        pack_error(body, DF_EUNAVAILABLE,
+                   "too many replies wait for their peers to read them; retry");
+    }
     size_t size = body->size;
     void *data = msgpack_sbuffer_release(body);
     for (int i = 0; i < frames; i++) {
         if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
             goto gone;
     }
-    if (zmq_msg_init_data(&msg, data, size, free_body, NULL) != 0) {
+    atomic_fetch_add(&unsent_bytes, size);
+    if (zmq_msg_init_data(&msg, data, size, free_body, (void *)(uintptr_t)size) != 0) {
+        atomic_fetch_sub(&unsent_bytes, size);
         free(data);
         return;
     }
@@ -78,10 +109,7 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
                         const char *message)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    df_reply_error(&pk, code, message);
+    pack_error(&sb, code, message);
     send_reply(d, envelope, frames, &sb);
 }
 
