@@ -135,14 +135,11 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
      * past that ZeroMQ drops the peer without reading them */
     int64_t hard_limit = (int64_t)d->opt.max_message * 16;
     int linger = type == ZMQ_PULL ? 0 : 2000, one = 1;
-    /* about QUEUE_BYTES per peer, whatever --max-message is: inbound by the
-     * frames a peer sends, and on the api outbound by the replies, which the
-     * byte cap bounds (reply.h); a full reply queue drops what follows
-     * (ZMQ_ROUTER_MANDATORY says EAGAIN), so the api's two queues are as
-     * long, and the replies to what one peer may have queued fit */
-    size_t largest =
-        type == ZMQ_ROUTER ? df_reply_bytes_max(d->opt.max_message) : d->opt.max_message;
-    int hwm = (int)(QUEUE_BYTES / largest);
+    /* inbound, about QUEUE_BYTES per peer, whatever --max-message is. The
+     * api's reply queue is as long, so that the replies to what one peer may
+     * have queued fit (a full one drops what follows); the bytes of large
+     * replies waiting in all of them are bounded by the api (api.c) */
+    int hwm = (int)(QUEUE_BYTES / d->opt.max_message);
     if (hwm > QUEUE_MESSAGES)
         hwm = QUEUE_MESSAGES;
     if (hwm < 16)
