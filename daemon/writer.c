@@ -156,9 +156,15 @@ static void hold(df_batch *b, int rc)
              "%s: nothing was recorded; retry when there is room", full_reason(rc));
 }
 
-static bool store_full_error(int rc)
+/* Whether a failed commit (rc) failed for want of room; LMDB reports a short
+ * write to a full disk as EIO, so the disk is looked at again. */
+static int full_error(df_writer *w, int rc)
 {
-    return rc == ENOSPC || rc == MDB_MAP_FULL;
+    if (rc == ENOSPC || rc == MDB_MAP_FULL)
+        return rc;
+    if (rc == EIO && df_store_space_get(w->st).disk_free < ROOM_MIN)
+        return ENOSPC;
+    return 0;
 }
 
 static void process(df_writer *w, df_batch *b)
@@ -173,6 +179,7 @@ static void process(df_writer *w, df_batch *b)
         hold(b, rc);
         return;
     }
+    df_recorder_mark mark = df_recorder_mark_get(w->recorder);
     rc = df_store_write_begin(w->st, &txn);
     for (size_t i = 0; rc == 0 && i < b->count; i++)
         rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
@@ -190,11 +197,16 @@ static void process(df_writer *w, df_batch *b)
     }
     if (txn)
         mdb_txn_abort(txn);
-    /* what the rolled-back transaction changed in memory is read back */
-    int load_rc = load(w);
-    if (load_rc != 0)
-        df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
-    if (store_full_error(rc)) {
+    /* what the batch changed in memory is undone; only a pipeline definition
+     * makes the unflushed log be folded back */
+    if (!df_recorder_undo(w->recorder, b, &mark)) {
+        int load_rc = load(w);
+        if (load_rc != 0)
+            df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
+    }
+    int full = full_error(w, rc);
+    if (full != 0) {
+        rc = full;
         /* the room looked for was not enough: held like a batch not tried */
         note_full(w, rc);
         b->nmoves = 0;
