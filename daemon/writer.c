@@ -242,6 +242,21 @@ static bool wait_for_work(df_writer *w)
     struct timespec until;
     bool timed = false;
     while (!w->submitted && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
+        if (w->counters.store_full) {
+            /* looks for room again even when nothing comes: the loop sends
+             * nothing while the store is full */
+            struct timespec retry;
+            int64_t wait_ms = w->retry_at - df_now_ms();
+            if (wait_ms <= 0)
+                return false;
+            clock_gettime(CLOCK_MONOTONIC, &retry);
+            retry.tv_nsec += (wait_ms % 1000) * 1000000L;
+            retry.tv_sec += wait_ms / 1000 + retry.tv_nsec / 1000000000L;
+            retry.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&w->wake, &w->mu, &retry) == ETIMEDOUT)
+                return false;
+            continue;
+        }
         if (!unflushed(w)) {
             pthread_cond_wait(&w->wake, &w->mu);
             timed = false;
@@ -276,6 +291,8 @@ static void *writer_main(void *arg)
         w->working = b != NULL || want_flush || want_stale;
         pthread_mutex_unlock(&w->mu);
 
+        if (!b && df_writer_store_full(w) && df_now_ms() >= w->retry_at)
+            note_full(w, df_store_make_room(w->st, ROOM_MIN));
         if (want_stale && unflushed(w) && df_stale_finder_overdue(w->stale, df_now_ms()))
             want_flush = true;
         if (want_flush && unflushed(w))
