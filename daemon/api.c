@@ -223,6 +223,12 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     if (df_request_read(d, body, len, &req, &err) != 0)
         goto refuse;
     if (!req.read) {
+        if (df_writer_store_full(d->writer)) {
+            df_fail(&err, DF_EUNAVAILABLE,
+                    "the store is full (disk or map): nothing was recorded; retry when there "
+                    "is room");
+            goto refuse;
+        }
         if (take_append(d, body, len, frames, envelope, &err) != 0)
             goto refuse;
         return;

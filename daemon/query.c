@@ -208,12 +208,16 @@ static int op_stats(query *q)
 {
     df_daemon *d = q->d;
     df_writer_counters c = counters(d);
+    df_store_space space = df_store_space_get(d->store);
     df_stats s = {
         .notifications = d->notifications,
         .stale_notifications = d->stale_notifications,
         .pending = (d->filling ? d->filling->count : 0) + (d->appends ? d->appends->count : 0),
         .uptime_ms = df_now_ms() - d->started_ms,
         .db_bytes = df_store_disk_bytes(d->store),
+        .disk_free_bytes = space.disk_free,
+        .map_bytes = space.map_bytes,
+        .map_used_bytes = space.map_used,
     };
     df_reply_stats(q->pk, &c, &s);
     return ANSWERED;

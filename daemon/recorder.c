@@ -317,6 +317,47 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     return fold_deal(r, txn, b, p, before, result);
 }
 
+df_recorder_mark df_recorder_mark_get(const df_recorder *r)
+{
+    return (df_recorder_mark){r->last_seq,   r->last_rejected,  r->prev_moved, r->duplicates,
+                              r->deal_count, r->pending_events, r->ids_bytes};
+}
+
+bool df_recorder_undo(df_recorder *r, const df_batch *b, const df_recorder_mark *m)
+{
+    /* a definition changed the pipelines: only a load restores them */
+    if (r->pipelines_changed)
+        return false;
+    df_overlay_undo(r->overlay, m->last_seq);
+    /* the ids the batch recorded are forgotten (a NULL value is absent) */
+    for (size_t i = 0; i < b->count; i++) {
+        const df_item *it = &b->items[i];
+        msgpack_object obj;
+        if (it->error || it->dup || it->seq <= m->last_seq)
+            continue;
+        msgpack_zone_clear(&r->zone);
+        if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, NULL) != 0 ||
+            df_event_decode(&obj, &r->event, NULL) != 0)
+            return false;
+        void *v = df_table_get(r->ids, r->event.id.ptr, r->event.id.len);
+        if (v && (uint64_t)(uintptr_t)v > m->last_seq) {
+            bool added;
+            void **slot = df_table_put(r->ids, r->event.id.ptr, r->event.id.len, &added);
+            if (slot)
+                *slot = NULL;
+        }
+    }
+    r->last_seq = m->last_seq;
+    r->last_rejected = m->last_rejected;
+    r->prev_moved = m->prev_moved;
+    r->duplicates = m->duplicates;
+    r->deal_count = m->deal_count;
+    r->pending_events = m->pending_events;
+    r->ids_bytes = m->ids_bytes;
+    r->nwaiting = 0;
+    return true;
+}
+
 int df_recorder_end_batch(df_recorder *r, MDB_txn *txn)
 {
     int rc;
@@ -399,7 +440,9 @@ int df_recorder_flush(df_recorder *r)
             rc = flush_deal(r, txn, p, now);
     }
     for (size_t i = 0; rc == 0 && i < nids; i++)
-        rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+        if (ids[i].value) /* else forgotten: its batch was not committed */
+            rc =
+                df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
     if (rc == 0)
         rc = df_store_aggs_apply(st, txn, r->deltas);
     df_agg_deltas_clear(r->deltas);

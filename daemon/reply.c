@@ -116,7 +116,7 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *v
 
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s)
 {
-    df_reply_ok(pk, 13);
+    df_reply_ok(pk, 18);
     df_pack_cstr(pk, "events");
     msgpack_pack_uint64(pk, c->committed_seq);
     df_pack_cstr(pk, "duplicates");
@@ -143,6 +143,16 @@ void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_st
     msgpack_pack_int64(pk, s->uptime_ms);
     df_pack_cstr(pk, "db_bytes");
     msgpack_pack_uint64(pk, s->db_bytes);
+    df_pack_cstr(pk, "disk_free_bytes");
+    msgpack_pack_uint64(pk, s->disk_free_bytes);
+    df_pack_cstr(pk, "map_bytes");
+    msgpack_pack_uint64(pk, s->map_bytes);
+    df_pack_cstr(pk, "map_used_bytes");
+    msgpack_pack_uint64(pk, s->map_used_bytes);
+    df_pack_cstr(pk, "store_full");
+    msgpack_pack_uint64(pk, c->store_full ? 1 : 0);
+    df_pack_cstr(pk, "lost");
+    msgpack_pack_uint64(pk, c->lost);
 }
 
 void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view)

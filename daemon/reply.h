@@ -41,6 +41,9 @@ typedef struct df_stats {
     uint64_t pending;
     int64_t uptime_ms;
     uint64_t db_bytes;
+    uint64_t disk_free_bytes;
+    uint64_t map_bytes;
+    uint64_t map_used_bytes;
 } df_stats;
 
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -19,6 +21,10 @@ struct df_store {
     MDB_env *env;
     MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected, moves;
     MDB_txn *read_txn;
+    /* the map is grown only while the loop thread's read transaction is
+     * closed: LMDB maps the file again */
+    pthread_mutex_t map_mu;
+    bool reading; /* under map_mu */
     int lock_fd;
     char path[4096];
 };
@@ -59,6 +65,7 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
     if (!st)
         return df_fail(err, DF_EINTERNAL, "out of memory");
     st->lock_fd = -1;
+    pthread_mutex_init(&st->map_mu, NULL);
     snprintf(st->path, sizeof(st->path), "%s", dir);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         df_fail(err, DF_EUNAVAILABLE, "cannot create data directory %s: %s", dir, strerror(errno));
@@ -80,7 +87,7 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         (rc = mdb_env_set_mapsize(st->env, map_mib << 20)) != 0 ||
         (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
         (rc = mdb_env_set_maxreaders(st->env, 126)) != 0 ||
-        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP, 0640)) != 0) {
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0640)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -142,6 +149,7 @@ void df_store_close(df_store *st)
         mdb_env_close(st->env);
     if (st->lock_fd >= 0)
         close(st->lock_fd);
+    pthread_mutex_destroy(&st->map_mu);
     free(st);
 }
 
@@ -182,20 +190,90 @@ int df_store_write_begin(df_store *st, MDB_txn **txn)
 int df_store_read_begin(df_store *st, MDB_txn **txn)
 {
     int rc;
+    pthread_mutex_lock(&st->map_mu);
+    st->reading = true;
+    pthread_mutex_unlock(&st->map_mu);
     if (st->read_txn) {
         rc = mdb_txn_renew(st->read_txn);
     } else {
         rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->read_txn);
     }
     *txn = rc == 0 ? st->read_txn : NULL;
+    if (rc != 0) {
+        pthread_mutex_lock(&st->map_mu);
+        st->reading = false;
+        pthread_mutex_unlock(&st->map_mu);
+    }
     return rc;
 }
 
 void df_store_read_end(df_store *st, MDB_txn *txn)
 {
-    (void)st;
-    if (txn)
-        mdb_txn_reset(txn);
+    if (!txn)
+        return;
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&st->map_mu);
+    st->reading = false;
+    pthread_mutex_unlock(&st->map_mu);
+}
+
+/* Bytes left free on disk besides what a write asks for: the flushes and
+ * LMDB's own pages need some too. */
+#define DISK_RESERVE (64u << 10)
+
+df_store_space df_store_space_get(df_store *st)
+{
+    df_store_space s = {0};
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct statvfs vfs;
+    char path[4200];
+    struct stat sb;
+    if (statvfs(st->path, &vfs) == 0)
+        s.disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &ms) == 0) {
+        s.map_bytes = info.me_mapsize;
+        s.map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    snprintf(path, sizeof(path), "%s/data.mdb", st->path);
+    if (stat(path, &sb) == 0)
+        s.file_bytes = (uint64_t)sb.st_size;
+    return s;
+}
+
+/* Doubles the map (at least need bytes more) while no read transaction is
+ * open; false when one is, or LMDB refused. */
+static bool grow_map(df_store *st, const df_store_space *s, size_t need)
+{
+    uint64_t size = s->map_bytes * 2;
+    bool grown = false;
+    if (size < s->map_used + need)
+        size = s->map_used + need;
+    pthread_mutex_lock(&st->map_mu);
+    if (!st->reading) {
+        int rc = mdb_env_set_mapsize(st->env, (size_t)size);
+        if (rc == 0)
+            df_log("the store's map grew from %llu to %llu MiB",
+                   (unsigned long long)(s->map_bytes >> 20), (unsigned long long)(size >> 20));
+        else
+            df_log("cannot grow the store's map: %s", mdb_strerror(rc));
+        grown = rc == 0;
+    }
+    pthread_mutex_unlock(&st->map_mu);
+    return grown;
+}
+
+int df_store_make_room(df_store *st, size_t need)
+{
+    df_store_space s = df_store_space_get(st);
+    uint64_t end = s.map_used + need;
+    /* pages LMDB writes past the end of the file take blocks from the disk */
+    uint64_t disk_need = end > s.file_bytes ? end - s.file_bytes : 0;
+    if (disk_need > 0 && s.disk_free < disk_need + DISK_RESERVE)
+        return ENOSPC;
+    if (end > s.map_bytes && !grow_map(st, &s, need))
+        return MDB_MAP_FULL;
+    return 0;
 }
 
 int df_store_meta_get(df_store *st, MDB_txn *txn, const char *key, uint64_t *value)

@@ -33,6 +33,20 @@ void df_store_check_readers(df_store *st);
 /* Bytes the data file takes on disk. */
 uint64_t df_store_disk_bytes(df_store *st);
 
+/* Room on disk and in the map. */
+typedef struct df_store_space {
+    uint64_t disk_free;  /* bytes free on the store's filesystem (for unprivileged users) */
+    uint64_t map_bytes;  /* the map's size */
+    uint64_t map_used;   /* bytes of the map in use */
+    uint64_t file_bytes; /* the data file's size */
+} df_store_space;
+df_store_space df_store_space_get(df_store *st);
+/* Whether a write transaction of about need bytes fits: 0, ENOSPC when the
+ * disk lacks room, or MDB_MAP_FULL when the map does and cannot grow now
+ * (it grows only while no transaction is open: call it between them, on
+ * the writer thread). */
+int df_store_make_room(df_store *st, size_t need);
+
 /* The databases whose records other modules lay out (index.c, aggregates.c;
  * a scan of every deal walks the projections' keys). */
 typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS } df_store_db;
