@@ -7,6 +7,7 @@
 #ifndef DF_STORE_H
 #define DF_STORE_H
 
+#include <errno.h>
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,9 +57,10 @@ int df_store_meta_put(df_store *st, MDB_txn *txn, const char *key, uint64_t valu
 void df_chain_digest(const void *data, size_t len, uint8_t digest[DF_CHAIN_BYTES]);
 void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_CHAIN_BYTES],
                    uint8_t hash[DF_CHAIN_BYTES]);
-/* Returned by the log's reads for a record that does not match its digest;
- * df_store_corrupt_seq() then names it (for the calling thread). */
-#define DF_STORE_ECORRUPT (-30000)
+/* Returned by the log's reads for a record that does not match its digest
+ * (an errno, like ENOMEM, so that mdb_strerror still reads well: "Bad
+ * message"); df_store_corrupt_seq() then names it (for the calling thread). */
+#define DF_STORE_ECORRUPT EBADMSG
 uint64_t df_store_corrupt_seq(void);
 
 /* The log: seq -> the event's digest, then the recorded event map. _put
