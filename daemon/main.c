@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "read_state.h"
 #include "reply.h"
+#include "verify.h"
 #include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
@@ -30,6 +31,7 @@ static void usage(FILE *out)
             "  --data DIR         data directory, created if missing (default %s)\n"
             "  --max-message N    largest frame accepted, in bytes (default %u)\n"
             "  --map-size MIB     address space reserved for the store (default %u)\n"
+            "  --verify           check the store in --data against its digests and exit\n"
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n",
             DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
@@ -48,7 +50,7 @@ static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
 }
 
 /* Returns 0, or EXIT_USAGE after saying what is wrong. */
-static int parse_options(int argc, char **argv, df_options *opt)
+static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
 {
     static const struct option longs[] = {
         {"ingest", required_argument, NULL, 'i'},
@@ -58,6 +60,7 @@ static int parse_options(int argc, char **argv, df_options *opt)
         {"max-message", required_argument, NULL, 'm'},
         {"map-size", required_argument, NULL, 's'},
         {"version", no_argument, NULL, 'V'},
+        {"verify", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -90,6 +93,9 @@ static int parse_options(int argc, char **argv, df_options *opt)
                 fprintf(stderr, "dealflowd: --map-size takes 16..16777216 MiB\n");
                 return EXIT_USAGE;
             }
+            break;
+        case 'v':
+            *verify = true;
             break;
         case 'V':
             printf("dealflowd %s\n", DF_VERSION);
@@ -191,9 +197,12 @@ int main(int argc, char **argv)
     df_daemon *d = &daemon;
     df_error err;
     int status = EXIT_STARTUP;
-    int rc = parse_options(argc, argv, &d->opt);
+    bool verify = false;
+    int rc = parse_options(argc, argv, &d->opt, &verify);
     if (rc)
         return rc;
+    if (verify)
+        return df_verify(d->opt.data);
     signal(SIGPIPE, SIG_IGN);
     df_descriptors_raise();
     d->started_ms = df_now_ms();

@@ -486,8 +486,13 @@ static int replay_log(df_recorder *r)
         MDB_val v;
         df_pending *p;
         bool existed;
-        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0)
+        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0) {
+            if (rc == DF_STORE_ECORRUPT)
+                df_log("the stored event at seq %llu does not match its digest: the store is "
+                       "damaged (dealflowd --verify walks it)",
+                       (unsigned long long)seq);
             break;
+        }
         msgpack_zone_clear(&r->zone);
         if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
             df_recorded_decode(&obj, ev, NULL) != 0) {
