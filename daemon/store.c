@@ -367,6 +367,8 @@ MDB_dbi df_store_dbi(df_store *st, df_store_db db)
         return st->index;
     case DF_DB_AGGS:
         return st->aggs;
+    case DF_DB_LOG:
+        return st->log;
     }
     return st->deals; /* not reached: every db is above */
 }

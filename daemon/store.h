@@ -52,7 +52,7 @@ int df_store_make_room(df_store *st, size_t need);
 
 /* The databases whose records other modules lay out (index.c, aggregates.c;
  * a scan of every deal walks the projections' keys). */
-typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS } df_store_db;
+typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS, DF_DB_LOG } df_store_db;
 MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
 int df_store_write_begin(df_store *st, MDB_txn **txn);

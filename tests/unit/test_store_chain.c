@@ -107,8 +107,15 @@ static void test_damage_named(void)
     CHECK(df_store_open(&st, dir, 16, &err) == 0);
     CHECK(df_store_write_begin(st, &txn) == 0);
     CHECK(df_store_log_get(st, txn, 2, &v) == 0);
-    /* the map is writable (MDB_WRITEMAP): the bytes change in place */
-    ((char *)v.mv_data)[v.mv_size - 1] ^= 1;
+    /* the record is the digest, then the event: its last byte flipped */
+    uint8_t record[4096], key[8];
+    size_t len = v.mv_size + DF_CHAIN_BYTES;
+    CHECK(len <= sizeof record);
+    memcpy(record, (const uint8_t *)v.mv_data - DF_CHAIN_BYTES, len);
+    record[len - 1] ^= 1;
+    df_put_be64(key, 2);
+    MDB_val k = {sizeof key, key}, damaged = {len, record};
+    CHECK(mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &damaged, 0) == 0);
     CHECK_INT(df_store_log_get(st, txn, 2, &v), DF_STORE_ECORRUPT);
     CHECK_INT(df_store_corrupt_seq(), 2);
     CHECK_INT(df_store_log_get(st, txn, 1, &v), 0);
