@@ -56,11 +56,18 @@ static size_t frame_bytes(zmq_msg_t *frames, int count)
  * ZeroMQ frees a body on its own thread, hence the atomic. */
 #define UNSENT_BYTES_MAX (256u << 20)
 #define UNSENT_SMALL     4096
-static atomic_size_t unsent_bytes;
+
+/* What ZeroMQ hands back when it is done with a reply's body. */
+typedef struct unsent_body {
+    atomic_size_t *unsent;
+    size_t size;
+} unsent_body;
 
 static void free_body(void *data, void *hint)
 {
-    atomic_fetch_sub(&unsent_bytes, (size_t)(uintptr_t)hint);
+    unsent_body *u = hint;
+    atomic_fetch_sub(u->unsent, u->size);
+    free(u);
     free(data);
 }
 
@@ -80,7 +87,8 @@ static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sb
     size_t unsent_max = 2 * df_reply_bytes_max(d->opt.max_message);
     if (unsent_max < UNSENT_BYTES_MAX)
         unsent_max = UNSENT_BYTES_MAX;
-    if (body->size > UNSENT_SMALL && atomic_load(&unsent_bytes) + body->size > unsent_max) {
+    if (body->size > UNSENT_SMALL &&
+        atomic_load(&d->unsent_reply_bytes) + body->size > unsent_max) {
         msgpack_sbuffer_destroy(body);
         pack_error(body, DF_EUNAVAILABLE,
                    "too many replies wait for their peers to read them; retry");
@@ -91,9 +99,16 @@ static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sb
         if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
             goto gone;
     }
-    atomic_fetch_add(&unsent_bytes, size);
-    if (zmq_msg_init_data(&msg, data, size, free_body, (void *)(uintptr_t)size) != 0) {
-        atomic_fetch_sub(&unsent_bytes, size);
+    unsent_body *u = malloc(sizeof(*u));
+    if (!u) {
+        free(data);
+        return;
+    }
+    *u = (unsent_body){&d->unsent_reply_bytes, size};
+    atomic_fetch_add(u->unsent, size);
+    if (zmq_msg_init_data(&msg, data, size, free_body, u) != 0) {
+        atomic_fetch_sub(u->unsent, size);
+        free(u);
         free(data);
         return;
     }
@@ -208,6 +223,12 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     if (df_request_read(d, body, len, &req, &err) != 0)
         goto refuse;
     if (!req.read) {
+        if (df_writer_store_full(d->writer)) {
+            df_fail(&err, DF_EUNAVAILABLE,
+                    "the store is full (disk or map): nothing was recorded; retry when there "
+                    "is room");
+            goto refuse;
+        }
         if (take_append(d, body, len, frames, envelope, &err) != 0)
             goto refuse;
         return;

@@ -27,6 +27,7 @@ void df_batch_clear(df_batch *b)
     b->count = 0;
     b->nmoves = 0;
     b->failure = 0;
+    b->store_full = false;
     b->failure_message[0] = 0;
     b->rejected = 0;
     b->duplicates = 0;

@@ -35,6 +35,7 @@ typedef struct df_batch {
     /* filled by the writer */
     int failure; /* 0, or why nothing of the batch was recorded */
     char failure_message[DF_MESSAGE_MAX];
+    bool store_full;   /* the failure: the disk or map is full, and nothing was tried */
     uint64_t rejected; /* items kept in the rejected store */
     uint64_t duplicates;
 } df_batch;

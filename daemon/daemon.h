@@ -4,6 +4,7 @@
 #ifndef DF_DAEMON_H
 #define DF_DAEMON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -79,6 +80,9 @@ typedef struct df_daemon {
     uint64_t submitted_ns;   /* when the writer was handed its batch (uv_hrtime) */
     df_read_state *read_state;
     df_waiting_reads waiting;
+    /* reply bytes handed to ZeroMQ and not yet written out (its I/O thread
+     * frees them, hence atomic) */
+    atomic_size_t unsent_reply_bytes;
     int64_t started_ms;
     uint64_t notifications;
     uint64_t stale_notifications;

@@ -75,3 +75,57 @@ int df_ingest_drain(df_daemon *d, int budget)
     zmq_msg_close(&msg);
     return taken;
 }
+
+/* Copies item it of from (with its request, error and message) into to. */
+static bool copy_item(df_batch *to, const df_batch *from, const df_item *it)
+{
+    df_item *copy = df_batch_add(to, from->arena + it->raw, it->raw_len, it->recv, it->request);
+    if (!copy)
+        return false;
+    copy->error = it->error;
+    if (it->message != DF_NO_TEXT) {
+        const char *message = df_batch_text(from, it->message);
+        copy->message = df_batch_copy(to, message, strlen(message));
+    }
+    return true;
+}
+
+void df_ingest_hold(df_daemon *d, const df_batch *held)
+{
+    df_batch *next = df_batch_new();
+    size_t nheld = 0, lost = 0;
+    for (size_t i = 0; i < held->count; i++)
+        if (!held->items[i].request)
+            nheld++;
+    if (nheld == 0) {
+        df_batch_free(next);
+        return;
+    }
+    /* while stopping, a full store will not take them before the exit */
+    if (d->draining || !next) {
+        df_batch_free(next);
+        df_writer_count_lost(d->writer, nheld);
+        df_log("%zu ingest events were not recorded: %s", nheld, held->failure_message);
+        return;
+    }
+    /* the held events keep their place before what arrived since */
+    for (size_t i = 0; i < held->count; i++)
+        if (!held->items[i].request && !copy_item(next, held, &held->items[i]))
+            lost++;
+    for (size_t i = 0; i < d->filling->count; i++)
+        if (!copy_item(next, d->filling, &d->filling->items[i])) {
+            /* what arrived since cannot be left out: keep the old batch */
+            df_batch_free(next);
+            df_writer_count_lost(d->writer, nheld);
+            df_log("out of memory: %zu ingest events were not recorded: %s", nheld,
+                   held->failure_message);
+            return;
+        }
+    next->request_bytes = d->filling->request_bytes;
+    df_batch_free(d->filling);
+    d->filling = next;
+    if (lost > 0) {
+        df_writer_count_lost(d->writer, lost);
+        df_log("out of memory: %zu ingest events were not recorded", lost);
+    }
+}

@@ -12,4 +12,8 @@ int df_ingest_drain(df_daemon *d, int budget);
  * refused item (kept in the rejected store) for a frame that cannot be read. */
 void df_ingest_frame(df_batch *b, const char *data, size_t len, size_t max_message, int64_t recv);
 
+/* Takes the ingest events of a batch the full store could not take back
+ * into d->filling, before what arrived since, to be tried again. */
+void df_ingest_hold(df_daemon *d, const df_batch *held);
+
 #endif

@@ -31,7 +31,8 @@ static bool readable(void *socket)
 
 static bool ingest_open(const df_daemon *d)
 {
-    return !d->ingest_done && df_ingest_has_room(d);
+    /* while the store is full, ZeroMQ holds producers back */
+    return !d->ingest_done && df_ingest_has_room(d) && !df_writer_store_full(d->writer);
 }
 
 static bool api_open(const df_daemon *d)
@@ -115,11 +116,13 @@ static void advance(df_daemon *d)
 {
     df_batch *done = df_writer_take(d->writer);
     if (done) {
-        if (done->failure)
+        if (done->failure && !done->store_full)
             df_log("%zu events were not recorded: %s", done->count, done->failure_message);
-        else if (!d->appends_went_last)
+        else if (!done->failure && !d->appends_went_last)
             measure_ingest(d, done);
         df_api_complete(d, done);
+        if (done->store_full)
+            df_ingest_hold(d, done);
         df_notify_moves(d, done);
         df_batch_clear(done);
         /* one batch is kept for reuse, unless a burst made it large */

@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "read_state.h"
 #include "reply.h"
+#include "verify.h"
 #include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
@@ -32,6 +33,7 @@ static void usage(FILE *out)
             "  --map-size MIB     address space reserved for the store (default %u)\n"
             "  --max-future MS    refuse an event whose `at` is further ahead of its\n"
             "                     arrival (default %lld, one day)\n"
+            "  --verify           check the store in --data against its digests and exit\n"
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n",
             DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
@@ -61,7 +63,7 @@ static bool parse_ms(const char *s, int64_t *out)
 }
 
 /* Returns 0, or EXIT_USAGE after saying what is wrong. */
-static int parse_options(int argc, char **argv, df_options *opt)
+static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
 {
     static const struct option longs[] = {
         {"ingest", required_argument, NULL, 'i'},
@@ -72,6 +74,7 @@ static int parse_options(int argc, char **argv, df_options *opt)
         {"map-size", required_argument, NULL, 's'},
         {"max-future", required_argument, NULL, 'f'},
         {"version", no_argument, NULL, 'V'},
+        {"verify", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -111,6 +114,9 @@ static int parse_options(int argc, char **argv, df_options *opt)
                 fprintf(stderr, "dealflowd: --max-future takes 0..9223372036854775807 ms\n");
                 return EXIT_USAGE;
             }
+            break;
+        case 'v':
+            *verify = true;
             break;
         case 'V':
             printf("dealflowd %s\n", DF_VERSION);
@@ -156,14 +162,11 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
      * past that ZeroMQ drops the peer without reading them */
     int64_t hard_limit = (int64_t)d->opt.max_message * 16;
     int linger = type == ZMQ_PULL ? 0 : 2000, one = 1;
-    /* about QUEUE_BYTES per peer, whatever --max-message is: inbound by the
-     * frames a peer sends, and on the api outbound by the replies, which the
-     * byte cap bounds (reply.h); a full reply queue drops what follows
-     * (ZMQ_ROUTER_MANDATORY says EAGAIN), so the api's two queues are as
-     * long, and the replies to what one peer may have queued fit */
-    size_t largest =
-        type == ZMQ_ROUTER ? df_reply_bytes_max(d->opt.max_message) : d->opt.max_message;
-    int hwm = (int)(QUEUE_BYTES / largest);
+    /* inbound, about QUEUE_BYTES per peer, whatever --max-message is. The
+     * api's reply queue is as long, so that the replies to what one peer may
+     * have queued fit (a full one drops what follows); the bytes of large
+     * replies waiting in all of them are bounded by the api (api.c) */
+    int hwm = (int)(QUEUE_BYTES / d->opt.max_message);
     if (hwm > QUEUE_MESSAGES)
         hwm = QUEUE_MESSAGES;
     if (hwm < 16)
@@ -215,9 +218,12 @@ int main(int argc, char **argv)
     df_daemon *d = &daemon;
     df_error err;
     int status = EXIT_STARTUP;
-    int rc = parse_options(argc, argv, &d->opt);
+    bool verify = false;
+    int rc = parse_options(argc, argv, &d->opt, &verify);
     if (rc)
         return rc;
+    if (verify)
+        return df_verify(d->opt.data);
     signal(SIGPIPE, SIG_IGN);
     df_descriptors_raise();
     d->started_ms = df_now_ms();

@@ -156,6 +156,28 @@ void df_overlay_publish(df_overlay *o)
     pthread_mutex_unlock(&o->mu);
 }
 
+void df_overlay_undo(df_overlay *o, uint64_t last_seq)
+{
+    pthread_mutex_lock(&o->mu);
+    for (size_t i = 0; i < o->ntouched; i++) {
+        df_pending *p = o->touched[i];
+        if (p->record)
+            o->bytes -= p->len + ALLOC_COST;
+        free(p->record);
+        p->record = p->committed;
+        p->len = p->committed_len;
+        p->committed = NULL;
+        p->committed_len = 0;
+        p->touched = false;
+        p->refold_waiting = false;
+        /* every deal the batch gave an event was touched; its seqs are the last */
+        while (p->nseqs > 0 && p->seqs[p->nseqs - 1] > last_seq)
+            p->nseqs--;
+    }
+    o->ntouched = 0;
+    pthread_mutex_unlock(&o->mu);
+}
+
 void df_overlay_clear(df_overlay *o)
 {
     pthread_mutex_lock(&o->mu);

@@ -47,6 +47,9 @@ bool df_overlay_keep(df_overlay *o, df_pending *p, const df_deal *d);
 df_pending *const *df_overlay_touched(const df_overlay *o, size_t *count);
 /* The batch was committed: readers see the latest states. */
 void df_overlay_publish(df_overlay *o);
+/* The batch was not committed: each deal it changed gets its committed
+ * state back, and loses the events after last_seq. */
+void df_overlay_undo(df_overlay *o, uint64_t last_seq);
 /* The flush wrote every pending deal to the store: readers look there. */
 void df_overlay_clear(df_overlay *o);
 /* Starts over in a new table (after a failed commit, at load) while readers

@@ -6,6 +6,7 @@
 #include "query.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,12 @@ static void fail(query *q, int code, const char *fmt, ...)
 
 static void store_failed(query *q, int rc)
 {
+    if (rc == DF_STORE_ECORRUPT) {
+        unsigned long long seq = (unsigned long long)df_store_corrupt_seq();
+        df_log("the stored event at seq %llu does not match its digest", seq);
+        fail(q, DF_ECORRUPT, "the stored event at seq %llu does not match its digest", seq);
+        return;
+    }
     df_log("read failed: %s", mdb_strerror(rc));
     fail(q, DF_EINTERNAL, "the store could not be read: %s", mdb_strerror(rc));
 }
@@ -94,6 +101,14 @@ static bool opt_uint(query *q, const char *key, uint64_t *out, uint64_t fallback
         return bad_key(q, key, what);
     }
     return true;
+}
+
+static bool opt_bool(query *q, const char *key, bool *out)
+{
+    bool bad = false;
+    if (!df_get_bool(q->req, key, out, &bad))
+        *out = false;
+    return bad ? bad_key(q, key, "a boolean") : true;
 }
 
 static bool opt_time(query *q, const char *key, int64_t *out, bool *given)
@@ -208,13 +223,20 @@ static int op_stats(query *q)
 {
     df_daemon *d = q->d;
     df_writer_counters c = counters(d);
+    df_store_space space = df_store_space_get(d->store);
     df_stats s = {
         .notifications = d->notifications,
         .stale_notifications = d->stale_notifications,
         .pending = (d->filling ? d->filling->count : 0) + (d->appends ? d->appends->count : 0),
         .uptime_ms = df_now_ms() - d->started_ms,
         .db_bytes = df_store_disk_bytes(d->store),
+        .disk_free_bytes = space.disk_free,
+        .map_bytes = space.map_bytes,
+        .map_used_bytes = space.map_used,
     };
+    int rc = df_store_chain_head(d->store, q->txn, s.chain_head);
+    if (rc != 0)
+        return rc;
     df_reply_stats(q->pk, &c, &s);
     return ANSWERED;
 }
@@ -324,15 +346,46 @@ static int op_history(query *q)
     return rc == MDB_NOTFOUND ? ANSWERED : rc;
 }
 
+/* The chain's hash at each event of a page of the log that follows `after`. */
+static int page_hashes(query *q, const df_page *p, uint64_t after, uint8_t **out)
+{
+    uint8_t *hashes = malloc(p->count * DF_CHAIN_BYTES + 1);
+    uint8_t hash[DF_CHAIN_BYTES];
+    int rc;
+    *out = hashes;
+    if (!hashes)
+        return ENOMEM;
+    if ((rc = df_store_chain_at(q->d->store, q->txn, after, hash)) != 0)
+        return rc;
+    for (size_t i = 0; i < p->count; i++) {
+        df_chain_next(hash, df_store_log_digest(&p->events[i]), hash);
+        memcpy(hashes + i * DF_CHAIN_BYTES, hash, DF_CHAIN_BYTES);
+    }
+    return 0;
+}
+
+/* What the proof adds to an event besides its bytes again: three keys, two
+ * hashes, the headers (with room to spare). */
+#define PROOF_EXTRA 128
+
 static int op_replay(query *q)
 {
     uint64_t after;
+    bool proof;
+    uint8_t *hashes = NULL;
     df_page p;
     int rc;
-    if (!read_page(q, EVENTS_DEFAULT, 0, &p, &after))
+    if (!opt_bool(q, "proof", &proof) ||
+        !read_page(q, EVENTS_DEFAULT, proof ? PROOF_EXTRA / 2 : 0, &p, &after))
         return ANSWERED;
-    if ((rc = df_page_log(&p, q->d->store, q->txn, after)) == 0)
-        df_reply_replay(q->pk, p.events, p.count, df_store_log_last(q->d->store, q->txn));
+    if (proof) /* each event is sent twice: as the map, and as `raw` */
+        p.bytes_max /= 2;
+    uint64_t last_seq = df_store_log_last(q->d->store, q->txn);
+    if ((rc = df_page_log(&p, q->d->store, q->txn, after)) == 0 && !proof)
+        df_reply_replay(q->pk, p.events, p.count, last_seq);
+    else if (rc == 0 && (rc = page_hashes(q, &p, after, &hashes)) == 0)
+        df_reply_replay_proof(q->pk, p.events, hashes, p.count, last_seq);
+    free(hashes);
     df_page_free(&p);
     return rc;
 }

@@ -324,6 +324,47 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     return fold_deal(r, txn, b, p, before, result);
 }
 
+df_recorder_mark df_recorder_mark_get(const df_recorder *r)
+{
+    return (df_recorder_mark){r->last_seq,   r->last_rejected,  r->prev_moved, r->duplicates,
+                              r->deal_count, r->pending_events, r->ids_bytes};
+}
+
+bool df_recorder_undo(df_recorder *r, const df_batch *b, const df_recorder_mark *m)
+{
+    /* a definition changed the pipelines: only a load restores them */
+    if (r->pipelines_changed)
+        return false;
+    df_overlay_undo(r->overlay, m->last_seq);
+    /* the ids the batch recorded are forgotten (a NULL value is absent) */
+    for (size_t i = 0; i < b->count; i++) {
+        const df_item *it = &b->items[i];
+        msgpack_object obj;
+        if (it->error || it->dup || it->seq <= m->last_seq)
+            continue;
+        msgpack_zone_clear(&r->zone);
+        if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, NULL) != 0 ||
+            df_event_decode(&obj, &r->event, NULL) != 0)
+            return false;
+        void *v = df_table_get(r->ids, r->event.id.ptr, r->event.id.len);
+        if (v && (uint64_t)(uintptr_t)v > m->last_seq) {
+            bool added;
+            void **slot = df_table_put(r->ids, r->event.id.ptr, r->event.id.len, &added);
+            if (slot)
+                *slot = NULL;
+        }
+    }
+    r->last_seq = m->last_seq;
+    r->last_rejected = m->last_rejected;
+    r->prev_moved = m->prev_moved;
+    r->duplicates = m->duplicates;
+    r->deal_count = m->deal_count;
+    r->pending_events = m->pending_events;
+    r->ids_bytes = m->ids_bytes;
+    r->nwaiting = 0;
+    return true;
+}
+
 int df_recorder_end_batch(df_recorder *r, MDB_txn *txn)
 {
     int rc;
@@ -406,7 +447,9 @@ int df_recorder_flush(df_recorder *r)
             rc = flush_deal(r, txn, p, now);
     }
     for (size_t i = 0; rc == 0 && i < nids; i++)
-        rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+        if (ids[i].value) /* else forgotten: its batch was not committed */
+            rc =
+                df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
     if (rc == 0)
         rc = df_store_aggs_apply(st, txn, r->deltas);
     df_agg_deltas_clear(r->deltas);
@@ -450,8 +493,13 @@ static int replay_log(df_recorder *r)
         MDB_val v;
         df_pending *p;
         bool existed;
-        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0)
+        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0) {
+            if (rc == DF_STORE_ECORRUPT)
+                df_log("the stored event at seq %llu does not match its digest: the store is "
+                       "damaged (dealflowd --verify walks it)",
+                       (unsigned long long)seq);
             break;
+        }
         msgpack_zone_clear(&r->zone);
         if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
             df_recorded_decode(&obj, ev, NULL) != 0) {

@@ -43,6 +43,15 @@ int df_recorder_load(df_recorder *r);
 /* Records one item in txn. Returns an LMDB error only when the store
  * failed; what is wrong with the event itself becomes the item's error. */
 int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it);
+/* Where the recorder stood before a batch, to undo it when its commit fails. */
+typedef struct df_recorder_mark {
+    uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
+    size_t pending_events, ids_bytes;
+} df_recorder_mark;
+df_recorder_mark df_recorder_mark_get(const df_recorder *r);
+/* Undoes in memory what the uncommitted batch b changed since the mark;
+ * false when it cannot (a pipeline definition): load instead. */
+bool df_recorder_undo(df_recorder *r, const df_batch *b, const df_recorder_mark *m);
 /* Folds the late events that waited and writes the counters to txn. */
 int df_recorder_end_batch(df_recorder *r, MDB_txn *txn);
 /* The batch was committed: readers see what it changed. */

@@ -114,9 +114,15 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *v
     msgpack_pack_uint32(pk, deal->pushes);
 }
 
+static void pack_bin(msgpack_packer *pk, const void *data, size_t len)
+{
+    msgpack_pack_bin(pk, len);
+    msgpack_pack_bin_body(pk, data, len);
+}
+
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s)
 {
-    df_reply_ok(pk, 13);
+    df_reply_ok(pk, 19);
     df_pack_cstr(pk, "events");
     msgpack_pack_uint64(pk, c->committed_seq);
     df_pack_cstr(pk, "duplicates");
@@ -143,6 +149,18 @@ void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_st
     msgpack_pack_int64(pk, s->uptime_ms);
     df_pack_cstr(pk, "db_bytes");
     msgpack_pack_uint64(pk, s->db_bytes);
+    df_pack_cstr(pk, "disk_free_bytes");
+    msgpack_pack_uint64(pk, s->disk_free_bytes);
+    df_pack_cstr(pk, "map_bytes");
+    msgpack_pack_uint64(pk, s->map_bytes);
+    df_pack_cstr(pk, "map_used_bytes");
+    msgpack_pack_uint64(pk, s->map_used_bytes);
+    df_pack_cstr(pk, "store_full");
+    msgpack_pack_uint64(pk, c->store_full ? 1 : 0);
+    df_pack_cstr(pk, "lost");
+    msgpack_pack_uint64(pk, c->lost);
+    df_pack_cstr(pk, "chain_head");
+    pack_bin(pk, s->chain_head, sizeof(s->chain_head));
 }
 
 void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view)
@@ -170,6 +188,38 @@ void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, ui
 {
     df_reply_ok(pk, 2);
     pack_events(pk, events, count);
+    df_pack_cstr(pk, "last_seq");
+    msgpack_pack_uint64(pk, last_seq);
+}
+
+/* A stored event map, opened again to take the proof's three keys after its
+ * own. */
+static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, const uint8_t *hash)
+{
+    df_msgpack_header head;
+    const char *bytes = event->mv_data;
+    if (!df_msgpack_head(bytes, event->mv_size, &head) || head.type != DF_MSGPACK_MAP) {
+        head.count = 0; /* the log holds maps only; still a valid reply */
+        head.header_size = event->mv_size;
+    }
+    msgpack_pack_map(pk, head.count + 3);
+    pk->callback(pk->data, bytes + head.header_size, event->mv_size - head.header_size);
+    df_pack_cstr(pk, "raw");
+    pack_bin(pk, event->mv_data, event->mv_size);
+    df_pack_cstr(pk, "digest");
+    pack_bin(pk, df_store_log_digest(event), DF_CHAIN_BYTES);
+    df_pack_cstr(pk, "hash");
+    pack_bin(pk, hash, DF_CHAIN_BYTES);
+}
+
+void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const uint8_t *hashes,
+                           size_t count, uint64_t last_seq)
+{
+    df_reply_ok(pk, 2);
+    df_pack_cstr(pk, "events");
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0; i < count; i++)
+        pack_event_with_proof(pk, &events[i], hashes + i * DF_CHAIN_BYTES);
     df_pack_cstr(pk, "last_seq");
     msgpack_pack_uint64(pk, last_seq);
 }

@@ -41,6 +41,10 @@ typedef struct df_stats {
     uint64_t pending;
     int64_t uptime_ms;
     uint64_t db_bytes;
+    uint64_t disk_free_bytes;
+    uint64_t map_bytes;
+    uint64_t map_used_bytes;
+    uint8_t chain_head[DF_CHAIN_BYTES]; /* the log's last hash (store.h) */
 } df_stats;
 
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s);
@@ -48,6 +52,11 @@ void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *
 /* `history` and `replay`: recorded events as they are stored. */
 void df_reply_history(msgpack_packer *pk, const MDB_val *events, size_t count);
 void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, uint64_t last_seq);
+/* `replay` with `proof: true`: each event map gains `raw` (its bytes),
+ * `digest` (stored with it, store.h) and `hash` (hashes[i * 32], the chain's
+ * hash at it). */
+void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const uint8_t *hashes,
+                           size_t count, uint64_t last_seq);
 /* `rejected`: stored items, the first with id first_id (ids count up from 1
  * without a gap). */
 void df_reply_rejected(msgpack_packer *pk, const MDB_val *items, size_t count, uint64_t first_id);

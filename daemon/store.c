@@ -5,11 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -17,9 +20,13 @@
 
 struct df_store {
     MDB_env *env;
-    MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected, moves;
+    MDB_dbi log, ids, deal_events, deals, index, aggs, meta, pipelines, rejected, moves, chain;
     MDB_txn *read_txn;
-    int lock_fd;
+    /* the map is grown only while the loop thread's read transaction is
+     * closed: LMDB maps the file again */
+    pthread_mutex_t map_mu;
+    bool reading; /* under map_mu */
+    int lock_fd, dir_fd;
     char path[4096];
 };
 
@@ -54,6 +61,167 @@ static int rebuild_if_old(df_store *st, MDB_txn *txn)
     return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
 }
 
+/* ---- the store's identity ----
+ * A store, once created, is named by a random id kept both in its meta and in
+ * a marker file beside data.mdb: a directory whose data.mdb went missing,
+ * was emptied or replaced by another store's is refused, never started
+ * afresh. */
+
+#define MARKER_NAME  "dealflowd.store"
+#define STORE_ID_LEN 32 /* hex of 16 random bytes */
+
+static bool read_marker(const char *dir, char id[STORE_ID_LEN + 1])
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/" MARKER_NAME, dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(id, 1, STORE_ID_LEN, f);
+    fclose(f);
+    id[n] = '\0';
+    return true;
+}
+
+static int write_marker(const char *dir, const char *id)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof(path), "%s/" MARKER_NAME, dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(id);
+    int ok = write(fd, id, len) == (ssize_t)len && fsync(fd) == 0;
+    close(fd);
+    return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+static bool data_file_present(const char *dir)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    return stat(path, &sb) == 0 && sb.st_size > 0;
+}
+
+/* The store's id from its meta; one is made for a store that has none, unless
+ * the directory's marker says the store should already have one (then the
+ * empty id makes the caller refuse). */
+static int store_id_get(df_store *st, MDB_txn *txn, bool had_marker, char id[STORE_ID_LEN + 1])
+{
+    static const char key[] = "store_id";
+    MDB_val k = {sizeof(key) - 1, (void *)key}, v;
+    int rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == 0 && v.mv_size == STORE_ID_LEN) {
+        memcpy(id, v.mv_data, STORE_ID_LEN);
+        id[STORE_ID_LEN] = '\0';
+        return 0;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    id[0] = '\0';
+    if (had_marker)
+        return 0;
+    uint8_t random[STORE_ID_LEN / 2];
+    randombytes_buf(random, sizeof(random));
+    sodium_bin2hex(id, STORE_ID_LEN + 1, random, sizeof(random));
+    v = (MDB_val){STORE_ID_LEN, id};
+    return mdb_put(txn, st->meta, &k, &v, 0);
+}
+
+/* ---- the chain ---- */
+
+/* A hash kept every so many events, so that the hash at any seq is found
+ * without walking the whole log. */
+#define CHECKPOINT_EVERY 1024
+
+static _Thread_local uint64_t corrupt_seq;
+static const char CHAIN_HEAD_KEY[] = "chain_head";
+
+void df_chain_digest(const void *data, size_t len, uint8_t digest[DF_CHAIN_BYTES])
+{
+    crypto_generichash(digest, DF_CHAIN_BYTES, data, len, NULL, 0);
+}
+
+void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_CHAIN_BYTES],
+                   uint8_t hash[DF_CHAIN_BYTES])
+{
+    uint8_t both[2 * DF_CHAIN_BYTES];
+    memcpy(both, prev, DF_CHAIN_BYTES);
+    memcpy(both + DF_CHAIN_BYTES, digest, DF_CHAIN_BYTES);
+    crypto_generichash(hash, DF_CHAIN_BYTES, both, sizeof(both), NULL, 0);
+}
+
+uint64_t df_store_corrupt_seq(void)
+{
+    return corrupt_seq;
+}
+
+int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES])
+{
+    MDB_val k = {sizeof(CHAIN_HEAD_KEY) - 1, (void *)CHAIN_HEAD_KEY}, v;
+    int rc = mdb_get(txn, st->meta, &k, &v);
+    memset(hash, 0, DF_CHAIN_BYTES);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size != DF_CHAIN_BYTES)
+        return MDB_CORRUPTED;
+    if (rc == 0)
+        memcpy(hash, v.mv_data, DF_CHAIN_BYTES);
+    return rc;
+}
+
+/* Extends the chain by one event's digest: the head, and a checkpoint. */
+static int chain_extend(df_store *st, MDB_txn *txn, uint64_t seq,
+                        const uint8_t digest[DF_CHAIN_BYTES])
+{
+    uint8_t hash[DF_CHAIN_BYTES];
+    int rc = df_store_chain_head(st, txn, hash);
+    if (rc != 0)
+        return rc;
+    df_chain_next(hash, digest, hash);
+    MDB_val k = {sizeof(CHAIN_HEAD_KEY) - 1, (void *)CHAIN_HEAD_KEY}, v = {DF_CHAIN_BYTES, hash};
+    if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0 || seq % CHECKPOINT_EVERY != 0)
+        return rc;
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    k = (MDB_val){8, key};
+    return mdb_put(txn, st->chain, &k, &v, 0);
+}
+
+/* A store written before digests were kept: each event's digest is computed
+ * once, from its bytes as they are now, and the seq up to which that was done
+ * is kept in meta as digests_added_at. */
+static int add_digests(df_store *st, MDB_txn *txn)
+{
+    uint64_t last = df_store_log_last(st, txn);
+    int rc = 0;
+    if (last > 0)
+        df_log("the store was written before events had digests: computing the digests and the "
+               "chain of its %llu events once",
+               (unsigned long long)last);
+    for (uint64_t seq = 1; rc == 0 && seq <= last; seq++) {
+        uint8_t key[8], digest[DF_CHAIN_BYTES];
+        df_put_be64(key, seq);
+        MDB_val k = {8, key}, v;
+        if ((rc = mdb_get(txn, st->log, &k, &v)) != 0)
+            return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        uint8_t *record = malloc(v.mv_size + DF_CHAIN_BYTES);
+        if (!record)
+            return ENOMEM;
+        df_chain_digest(v.mv_data, v.mv_size, digest);
+        memcpy(record, digest, DF_CHAIN_BYTES);
+        memcpy(record + DF_CHAIN_BYTES, v.mv_data, v.mv_size);
+        MDB_val nv = {v.mv_size + DF_CHAIN_BYTES, record};
+        rc = mdb_put(txn, st->log, &k, &nv, 0);
+        free(record);
+        if (rc == 0)
+            rc = chain_extend(st, txn, seq, digest);
+    }
+    return rc ? rc : df_store_meta_put(st, txn, "digests_added_at", last);
+}
+
 int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err)
 {
     df_store *st = calloc(1, sizeof(*st));
@@ -62,6 +230,12 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
     if (!st)
         return df_fail(err, DF_EINTERNAL, "out of memory");
     st->lock_fd = -1;
+    pthread_mutex_init(&st->map_mu, NULL);
+    st->dir_fd = -1;
+    if (sodium_init() < 0) {
+        df_fail(err, DF_EINTERNAL, "libsodium cannot start");
+        goto fail;
+    }
     snprintf(st->path, sizeof(st->path), "%s", dir);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         df_fail(err, DF_EUNAVAILABLE, "cannot create data directory %s: %s", dir, strerror(errno));
@@ -75,15 +249,28 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
                 strerror(errno));
         goto fail;
     }
-    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    /* the directory itself is locked too: deleting the lock file cannot
+     * let a second dealflowd in */
+    st->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0 || st->dir_fd < 0 ||
+        flock(st->dir_fd, LOCK_EX | LOCK_NB) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "data directory %s is in use by another dealflowd", dir);
+        goto fail;
+    }
+    char marker[STORE_ID_LEN + 1] = "";
+    bool had_marker = read_marker(dir, marker);
+    if (had_marker && !data_file_present(dir)) {
+        df_fail(err, DF_EUNAVAILABLE,
+                "data directory %s held a store (" MARKER_NAME
+                ") but its data.mdb is missing or empty: refusing to start afresh",
+                dir);
         goto fail;
     }
     if ((rc = mdb_env_create(&st->env)) != 0 ||
         (rc = mdb_env_set_mapsize(st->env, map_mib << 20)) != 0 ||
         (rc = mdb_env_set_maxdbs(st->env, 16)) != 0 ||
         (rc = mdb_env_set_maxreaders(st->env, 126)) != 0 ||
-        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP, 0640)) != 0) {
+        (rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0640)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -96,7 +283,8 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         (rc = open_dbi(txn, "meta", &st->meta)) != 0 ||
         (rc = open_dbi(txn, "pipelines", &st->pipelines)) != 0 ||
         (rc = open_dbi(txn, "rejected", &st->rejected)) != 0 ||
-        (rc = open_dbi(txn, "moves", &st->moves)) != 0) {
+        (rc = open_dbi(txn, "moves", &st->moves)) != 0 ||
+        (rc = open_dbi(txn, "chain", &st->chain)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -112,8 +300,26 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
                 dir, (unsigned long long)format, DF_STORE_FORMAT);
         goto fail;
     }
-    if (format == 0 && (rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT)) != 0) {
+    if (format == 1 && (rc = add_digests(st, txn)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot add digests to the store in %s: %s", dir,
+                mdb_strerror(rc));
+        goto fail;
+    }
+    if (format < DF_STORE_FORMAT &&
+        (rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    char store_id[STORE_ID_LEN + 1];
+    if ((rc = store_id_get(st, txn, had_marker, store_id)) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if (had_marker && strcmp(marker, store_id) != 0) {
+        df_fail(err, DF_EUNAVAILABLE,
+                "data directory %s held another store (" MARKER_NAME
+                " does not name its data.mdb): refusing to start",
+                dir);
         goto fail;
     }
     if ((rc = rebuild_if_old(st, txn)) != 0) {
@@ -123,6 +329,10 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
     if ((rc = mdb_txn_commit(txn)) != 0) {
         txn = NULL;
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
+        goto fail;
+    }
+    if (!had_marker && write_marker(dir, store_id) != 0) {
+        df_fail(err, DF_EUNAVAILABLE, "cannot write %s/" MARKER_NAME ": %s", dir, strerror(errno));
         goto fail;
     }
     df_store_check_readers(st);
@@ -145,6 +355,9 @@ void df_store_close(df_store *st)
         mdb_env_close(st->env);
     if (st->lock_fd >= 0)
         close(st->lock_fd);
+    pthread_mutex_destroy(&st->map_mu);
+    if (st->dir_fd >= 0)
+        close(st->dir_fd);
     free(st);
 }
 
@@ -157,6 +370,8 @@ MDB_dbi df_store_dbi(df_store *st, df_store_db db)
         return st->index;
     case DF_DB_AGGS:
         return st->aggs;
+    case DF_DB_LOG:
+        return st->log;
     }
     return st->deals; /* not reached: every db is above */
 }
@@ -185,20 +400,90 @@ int df_store_write_begin(df_store *st, MDB_txn **txn)
 int df_store_read_begin(df_store *st, MDB_txn **txn)
 {
     int rc;
+    pthread_mutex_lock(&st->map_mu);
+    st->reading = true;
+    pthread_mutex_unlock(&st->map_mu);
     if (st->read_txn) {
         rc = mdb_txn_renew(st->read_txn);
     } else {
         rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->read_txn);
     }
     *txn = rc == 0 ? st->read_txn : NULL;
+    if (rc != 0) {
+        pthread_mutex_lock(&st->map_mu);
+        st->reading = false;
+        pthread_mutex_unlock(&st->map_mu);
+    }
     return rc;
 }
 
 void df_store_read_end(df_store *st, MDB_txn *txn)
 {
-    (void)st;
-    if (txn)
-        mdb_txn_reset(txn);
+    if (!txn)
+        return;
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&st->map_mu);
+    st->reading = false;
+    pthread_mutex_unlock(&st->map_mu);
+}
+
+/* Bytes left free on disk besides what a write asks for: the flushes and
+ * LMDB's own pages need some too. */
+#define DISK_RESERVE (64u << 10)
+
+df_store_space df_store_space_get(df_store *st)
+{
+    df_store_space s = {0};
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct statvfs vfs;
+    char path[4200];
+    struct stat sb;
+    if (statvfs(st->path, &vfs) == 0)
+        s.disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &ms) == 0) {
+        s.map_bytes = info.me_mapsize;
+        s.map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    snprintf(path, sizeof(path), "%s/data.mdb", st->path);
+    if (stat(path, &sb) == 0)
+        s.file_bytes = (uint64_t)sb.st_size;
+    return s;
+}
+
+/* Doubles the map (at least need bytes more) while no read transaction is
+ * open; false when one is, or LMDB refused. */
+static bool grow_map(df_store *st, const df_store_space *s, size_t need)
+{
+    uint64_t size = s->map_bytes * 2;
+    bool grown = false;
+    if (size < s->map_used + need)
+        size = s->map_used + need;
+    pthread_mutex_lock(&st->map_mu);
+    if (!st->reading) {
+        int rc = mdb_env_set_mapsize(st->env, (size_t)size);
+        if (rc == 0)
+            df_log("the store's map grew from %llu to %llu MiB",
+                   (unsigned long long)(s->map_bytes >> 20), (unsigned long long)(size >> 20));
+        else
+            df_log("cannot grow the store's map: %s", mdb_strerror(rc));
+        grown = rc == 0;
+    }
+    pthread_mutex_unlock(&st->map_mu);
+    return grown;
+}
+
+int df_store_make_room(df_store *st, size_t need)
+{
+    df_store_space s = df_store_space_get(st);
+    uint64_t end = s.map_used + need;
+    /* pages LMDB writes past the end of the file take blocks from the disk */
+    uint64_t disk_need = end > s.file_bytes ? end - s.file_bytes : 0;
+    if (disk_need > 0 && s.disk_free < disk_need + DISK_RESERVE)
+        return ENOSPC;
+    if (end > s.map_bytes && !grow_map(st, &s, need))
+        return MDB_MAP_FULL;
+    return 0;
 }
 
 int df_store_meta_get(df_store *st, MDB_txn *txn, const char *key, uint64_t *value)
@@ -270,17 +555,49 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static bool record_intact(const MDB_val *record)
+{
+    uint8_t digest[DF_CHAIN_BYTES];
+    if (record->mv_size < DF_CHAIN_BYTES)
+        return false;
+    df_chain_digest((const uint8_t *)record->mv_data + DF_CHAIN_BYTES,
+                    record->mv_size - DF_CHAIN_BYTES, digest);
+    return sodium_memcmp(digest, record->mv_data, DF_CHAIN_BYTES) == 0;
+}
+
+/* The event's bytes in a log record checked against its digest. */
+static int record_event(uint64_t seq, const MDB_val *record, MDB_val *event)
+{
+    if (!record_intact(record)) {
+        corrupt_seq = seq;
+        return DF_STORE_ECORRUPT;
+    }
+    *event =
+        (MDB_val){record->mv_size - DF_CHAIN_BYTES, (uint8_t *)record->mv_data + DF_CHAIN_BYTES};
+    return 0;
+}
+
 int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
 {
-    return counter_put(txn, st->log, seq, data, len);
+    uint8_t key[8], digest[DF_CHAIN_BYTES];
+    df_chain_digest(data, len, digest);
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, v = {len + DF_CHAIN_BYTES, NULL};
+    int rc = mdb_put(txn, st->log, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    memcpy(v.mv_data, digest, DF_CHAIN_BYTES);
+    memcpy((uint8_t *)v.mv_data + DF_CHAIN_BYTES, data, len);
+    return chain_extend(st, txn, seq, digest);
 }
 
 int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
 {
     uint8_t key[8];
     df_put_be64(key, seq);
-    MDB_val k = {8, key};
-    return mdb_get(txn, st->log, &k, out);
+    MDB_val k = {8, key}, record;
+    int rc = mdb_get(txn, st->log, &k, &record);
+    return rc != 0 ? rc : record_event(seq, &record, out);
 }
 
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
@@ -288,10 +605,81 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
     return counter_last(txn, st->log);
 }
 
+typedef struct checked_scan {
+    df_log_each each;
+    void *ctx;
+    int rc;
+} checked_scan;
+
+static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
+{
+    checked_scan *c = ctx;
+    MDB_val event;
+    if ((c->rc = record_event(seq, record, &event)) != 0)
+        return 1;
+    return c->each(c->ctx, seq, &event);
+}
+
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx)
 {
-    return counter_scan(txn, st->log, after, limit, each, ctx);
+    checked_scan c = {each, ctx, 0};
+    int rc = counter_scan(txn, st->log, after, limit, checked_each, &c);
+    return rc ? rc : c.rc;
+}
+
+const uint8_t *df_store_log_digest(const MDB_val *event)
+{
+    return (const uint8_t *)event->mv_data - DF_CHAIN_BYTES;
+}
+
+typedef struct chain_walk {
+    uint8_t *hash;
+    int rc;
+} chain_walk;
+
+static int chain_walk_each(void *ctx, uint64_t seq, const MDB_val *record)
+{
+    chain_walk *w = ctx;
+    if (record->mv_size < DF_CHAIN_BYTES) {
+        corrupt_seq = seq;
+        w->rc = DF_STORE_ECORRUPT;
+        return 1;
+    }
+    df_chain_next(w->hash, record->mv_data, w->hash);
+    return 0;
+}
+
+int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_CHAIN_BYTES])
+{
+    uint64_t from = 0;
+    memset(hash, 0, DF_CHAIN_BYTES);
+    if (seq == 0)
+        return 0;
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    MDB_cursor *cur;
+    MDB_val k = {8, key}, v;
+    int rc = mdb_cursor_open(txn, st->chain, &cur);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && !(k.mv_size == 8 && df_get_be64(k.mv_data) == seq))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 8 && v.mv_size == DF_CHAIN_BYTES && df_get_be64(k.mv_data) <= seq) {
+        from = df_get_be64(k.mv_data);
+        memcpy(hash, v.mv_data, DF_CHAIN_BYTES);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    if (from == seq)
+        return 0;
+    chain_walk w = {hash, 0};
+    rc = counter_scan(txn, st->log, from, seq - from, chain_walk_each, &w);
+    return rc ? rc : w.rc;
 }
 
 int df_store_rejected_put(df_store *st, MDB_txn *txn, uint64_t id, const void *data, size_t len)

@@ -7,6 +7,7 @@
 #ifndef DF_STORE_H
 #define DF_STORE_H
 
+#include <errno.h>
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +18,9 @@
 #include "index.h"
 #include "metrics.h"
 
-#define DF_STORE_FORMAT 1
+/* 2: each log record is the event's 32-byte digest followed by its bytes,
+ * and the chain of digests is kept (see "The chain" in PROTOCOL.md). */
+#define DF_STORE_FORMAT 2
 /* The layout of what derives from the log; a store with another is rebuilt
  * from its log when opened. */
 #define DF_DERIVED_FORMAT 3
@@ -33,9 +36,23 @@ void df_store_check_readers(df_store *st);
 /* Bytes the data file takes on disk. */
 uint64_t df_store_disk_bytes(df_store *st);
 
+/* Room on disk and in the map. */
+typedef struct df_store_space {
+    uint64_t disk_free;  /* bytes free on the store's filesystem (for unprivileged users) */
+    uint64_t map_bytes;  /* the map's size */
+    uint64_t map_used;   /* bytes of the map in use */
+    uint64_t file_bytes; /* the data file's size */
+} df_store_space;
+df_store_space df_store_space_get(df_store *st);
+/* Whether a write transaction of about need bytes fits: 0, ENOSPC when the
+ * disk lacks room, or MDB_MAP_FULL when the map does and cannot grow now
+ * (it grows only while no transaction is open: call it between them, on
+ * the writer thread). */
+int df_store_make_room(df_store *st, size_t need);
+
 /* The databases whose records other modules lay out (index.c, aggregates.c;
  * a scan of every deal walks the projections' keys). */
-typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS } df_store_db;
+typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS, DF_DB_LOG } df_store_db;
 MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
 int df_store_write_begin(df_store *st, MDB_txn **txn);
@@ -47,7 +64,22 @@ void df_store_read_end(df_store *st, MDB_txn *txn);
 int df_store_meta_get(df_store *st, MDB_txn *txn, const char *key, uint64_t *value);
 int df_store_meta_put(df_store *st, MDB_txn *txn, const char *key, uint64_t value);
 
-/* The log: seq -> the recorded event map. */
+/* The chain: each event's digest is BLAKE2b-256 of its recorded bytes; the
+ * hash at seq is BLAKE2b-256 of the hash at seq - 1 (32 zero bytes at 0)
+ * followed by the digest at seq. */
+#define DF_CHAIN_BYTES 32
+void df_chain_digest(const void *data, size_t len, uint8_t digest[DF_CHAIN_BYTES]);
+void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_CHAIN_BYTES],
+                   uint8_t hash[DF_CHAIN_BYTES]);
+/* Returned by the log's reads for a record that does not match its digest
+ * (an errno, like ENOMEM, so that mdb_strerror still reads well: "Bad
+ * message"); df_store_corrupt_seq() then names it (for the calling thread). */
+#define DF_STORE_ECORRUPT EBADMSG
+uint64_t df_store_corrupt_seq(void);
+
+/* The log: seq -> the event's digest, then the recorded event map. _put
+ * extends the chain in txn; _get and _scan give the event's bytes, checked
+ * against the digest (DF_STORE_ECORRUPT when they do not match). */
 int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
 int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out);
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn);
@@ -56,6 +88,12 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn);
 typedef int (*df_log_each)(void *ctx, uint64_t seq, const MDB_val *event);
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx);
+/* The digest stored with an event that _get or _scan gave, valid as long as
+ * the event's bytes are. */
+const uint8_t *df_store_log_digest(const MDB_val *event);
+/* The chain's hash at seq (32 zero bytes at 0), and at the log's last seq. */
+int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_CHAIN_BYTES]);
+int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]);
 
 /* deal.moved notifications as published: seq -> the msgpack body. */
 int df_store_move_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);

@@ -19,6 +19,10 @@
 
 /* Derived state is also flushed after a quiet spell this long. */
 #define FLUSH_IDLE_MS 200
+/* While the store is full, a batch is tried again after this long. */
+#define FULL_RETRY_MS 500
+/* Room asked of the store beyond a batch's own bytes. */
+#define ROOM_MIN (256u << 10)
 
 struct df_writer {
     df_store *st;
@@ -32,6 +36,7 @@ struct df_writer {
     bool started;
     bool flush_wanted; /* under mu */
     bool stale_wanted; /* under mu */
+    int64_t retry_at;  /* while full: when the next batch is tried (writer thread) */
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
@@ -76,7 +81,9 @@ static void look_for_stale(df_writer *w)
 
 static void flush(df_writer *w)
 {
-    int rc = df_recorder_flush(w->recorder);
+    int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + ROOM_MIN);
+    if (rc == 0)
+        rc = df_recorder_flush(w->recorder);
     if (rc != 0) {
         df_stale_finder_hand_over(w->stale, false);
         pthread_mutex_lock(&w->mu);
@@ -98,10 +105,82 @@ static void flush(df_writer *w)
     look_for_stale(w);
 }
 
+static const char *full_reason(int rc)
+{
+    return rc == ENOSPC ? "the disk is full" : "the store's map is full and cannot grow now";
+}
+
+/* Notes whether the store is full (rc: ENOSPC, MDB_MAP_FULL) or not (0),
+ * logging when writes stop and when they resume. */
+static void note_full(df_writer *w, int rc)
+{
+    pthread_mutex_lock(&w->mu);
+    bool was = w->counters.store_full;
+    w->counters.store_full = rc != 0;
+    pthread_mutex_unlock(&w->mu);
+    if (rc != 0) {
+        w->retry_at = df_now_ms() + FULL_RETRY_MS;
+        if (!was)
+            df_log("writes stopped: %s (%llu bytes free); appends are refused and ingest is "
+                   "held until there is room",
+                   full_reason(rc), (unsigned long long)df_store_space_get(w->st).disk_free);
+    } else if (was) {
+        df_log("writes resumed: the store has room again");
+    }
+}
+
+/* While the store is full, waits out the retry delay (or a stop). */
+static void wait_for_retry(df_writer *w)
+{
+    struct timespec until;
+    int64_t wait_ms = w->retry_at - df_now_ms();
+    if (wait_ms <= 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (wait_ms % 1000) * 1000000L;
+    until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stopping && pthread_cond_timedwait(&w->wake, &w->mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* A batch the full store could not take: nothing of it was tried, so memory
+ * is untouched; the loop answers its appends and holds its ingest events. */
+static void hold(df_batch *b, int rc)
+{
+    b->failure = DF_EUNAVAILABLE;
+    b->store_full = true;
+    snprintf(b->failure_message, sizeof(b->failure_message),
+             "%s: nothing was recorded; retry when there is room", full_reason(rc));
+}
+
+/* Whether a failed commit (rc) failed for want of room; LMDB reports a short
+ * write to a full disk as EIO, so the disk is looked at again. */
+static int full_error(df_writer *w, int rc)
+{
+    if (rc == ENOSPC || rc == MDB_MAP_FULL)
+        return rc;
+    if (rc == EIO && df_store_space_get(w->st).disk_free < ROOM_MIN)
+        return ENOSPC;
+    return 0;
+}
+
 static void process(df_writer *w, df_batch *b)
 {
     MDB_txn *txn = NULL;
-    int rc = df_store_write_begin(w->st, &txn);
+    int rc;
+    if (df_writer_store_full(w))
+        wait_for_retry(w);
+    rc = df_store_make_room(w->st, 4 * b->arena_len + ROOM_MIN);
+    note_full(w, rc);
+    if (rc != 0) {
+        hold(b, rc);
+        return;
+    }
+    df_recorder_mark mark = df_recorder_mark_get(w->recorder);
+    rc = df_store_write_begin(w->st, &txn);
     for (size_t i = 0; rc == 0 && i < b->count; i++)
         rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
     if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
@@ -118,6 +197,24 @@ static void process(df_writer *w, df_batch *b)
     }
     if (txn)
         mdb_txn_abort(txn);
+    /* what the batch changed in memory is undone; only a pipeline definition
+     * makes the unflushed log be folded back */
+    if (!df_recorder_undo(w->recorder, b, &mark)) {
+        int load_rc = load(w);
+        if (load_rc != 0)
+            df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
+    }
+    int full = full_error(w, rc);
+    if (full != 0) {
+        rc = full;
+        /* the room looked for was not enough: held like a batch not tried */
+        note_full(w, rc);
+        b->nmoves = 0;
+        b->rejected = 0;
+        b->duplicates = 0;
+        hold(b, rc);
+        return;
+    }
     b->failure = DF_EUNAVAILABLE;
     snprintf(b->failure_message, sizeof(b->failure_message),
              "the store could not record the batch: %s%s", mdb_strerror(rc), map_full_hint(rc));
@@ -129,9 +226,6 @@ static void process(df_writer *w, df_batch *b)
         b->items[i].dup = false;
         b->items[i].message = DF_NO_TEXT;
     }
-    /* what the rolled-back transaction changed in memory is read back */
-    if ((rc = load(w)) != 0)
-        df_log("cannot read the store back after a failed commit: %s", mdb_strerror(rc));
 }
 
 /* Whether the log holds events the flushed state does not cover. */
@@ -148,6 +242,21 @@ static bool wait_for_work(df_writer *w)
     struct timespec until;
     bool timed = false;
     while (!w->submitted && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
+        if (w->counters.store_full) {
+            /* looks for room again even when nothing comes: the loop sends
+             * nothing while the store is full */
+            struct timespec retry;
+            int64_t wait_ms = w->retry_at - df_now_ms();
+            if (wait_ms <= 0)
+                return false;
+            clock_gettime(CLOCK_MONOTONIC, &retry);
+            retry.tv_nsec += (wait_ms % 1000) * 1000000L;
+            retry.tv_sec += wait_ms / 1000 + retry.tv_nsec / 1000000000L;
+            retry.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&w->wake, &w->mu, &retry) == ETIMEDOUT)
+                return false;
+            continue;
+        }
         if (!unflushed(w)) {
             pthread_cond_wait(&w->wake, &w->mu);
             timed = false;
@@ -182,6 +291,8 @@ static void *writer_main(void *arg)
         w->working = b != NULL || want_flush || want_stale;
         pthread_mutex_unlock(&w->mu);
 
+        if (!b && df_writer_store_full(w) && df_now_ms() >= w->retry_at)
+            note_full(w, df_store_make_room(w->st, ROOM_MIN));
         if (want_stale && unflushed(w) && df_stale_finder_overdue(w->stale, df_now_ms()))
             want_flush = true;
         if (want_flush && unflushed(w))
@@ -288,6 +399,21 @@ bool df_writer_idle(df_writer *w)
     bool idle = !w->submitted && !w->working && !w->finished;
     pthread_mutex_unlock(&w->mu);
     return idle;
+}
+
+bool df_writer_store_full(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool full = w->counters.store_full;
+    pthread_mutex_unlock(&w->mu);
+    return full;
+}
+
+void df_writer_count_lost(df_writer *w, uint64_t events)
+{
+    pthread_mutex_lock(&w->mu);
+    w->counters.lost += events;
+    pthread_mutex_unlock(&w->mu);
 }
 
 df_writer_counters df_writer_counters_get(df_writer *w)

@@ -27,6 +27,8 @@ typedef struct df_writer_counters {
     uint64_t pipeline_changes; /* commits that defined or replaced a pipeline */
     bool flush_failing; /* the last flush failed (a full disk or map): reads of indexes cannot be
                            served */
+    bool store_full;    /* the disk or the map is full: batches are held, not tried */
+    uint64_t lost;      /* received ingest events neither recorded nor kept as rejected */
 } df_writer_counters;
 
 /* Starts the thread. `done` is called from the writer thread after each
@@ -57,6 +59,11 @@ void df_writer_request_stale_check(df_writer *w);
 /* Hands over the deal.stale notifications found so far (*out, count
  * returned; the caller frees *out). */
 size_t df_writer_take_stale(df_writer *w, df_stale **out);
+/* Whether the store is full: appends are refused, ingest is held, and the
+ * writer tries the next batch after a delay. */
+bool df_writer_store_full(df_writer *w);
+/* Counts received events that could be neither recorded nor rejected. */
+void df_writer_count_lost(df_writer *w, uint64_t events);
 /* Stops the thread after the batch it holds. */
 void df_writer_stop(df_writer *w);
 

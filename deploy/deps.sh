@@ -7,5 +7,5 @@ SUDO=""
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang libclang-rt-14-dev \
-    libuv1-dev libzmq3-dev liblmdb-dev libmsgpack-dev libjansson-dev \
+    libuv1-dev libzmq3-dev liblmdb-dev libmsgpack-dev libjansson-dev libsodium-dev \
     lmdb-utils python3 python3-zmq python3-msgpack >/dev/null

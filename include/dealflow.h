@@ -46,6 +46,7 @@ typedef enum df_error_code {
      * (the daemon is down or unreachable), so that callers can tell it from
      * the daemon's `unavailable`. */
     DF_EUNREACHABLE = -11, /* unreachable */
+    DF_ECORRUPT = -12,     /* corrupt: a stored event does not match its digest */
 } df_error_code;
 
 #define DF_MESSAGE_MAX 200 /* error messages, bytes including NUL */

@@ -12,11 +12,20 @@ static const char *const error_names[] = {
     "ok",        "bad_request",   "unknown_op",       "not_found",
     "conflict",  "unknown_stage", "unknown_pipeline", "too_large",
     "forbidden", "unavailable",   "internal",         "unreachable",
+    "corrupt",
 };
 
 #define ERROR_NAME_COUNT ((int)(sizeof(error_names) / sizeof(error_names[0])))
-/* The names the api sends; "unreachable" is the client's own. */
-#define WIRE_NAME_COUNT (-DF_EINTERNAL + 1)
+/* The names the api sends are all but "unreachable", the client's own. */
+static int wire_name_code(const char *name, unsigned long len)
+{
+    for (int i = 1; i < ERROR_NAME_COUNT; i++) {
+        if (-i != DF_EUNREACHABLE && strlen(error_names[i]) == len &&
+            memcmp(error_names[i], name, len) == 0)
+            return -i;
+    }
+    return DF_EINTERNAL;
+}
 
 const char *df_error_name(int code)
 {
@@ -29,11 +38,7 @@ int df_error_from_name(const char *name, unsigned long len)
 {
     if (name == NULL)
         return DF_EINTERNAL;
-    for (int i = 1; i < WIRE_NAME_COUNT; i++) {
-        if (strlen(error_names[i]) == len && memcmp(error_names[i], name, len) == 0)
-            return -i;
-    }
-    return DF_EINTERNAL;
+    return wire_name_code(name, len);
 }
 
 int df_fail(df_error *err, int code, const char *fmt, ...)

@@ -113,7 +113,8 @@ static void add_pipeline(df_batch *b)
  * nothing behind however the run ends (libFuzzer exits without atexit). */
 static void remove_store_files(void)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "dealflowd.lock"};
+    static const char *const files[] = {"data.mdb", "lock.mdb", "dealflowd.lock",
+                                        "dealflowd.store"};
     char path[sizeof(dir) + 16];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);

@@ -247,7 +247,10 @@ static void test_error_names(void)
     CHECK_INT(DF_EINTERNAL, -10);
     CHECK_STR(df_error_name(DF_EUNREACHABLE), "unreachable");
     CHECK_INT(df_error_from_name("unreachable", 11), DF_EINTERNAL); /* not a wire name */
-    CHECK_STR(df_error_name(-12), "internal");
+    CHECK_STR(df_error_name(DF_ECORRUPT), "corrupt");
+    CHECK_INT(df_error_from_name("corrupt", 7), DF_ECORRUPT);
+    CHECK_INT(DF_ECORRUPT, -12);
+    CHECK_STR(df_error_name(-13), "internal");
     CHECK_STR(df_error_name(5), "internal");
     CHECK_INT(df_error_from_name("nope", 4), DF_EINTERNAL);
     CHECK_INT(df_error_from_name("bad_request", 3), DF_EINTERNAL);

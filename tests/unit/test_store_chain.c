@@ -1,0 +1,165 @@
+/* test_store_chain.c: the store's chain of digests: a store written before
+ * digests gets them once, a record that no longer matches its digest is
+ * named, and a data.mdb replaced by another store's is refused. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "keys.h"
+#include "store.h"
+
+static char dir[] = "/tmp/dealflow-test-chain-XXXXXX";
+static char other[] = "/tmp/dealflow-test-chain-other-XXXXXX";
+
+static const char *const EVENTS[] = {"\x81\xa2id\xa1"
+                                     "a",
+                                     "\x81\xa2id\xa1"
+                                     "b",
+                                     "\x81\xa2id\xa1"
+                                     "c"};
+#define NEVENTS 3
+
+static void remove_dir(const char *path)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", path);
+    CHECK(system(cmd) == 0);
+}
+
+/* Writes a format-1 store by hand: log records are the events' bytes alone. */
+static void write_old_store(const char *path)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log, meta;
+    CHECK(mdb_env_create(&env) == 0);
+    CHECK(mdb_env_set_maxdbs(env, 16) == 0);
+    CHECK(mdb_env_set_mapsize(env, 16u << 20) == 0);
+    CHECK(mdb_env_open(env, path, 0, 0640) == 0);
+    CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+    CHECK(mdb_dbi_open(txn, "log", MDB_CREATE, &log) == 0);
+    CHECK(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta) == 0);
+    for (int i = 0; i < NEVENTS; i++) {
+        uint8_t key[8];
+        df_put_be64(key, (uint64_t)i + 1);
+        MDB_val k = {8, key}, v = {strlen(EVENTS[i]), (void *)EVENTS[i]};
+        CHECK(mdb_put(txn, log, &k, &v, 0) == 0);
+    }
+    uint64_t format = 1;
+    MDB_val k = {6, "format"}, v = {8, &format};
+    CHECK(mdb_put(txn, meta, &k, &v, 0) == 0);
+    CHECK(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+}
+
+static void test_old_store_gets_digests(void)
+{
+    df_store *st;
+    df_error err;
+    MDB_txn *txn;
+    uint8_t hash[DF_CHAIN_BYTES] = {0}, digest[DF_CHAIN_BYTES], head[DF_CHAIN_BYTES];
+    write_old_store(dir);
+    CHECK(df_store_open(&st, dir, 16, &err) == 0);
+    CHECK(df_store_read_begin(st, &txn) == 0);
+    for (int i = 0; i < NEVENTS; i++) {
+        MDB_val v;
+        CHECK(df_store_log_get(st, txn, (uint64_t)i + 1, &v) == 0);
+        CHECK(v.mv_size == strlen(EVENTS[i]) && memcmp(v.mv_data, EVENTS[i], v.mv_size) == 0);
+        df_chain_digest(EVENTS[i], strlen(EVENTS[i]), digest);
+        CHECK(memcmp(df_store_log_digest(&v), digest, DF_CHAIN_BYTES) == 0);
+        df_chain_next(hash, digest, hash);
+        CHECK(df_store_chain_at(st, txn, (uint64_t)i + 1, head) == 0);
+        CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
+    }
+    CHECK(df_store_chain_head(st, txn, head) == 0);
+    CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
+    uint64_t added = 0, format = 0;
+    CHECK(df_store_meta_get(st, txn, "digests_added_at", &added) == 0);
+    CHECK_INT(added, NEVENTS);
+    CHECK(df_store_meta_get(st, txn, "format", &format) == 0);
+    CHECK_INT(format, DF_STORE_FORMAT);
+    df_store_read_end(st, txn);
+
+    /* the chain goes on from there, and is the same after a reopen */
+    CHECK(df_store_write_begin(st, &txn) == 0);
+    CHECK(df_store_log_put(st, txn, NEVENTS + 1, "\x80", 1) == 0);
+    CHECK(mdb_txn_commit(txn) == 0);
+    df_chain_digest("\x80", 1, digest);
+    df_chain_next(hash, digest, hash);
+    df_store_close(st);
+    CHECK(df_store_open(&st, dir, 16, &err) == 0);
+    CHECK(df_store_read_begin(st, &txn) == 0);
+    CHECK(df_store_chain_head(st, txn, head) == 0);
+    CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
+    df_store_read_end(st, txn);
+    df_store_close(st);
+}
+
+/* Damage to a record's bytes is named by its seq. */
+static void test_damage_named(void)
+{
+    df_store *st;
+    df_error err;
+    MDB_txn *txn;
+    MDB_val v;
+    CHECK(df_store_open(&st, dir, 16, &err) == 0);
+    CHECK(df_store_write_begin(st, &txn) == 0);
+    CHECK(df_store_log_get(st, txn, 2, &v) == 0);
+    /* the record is the digest, then the event: its last byte flipped */
+    uint8_t record[4096], key[8];
+    size_t len = v.mv_size + DF_CHAIN_BYTES;
+    CHECK(len <= sizeof record);
+    memcpy(record, (const uint8_t *)v.mv_data - DF_CHAIN_BYTES, len);
+    record[len - 1] ^= 1;
+    df_put_be64(key, 2);
+    MDB_val k = {sizeof key, key}, damaged = {len, record};
+    CHECK(mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &damaged, 0) == 0);
+    CHECK_INT(df_store_log_get(st, txn, 2, &v), DF_STORE_ECORRUPT);
+    CHECK_INT(df_store_corrupt_seq(), 2);
+    CHECK_INT(df_store_log_get(st, txn, 1, &v), 0);
+    mdb_txn_abort(txn);
+    df_store_close(st);
+}
+
+/* A data.mdb that is another store's is refused. */
+static void test_foreign_refused(void)
+{
+    df_store *st;
+    df_error err;
+    char from[128], to[128];
+    CHECK(df_store_open(&st, other, 16, &err) == 0);
+    df_store_close(st);
+    snprintf(from, sizeof(from), "%s/data.mdb", other);
+    snprintf(to, sizeof(to), "%s/data.mdb", dir);
+    CHECK(rename(from, to) == 0);
+    CHECK_INT(df_store_open(&st, dir, 16, &err), DF_EUNAVAILABLE);
+    CHECK(strstr(err.message, "another store") != NULL);
+}
+
+static bool make_dirs(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK(mkdtemp(other) != NULL);
+    return true;
+}
+
+static void remove_dirs(void)
+{
+    remove_dir(dir);
+    remove_dir(other);
+}
+
+static const df_test tests[] = {
+    {"old_store_gets_digests", test_old_store_gets_digests},
+    {"damage_named", test_damage_named},
+    {"foreign_refused", test_foreign_refused},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = make_dirs, .teardown = remove_dirs};
+    return df_test_main(argc, argv, tests, &fixture);
+}
