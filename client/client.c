@@ -279,8 +279,3 @@ int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, d
                    "no reply from the daemon at %s after %d attempt%s of %d ms", c->api,
                    c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms);
 }
-
-int df__request_sbuffer(df_client *c, const msgpack_sbuffer *sb, df_bytes *reply, df_error *err)
-{
-    return df_request(c, sb->data, sb->size, reply, err);
-}

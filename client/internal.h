@@ -32,9 +32,6 @@ struct df_client {
     uint64_t next_request_id;
 };
 
-/* Sends the request built in sb (a msgpack map) as df_request does. */
-int df__request_sbuffer(df_client *c, const msgpack_sbuffer *sb, df_bytes *reply, df_error *err);
-
 /* Readers of one value inside checked msgpack bytes (see df_msgpack_check).
  * Each returns false when the value has another type. */
 bool df__read_uint(const char *value, size_t len, uint64_t *out);

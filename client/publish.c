@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
 
 #define PUBLISH_LINGER_MS 2000
 
@@ -75,21 +76,11 @@ int df_append(df_client *c, const void *events, size_t len, df_append_result *re
         return df_fail(err, DF_EBAD_REQUEST, "%u events need %u results, not %zu",
                        (unsigned)nevents, (unsigned)nevents, count);
 
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "append");
-    df_pack_cstr(&pk, "events");
-    if (msgpack_sbuffer_write(&sb, events, len) != 0) {
-        msgpack_sbuffer_destroy(&sb);
-        return df_fail(err, DF_EINTERNAL, "out of memory for a request of %zu bytes", len);
-    }
+    df__request r;
+    df__request_begin(&r, "append");
+    df__request_msgpack(&r, "events", events, len);
     df_bytes reply;
-    int rc = df__request_sbuffer(c, &sb, &reply, err);
-    msgpack_sbuffer_destroy(&sb);
+    int rc = df__request_send(c, &r, &reply, err);
     if (rc == 0)
         rc = read_results(&reply, nevents, results, err);
     df_bytes_free(&reply);

@@ -10,6 +10,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
 
 #define MOVED_PREFIX     "deal.moved."
 #define MOVED_PREFIX_LEN (sizeof MOVED_PREFIX - 1)
@@ -77,26 +78,13 @@ static bool reserve(char **buf, size_t *cap, size_t need)
 /* Asks for the moves after s->last; the repair goes on from the reply. */
 static int fetch_moves(df_subscription *s, uint64_t after, uint32_t limit, df_error *err)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "moves");
-    df_pack_cstr(&pk, "after");
-    msgpack_pack_uint64(&pk, after);
-    df_pack_cstr(&pk, "limit");
-    msgpack_pack_uint32(&pk, limit);
-    df_bytes reply;
-    int rc = df__request_sbuffer(s->client, &sb, &reply, err);
-    msgpack_sbuffer_destroy(&sb);
-    if (rc != 0) {
-        df_bytes_free(&reply);
+    df__request r;
+    df__request_begin(&r, "moves");
+    df__request_uint(&r, "after", after);
+    df__request_uint(&r, "limit", limit);
+    int rc = df__request_fetch(s->client, &r, &s->page, err);
+    if (rc != 0)
         return rc;
-    }
-    df_bytes_free(&s->page);
-    s->page = reply;
     s->page_left = 0;
     if (!df__map_array(s->page.data, s->page.len, "moves", &s->page_item, &s->page_rest,
                        &s->page_left))
