@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "internal.h"
 #include "request.h"
+#include "socket.h"
 
 #define PUBLISH_LINGER_MS 2000
 
@@ -89,20 +90,14 @@ int df_append(df_client *c, const void *events, size_t len, df_append_result *re
 
 static int open_push(df_client *c, df_error *err)
 {
-    int linger = PUBLISH_LINGER_MS;
-    c->push = zmq_socket(c->context, ZMQ_PUSH);
-    if (c->push == NULL)
-        return df_fail(err, DF_EINTERNAL, "cannot open a ZeroMQ socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(c->push, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->push, ZMQ_SNDTIMEO, &c->timeout_ms, sizeof c->timeout_ms);
-    if (zmq_connect(c->push, c->ingest) != 0) {
-        int code = errno;
-        zmq_close(c->push);
-        c->push = NULL;
-        return df_fail(err, DF_EBAD_REQUEST, "cannot connect to the ingest endpoint %s: %s",
-                       c->ingest, zmq_strerror(code));
-    }
-    return 0;
+    df__socket_spec spec = {
+        .type = ZMQ_PUSH,
+        .role = "ingest",
+        .endpoint = c->ingest,
+        .linger_ms = PUBLISH_LINGER_MS,
+        .send_timeout_ms = c->timeout_ms,
+    };
+    return df__socket_open(c->context, &spec, &c->push, err);
 }
 
 int df_publish(df_client *c, const void *frame, size_t len, df_error *err)

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "internal.h"
 #include "request.h"
+#include "socket.h"
 
 #define MOVED_PREFIX     "deal.moved."
 #define MOVED_PREFIX_LEN (sizeof MOVED_PREFIX - 1)
@@ -324,17 +325,18 @@ static bool prefix_tracks_moves(const char *prefix, size_t len)
 
 static int open_sub(df_subscription *s, df_error *err)
 {
-    int linger = 0;
-    int64_t max_size = DF__MAX_NOTIFICATION;
-    s->sub = zmq_socket(s->client->context, ZMQ_SUB);
-    if (s->sub == NULL)
-        return df_fail(err, DF_EINTERNAL, "cannot open a ZeroMQ socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
-    zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, s->prefix, s->prefix_len);
-    if (zmq_connect(s->sub, s->client->notify) != 0)
-        return df_fail(err, DF_EBAD_REQUEST, "cannot connect to the notify endpoint %s: %s",
-                       s->client->notify, zmq_strerror(errno));
+    df__socket_spec spec = {
+        .type = ZMQ_SUB,
+        .role = "notify",
+        .endpoint = s->client->notify,
+        .linger_ms = 0,
+        .max_message = DF__MAX_NOTIFICATION,
+        .subscribe = s->prefix,
+        .subscribe_len = s->prefix_len,
+    };
+    int rc = df__socket_open(s->client->context, &spec, &s->sub, err);
+    if (rc != 0)
+        return rc;
     /* reading ZMQ_EVENTS makes the socket attach the connection and send
      * its subscription without waiting for the first receive */
     int events;
