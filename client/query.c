@@ -1,5 +1,5 @@
 /* query.c: the api's single-reply reads as calls: a deal (at a time, as of
- * a time), the board, the metrics and the counters. Each builds the
+ * a time), the board, the metrics, the counters and ping. Each builds the
  * request and gives back the reply map (msgpack) that df_request returned.
  * Names are the daemon's to judge (an owner no deal has is a filter that
  * matches nothing), so only what cannot be packed is refused here. */
@@ -70,4 +70,11 @@ int df_get_stats(df_client *c, df_bytes *reply, df_error *err)
     if (c == NULL)
         return refuse(reply, err, "df_get_stats needs a client");
     return bare_request(c, "stats", reply, err);
+}
+
+int df_ping(df_client *c, df_bytes *reply, df_error *err)
+{
+    if (c == NULL)
+        return refuse(reply, err, "df_ping needs a client");
+    return bare_request(c, "ping", reply, err);
 }

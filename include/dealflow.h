@@ -135,6 +135,9 @@ typedef struct df_metrics_request {
 /* q may be NULL: every deal of `default`. */
 int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply, df_error *err);
 int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
+/* Asks whether the daemon answers (`ping`): the reply holds its version and
+ * the last recorded seq. */
+int df_ping(df_client *c, df_bytes *reply, df_error *err);
 
 /* Iterators over paged replies: `list` (every page), `history`, `replay`,
  * `rejected`. */

@@ -548,6 +548,13 @@ static void test_reads(void)
     CHECK_INT(df_get_board(c, "", NULL, &reply, &err), DF_EUNKNOWN_PIPELINE);
     df_bytes_free(&reply);
 
+    CHECK_INT(df_ping(c, &reply, &err), 0);
+    uint64_t last_seq = 0;
+    CHECK(df__map_uint(reply.data, reply.len, "last_seq", &last_seq) && last_seq >= seq);
+    df_bytes_free(&reply);
+    CHECK_INT(df_ping(NULL, &reply, &err), DF_EBAD_REQUEST);
+    CHECK(reply.data == NULL);
+
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
     uint64_t events = 0;
     CHECK(df__map_uint(reply.data, reply.len, "events", &events) && events >= seq);
