@@ -67,6 +67,36 @@ int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, d
     return 0;
 }
 
+int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, df_error *err)
+{
+    static const df_list_filters every_deal;
+    if (f == NULL)
+        f = &every_deal;
+    df__request filters;
+    df__request_begin(&filters, NULL);
+    df__request_str(&filters, "pipeline", f->pipeline);
+    df__request_str(&filters, "stage", f->stage);
+    df__request_str(&filters, "owner", f->owner);
+    df__request_str(&filters, "status", f->status);
+    if (f->stale)
+        df__request_bool(&filters, "stale", true);
+    if (f->idle_days != NULL)
+        df__request_uint(&filters, "idle_days", *f->idle_days);
+    df__request_time(&filters, "now", f->now);
+    const char *map;
+    size_t len;
+    int rc;
+    if (df__request_finish(&filters, &map, &len)) {
+        rc = df_list_open(c, map, len, out, err);
+    } else {
+        if (out != NULL)
+            *out = NULL;
+        rc = df_fail(err, DF_EINTERNAL, "out of memory for the list filters");
+    }
+    df__request_free(&filters);
+    return rc;
+}
+
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err)
 {
     if (deal == NULL || deal[0] == '\0' || strlen(deal) > DF_MAX_ID)

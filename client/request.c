@@ -52,6 +52,16 @@ void df__request_uint(df__request *r, const char *key, uint64_t value)
     r->entries++;
 }
 
+void df__request_bool(df__request *r, const char *key, bool value)
+{
+    df_pack_cstr(&r->pk, key);
+    if (value)
+        msgpack_pack_true(&r->pk);
+    else
+        msgpack_pack_false(&r->pk);
+    r->entries++;
+}
+
 void df__request_time(df__request *r, const char *key, const int64_t *ms)
 {
     if (ms == NULL)

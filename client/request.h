@@ -27,6 +27,7 @@ void df__request_begin(df__request *r, const char *op);
 void df__request_str(df__request *r, const char *key, const char *value);
 void df__request_strn(df__request *r, const char *key, const char *value, size_t len);
 void df__request_uint(df__request *r, const char *key, uint64_t value);
+void df__request_bool(df__request *r, const char *key, bool value);
 /* A time (ms since the epoch); NULL adds nothing. */
 void df__request_time(df__request *r, const char *key, const int64_t *ms);
 /* A value that is checked msgpack already, copied as it is. */

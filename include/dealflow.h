@@ -146,6 +146,19 @@ typedef struct df_iter df_iter;
 /* filters: a msgpack map of list filters (pipeline, stage, owner, status,
  * stale, idle_days, now), or NULL for every deal. */
 int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, df_error *err);
+/* list filters as fields, for callers that do not pack msgpack: each one
+ * NULL (false for stale) filters nothing; all of them: every deal. */
+typedef struct df_list_filters {
+    const char *pipeline;
+    const char *stage;
+    const char *owner;
+    const char *status; /* open, won or lost */
+    bool stale;         /* only the deals that are stale */
+    const uint64_t *idle_days;
+    const int64_t *now;
+} df_list_filters;
+/* As df_list_open with these filters (f NULL: every deal). */
+int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, df_error *err);
 /* The deal's recorded events after seq `after`. */
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err);
 /* Every recorded event after seq `after`. */

@@ -132,7 +132,8 @@ static void test_request_bytes(void)
     df__request_time(&r, "as_of", NULL);
     df__request_time(&r, "from", &before_epoch);
     df__request_uint(&r, "limit", 1000);
-    msgpack_pack_map(&pk, 5);
+    df__request_bool(&r, "stale", true);
+    msgpack_pack_map(&pk, 6);
     df_pack_cstr(&pk, "op");
     df_pack_cstr(&pk, "deal");
     df_pack_cstr(&pk, "deal");
@@ -143,6 +144,8 @@ static void test_request_bytes(void)
     msgpack_pack_int64(&pk, before_epoch);
     df_pack_cstr(&pk, "limit");
     msgpack_pack_uint32(&pk, 1000);
+    df_pack_cstr(&pk, "stale");
+    msgpack_pack_true(&pk);
     CHECK(request_is(&r, &sb));
 
     /* 20 entries: a map 16 header; the filters come before op */
@@ -415,6 +418,24 @@ static void test_iterators(void)
     df_iter_free(it);
     msgpack_sbuffer_destroy(&filters);
     CHECK_INT(df_list_open(c, "\x93", 1, &it, &err), DF_EBAD_REQUEST);
+
+    /* the filters as fields */
+    df_list_filters fields = {.stage = "qualified"};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 700, &err), 0);
+    CHECK_INT(drain(it, "deal"), 2500);
+    df_iter_free(it);
+    uint64_t idle_days = 0;
+    fields = (df_list_filters){.owner = "nobody", .stale = true, .idle_days = &idle_days};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    CHECK_INT(drain(it, "deal"), 0);
+    df_iter_free(it);
+    fields = (df_list_filters){.status = "pending"};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    const char *refused;
+    size_t refused_len;
+    CHECK_INT(df_iter_next(it, &refused, &refused_len, &err), DF_EBAD_REQUEST);
+    df_iter_free(it);
 
     int64_t last = it_last_seq(&D);
     CHECK_INT(df_replay_open(c, 0, &it, &err), 0);
