@@ -196,7 +196,7 @@ static int judge_reply(const char *data, size_t len, bool *well_formed, df_error
     size_t value_len;
     bool ok = false;
     if (!df_msgpack_map_find(data, len, "ok", &value, &value_len) ||
-        !df__read_bool(value, value_len, &ok))
+        !df_msgpack_read_bool(value, value_len, &ok))
         return df_fail(err, DF_EINTERNAL, "the daemon's reply is not a map with a bool `ok`");
     *well_formed = true;
     if (ok)
@@ -204,11 +204,11 @@ static int judge_reply(const char *data, size_t len, bool *well_formed, df_error
     const char *name = NULL, *message = NULL;
     uint32_t name_len = 0, message_len = 0;
     int code = DF_EINTERNAL;
-    if (df__map_str(data, len, "error", &name, &name_len))
+    if (df_msgpack_map_str(data, len, "error", &name, &name_len))
         code = df_error_from_name(name, name_len);
     if (code == DF_OK)
         code = DF_EINTERNAL;
-    if (!df__map_str(data, len, "message", &message, &message_len) ||
+    if (!df_msgpack_map_str(data, len, "message", &message, &message_len) ||
         !df_utf8_valid(message, message_len))
         return df_fail(err, code, "the daemon answered %s", df_error_name(code));
     /* a NUL byte inside the message ends it */

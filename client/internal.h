@@ -1,5 +1,6 @@
 /* internal.h: what the modules of libdealflow share and callers never see: the client
- * itself, its request path, and readers of values inside checked msgpack bytes. */
+ * itself, its request path, and copying map entries into requests. (Values inside
+ * checked msgpack bytes are read with proto/reader.h.) */
 #ifndef DF_CLIENT_INTERNAL_H
 #define DF_CLIENT_INTERNAL_H
 
@@ -31,20 +32,6 @@ struct df_client {
     void *push;   /* ingest socket, NULL until df_publish */
     uint64_t next_request_id;
 };
-
-/* Readers of one value inside checked msgpack bytes (see df_msgpack_check).
- * Each returns false when the value has another type. */
-bool df__read_uint(const char *value, size_t len, uint64_t *out);
-bool df__read_bool(const char *value, size_t len, bool *out);
-bool df__read_str(const char *value, size_t len, const char **str, uint32_t *str_len);
-bool df__is_nil(const char *value, size_t len);
-/* Finds key in the map at map[0..len) and reads it as above. */
-bool df__map_uint(const char *map, size_t len, const char *key, uint64_t *out);
-bool df__map_str(const char *map, size_t len, const char *key, const char **str, uint32_t *str_len);
-/* The span of the array under key, its element count and where its first
- * element starts. */
-bool df__map_array(const char *map, size_t len, const char *key, const char **first,
-                   size_t *rest_len, uint32_t *count);
 
 /* Copies the entries of the map filters[0..len) (checked bytes) into sb,
  * leaving out the keys in skip (NULL-terminated); returns how many it

@@ -176,11 +176,11 @@ static int take_cursor(df_iter *it, df_error *err)
     size_t value_len;
     uint32_t str_len;
     if (!df_msgpack_map_find(it->page.data, it->page.len, "cursor", &value, &value_len) ||
-        df__is_nil(value, value_len)) {
+        df_msgpack_is_nil(value, value_len)) {
         it->at_end = true;
         return 0;
     }
-    if (!df__read_str(value, value_len, &str, &str_len))
+    if (!df_msgpack_read_str(value, value_len, &str, &str_len))
         return df_fail(err, DF_EINTERNAL, "the daemon's list cursor is not a str");
     char *copy = malloc(str_len + 1u);
     if (copy == NULL)
@@ -203,7 +203,7 @@ static int fetch_page(df_iter *it, df_error *err)
     const char *key = it->kind == ITER_LIST       ? "deals"
                       : it->kind == ITER_REJECTED ? "items"
                                                   : "events";
-    if (!df__map_array(it->page.data, it->page.len, key, &it->item, &it->rest, &it->left)) {
+    if (!df_msgpack_map_array(it->page.data, it->page.len, key, &it->item, &it->rest, &it->left)) {
         it->left = 0;
         return df_fail(err, DF_EINTERNAL, "the daemon's reply has no `%s` array", key);
     }
@@ -212,7 +212,7 @@ static int fetch_page(df_iter *it, df_error *err)
     case ITER_LIST:
         return take_cursor(it, err);
     case ITER_REPLAY:
-        if (!df__map_uint(it->page.data, it->page.len, "last_seq", &it->last_seq))
+        if (!df_msgpack_map_uint(it->page.data, it->page.len, "last_seq", &it->last_seq))
             return df_fail(err, DF_EINTERNAL, "the daemon's replay reply has no `last_seq`");
         /* fall through */
     case ITER_HISTORY:
@@ -242,7 +242,7 @@ int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err)
         /* the position the next page starts after: a seq, or a rejected item's id */
         const char *key = it->kind == ITER_REJECTED ? "id" : "seq";
         uint64_t position;
-        if (!df__map_uint(it->item, item_len, key, &position) || position <= it->after)
+        if (!df_msgpack_map_uint(it->item, item_len, key, &position) || position <= it->after)
             return df_fail(err, DF_EINTERNAL, "an item in the daemon's reply has no new `%s`", key);
         it->after = position;
     }

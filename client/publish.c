@@ -20,16 +20,17 @@ static bool read_result(const char *item, size_t len, df_append_result *r)
     size_t value_len;
     uint32_t text_len;
     memset(r, 0, sizeof *r);
-    if (df__map_uint(item, len, "seq", &r->seq)) {
+    if (df_msgpack_map_uint(item, len, "seq", &r->seq)) {
         return df_msgpack_map_find(item, len, "dup", &value, &value_len) &&
-               df__read_bool(value, value_len, &r->dup);
+               df_msgpack_read_bool(value, value_len, &r->dup);
     }
-    if (!df__map_str(item, len, "error", &text, &text_len))
+    if (!df_msgpack_map_str(item, len, "error", &text, &text_len))
         return false;
     r->error = df_error_from_name(text, text_len);
     if (r->error == DF_OK)
         r->error = DF_EINTERNAL;
-    if (df__map_str(item, len, "message", &text, &text_len) && df_utf8_valid(text, text_len)) {
+    if (df_msgpack_map_str(item, len, "message", &text, &text_len) &&
+        df_utf8_valid(text, text_len)) {
         df_error copy;
         df_fail(&copy, r->error, "%.*s", (int)text_len, text);
         memcpy(r->message, copy.message, sizeof r->message);
@@ -45,7 +46,8 @@ static int read_results(const df_bytes *reply, uint32_t want, df_append_result *
     const char *item;
     size_t rest;
     uint32_t count;
-    if (!df__map_array(reply->data, reply->len, "results", &item, &rest, &count) || count != want)
+    if (!df_msgpack_map_array(reply->data, reply->len, "results", &item, &rest, &count) ||
+        count != want)
         return df_fail(err, DF_EINTERNAL, "the daemon's append reply does not hold %u results",
                        (unsigned)want);
     for (uint32_t i = 0; i < count; i++) {
@@ -107,10 +109,7 @@ int df_publish(df_client *c, const void *frame, size_t len, df_error *err)
         return df_fail(err, DF_EBAD_REQUEST, "df_publish needs a client and a frame");
     if (df_msgpack_check(frame, len, &check) != 0)
         return df_fail(err, DF_EBAD_REQUEST, "the frame is not valid msgpack: %s", check.message);
-    unsigned char first = ((const unsigned char *)frame)[0];
-    bool is_map = (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf;
-    bool is_array = (first & 0xf0) == 0x90 || first == 0xdc || first == 0xdd;
-    if (!is_map && !is_array)
+    if (!df_msgpack_is_map(frame, len) && !df_msgpack_is_array(frame, len))
         return df_fail(err, DF_EBAD_REQUEST, "the frame must be an event map or an array of them");
     if (c->push == NULL) {
         int rc = open_push(c, err);

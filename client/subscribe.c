@@ -87,8 +87,8 @@ static int fetch_moves(df_subscription *s, uint64_t after, uint32_t limit, df_er
     if (rc != 0)
         return rc;
     s->page_left = 0;
-    if (!df__map_array(s->page.data, s->page.len, "moves", &s->page_item, &s->page_rest,
-                       &s->page_left))
+    if (!df_msgpack_map_array(s->page.data, s->page.len, "moves", &s->page_item, &s->page_rest,
+                              &s->page_left))
         return df_fail(err, DF_EINTERNAL, "the daemon's moves reply has no `moves` array");
     s->page_was_last = s->page_left < limit;
     return 0;
@@ -99,8 +99,8 @@ static bool moved_topic(df_subscription *s, const char *body, size_t len)
 {
     const char *pipeline, *to;
     uint32_t pipeline_len, to_len;
-    if (!df__map_str(body, len, "pipeline", &pipeline, &pipeline_len) ||
-        !df__map_str(body, len, "to", &to, &to_len))
+    if (!df_msgpack_map_str(body, len, "pipeline", &pipeline, &pipeline_len) ||
+        !df_msgpack_map_str(body, len, "to", &to, &to_len))
         return false;
     size_t need = MOVED_PREFIX_LEN + pipeline_len + 1 + to_len + 1;
     if (!reserve(&s->repair_topic, &s->repair_topic_cap, need))
@@ -144,7 +144,7 @@ static int repair_step(df_subscription *s, df_notification *n, df_error *err)
             s->page_rest -= len;
             s->page_left--;
             uint64_t seq;
-            if (!df__map_uint(body, len, "seq", &seq) || seq <= s->last)
+            if (!df_msgpack_map_uint(body, len, "seq", &seq) || seq <= s->last)
                 continue;
             if (seq >= s->repair_until) {
                 s->page_left = 0;
@@ -211,9 +211,7 @@ static bool receive_live(df_subscription *s)
                 s->live_topic[size] = '\0';
             }
         } else if (frames == 2 && fine) {
-            unsigned char first = size > 0 ? (unsigned char)data[0] : 0;
-            bool is_map = (first & 0xf0) == 0x80 || first == 0xde || first == 0xdf;
-            fine = is_map && df_msgpack_check(data, size, NULL) == 0;
+            fine = df_msgpack_is_map(data, size) && df_msgpack_check(data, size, NULL) == 0;
             df_bytes_free(&s->live_body);
             if (fine)
                 s->live_body.data = malloc(size);
@@ -267,8 +265,8 @@ int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n,
             return 1;
         }
         uint64_t seq, prev;
-        if (!df__map_uint(s->live_body.data, s->live_body.len, "seq", &seq) ||
-            !df__map_uint(s->live_body.data, s->live_body.len, "prev", &prev) || prev >= seq)
+        if (!df_msgpack_map_uint(s->live_body.data, s->live_body.len, "seq", &seq) ||
+            !df_msgpack_map_uint(s->live_body.data, s->live_body.len, "prev", &prev) || prev >= seq)
             continue; /* a deal.moved without its place in the sequence */
         if (seq <= s->last)
             continue; /* delivered already, by a repair */
@@ -377,7 +375,7 @@ int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscri
              * subscription: a move the SUB misses while its subscription
              * travels to the daemon is then a gap, repaired like any other */
             rc = fetch_moves(s, UINT64_MAX, 1, err);
-            if (rc == 0 && !df__map_uint(s->page.data, s->page.len, "last_seq", &s->last))
+            if (rc == 0 && !df_msgpack_map_uint(s->page.data, s->page.len, "last_seq", &s->last))
                 rc = df_fail(err, DF_EINTERNAL, "the daemon's moves reply has no `last_seq`");
             df_bytes_free(&s->page);
             s->page_left = 0;

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "query.h"
+#include "reply.h"
 
 /* Envelopes of REQ and DEALER peers are one to three frames; more is not a
  * request this daemon can answer. */
@@ -20,9 +21,6 @@ typedef struct append_request {
     int frames;
 } append_request;
 
-static msgpack_zone request_zone;
-static bool zone_ready;
-
 /* Reads of the store's indexes wait, in arrival order, until the writer has
  * flushed everything committed when they arrived. */
 #define WAITING_MAX       4096
@@ -32,15 +30,12 @@ static bool zone_ready;
  * 255 bytes); a request that puts more before its body is refused. */
 #define ENVELOPE_BYTES_MAX 4096
 
-typedef struct waiting_read {
+typedef struct df_waiting_read {
     zmq_msg_t frames[ENVELOPE_MAX + 1];
     int count;
     uint64_t need_seq;
-    struct waiting_read *next;
+    struct df_waiting_read *next;
 } waiting_read;
-
-static waiting_read *waiting_head, **waiting_tail = &waiting_head;
-static size_t waiting_count, waiting_bytes;
 
 static size_t frame_bytes(zmq_msg_t *frames, int count)
 {
@@ -86,7 +81,7 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    df_pack_error(&pk, code, message);
+    df_reply_error(&pk, code, message);
     send_reply(d, envelope, frames, &sb);
 }
 
@@ -106,8 +101,7 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
                        DF_MAX_BATCH, count);
     const char *p = events + header, *end = events + events_len;
     for (uint32_t i = 0; i < count; i++) {
-        uint8_t first = (uint8_t)*p;
-        if (!((first >= 0x80 && first <= 0x8f) || first == 0xde || first == 0xdf))
+        if (!df_msgpack_is_map(p, (size_t)(end - p)))
             return df_fail(err, DF_EBAD_REQUEST, "events[%u] must be an event map", i);
         p += df_msgpack_skip(p, (size_t)(end - p));
     }
@@ -138,12 +132,13 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
 /* Keeps a read until the flush it needs; false when too many wait. */
 static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t need_seq)
 {
+    df_waiting_reads *waiting = &d->waiting;
     waiting_read *w;
     size_t bytes = sizeof(*w) + frame_bytes(frames, count);
-    if (waiting_count >= WAITING_MAX || waiting_bytes + bytes > WAITING_BYTES_MAX ||
+    if (waiting->count >= WAITING_MAX || waiting->bytes + bytes > WAITING_BYTES_MAX ||
         !(w = malloc(sizeof(*w))))
         return false;
-    waiting_bytes += bytes;
+    waiting->bytes += bytes;
     for (int i = 0; i < count; i++) {
         zmq_msg_init(&w->frames[i]);
         zmq_msg_move(&w->frames[i], &frames[i]);
@@ -151,9 +146,12 @@ static bool wait_for_flush(df_daemon *d, zmq_msg_t *frames, int count, uint64_t 
     w->count = count;
     w->need_seq = need_seq;
     w->next = NULL;
-    *waiting_tail = w;
-    waiting_tail = &w->next;
-    waiting_count++;
+    if (waiting->last)
+        waiting->last->next = w;
+    else
+        waiting->first = w;
+    waiting->last = w;
+    waiting->count++;
     df_writer_request_flush(d->writer);
     return true;
 }
@@ -166,44 +164,25 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     const char *body = zmq_msg_data(body_msg);
     size_t len = zmq_msg_size(body_msg);
     int envelope = count - 1;
-    msgpack_object req;
+    df_parsed_request req;
     df_error err;
-    df_str op;
-    bool bad = false;
 
-    if (len > d->opt.max_message) {
-        df_fail(&err, DF_ETOO_LARGE, "a request of %zu bytes is over the %zu-byte limit", len,
-                d->opt.max_message);
-        goto refuse;
-    }
+    /* a request over the size limit is refused as such (df_request_read) first */
     size_t envelope_bytes = frame_bytes(frames, envelope);
-    if (envelope_bytes > ENVELOPE_BYTES_MAX) {
+    if (len <= d->opt.max_message && envelope_bytes > ENVELOPE_BYTES_MAX) {
         df_fail(&err, DF_ETOO_LARGE,
                 "the frames before the request take %zu bytes, over the %d-byte limit",
                 envelope_bytes, ENVELOPE_BYTES_MAX);
         goto refuse;
     }
-    if (!zone_ready) {
-        msgpack_zone_init(&request_zone, 8192);
-        zone_ready = true;
-    }
-    msgpack_zone_clear(&request_zone);
-    if (df_msgpack_unpack(body, len, &request_zone, &req, &err) != 0)
+    if (df_request_read(d, body, len, &req, &err) != 0)
         goto refuse;
-    if (req.type != MSGPACK_OBJECT_MAP) {
-        df_fail(&err, DF_EBAD_REQUEST, "a request must be a msgpack map");
-        goto refuse;
-    }
-    if (!df_get_str(&req, "op", &op, &bad)) {
-        df_fail(&err, DF_EBAD_REQUEST, "a request needs `op`, a string");
-        goto refuse;
-    }
-    if (df_str_eq(op, "append")) {
+    if (!req.read) {
         if (take_append(d, body, len, frames, envelope, &err) != 0)
             goto refuse;
         return;
     }
-    if (may_wait && df_query_needs_flush(op, &req)) {
+    if (may_wait && df_request_needs_flush(&req)) {
         df_writer_counters c = df_writer_counters_get(d->writer);
         if (c.flushed_seq < c.committed_seq) {
             if (c.flush_failing) {
@@ -221,13 +200,7 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (df_query(d, op, &req, &pk) != 0) {
-        msgpack_sbuffer_destroy(&sb);
-        char shown[48];
-        df_fail(&err, DF_EUNKNOWN_OP, "unknown op `%s`",
-                df_printable(op.ptr, op.len, shown, sizeof(shown)));
-        goto refuse;
-    }
+    df_request_answer(d, &req, &pk);
     send_reply(d, frames, envelope, &sb);
     return;
 refuse:
@@ -292,31 +265,7 @@ static void reply_append(df_daemon *d, const df_batch *b, append_request *req, s
     }
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    df_pack_cstr(&pk, "ok");
-    msgpack_pack_true(&pk);
-    df_pack_cstr(&pk, "results");
-    msgpack_pack_array(&pk, end - first);
-    for (size_t i = first; i < end; i++) {
-        const df_item *it = &b->items[i];
-        if (it->error) {
-            const char *message = df_batch_text(b, it->message);
-            msgpack_pack_map(&pk, 2);
-            df_pack_cstr(&pk, "error");
-            df_pack_cstr(&pk, df_error_name(it->error));
-            df_pack_cstr(&pk, "message");
-            df_pack_cstr(&pk, message);
-        } else {
-            msgpack_pack_map(&pk, 2);
-            df_pack_cstr(&pk, "seq");
-            msgpack_pack_uint64(&pk, it->seq);
-            df_pack_cstr(&pk, "dup");
-            if (it->dup)
-                msgpack_pack_true(&pk);
-            else
-                msgpack_pack_false(&pk);
-        }
-    }
+    df_reply_append(&pk, b, first, end);
     send_reply(d, req->envelope, req->frames, &sb);
 }
 
@@ -342,16 +291,17 @@ void df_api_complete(df_daemon *d, df_batch *b)
 
 void df_api_answer_waiting(df_daemon *d)
 {
-    if (!waiting_head)
+    df_waiting_reads *waiting = &d->waiting;
+    if (!waiting->first)
         return;
     df_writer_counters c = df_writer_counters_get(d->writer);
-    while (waiting_head && (waiting_head->need_seq <= c.flushed_seq || c.flush_failing)) {
-        waiting_read *w = waiting_head;
-        waiting_head = w->next;
-        if (!waiting_head)
-            waiting_tail = &waiting_head;
-        waiting_count--;
-        waiting_bytes -= sizeof(*w) + frame_bytes(w->frames, w->count);
+    while (waiting->first && (waiting->first->need_seq <= c.flushed_seq || c.flush_failing)) {
+        waiting_read *w = waiting->first;
+        waiting->first = w->next;
+        if (!waiting->first)
+            waiting->last = NULL;
+        waiting->count--;
+        waiting->bytes -= sizeof(*w) + frame_bytes(w->frames, w->count);
         if (w->need_seq <= c.flushed_seq)
             handle(d, w->frames, w->count, false);
         else
@@ -365,6 +315,5 @@ void df_api_answer_waiting(df_daemon *d)
 
 bool df_api_waiting(const df_daemon *d)
 {
-    (void)d;
-    return waiting_head != NULL;
+    return d->waiting.first != NULL;
 }

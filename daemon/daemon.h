@@ -37,6 +37,17 @@ typedef struct df_options {
     size_t map_mib;
 } df_options;
 
+/* What the read operations keep between requests (read_state.h): the request
+ * being read, the pipelines as last read, room for values too large for
+ * the stack. The loop thread's own, like everything else here. */
+typedef struct df_read_state df_read_state;
+
+/* Reads that wait, in arrival order, for the flush they need (api.c). */
+typedef struct df_waiting_reads {
+    struct df_waiting_read *first, *last;
+    size_t count, bytes;
+} df_waiting_reads;
+
 typedef struct df_daemon {
     df_options opt;
     uv_loop_t *loop;
@@ -48,6 +59,8 @@ typedef struct df_daemon {
     df_writer *writer;
     df_batch *filling; /* what the loop is collecting for the next commit */
     df_batch *spare;
+    df_read_state *read_state;
+    df_waiting_reads waiting;
     int64_t started_ms;
     uint64_t notifications;
     uint64_t stale_notifications;

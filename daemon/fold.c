@@ -6,8 +6,6 @@
 
 #include "fold.h"
 
-#define DEFAULT_PIPELINE "default"
-
 /* Times come from the network, so differences and sums saturate instead of
  * overflowing. */
 static int64_t saturating_sub(int64_t a, int64_t b)
@@ -31,6 +29,34 @@ static int64_t saturating_add(int64_t a, int64_t b)
 bool df_name_eq(const df_name *n, const char *s, size_t len)
 {
     return n->len == len && (len == 0 || memcmp(n->s, s, len) == 0);
+}
+
+bool df_name_same(const df_name *a, const df_name *b)
+{
+    return df_name_eq(a, b->s, b->len);
+}
+
+bool df_str_same(df_str a, df_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+df_str df_deal_pipeline(const df_deal *d)
+{
+    if (d->pipeline.len == 0)
+        return (df_str){DF_DEFAULT_PIPELINE, sizeof DF_DEFAULT_PIPELINE - 1};
+    return (df_str){d->pipeline.s, d->pipeline.len};
+}
+
+int64_t df_deal_idle_since(const df_deal *d)
+{
+    if (d->has_stage && d->has_activity)
+        return d->stage_since > d->last_activity ? d->stage_since : d->last_activity;
+    if (d->has_stage)
+        return d->stage_since;
+    if (d->has_activity)
+        return d->last_activity;
+    return d->created;
 }
 
 void df_name_set(df_name *n, const char *s, size_t len)
@@ -64,7 +90,7 @@ void df_pipelines_init(df_pipelines *pl)
 {
     df_pipeline *p = &pl->items[0];
     pl->count = 1;
-    df_name_set(&p->name, DEFAULT_PIPELINE, strlen(DEFAULT_PIPELINE));
+    df_name_set(&p->name, DF_DEFAULT_PIPELINE, strlen(DF_DEFAULT_PIPELINE));
     stage_def_set(&p->stages[0], "lead", 10, -1, DF_OPEN);
     stage_def_set(&p->stages[1], "qualified", 20, -1, DF_OPEN);
     stage_def_set(&p->stages[2], "meeting", 40, -1, DF_OPEN);
@@ -131,7 +157,7 @@ static const df_pipeline *find_deal_pipeline(const df_pipelines *pl, const df_na
 {
     if (name && name->len > 0)
         return df_pipelines_find(pl, name->s, name->len);
-    return df_pipelines_find(pl, DEFAULT_PIPELINE, strlen(DEFAULT_PIPELINE));
+    return df_pipelines_find(pl, DF_DEFAULT_PIPELINE, strlen(DF_DEFAULT_PIPELINE));
 }
 
 int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const df_event *ev,
@@ -152,8 +178,8 @@ int df_check_event(const df_pipelines *pl, const df_name *deal_pipeline, const d
         return 0;
     if (p && df_pipeline_stage(p, ev->stage.ptr, ev->stage.len, NULL))
         return 0;
-    const char *pipeline_name = DEFAULT_PIPELINE;
-    int pipeline_len = (int)strlen(DEFAULT_PIPELINE);
+    const char *pipeline_name = DF_DEFAULT_PIPELINE;
+    int pipeline_len = (int)strlen(DF_DEFAULT_PIPELINE);
     if (ev->pipeline.len > 0) {
         pipeline_name = ev->pipeline.ptr;
         pipeline_len = (int)ev->pipeline.len;
@@ -328,10 +354,7 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
     d->last_seq = ev->seq;
     bool same_pipeline = true;
     if (ev->type != DF_EV_PIPELINE && ev->pipeline.len > 0) {
-        df_str was =
-            d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
-        same_pipeline =
-            was.len == ev->pipeline.len && memcmp(was.ptr, ev->pipeline.ptr, was.len) == 0;
+        same_pipeline = df_str_same(df_deal_pipeline(d), ev->pipeline);
         df_name_set(&d->pipeline, ev->pipeline.ptr, ev->pipeline.len);
     }
 
@@ -428,14 +451,7 @@ void df_deal_view_at(const df_deal *d, int64_t now, const df_pipelines *pl, df_d
     if (d->has_activity)
         out->days_since_activity = df_days_between(d->last_activity, now);
 
-    if (d->has_stage && d->has_activity)
-        out->idle_since = d->stage_since > d->last_activity ? d->stage_since : d->last_activity;
-    else if (d->has_stage)
-        out->idle_since = d->stage_since;
-    else if (d->has_activity)
-        out->idle_since = d->last_activity;
-    else
-        out->idle_since = d->created;
+    out->idle_since = df_deal_idle_since(d);
 
     out->stale = d->has_stage && out->status == DF_OPEN && out->rot_days >= 0 &&
                  saturating_sub(now, out->idle_since) >= (int64_t)out->rot_days * DF_DAY_MS;

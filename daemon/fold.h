@@ -20,7 +20,10 @@ typedef struct df_text {
     char s[DF_MAX_TEXT];
 } df_text;
 
+/* Names are equal when their bytes are: the one comparison of names. */
 bool df_name_eq(const df_name *n, const char *s, size_t len);
+bool df_name_same(const df_name *a, const df_name *b);
+bool df_str_same(df_str a, df_str b);
 void df_name_set(df_name *n, const char *s, size_t len); /* truncates at DF_MAX_NAME */
 
 typedef struct df_stage_def {
@@ -37,6 +40,9 @@ typedef struct df_pipeline {
 } df_pipeline;
 
 #define DF_MAX_PIPELINES 256
+
+/* The pipeline of a deal or stage event that names none. */
+#define DF_DEFAULT_PIPELINE "default"
 
 /* Every pipeline the store knows, in the order they were first defined. */
 typedef struct df_pipelines {
@@ -114,6 +120,13 @@ typedef struct df_deal {
     int nstage_times;
     df_stage_time stage_times[DF_MAX_STAGES];
 } df_deal;
+
+/* The pipeline a deal is in: its own, else DF_DEFAULT_PIPELINE. */
+df_str df_deal_pipeline(const df_deal *d);
+
+/* Since when a deal is idle: the later of its move into its stage and its
+ * last activity; a deal with neither, since it was created. */
+int64_t df_deal_idle_since(const df_deal *d);
 
 /* Starts an empty deal (version 0) with that id. */
 void df_deal_init(df_deal *d, const char *id, size_t len);

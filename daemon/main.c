@@ -10,6 +10,8 @@
 
 #include "daemon.h"
 #include "loop.h"
+#include "read_state.h"
+#include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
 
@@ -114,6 +116,16 @@ static int parse_options(int argc, char **argv, df_options *opt)
 #define QUEUE_BYTES           (64u << 20)
 #define NOTIFY_QUEUE_MESSAGES 10000
 
+/* Sets one option of a socket being opened; a failure is logged. */
+static bool set_option(void *s, const char *role, int option, const char *name, const void *value,
+                       size_t len)
+{
+    if (zmq_setsockopt(s, option, value, len) == 0)
+        return true;
+    df_log("cannot set %s on the %s socket: %s", name, role, zmq_strerror(errno));
+    return false;
+}
+
 static void *open_socket(df_daemon *d, int type, const char *role, const char *endpoint)
 {
     void *s = zmq_socket(d->zmq, type);
@@ -133,13 +145,16 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
         df_log("cannot create the %s socket: %s", role, zmq_strerror(errno));
         return NULL;
     }
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    if (type != ZMQ_PUB)
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard_limit, sizeof(hard_limit));
-    if (type == ZMQ_ROUTER)
-        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    if (!set_option(s, role, ZMQ_LINGER, "ZMQ_LINGER", &linger, sizeof(linger)) ||
+        !set_option(s, role, ZMQ_SNDHWM, "ZMQ_SNDHWM", &hwm, sizeof(hwm)) ||
+        !set_option(s, role, ZMQ_RCVHWM, "ZMQ_RCVHWM", &hwm, sizeof(hwm)) ||
+        (type != ZMQ_PUB &&
+         !set_option(s, role, ZMQ_MAXMSGSIZE, "ZMQ_MAXMSGSIZE", &hard_limit, sizeof(hard_limit))) ||
+        (type == ZMQ_ROUTER &&
+         !set_option(s, role, ZMQ_ROUTER_MANDATORY, "ZMQ_ROUTER_MANDATORY", &one, sizeof(one)))) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, endpoint) != 0) {
         df_log("cannot listen for %s on %s: %s", role, endpoint, zmq_strerror(errno));
         zmq_close(s);
@@ -183,8 +198,12 @@ int main(int argc, char **argv)
     }
     d->zmq = zmq_ctx_new();
     d->filling = df_batch_new();
-    if (!d->zmq || !d->filling ||
-        !(d->ingest = open_socket(d, ZMQ_PULL, "ingest", d->opt.ingest)) ||
+    d->read_state = df_read_state_new();
+    if (!d->filling || !d->read_state) {
+        df_log("out of memory");
+        goto out;
+    }
+    if (!d->zmq || !(d->ingest = open_socket(d, ZMQ_PULL, "ingest", d->opt.ingest)) ||
         !(d->api = open_socket(d, ZMQ_ROUTER, "api", d->opt.api)) ||
         !(d->notify = open_socket(d, ZMQ_PUB, "notify", d->opt.notify)))
         goto out;
@@ -208,6 +227,7 @@ out:
     close_sockets(d);
     df_batch_free(d->filling);
     df_batch_free(d->spare);
+    df_read_state_free(d->read_state);
     df_store_close(d->store);
     uv_loop_close(d->loop);
     return status;

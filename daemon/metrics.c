@@ -47,71 +47,88 @@ df_num df_sums_amount(const df_sums *s)
 
 /* ---- keys ---- */
 
-void df_put_sortable(uint8_t *out, int64_t v)
-{
-    uint64_t u = (uint64_t)v ^ (1ULL << 63);
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t)u;
-        u >>= 8;
-    }
-}
-
-int64_t df_get_sortable(const uint8_t *in)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u = (u << 8) | in[i];
-    return (int64_t)(u ^ (1ULL << 63));
-}
-
 int64_t df_day_of(int64_t t)
 {
     int64_t day = t / DF_DAY_MS;
     return t % DF_DAY_MS < 0 ? day - 1 : day;
 }
 
-typedef struct key_buf {
-    uint8_t b[DF_AGG_LOGICAL_KEY_MAX];
-    size_t len;
-} key_buf;
-
-static void put(key_buf *k, const void *p, size_t len)
-{
-    memcpy(k->b + k->len, p, len);
-    k->len += len;
-}
-
-static void put_name(key_buf *k, const char *s, size_t len)
-{
-    put(k, s, len);
-    k->b[k->len++] = 0;
-}
-
-/* Starts k with prefix's bytes (a key_buf is large: copy only what is used). */
-static void start_from(key_buf *k, const key_buf *prefix)
-{
-    memcpy(k->b, prefix->b, prefix->len);
-    k->len = prefix->len;
-}
-
-static void put_time(key_buf *k, int64_t t)
-{
-    df_put_sortable(k->b + k->len, t);
-    k->len += 8;
-}
-
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
 {
-    key_buf k = {.len = 0};
-    put_name(&k, pipeline.ptr, pipeline.len);
+    df_key k = {.len = 0};
+    df_key_add_name(&k, pipeline.ptr, pipeline.len);
     if (owner) {
         k.b[k.len++] = 'O';
-        put_name(&k, owner->ptr, owner->len);
+        df_key_add_name(&k, owner->ptr, owner->len);
     } else {
         k.b[k.len++] = 'A';
     }
     memcpy(out, k.b, k.len);
     return k.len;
+}
+
+/* Where the kind byte of a key is: after "pipeline NUL" and the scope ("A",
+ * or "O owner NUL"). 0 when the key is malformed. */
+static size_t kind_offset(const uint8_t *key, size_t len)
+{
+    const uint8_t *nul = memchr(key, 0, len);
+    if (!nul || (size_t)(nul - key) + 2 >= len)
+        return 0;
+    size_t at = (size_t)(nul - key) + 1;
+    if (key[at] == 'A')
+        return at + 1 < len ? at + 1 : 0;
+    if (key[at] != 'O' || !(nul = memchr(key + at, 0, len - at)))
+        return 0;
+    at = (size_t)(nul - key) + 1;
+    return at < len ? at : 0;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+bool df_agg_slot_at(df_agg_slot *s, const uint8_t *key, size_t len, int probe)
+{
+    size_t kind_at = kind_offset(key, len);
+    if (kind_at == 0)
+        return false;
+    if (key[kind_at] != 'V') {
+        if (probe != 0 || len > DF_AGG_KEY_MAX)
+            return false;
+        memcpy(s->key, key, len);
+        s->len = len;
+        s->names = NULL;
+        s->names_len = 0;
+        return true;
+    }
+    if (probe < 0 || probe >= DF_AGG_PROBES || kind_at + 9 > DF_AGG_KEY_MAX)
+        return false;
+    s->names = key + kind_at + 1;
+    s->names_len = len - kind_at - 1;
+    memcpy(s->key, key, kind_at + 1);
+    df_put_be64(s->key + kind_at + 1, fnv1a(s->names, s->names_len) + (uint64_t)probe);
+    s->len = kind_at + 9;
+    return true;
+}
+
+const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sums,
+                              const uint8_t *names, size_t names_len, uint8_t *buf, size_t *row_len)
+{
+    size_t kind_at = kind_offset(key, len);
+    if (kind_at == 0 || key[kind_at] != 'V') {
+        *row_len = len;
+        return key; /* a malformed key is the figures' to refuse */
+    }
+    if (sums->count == 0 || kind_at + 1 + names_len > DF_AGG_LOGICAL_KEY_MAX)
+        return NULL;
+    memcpy(buf, key, kind_at + 1);
+    memcpy(buf + kind_at + 1, names, names_len);
+    *row_len = kind_at + 1 + names_len;
+    return buf;
 }
 
 /* ---- contributions ---- */
@@ -136,7 +153,7 @@ static void amounts(df_sums *s, const df_deal *d, int probability)
     }
 }
 
-static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int sign)
+static void emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign)
 {
     if (sign < 0) {
         df_sums zero = {0};
@@ -146,36 +163,36 @@ static void emit(df_row_each add, void *ctx, const key_buf *k, df_sums s, int si
     add(ctx, k->b, k->len, &s);
 }
 
-static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_name *const *visited,
+static void contribute_scope(const df_deal *d, const df_key *prefix, const df_name *const *visited,
                              int nvisited, int sign, df_row_each add, void *ctx)
 {
-    key_buf k;
+    df_key k;
     df_sums s = {.count = 1};
-    start_from(&k, prefix);
+    df_key_copy(&k, prefix);
     /* C: where the deal is now */
     k.b[k.len++] = 'C';
     if (d->has_stage) {
-        put_name(&k, d->stage.s, d->stage.len);
+        df_key_add_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
-        put_time(&k, df_day_of(d->stage_since));
+        df_key_add_sortable(&k, df_day_of(d->stage_since));
         amounts(&s, d, d->stage_probability);
         s.since_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)DF_AGG_EPOCH);
         s.cycle_sum = (int64_t)((uint64_t)d->stage_since - (uint64_t)d->created);
     } else {
-        put_name(&k, "", 0);
+        df_key_add_name(&k, "", 0);
         k.b[k.len++] = DF_OPEN;
-        put_time(&k, 0);
+        df_key_add_sortable(&k, 0);
         amounts(&s, d, 0);
     }
     emit(add, ctx, &k, s, sign);
 
     /* E: when a closed deal closed, to the ms */
     if (d->has_stage && d->stage_outcome != DF_OPEN) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'E';
-        put_name(&k, d->stage.s, d->stage.len);
+        df_key_add_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
-        put_time(&k, d->stage_since);
+        df_key_add_sortable(&k, d->stage_since);
         s.since_sum = s.weighted_int = 0;
         s.weighted_float = 0;
         emit(add, ctx, &k, s, sign);
@@ -183,9 +200,9 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* T: each stage it has been in, with its finished visits */
     for (int i = 0; i < nvisited; i++) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'T';
-        put(&k, visited[i]->s, visited[i]->len);
+        df_key_add(&k, visited[i]->s, visited[i]->len);
         df_sums t = {.count = 1};
         for (int j = 0; j < d->nstage_times; j++) {
             if (&d->stage_times[j].stage == visited[i])
@@ -196,10 +213,10 @@ static void contribute_scope(const df_deal *d, const key_buf *prefix, const df_n
 
     /* V: the set of stages it has been in */
     if (nvisited > 0) {
-        start_from(&k, prefix);
+        df_key_copy(&k, prefix);
         k.b[k.len++] = 'V';
         for (int i = 0; i < nvisited; i++)
-            put_name(&k, visited[i]->s, visited[i]->len);
+            df_key_add_name(&k, visited[i]->s, visited[i]->len);
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }
@@ -226,9 +243,8 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
         visited[j] = name;
     }
 
-    df_str pipeline =
-        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
-    key_buf prefix;
+    df_str pipeline = df_deal_pipeline(d);
+    df_key prefix;
     prefix.len = df_agg_prefix(prefix.b, pipeline, NULL);
     contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
     if (d->has_owner) {
@@ -238,14 +254,6 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
     }
 
     df_deal_contribute_idle(d, sign, add, ctx);
-}
-
-static int64_t idle_since(const df_deal *d)
-{
-    int64_t idle = d->stage_since;
-    if (d->has_activity && d->last_activity > idle)
-        idle = d->last_activity;
-    return idle;
 }
 
 static bool same_num(df_num a, df_num b)
@@ -276,20 +284,20 @@ bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b)
 
 bool df_same_idle(const df_deal *a, const df_deal *b)
 {
-    return a->has_stage == b->has_stage && (!a->has_stage || idle_since(a) == idle_since(b));
+    return a->has_stage == b->has_stage &&
+           (!a->has_stage || df_deal_idle_since(a) == df_deal_idle_since(b));
 }
 
 void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *ctx)
 {
-    df_str pipeline =
-        d->pipeline.len ? (df_str){d->pipeline.s, d->pipeline.len} : (df_str){"default", 7};
+    df_str pipeline = df_deal_pipeline(d);
     /* I: when it went idle, for the stale counts of the board */
     if (d->has_stage) {
-        key_buf k;
+        df_key k;
         k.len = df_agg_prefix(k.b, pipeline, NULL);
         k.b[k.len++] = 'I';
-        put_name(&k, d->stage.s, d->stage.len);
-        put_time(&k, df_day_of(idle_since(d)));
+        df_key_add_name(&k, d->stage.s, d->stage.len);
+        df_key_add_sortable(&k, df_day_of(df_deal_idle_since(d)));
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "fold.h"
+#include "keys.h"
 
 /* Times in sums are kept relative to 2020-01-01, far from overflow. */
 #define DF_AGG_EPOCH 1577836800000LL
@@ -50,10 +51,10 @@ bool df_sums_zero(const df_sums *s);
 
 enum { DF_AGG_KEY_MAX = 511 };
 /* V keys hold a set of stage names and can be longer than a store key. */
-enum {
-    DF_AGG_LOGICAL_KEY_MAX =
-        4 + 2 * (DF_MAX_NAME + 1) + (DF_MAX_STAGES + 1) * (DF_MAX_NAME + 1) + 16
-};
+enum { DF_AGG_LOGICAL_KEY_MAX = DF_KEY_MAX };
+
+/* Called for a row; returns non-zero to stop. */
+typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
 
 /* Calls add(ctx, key, len, sums) for every row deal d contributes to, with
  * the sums multiplied by sign (+1 to add it, -1 to take it away). */
@@ -73,12 +74,40 @@ bool df_same_idle(const df_deal *a, const df_deal *b);
  * DF_AGG_KEY_MAX). Returns its length. */
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
 
-/* The day a time falls on, its first ms (saturating at the ends of time),
- * and where day numbers sort in keys. */
+/* ---- how rows are stored ----
+ * A row is stored under its key, except a V row: its names can be longer
+ * than a store key, so it is stored under its head (up to and with the V)
+ * and a hash of its names, and its value holds the names after the sums.
+ * Another set of names with the same hash takes the next hash, up to
+ * DF_AGG_PROBES of them; so that probing finds them, V rows are never
+ * deleted (an emptied one stays, with count 0). */
+enum { DF_AGG_PROBES = 64 };
+
+typedef struct df_agg_slot {
+    uint8_t key[DF_AGG_KEY_MAX];
+    size_t len;
+    const uint8_t *names; /* a V row's names (in the row's key), which its value
+                             holds after the sums; NULL for other rows */
+    size_t names_len;
+} df_agg_slot;
+
+/* Where the row of (key, len) is stored: at its probe-th hash for a V row,
+ * other rows having only probe 0. False when the key is malformed or too
+ * long to store. */
+bool df_agg_slot_at(df_agg_slot *s, const uint8_t *key, size_t len, int probe);
+
+/* The key a stored row has for df_figures_add_row's callers: the stored key,
+ * or for a V row its head followed by names, the bytes its value holds after
+ * the sums, written to buf (DF_AGG_LOGICAL_KEY_MAX bytes). Sets *row_len.
+ * NULL when the row is not one to read: an emptied V row, or one whose names
+ * do not fit. */
+const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sums,
+                              const uint8_t *names, size_t names_len, uint8_t *buf,
+                              size_t *row_len);
+
+/* The day a time falls on, and its first ms (saturating at the ends of time). */
 int64_t df_day_of(int64_t t);
 int64_t df_day_start(int64_t day);
-void df_put_sortable(uint8_t *out, int64_t v);
-int64_t df_get_sortable(const uint8_t *in);
 
 /* ---- the figures ---- */
 

@@ -1,20 +1,48 @@
-/* query.h: the api's read operations (ping, stats, deal, history, list,
- * board, replay, rejected), each answered from one LMDB read transaction. */
+/* query.h: the api's requests, from their bytes to their replies: reading a
+ * request, and the read operations (ping, stats, deal, history, list, board,
+ * replay, rejected, moves, metrics), each answered from one LMDB read
+ * transaction. An `append` is recognised here and taken by the api. */
 #ifndef DF_QUERY_H
 #define DF_QUERY_H
 
 #include "daemon.h"
 
-/* Packs the reply to a read request into pk. Returns 0, or DF_EUNKNOWN_OP
- * (nothing packed) when op is not a read operation. */
-int df_query(df_daemon *d, df_str op, const msgpack_object *request, msgpack_packer *pk);
+typedef struct df_read_op df_read_op;
+
+/* A request read from its bytes. */
+typedef struct df_parsed_request {
+    msgpack_object map; /* in the read state's zone: valid until the next request is read */
+    df_str op;
+    const df_read_op *read; /* NULL for an append */
+} df_parsed_request;
+
+/* Reads one request's bytes: a msgpack map with a known `op`, within
+ * d->opt.max_message. Returns 0, or an error code with err set (the reply
+ * is then that error). */
+int df_request_read(df_daemon *d, const char *body, size_t len, df_parsed_request *req,
+                    df_error *err);
 
 /* True for reads answered from the store's indexes (history, list, board,
- * deal with as_of): they wait until the derived state that the writer holds
- * in memory has been flushed. */
-bool df_query_needs_flush(df_str op, const msgpack_object *request);
+ * metrics, deal with as_of): they must wait until the derived state that
+ * the writer holds in memory has been flushed. */
+bool df_request_needs_flush(const df_parsed_request *req);
 
-/* Packs a deal object as the contract defines it, as seen at `now`. */
-void df_pack_deal(msgpack_packer *pk, const df_deal *deal, int64_t now, const df_pipelines *pl);
+/* Packs the whole reply (ok or error) to a read request (req->read set). */
+void df_request_answer(df_daemon *d, const df_parsed_request *req, msgpack_packer *pk);
+
+typedef enum df_handled {
+    DF_HANDLED_ANSWERED, /* the reply is in pk */
+    DF_HANDLED_APPEND,   /* an append, for the writer: nothing packed */
+} df_handled;
+
+/* The request handler without sockets, for tests and fuzzing: takes the
+ * bytes of one request as received (anything at all) and packs the reply
+ * the api would send, without waiting for a flush. d needs opt.max_message,
+ * a store and a read state (read_state.h); it may lack sockets, a loop, a
+ * writer and a filling batch: without a writer the writer's counters read
+ * 0 and `deal` looks in the store only. An append needs the writer and is
+ * not taken here (DF_HANDLED_APPEND). Runs on the thread that owns d, like
+ * every read: the store's read transaction belongs to that thread. */
+df_handled df_request_handle(df_daemon *d, const char *body, size_t len, msgpack_packer *pk);
 
 #endif

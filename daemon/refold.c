@@ -3,6 +3,7 @@
  * memory stays at 16 bytes an event however long the deal's history is. */
 #include "refold.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +67,7 @@ static int collect(void *ctx, uint64_t seq)
         size_t cap = r->cap ? r->cap * 2 : 64;
         position *grown = realloc(r->order, cap * sizeof(*grown));
         if (!grown) {
-            r->rc = MDB_PANIC;
+            r->rc = ENOMEM;
             return 1;
         }
         r->order = grown;

@@ -1,10 +1,8 @@
-/* report.c: the `board` and `metrics` replies: a pipeline's figures read
- * from the aggregate rows the store keeps (metrics.h), and packed as the
- * contract defines them. A reply reads a few rows per stage and per day, never
- * the deals themselves. */
+/* report.c: a pipeline's figures, for `board` and `metrics`, read from the
+ * aggregate rows the store keeps (metrics.h). A report reads a few rows per
+ * stage and per day, never the deals themselves. */
 #include "report.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "log.h"
@@ -124,102 +122,4 @@ int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, const df_st
             return rc;
     }
     return 0;
-}
-
-static void pack_float_or_nil(msgpack_packer *pk, double v)
-{
-    if (isnan(v))
-        msgpack_pack_nil(pk);
-    else
-        msgpack_pack_double(pk, v);
-}
-
-static void pack_name(msgpack_packer *pk, const df_name *n)
-{
-    df_pack_str(pk, n->s, n->len);
-}
-
-void df_report_pack_board(msgpack_packer *pk, const df_figures *f)
-{
-    size_t count = 0;
-    for (int i = 0; i < f->nstages; i++)
-        count += !f->stages[i].removed || f->stages[i].now_in.count > 0;
-    df_pack_cstr(pk, "stages");
-    msgpack_pack_array(pk, count);
-    for (int i = 0; i < f->nstages; i++) {
-        const df_stage_figures *s = &f->stages[i];
-        if (s->removed && s->now_in.count == 0)
-            continue; /* a stage deals visited but none sits in now */
-        double avg_days = 0;
-        if (s->now_in.count > 0) {
-            double elapsed = (double)s->now_in.count * ((double)f->now - (double)DF_AGG_EPOCH) -
-                             (double)s->now_in.since_sum;
-            avg_days = elapsed / (double)s->now_in.count / (double)DF_DAY_MS;
-        }
-        msgpack_pack_map(pk, 7);
-        df_pack_cstr(pk, "stage");
-        pack_name(pk, &s->stage);
-        df_pack_cstr(pk, "count");
-        msgpack_pack_uint64(pk, (uint64_t)s->now_in.count);
-        df_pack_cstr(pk, "amount");
-        df_pack_num(pk, df_sums_amount(&s->now_in));
-        df_pack_cstr(pk, "weighted");
-        msgpack_pack_double(pk, s->weighted);
-        df_pack_cstr(pk, "avg_days_in_stage");
-        msgpack_pack_double(pk, avg_days);
-        df_pack_cstr(pk, "stale");
-        msgpack_pack_uint64(pk, s->stale);
-        df_pack_cstr(pk, "removed");
-        if (s->removed)
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
-    }
-}
-
-void df_report_pack_metrics(msgpack_packer *pk, const df_figures *f)
-{
-    static df_metrics m; /* the loop thread is the only caller */
-    df_metrics_compute(f, &m);
-    df_pack_cstr(pk, "won");
-    msgpack_pack_uint64(pk, m.won);
-    df_pack_cstr(pk, "lost");
-    msgpack_pack_uint64(pk, m.lost);
-    df_pack_cstr(pk, "win_rate");
-    pack_float_or_nil(pk, m.win_rate);
-    df_pack_cstr(pk, "avg_cycle_days");
-    pack_float_or_nil(pk, m.avg_cycle_days);
-
-    size_t visited = 0;
-    for (int i = 0; i < f->nstages; i++)
-        visited += f->stages[i].visited > 0;
-    df_pack_cstr(pk, "avg_days_in_stage");
-    msgpack_pack_map(pk, visited);
-    for (int i = 0; i < f->nstages; i++) {
-        const df_stage_figures *s = &f->stages[i];
-        if (s->visited == 0)
-            continue;
-        pack_name(pk, &s->stage);
-        msgpack_pack_double(pk, s->visit_ms / (double)s->visited / (double)DF_DAY_MS);
-    }
-
-    df_pack_cstr(pk, "conversion");
-    msgpack_pack_array(pk, (size_t)m.nconversions);
-    for (int i = 0; i < m.nconversions; i++) {
-        msgpack_pack_map(pk, 3);
-        df_pack_cstr(pk, "from");
-        pack_name(pk, &f->stages[m.conversions[i].from].stage);
-        df_pack_cstr(pk, "to");
-        pack_name(pk, &f->stages[m.conversions[i].to].stage);
-        df_pack_cstr(pk, "rate");
-        pack_float_or_nil(pk, m.conversions[i].rate);
-    }
-    df_pack_cstr(pk, "open");
-    msgpack_pack_uint64(pk, m.open);
-    df_pack_cstr(pk, "open_amount");
-    df_pack_num(pk, m.open_amount);
-    df_pack_cstr(pk, "weighted");
-    msgpack_pack_double(pk, m.weighted);
-    df_pack_cstr(pk, "velocity");
-    pack_float_or_nil(pk, m.velocity);
 }

@@ -1,4 +1,5 @@
-/* report.h: the `board` and `metrics` replies, from the pipeline aggregates. */
+/* report.h: a pipeline's figures read from its aggregates, for the `board`
+ * and `metrics` replies (reply.h). */
 #ifndef DF_REPORT_H
 #define DF_REPORT_H
 
@@ -10,12 +11,5 @@
  * Returns 0 or an LMDB error. */
 int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, const df_str *owner,
                    df_figures *f, bool with_stale);
-
-/* Pack the keys of the replies after `ok`: board's `stages` (one key), and
- * the ten keys of metrics. */
-void df_report_pack_board(msgpack_packer *pk, const df_figures *f);
-void df_report_pack_metrics(msgpack_packer *pk, const df_figures *f);
-
-#define DF_METRICS_KEYS 10
 
 #endif

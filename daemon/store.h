@@ -1,7 +1,8 @@
 /* store.h: the LMDB layout of dealflow: how the log, the id index, each
- * deal's events, the deal projections, the list indexes, the per-stage
- * aggregates, pipelines and rejected items are keyed. The log is the truth;
- * everything else is derived from it and written by the writer's flushes.
+ * deal's events, the deal projections, notifications, pipelines and rejected
+ * items are keyed (the list indexes in index.h, the per-stage aggregates in
+ * aggregates.h). The log is the truth; everything else is derived from it
+ * and written by the writer's flushes.
  * Functions return 0 or an LMDB error code (MDB_NOTFOUND when absent). */
 #ifndef DF_STORE_H
 #define DF_STORE_H
@@ -11,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aggregates.h"
 #include "fold.h"
+#include "index.h"
 #include "metrics.h"
 
 #define DF_STORE_FORMAT 1
@@ -29,6 +32,11 @@ void df_store_close(df_store *st);
 void df_store_check_readers(df_store *st);
 /* Bytes the data file takes on disk. */
 uint64_t df_store_disk_bytes(df_store *st);
+
+/* The databases whose records other modules lay out (index.c, aggregates.c;
+ * a scan of every deal walks the projections' keys). */
+typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS } df_store_db;
+MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
 int df_store_write_begin(df_store *st, MDB_txn **txn);
 /* The one read transaction of the calling (loop) thread, renewed. */
@@ -68,54 +76,8 @@ int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_
 /* Deal projections. df_store_deal_get takes the id from d->deal. */
 int df_store_deal_get(df_store *st, MDB_txn *txn, df_deal *d);
 int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d);
-/* Moves the deal's entries in the list indexes from `before` (NULL for a
- * new deal) to `after`. */
-int df_store_deal_reindex(df_store *st, MDB_txn *txn, const df_deal *before, const df_deal *after);
 uint64_t df_store_deal_count(df_store *st, MDB_txn *txn);
 
-/* Which deals a list scan walks, each in deal id order. */
-typedef enum df_scan_kind {
-    DF_SCAN_ALL,      /* every deal */
-    DF_SCAN_PIPELINE, /* deals whose pipeline is a */
-    DF_SCAN_STAGE,    /* deals in pipeline a, stage b */
-    DF_SCAN_OWNER,    /* deals whose owner is a */
-} df_scan_kind;
-typedef int (*df_deal_id_each)(void *ctx, const char *deal, size_t len);
-/* Calls each for the deals of the scan whose id is after (after, after_len)
- * (every deal when after is NULL), until it returns non-zero. */
-int df_store_deal_scan(df_store *st, MDB_txn *txn, df_scan_kind kind, df_str a, df_str b,
-                       const char *after, size_t after_len, df_deal_id_each each, void *ctx);
-
-/* Counts the deals in that stage idle since a time in [idle_from, idle_before]. */
-int df_store_idle_count(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage,
-                        int64_t idle_from, int64_t idle_before, uint64_t *count);
-
-/* Calls each(ctx, deal, len, idle_since) for the deals in that stage idle
- * since a time in (after, until] ([INT64_MIN, until] when after is
- * INT64_MIN), in that order, until it returns non-zero. */
-typedef int (*df_idle_each)(void *ctx, const char *deal, size_t len, int64_t idle_since);
-int df_store_idle_scan(df_store *st, MDB_txn *txn, df_str pipeline, df_str stage, int64_t after,
-                       int64_t until, df_idle_each each, void *ctx);
-
-/* Pipeline aggregates (metrics.h). A flush gathers the changes of its deals
- * in memory, then writes each row once. */
-typedef struct df_agg_deltas df_agg_deltas;
-df_agg_deltas *df_agg_deltas_new(void);
-void df_agg_deltas_free(df_agg_deltas *d);
-void df_agg_deltas_clear(df_agg_deltas *d);
-/* Takes away what before contributed (NULL: nothing) and adds what after
- * does. Returns false when out of memory. */
-bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after);
-/* Writes the gathered changes and empties d. */
-int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d);
-/* Calls each(ctx, key, len, sums) for the rows whose key starts with prefix
- * (V rows with their names in the key), until it returns non-zero. */
-typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
-int df_store_aggs_scan(df_store *st, MDB_txn *txn, const uint8_t *prefix, size_t len,
-                       df_agg_each each, void *ctx);
-/* The same for the rows whose keys are in [lo, hi). */
-int df_store_aggs_range(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_len,
-                        const uint8_t *hi, size_t hi_len, df_agg_each each, void *ctx);
 /* Pipelines: the built-in default overlaid by every stored definition. */
 int df_store_pipelines_load(df_store *st, MDB_txn *txn, df_pipelines *pl);
 int df_store_pipeline_put(df_store *st, MDB_txn *txn, const df_pipeline *p);
@@ -130,8 +92,5 @@ int df_store_rejected_put(df_store *st, MDB_txn *txn, uint64_t id, const void *d
 uint64_t df_store_rejected_last(df_store *st, MDB_txn *txn);
 int df_store_rejected_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
                            df_log_each each, void *ctx);
-
-/* Returns the effective pipeline name of a deal (`default` when unset). */
-df_str df_deal_pipeline(const df_deal *d);
 
 #endif

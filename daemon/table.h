@@ -1,5 +1,6 @@
 /* table.h: a hash table from byte-string keys to pointers, for the state the
- * writer keeps in memory between flushes (ids, deals). Not thread-safe. */
+ * writer keeps in memory between flushes (ids, deals, aggregate changes).
+ * Not thread-safe. */
 #ifndef DF_TABLE_H
 #define DF_TABLE_H
 

@@ -16,7 +16,17 @@
 extern "C" {
 #endif
 
-#define DF_VERSION "0.1.0"
+/* What libdealflow exports. It is built with hidden visibility, so that the
+ * shared library exports these functions and nothing else. */
+#if defined(DF_BUILDING_LIBRARY) && defined(__GNUC__)
+#define DF_EXTERN extern __attribute__((visibility("default")))
+#else
+#define DF_EXTERN extern
+#endif
+
+/* Returns the version of the library, "MAJOR.MINOR.PATCH", the same as
+ * dealflowd's. */
+DF_EXTERN const char *df_version(void);
 
 /* Error codes. Each but DF_EUNREACHABLE has a wire name (df_error_name)
  * that the api sends as `error` in a failed reply; see proto/PROTOCOL.md. */
@@ -48,11 +58,11 @@ typedef struct df_error {
 
 /* Returns the wire name of an error code ("bad_request", ...; "unreachable"
  * for DF_EUNREACHABLE), "internal" for a code it does not know. */
-const char *df_error_name(int code);
+DF_EXTERN const char *df_error_name(int code);
 
 /* Returns the error code for a wire name, DF_EINTERNAL for a name it does
  * not know (and for "unreachable", which no daemon sends). */
-int df_error_from_name(const char *name, unsigned long len);
+DF_EXTERN int df_error_from_name(const char *name, unsigned long len);
 
 /* ---- libdealflow: talking to a daemon ----
  *
@@ -80,12 +90,12 @@ typedef struct df_bytes {
     size_t len;
 } df_bytes;
 
-void df_bytes_free(df_bytes *b);
+DF_EXTERN void df_bytes_free(df_bytes *b);
 
 /* Opens a client (opt may be NULL). Nothing is connected until first used,
  * so this fails only on bad options or lack of memory. */
-int df_client_open(df_client **out, const df_client_options *opt, df_error *err);
-void df_client_close(df_client *c);
+DF_EXTERN int df_client_open(df_client **out, const df_client_options *opt, df_error *err);
+DF_EXTERN void df_client_close(df_client *c);
 
 /* Sends one api request (a msgpack map) and waits for its reply. When an
  * attempt gets no reply in timeout_ms the socket is closed, opened again and
@@ -94,7 +104,8 @@ void df_client_close(df_client *c);
  * reply map when it says ok: true; the reply's error code and message when it
  * says ok: false (*reply is then set too); DF_EUNREACHABLE when no attempt
  * got a reply. reply may be NULL. */
-int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, df_error *err);
+DF_EXTERN int df_request(df_client *c, const void *request, size_t len, df_bytes *reply,
+                         df_error *err);
 
 /* What became of one appended event. */
 typedef struct df_append_result {
@@ -110,22 +121,22 @@ typedef struct df_append_result {
  * Returns 0 when the daemon answered for every event (some may still be
  * refused: see results), or a negative code when the batch as a whole was
  * not taken. */
-int df_append(df_client *c, const void *events, size_t len, df_append_result *results, size_t count,
-              df_error *err);
+DF_EXTERN int df_append(df_client *c, const void *events, size_t len, df_append_result *results,
+                        size_t count, df_error *err);
 
 /* Sends one frame (an event map or an array of them) over ingest, fire and
  * forget. Frames still queued when the client closes get up to two seconds
  * to leave. */
-int df_publish(df_client *c, const void *frame, size_t len, df_error *err);
+DF_EXTERN int df_publish(df_client *c, const void *frame, size_t len, df_error *err);
 
 /* Single-reply reads. Each returns as df_request does, with *reply the
  * daemon's reply map (msgpack). An optional time is a pointer to it, NULL
  * when not given (the daemon's clock). */
-int df_get_deal(df_client *c, const char *deal, const int64_t *now, const int64_t *as_of,
-                df_bytes *reply, df_error *err);
+DF_EXTERN int df_get_deal(df_client *c, const char *deal, const int64_t *now, const int64_t *as_of,
+                          df_bytes *reply, df_error *err);
 /* pipeline: NULL for `default`. */
-int df_get_board(df_client *c, const char *pipeline, const int64_t *now, df_bytes *reply,
-                 df_error *err);
+DF_EXTERN int df_get_board(df_client *c, const char *pipeline, const int64_t *now, df_bytes *reply,
+                           df_error *err);
 typedef struct df_metrics_request {
     const char *pipeline; /* NULL: `default` */
     const char *owner;    /* NULL: every owner */
@@ -133,11 +144,12 @@ typedef struct df_metrics_request {
     const int64_t *from, *to; /* the window closed deals count in, [from, to) */
 } df_metrics_request;
 /* q may be NULL: every deal of `default`. */
-int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply, df_error *err);
-int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
+DF_EXTERN int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply,
+                             df_error *err);
+DF_EXTERN int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
 /* Asks whether the daemon answers (`ping`): the reply holds its version and
  * the last recorded seq. */
-int df_ping(df_client *c, df_bytes *reply, df_error *err);
+DF_EXTERN int df_ping(df_client *c, df_bytes *reply, df_error *err);
 
 /* Iterators over paged replies: `list` (every page), `history`, `replay`,
  * `rejected`. */
@@ -145,7 +157,8 @@ typedef struct df_iter df_iter;
 
 /* filters: a msgpack map of list filters (pipeline, stage, owner, status,
  * stale, idle_days, now), or NULL for every deal. */
-int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, df_error *err);
+DF_EXTERN int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out,
+                           df_error *err);
 /* list filters as fields, for callers that do not pack msgpack: each one
  * NULL (false for stale) filters nothing; all of them: every deal. */
 typedef struct df_list_filters {
@@ -158,23 +171,25 @@ typedef struct df_list_filters {
     const int64_t *now;
 } df_list_filters;
 /* As df_list_open with these filters (f NULL: every deal). */
-int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, df_error *err);
+DF_EXTERN int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out,
+                                   df_error *err);
 /* The deal's recorded events after seq `after`. */
-int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err);
+DF_EXTERN int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out,
+                              df_error *err);
 /* Every recorded event after seq `after`. */
-int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
+DF_EXTERN int df_replay_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
 /* What ingest could not record, items with an id after `after`. */
-int df_rejected_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
+DF_EXTERN int df_rejected_open(df_client *c, uint64_t after, df_iter **out, df_error *err);
 /* Sets how many items one request asks for: 1..10 000, default 1000. Nothing
  * is sent before the first df_iter_next, so errors of the request (an
  * unknown deal, bad filters) come from there. An iterator uses its client,
  * which must outlive it; `limit` and `cursor` in list filters are ignored. */
-int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err);
+DF_EXTERN int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err);
 /* Gives the next item (a deal object, a recorded event or a rejected item,
  * as msgpack bytes valid until the next call). Returns 1 with an item, 0 at the end, or a
  * negative code; after a failure the next call tries the same page again. */
-int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err);
-void df_iter_free(df_iter *it);
+DF_EXTERN int df_iter_next(df_iter *it, const char **item, size_t *len, df_error *err);
+DF_EXTERN void df_iter_free(df_iter *it);
 
 /* Notifications, with gap repair: `deal.moved` notifications carry `seq` and
  * `prev`; when prev shows that one was missed, the missing ones are fetched
@@ -197,24 +212,26 @@ typedef struct df_notification {
  * deal.moved through, df_subscribe asks the daemon (`moves`) where its moves
  * end, so it fails as a request does when the daemon does not answer. A
  * subscription uses its client for repairs; the client must outlive it. */
-int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscription **out,
-                 df_error *err);
+DF_EXTERN int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq,
+                           df_subscription **out, df_error *err);
 /* Waits up to timeout_ms (-1: forever) for the next notification. Returns 1
  * with one in *n, 0 when none came in time, or a negative code (a repair
  * whose `moves` request failed; the next call resumes it). A repair's
  * requests take the client's timeout, beyond timeout_ms. A gap is noticed
  * when the next deal.moved arrives. */
-int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n, df_error *err);
+DF_EXTERN int df_subscription_next(df_subscription *s, int timeout_ms, df_notification *n,
+                                   df_error *err);
 /* The callback style: calls each(ctx, n) for every notification, in order,
  * until each returns non-zero (returned then) or a call of
  * df_subscription_next fails (its negative code is returned; call again to
  * go on, nothing is skipped). */
 typedef int (*df_notification_fn)(void *ctx, const df_notification *n);
-int df_subscription_run(df_subscription *s, df_notification_fn each, void *ctx, df_error *err);
+DF_EXTERN int df_subscription_run(df_subscription *s, df_notification_fn each, void *ctx,
+                                  df_error *err);
 /* The seq of the last deal.moved delivered (or skipped as not matching the
  * prefix): pass it as from_seq to resume. */
-uint64_t df_subscription_last_seq(const df_subscription *s);
-void df_subscription_close(df_subscription *s);
+DF_EXTERN uint64_t df_subscription_last_seq(const df_subscription *s);
+DF_EXTERN void df_subscription_close(df_subscription *s);
 
 #ifdef __cplusplus
 }

@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 sh deploy/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDF_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON >/dev/null
+CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON -DDF_WERROR=ON >/dev/null
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
+
+# libFuzzer harnesses of every parser of outside input, about a minute each.
+sh tests/fuzz/run.sh 60

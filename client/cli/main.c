@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "version.h"
 
 static const char usage_text[] =
     "usage: dealflow [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"

@@ -21,6 +21,8 @@
 #include <zmq.h>
 
 #include "codec.h"
+#include "harness_process.h"
+#include "harness_wire.h"
 #include "workload.h"
 
 #ifndef DEALFLOWD_PATH
@@ -119,28 +121,6 @@ static void *xrealloc(void *ptr, size_t size)
     return p;
 }
 
-/* Removes a directory tree that the bench created. */
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir) {
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(dir);
-    }
-    rmdir(path);
-}
-
 static void print_log_tail(const server *d)
 {
     FILE *f = fopen(d->log, "r");
@@ -154,17 +134,6 @@ static void print_log_tail(const server *d)
     fprintf(stderr, "last lines of %s:\n", d->log);
     for (int i = count > 20 ? count - 20 : 0; i < count; i++)
         fprintf(stderr, "  %s", lines[i % 20]);
-}
-
-static void describe_exit(int status, char *buf, size_t size)
-{
-    if (WIFEXITED(status))
-        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-    else
-        snprintf(buf, size, "status %d", status);
 }
 
 /* Stops the running daemon, reports why, and exits 1. */
@@ -191,7 +160,7 @@ static void fail(const char *fmt, ...)
         pthread_mutex_unlock(&reap_lock);
         print_log_tail(d);
         if (!opt.keep)
-            remove_tree(d->dir);
+            it_remove_tree(d->dir);
         else
             fprintf(stderr, "kept %s\n", d->dir);
     }
@@ -213,7 +182,7 @@ static void check_alive(server *d)
     pthread_mutex_unlock(&reap_lock);
     if (died) {
         char why[128];
-        describe_exit(status, why, sizeof why);
+        it_describe_status(status, why, sizeof why);
         fail("dealflowd died: %s", why);
     }
 }
@@ -236,22 +205,15 @@ static void *open_socket(int type, const char *endpoint)
     return s;
 }
 
-/* Finds three free loopback ports by binding to port * and asking which port it got. */
+/* Finds three free loopback ports for the daemon to bind. */
 static void pick_endpoints(server *d)
 {
-    void *probe_ctx = zmq_ctx_new();
-    void *probes[3];
-    char *names[3] = {d->ingest, d->api, d->notify};
-    for (int i = 0; i < 3; i++) {
-        probes[i] = zmq_socket(probe_ctx, ZMQ_PULL);
-        size_t len = sizeof d->ingest;
-        if (!probes[i] || zmq_bind(probes[i], "tcp://127.0.0.1:*") != 0 ||
-            zmq_getsockopt(probes[i], ZMQ_LAST_ENDPOINT, names[i], &len) != 0)
-            fail("cannot find a free port: %s", zmq_strerror(errno));
-    }
-    for (int i = 0; i < 3; i++)
-        zmq_close(probes[i]);
-    zmq_ctx_term(probe_ctx); /* returns once the listeners are closed */
+    char endpoints[3][IT_ENDPOINT_MAX];
+    if (!it_pick_ports(endpoints))
+        fail("cannot find a free port: %s", zmq_strerror(errno));
+    snprintf(d->ingest, sizeof d->ingest, "%s", endpoints[0]);
+    snprintf(d->api, sizeof d->api, "%s", endpoints[1]);
+    snprintf(d->notify, sizeof d->notify, "%s", endpoints[2]);
 }
 
 /* Sends one request frame and returns the last frame of the reply in *reply (malloc'd).
@@ -338,12 +300,8 @@ static uint64_t reply_uint(const reply *r, const char *key)
 static void api_simple(server *d, void *sock, const char *op, reply *r)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, op);
+    if (!it_encode(&sb, "{op: %s}", op))
+        fail("cannot encode {op: %s}", op);
     r->len = api_call_raw(d, sock, sb.data, sb.size, &r->buf);
     msgpack_sbuffer_destroy(&sb);
     reply_decode(r);
@@ -420,37 +378,13 @@ static void daemon_start(server *d)
     snprintf(d->log, sizeof d->log, "%s/dealflowd.log", d->dir);
     pick_endpoints(d);
 
-    char *argv[32 + 64];
-    int argc = 0;
-    argv[argc++] = (char *)opt.daemon_path;
-    argv[argc++] = "--ingest";
-    argv[argc++] = d->ingest;
-    argv[argc++] = "--api";
-    argv[argc++] = d->api;
-    argv[argc++] = "--notify";
-    argv[argc++] = d->notify;
-    argv[argc++] = "--data";
-    argv[argc++] = d->data;
-    for (int i = 0; i < opt.ndaemon_args && i < 64; i++)
-        argv[argc++] = opt.daemon_args[i];
-    argv[argc] = NULL;
-
-    fflush(NULL);
-    pid_t pid = fork();
+    const char *const endpoints[3] = {d->ingest, d->api, d->notify};
+    pid_t pid =
+        it_exec_daemon(opt.daemon_path, d->data, endpoints, (const char *const *)opt.daemon_args,
+                       opt.ndaemon_args, d->log, true);
     if (pid < 0) {
         fprintf(stderr, "bench: fork: %s\n", strerror(errno));
         exit(1);
-    }
-    if (pid == 0) {
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
     }
     d->pid = pid;
     running = d;
@@ -458,12 +392,7 @@ static void daemon_start(server *d)
     void *api = open_socket(ZMQ_DEALER, d->api);
     int64_t deadline = now_ns() + START_DEADLINE_MS * 1000000LL;
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "ping");
+    it_encode(&sb, "{op: ping}");
     bool answered = false;
     while (!answered) {
         check_alive(d);
@@ -501,7 +430,7 @@ static double daemon_stop(server *d)
     double took = (now_ns() - t0) / 1e6;
     if (!WIFEXITED(d->status) || WEXITSTATUS(d->status) != 0) {
         char why[128];
-        describe_exit(d->status, why, sizeof why);
+        it_describe_status(d->status, why, sizeof why);
         fail("dealflowd %s after SIGTERM", why);
     }
     return took;
@@ -513,7 +442,7 @@ static void daemon_cleanup(server *d)
     if (opt.keep)
         printf("    kept %s\n", d->dir);
     else
-        remove_tree(d->dir);
+        it_remove_tree(d->dir);
 }
 
 /* ---- pre-generated streams ---- */

@@ -274,10 +274,14 @@ static void test_runs_its_course(void)
     wl_free(w);
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"same_seed_same_bytes", test_same_seed_same_bytes},
+    {"stream_shape", test_stream_shape},
+    {"runs_its_course", test_runs_its_course},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_same_seed_same_bytes);
-    RUN(test_stream_shape);
-    RUN(test_runs_its_course);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }

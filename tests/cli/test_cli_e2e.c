@@ -522,24 +522,38 @@ static void test_tail(void)
     cli_result_free(&r);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (!it_start(&daemon_, NULL)) {
-        fprintf(stderr, "cannot start dealflowd\n");
-        return 1;
-    }
-    RUN(test_usage_and_ping);
-    RUN(test_send);
-    RUN(test_import);
-    RUN(test_import_interrupted);
-    RUN(test_history_and_deal);
-    RUN(test_list_replay_stats);
-    RUN(test_board_and_metrics);
-    RUN(test_tail);
+    if (it_start(&daemon_, NULL))
+        return true;
+    fprintf(stderr, "cannot start dealflowd\n");
+    CHECK(!"dealflowd started");
+    return false;
+}
+
+static void stop_daemon(void)
+{
     if (df_checks_failed)
         it_print_log(&daemon_);
     it_cleanup(&daemon_);
     CHECK_INT(it_done(), 0);
-    return df_check_summary();
+}
+
+static const df_test tests[] = {
+    {"usage_and_ping", test_usage_and_ping},
+    {"send", test_send},
+    {"import", test_import},
+    {"import_interrupted", test_import_interrupted},
+    {"history_and_deal", test_history_and_deal},
+    {"list_replay_stats", test_list_replay_stats},
+    {"board_and_metrics", test_board_and_metrics},
+    {"tail", test_tail},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

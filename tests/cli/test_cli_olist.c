@@ -107,10 +107,13 @@ static long long get_int(json_t *o, const char *key)
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
-int main(void)
+static char leads_path[1024], won_path[1024];
+static int expect_won, expect_lead;
+static it_daemon D;
+
+static bool read_files_and_start(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    char leads_path[1024], won_path[1024];
     snprintf(leads_path, sizeof leads_path, "%s/olist-marketing-qualified-leads.csv",
              cli_data_dir());
     snprintf(won_path, sizeof won_path, "%s/olist-closed-deals.csv", cli_data_dir());
@@ -120,18 +123,31 @@ int main(void)
 
     /* What the board must say: a won deal whose won_date comes before its
      * first contact folds to `lead` (event time decides), the others to `won`. */
-    int expect_won = 0;
+    expect_won = 0;
     for (int i = 0; i < nwins; i++) {
         const lead *l = find_lead(wins[i].id);
         CHECK(l != NULL);
         if (l && wins[i].at >= l->at)
             expect_won++;
     }
-    int expect_lead = nleads - expect_won;
+    expect_lead = nleads - expect_won;
 
-    it_daemon d;
-    if (!it_start(&d, NULL))
-        return 1;
+    if (!it_start(&D, NULL)) {
+        CHECK(!"dealflowd started");
+        return false;
+    }
+    return true;
+}
+
+static void stop_daemon(void)
+{
+    it_cleanup(&D);
+    CHECK_INT(it_done(), 0);
+}
+
+/* Both files, imported twice: the second time every row is a duplicate. */
+static void test_import_twice(void)
+{
     const char *const import_leads[] = {
         "--json",   "import",  leads_path, "--id", "lead-{mql_id}",      "--deal",
         "{mql_id}", "--stage", "lead",     "--at", "first_contact_date", "--at-format",
@@ -141,22 +157,25 @@ int main(void)
         "{mql_id}",       "--stage", "won",     "--at", "won_date",     "--at-format",
         "%d-%m-%Y %H:%M", "--owner", "{sr_id}", NULL};
     for (int round = 0; round < 2; round++) {
-        json_t *s = import_json(&d, import_leads);
+        json_t *s = import_json(&D, import_leads);
         CHECK_INT(get_int(s, "rows"), 8000);
         CHECK_INT(get_int(s, "recorded"), round == 0 ? 8000 : 0);
         CHECK_INT(get_int(s, "duplicates"), round == 0 ? 0 : 8000);
         CHECK_INT(get_int(s, "refused"), 0);
         json_decref(s);
-        s = import_json(&d, import_won);
+        s = import_json(&D, import_won);
         CHECK_INT(get_int(s, "rows"), 842);
         CHECK_INT(get_int(s, "recorded"), round == 0 ? 842 : 0);
         CHECK_INT(get_int(s, "duplicates"), round == 0 ? 0 : 842);
         json_decref(s);
     }
-    CHECK_INT(it_stat(&d, "events"), 8842);
-    CHECK_INT(it_stat(&d, "deals"), 8000);
+    CHECK_INT(it_stat(&D, "events"), 8842);
+    CHECK_INT(it_stat(&D, "deals"), 8000);
+}
 
-    cli_result r = CLI(&d, NULL, "--json", "board");
+static void test_board(void)
+{
+    cli_result r = CLI(&D, NULL, "--json", "board");
     CHECK_INT(r.status, 0);
     json_t *board = json_loads(r.out, 0, NULL);
     json_t *stages = json_object_get(board, "stages");
@@ -173,21 +192,25 @@ int main(void)
     CHECK_INT(counts[1], expect_won);
     json_decref(board);
     cli_result_free(&r);
-    r = CLI(&d, NULL, "board");
+    r = CLI(&D, NULL, "board");
     CHECK_INT(r.status, 0);
     char row[64];
     snprintf(row, sizeof row, "%8d", expect_won);
     CHECK(strstr(r.out, "won") && strstr(r.out, row));
     cli_result_free(&r);
+}
 
+static void test_deals(void)
+{
     /* A few deals, checked against the files: the first and last won, every
      * won deal that folds back to lead, and a lead never won. */
+    cli_result r;
     for (int i = 0; i < nwins; i++) {
         const lead *l = find_lead(wins[i].id);
         bool folds_to_lead = l && wins[i].at < l->at;
         if (i != 0 && i != nwins - 1 && !folds_to_lead)
             continue;
-        r = CLI(&d, NULL, "--json", "deal", wins[i].id);
+        r = CLI(&D, NULL, "--json", "deal", wins[i].id);
         CHECK_INT(r.status, 0);
         json_t *deal = json_loads(r.out, 0, NULL);
         CHECK_STR(json_string_value(json_object_get(deal, "stage")),
@@ -205,7 +228,7 @@ int main(void)
             is_won = strcmp(wins[w].id, leads[i].id) == 0;
         if (is_won)
             continue;
-        r = CLI(&d, NULL, "--json", "deal", leads[i].id);
+        r = CLI(&D, NULL, "--json", "deal", leads[i].id);
         json_t *deal = json_loads(r.out, 0, NULL);
         CHECK_STR(json_string_value(json_object_get(deal, "stage")), "lead");
         CHECK_STR(json_string_value(json_object_get(deal, "status")), "open");
@@ -213,23 +236,33 @@ int main(void)
         CHECK(json_is_null(json_object_get(deal, "owner")));
         json_decref(deal);
         cli_result_free(&r);
-        r = CLI(&d, NULL, "history", leads[i].id);
+        r = CLI(&D, NULL, "history", leads[i].id);
         CHECK_INT(r.status, 0);
         CHECK_INT(cli_count_lines(r.out), 2);
         cli_result_free(&r);
         break;
     }
+}
 
-    /* Metrics: the won deals in the pipeline, by status. */
-    r = CLI(&d, NULL, "--json", "metrics");
+static void test_metrics(void)
+{
+    /* The won deals in the pipeline, by status. */
+    cli_result r = CLI(&D, NULL, "--json", "metrics");
     CHECK_INT(r.status, 0);
     json_t *m = json_loads(r.out, 0, NULL);
     CHECK_INT(get_int(m, "won"), expect_won);
     CHECK_INT(get_int(m, "open"), expect_lead);
     json_decref(m);
     cli_result_free(&r);
+}
 
-    it_cleanup(&d);
-    CHECK_INT(it_done(), 0);
-    return df_check_summary();
+static const df_test tests[] = {
+    {"import_twice", test_import_twice}, {"board", test_board}, {"deals", test_deals},
+    {"metrics", test_metrics},           {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = read_files_and_start, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

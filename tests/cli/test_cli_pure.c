@@ -276,11 +276,12 @@ static void test_board(void)
     }
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"times", test_times}, {"csv", test_csv}, {"json", test_json},
+    {"board", test_board}, {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_times);
-    RUN(test_csv);
-    RUN(test_json);
-    RUN(test_board);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }

@@ -37,17 +37,32 @@ static int64_t now_ms(void)
 }
 
 /* A packed request from relaxed text (see harness.h). */
-static msgpack_sbuffer text(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 0))) static msgpack_sbuffer vtext(const char *fmt, va_list ap)
 {
     msgpack_sbuffer sb;
-    CHECK(it_encode(&sb, fmt, arg));
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    CHECK(it_vpack(&pk, fmt, ap));
     return sb;
 }
 
-static int request_text(df_client *c, const char *fmt, const char *arg, df_bytes *reply,
-                        df_error *err)
+__attribute__((format(printf, 1, 2))) static msgpack_sbuffer text(const char *fmt, ...)
 {
-    msgpack_sbuffer sb = text(fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    msgpack_sbuffer sb = vtext(fmt, ap);
+    va_end(ap);
+    return sb;
+}
+
+__attribute__((format(printf, 4, 5))) static int request_text(df_client *c, df_bytes *reply,
+                                                              df_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    msgpack_sbuffer sb = vtext(fmt, ap);
+    va_end(ap);
     int rc = df_request(c, sb.data, sb.size, reply, err);
     msgpack_sbuffer_destroy(&sb);
     return rc;
@@ -208,11 +223,24 @@ static void test_options(void)
     CHECK_INT(df_client_open(&c, NULL, &err), 0);
     unsetenv("DEALFLOW_API");
     df_bytes reply;
-    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), 0);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), 0);
     const msgpack_object *o = it_unpack_keep(reply.data, reply.len);
     CHECK_STR(it_str(o, "version"), "0.1.0");
     df_bytes_free(&reply);
     CHECK(reply.data == NULL);
+    df_client_close(c);
+}
+
+/* The library's version is the daemon's, which ping tells. */
+static void test_version(void)
+{
+    CHECK_STR(df_version(), "0.1.0");
+    df_client *c = open_client(0, 0);
+    df_bytes reply;
+    df_error err;
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), 0);
+    CHECK_STR(it_str(it_unpack_keep(reply.data, reply.len), "version"), df_version());
+    df_bytes_free(&reply);
     df_client_close(c);
 }
 
@@ -222,18 +250,18 @@ static void test_request_errors(void)
     df_error err;
     df_bytes reply;
 
-    CHECK_INT(request_text(c, "{op: %s}", "no_such_op", &reply, &err), DF_EUNKNOWN_OP);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "no_such_op"), DF_EUNKNOWN_OP);
     CHECK_INT(err.code, DF_EUNKNOWN_OP);
     CHECK(err.message[0] != '\0');
     CHECK(reply.data != NULL); /* a failed reply is given too */
     CHECK_ERR(it_unpack_keep(reply.data, reply.len), "unknown_op");
     df_bytes_free(&reply);
 
-    CHECK_INT(request_text(c, "{op: deal, deal: %s}", "nobody", &reply, &err), DF_ENOT_FOUND);
+    CHECK_INT(request_text(c, &reply, &err, "{op: deal, deal: %s}", "nobody"), DF_ENOT_FOUND);
     CHECK(strstr(err.message, "nobody") != NULL);
     df_bytes_free(&reply);
 
-    CHECK_INT(request_text(c, "{op: list, limit: %s}", "many", NULL, &err), DF_EBAD_REQUEST);
+    CHECK_INT(request_text(c, NULL, &err, "{op: list, limit: %s}", "many"), DF_EBAD_REQUEST);
     CHECK(strstr(err.message, "limit") != NULL);
 
     /* the library refuses what is not msgpack before sending it */
@@ -372,14 +400,14 @@ static long drain(df_iter *it, const char *key)
         n++;
         if (strcmp(key, "seq") == 0) {
             uint64_t seq = 0;
-            CHECK(df__map_uint(item, len, "seq", &seq));
+            CHECK(df_msgpack_map_uint(item, len, "seq", &seq));
             CHECK_INT(seq, prev_seq + (prev_seq ? 1 : seq));
             prev_seq = seq;
         } else {
             const char *s;
             uint32_t slen;
             char cur[256];
-            CHECK(df__map_str(item, len, key, &s, &slen) && slen < sizeof cur);
+            CHECK(df_msgpack_map_str(item, len, key, &s, &slen) && slen < sizeof cur);
             snprintf(cur, sizeof cur, "%.*s", (int)slen, s);
             CHECK(strcmp(prev, cur) < 0);
             memcpy(prev, cur, sizeof cur);
@@ -501,7 +529,7 @@ static void collect(df_subscription *s, df_client *c, seen *w, uint64_t until, c
         }
         CHECK(strncmp(n.topic, "deal.moved.", 11) == 0);
         uint64_t body_seq = 0;
-        CHECK(df__map_uint(n.body, n.body_len, "seq", &body_seq) && body_seq == n.seq);
+        CHECK(df_msgpack_map_uint(n.body, n.body_len, "seq", &body_seq) && body_seq == n.seq);
         if (w->n > 0 && n.seq <= w->seqs[w->n - 1])
             w->in_order = false;
         if (w->n < (int)(sizeof w->seqs / sizeof w->seqs[0]))
@@ -539,7 +567,7 @@ static void test_reads(void)
     const char *deal_value;
     size_t deal_len;
     CHECK(df_msgpack_map_find(reply.data, reply.len, "deal", &deal_value, &deal_len));
-    CHECK(df__map_str(deal_value, deal_len, "stage", &stage, &len) && len == 8 &&
+    CHECK(df_msgpack_map_str(deal_value, deal_len, "stage", &stage, &len) && len == 8 &&
           memcmp(stage, "proposal", 8) == 0);
     df_bytes_free(&reply);
     /* before all its events: not found, with the reply */
@@ -558,7 +586,7 @@ static void test_reads(void)
     df_metrics_request q = {.owner = "nobody", .now = &now, .from = &from, .to = &to};
     CHECK_INT(df_get_metrics(c, &q, &reply, &err), 0);
     uint64_t won = 99;
-    CHECK(df__map_uint(reply.data, reply.len, "won", &won) && won == 0);
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "won", &won) && won == 0);
     df_bytes_free(&reply);
     CHECK_INT(df_get_metrics(c, NULL, &reply, &err), 0);
     df_bytes_free(&reply);
@@ -571,20 +599,20 @@ static void test_reads(void)
 
     CHECK_INT(df_ping(c, &reply, &err), 0);
     uint64_t last_seq = 0;
-    CHECK(df__map_uint(reply.data, reply.len, "last_seq", &last_seq) && last_seq >= seq);
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "last_seq", &last_seq) && last_seq >= seq);
     df_bytes_free(&reply);
     CHECK_INT(df_ping(NULL, &reply, &err), DF_EBAD_REQUEST);
     CHECK(reply.data == NULL);
 
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
     uint64_t events = 0;
-    CHECK(df__map_uint(reply.data, reply.len, "events", &events) && events >= seq);
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "events", &events) && events >= seq);
     df_bytes_free(&reply);
 
     /* 25 frames ingest cannot record, read back 10 at a time */
     uint64_t before = 0;
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
-    CHECK(df__map_uint(reply.data, reply.len, "rejected", &before));
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "rejected", &before));
     df_bytes_free(&reply);
     for (int i = 0; i < 25; i++)
         CHECK_INT(df_publish(c, "\x81\xa2id\x07", 5, &err), 0); /* {id: 7}: no type */
@@ -597,7 +625,7 @@ static void test_reads(void)
     int n = 0, rc;
     while ((rc = df_iter_next(it, &item, &item_len, &err)) == 1) {
         uint64_t id = 0;
-        CHECK(df__map_uint(item, item_len, "id", &id) && id == before + 1 + (uint64_t)n);
+        CHECK(df_msgpack_map_uint(item, item_len, "id", &id) && id == before + 1 + (uint64_t)n);
         n++;
     }
     CHECK_INT(rc, 0);
@@ -729,7 +757,7 @@ static void test_unreachable(void)
     CHECK_INT(df_client_open(&c, &opt, &err), 0);
     int64_t began = now_ms();
     df_bytes reply;
-    CHECK_INT(request_text(c, "{op: %s}", "ping", &reply, &err), DF_EUNREACHABLE);
+    CHECK_INT(request_text(c, &reply, &err, "{op: %s}", "ping"), DF_EUNREACHABLE);
     CHECK(reply.data == NULL);
     CHECK(strstr(err.message, dead.api) != NULL);
     CHECK(strstr(err.message, "3 attempts") != NULL);
@@ -740,22 +768,35 @@ static void test_unreachable(void)
     it_cleanup(&dead);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    if (!it_start(&D, NULL))
-        return 1;
-    RUN(test_request_bytes);
-    RUN(test_options);
-    RUN(test_request_errors);
-    RUN(test_append_results);
-    RUN(test_append_across_restart);
-    RUN(test_publish);
-    RUN(test_iterators);
-    RUN(test_reads);
-    RUN(test_subscription_gap);
-    RUN(test_subscription_resume);
-    RUN(test_unreachable);
+    return it_setup(&D, NULL);
+}
+
+static void stop_daemon(void)
+{
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
-    return df_check_summary();
+}
+
+static const df_test tests[] = {
+    {"request_bytes", test_request_bytes},
+    {"options", test_options},
+    {"version", test_version},
+    {"request_errors", test_request_errors},
+    {"append_results", test_append_results},
+    {"append_across_restart", test_append_across_restart},
+    {"publish", test_publish},
+    {"iterators", test_iterators},
+    {"reads", test_reads},
+    {"subscription_gap", test_subscription_gap},
+    {"subscription_resume", test_subscription_resume},
+    {"unreachable", test_unreachable},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

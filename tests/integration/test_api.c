@@ -1072,24 +1072,38 @@ static void test_as_of_before_everything(void)
     it_cleanup(&fresh);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    IT_MAIN_START(&D, NULL);
-    RUN(test_ping);
-    RUN(test_append_results);
-    RUN(test_expect);
-    RUN(test_deal_object);
-    RUN(test_late_events);
-    RUN(test_pipelines_and_stale);
-    RUN(test_history);
-    RUN(test_list);
-    RUN(test_board);
-    RUN(test_replay);
-    RUN(test_rejected);
-    RUN(test_stats);
-    RUN(test_bad_requests);
-    RUN(test_clients);
-    RUN(test_history_newest_first);
-    RUN(test_as_of_before_everything);
-    IT_MAIN_END(&D);
+    return it_setup(&D, NULL);
+}
+
+static void stop_daemon(void)
+{
+    it_teardown(&D);
+}
+
+static const df_test tests[] = {
+    {"ping", test_ping},
+    {"append_results", test_append_results},
+    {"expect", test_expect},
+    {"deal_object", test_deal_object},
+    {"late_events", test_late_events},
+    {"pipelines_and_stale", test_pipelines_and_stale},
+    {"history", test_history},
+    {"list", test_list},
+    {"board", test_board},
+    {"replay", test_replay},
+    {"rejected", test_rejected},
+    {"stats", test_stats},
+    {"bad_requests", test_bad_requests},
+    {"clients", test_clients},
+    {"history_newest_first", test_history_newest_first},
+    {"as_of_before_everything", test_as_of_before_everything},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

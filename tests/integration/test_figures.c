@@ -393,17 +393,39 @@ static void check_all(void)
     check_board();
 }
 
-int main(void)
+/* The deals are sent and folded here once; every test reads them. */
+static bool start_daemon(void)
 {
-    IT_MAIN_START(&D, NULL);
+    if (!it_setup(&D, NULL))
+        return false;
     define_pipeline();
     generate();
     send_shuffled();
     fold_deals();
-    RUN(check_all);
-    /* the same from the stored aggregates after a restart */
+    return true;
+}
+
+static void stop_daemon(void)
+{
+    it_teardown(&D);
+}
+
+/* The same from the stored aggregates after a restart. */
+static void check_after_restart(void)
+{
     CHECK_INT(it_stop(&D), 0);
     CHECK(it_restart(&D));
-    RUN(check_all);
-    IT_MAIN_END(&D);
+    check_all();
+}
+
+static const df_test tests[] = {
+    {"check_all", check_all},
+    {"after_restart", check_after_restart},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

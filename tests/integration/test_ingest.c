@@ -318,14 +318,34 @@ static void test_burst(void)
     CHECK(ordered);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
     static const char *const extra[] = {"--max-message", "65536", NULL};
-    IT_MAIN_START(&D, extra);
-    RUN(test_single_and_array);
-    RUN(test_duplicates);
-    RUN(test_rejected);
+    return it_setup(&D, extra);
+}
+
+static void stop_daemon(void)
+{
+    it_teardown(&D);
+}
+
+/* The burst starts with no replies kept from the tests before it. */
+static void test_burst_alone(void)
+{
     it_release();
-    RUN(test_burst);
-    IT_MAIN_END(&D);
+    test_burst();
+}
+
+static const df_test tests[] = {
+    {"single_and_array", test_single_and_array},
+    {"duplicates", test_duplicates},
+    {"rejected", test_rejected},
+    {"burst", test_burst_alone},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

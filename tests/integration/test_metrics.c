@@ -321,20 +321,41 @@ static void test_late_event_changes_figures(void)
     CHECK_INT(it_int(m, "open"), 5);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    IT_MAIN_START(&D, NULL);
+    if (!it_setup(&D, NULL))
+        return false;
     send_deals();
-    RUN(test_all_deals);
-    RUN(test_owners);
-    RUN(test_windows);
-    RUN(test_board);
-    RUN(test_deal_counters);
-    /* the same figures after a restart, from the stored aggregates */
+    return true;
+}
+
+static void stop_daemon(void)
+{
+    it_teardown(&D);
+}
+
+/* The same figures after a restart, from the stored aggregates. */
+static void test_after_restart(void)
+{
     CHECK_INT(it_stop(&D), 0);
     CHECK(it_restart(&D));
-    RUN(test_all_deals);
-    RUN(test_board);
-    RUN(test_late_event_changes_figures);
-    IT_MAIN_END(&D);
+    test_all_deals();
+    test_board();
+}
+
+static const df_test tests[] = {
+    {"all_deals", test_all_deals},
+    {"owners", test_owners},
+    {"windows", test_windows},
+    {"board", test_board},
+    {"deal_counters", test_deal_counters},
+    {"after_restart", test_after_restart},
+    {"late_event_changes_figures", test_late_event_changes_figures},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

@@ -214,16 +214,35 @@ static void test_moves_op(void)
     CHECK(it_equal(it_at(it_get(r, "moves"), 0), live));
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    IT_MAIN_START(&D, NULL);
+    if (!it_setup(&D, NULL))
+        return false;
     sub = it_sub_open(&D, "deal.moved.");
     CHECK(sub != NULL);
-    RUN(test_first_moves);
-    RUN(test_silent_events);
-    RUN(test_pipelines);
-    CHECK_INT(it_stat(&D, "notifications"), received);
-    RUN(test_moves_op);
+    return true;
+}
+
+static void stop_daemon(void)
+{
     it_sub_close(sub);
-    IT_MAIN_END(&D);
+    it_teardown(&D);
+}
+
+/* Every notification the tests received is one the daemon counted. */
+static void test_notification_count(void)
+{
+    CHECK_INT(it_stat(&D, "notifications"), received);
+}
+
+static const df_test tests[] = {
+    {"first_moves", test_first_moves}, {"silent_events", test_silent_events},
+    {"pipelines", test_pipelines},     {"notification_count", test_notification_count},
+    {"moves_op", test_moves_op},       {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

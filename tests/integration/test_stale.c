@@ -160,16 +160,32 @@ static void test_restart(void)
     expect_stale("r1", "instant", soon, 0);
 }
 
-int main(void)
+static bool start_daemon(void)
 {
-    IT_MAIN_START(&D, NULL);
+    if (!it_setup(&D, NULL))
+        return false;
     sub = it_sub_open(&D, "deal.stale.rot.");
     CHECK(sub != NULL);
     define("rot");
     define("sim");
-    RUN(test_stale_over_time);
-    RUN(test_notifications);
-    RUN(test_restart);
+    return true;
+}
+
+static void stop_daemon(void)
+{
     it_sub_close(sub);
-    IT_MAIN_END(&D);
+    it_teardown(&D);
+}
+
+static const df_test tests[] = {
+    {"stale_over_time", test_stale_over_time},
+    {"notifications", test_notifications},
+    {"restart", test_restart},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = start_daemon, .teardown = stop_daemon};
+    return df_test_main(argc, argv, tests, &fixture);
 }

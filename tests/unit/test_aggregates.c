@@ -1,11 +1,13 @@
-/* test_aggregates.c: unit tests of metrics.c and stale.c, without a store: deals
- * folded with fold.c contribute rows to an in-memory table, and the figures
- * computed back from it are checked against hand-worked values. */
+/* test_aggregates.c: unit tests of metrics.c, deltas.c and stale.c, without a
+ * store: deals folded with fold.c contribute rows to an in-memory table, the
+ * figures computed back from it are checked against hand-worked values, and
+ * the changes gathered for a flush against what the deals contribute. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "deltas.h"
 #include "metrics.h"
 #include "stale.h"
 
@@ -246,10 +248,173 @@ static void test_stale_spells(void)
     CHECK(!df_stale_spell(&e, &pipelines, &since, &rot));
 }
 
-int main(void)
+/* Gathered changes, added to the table as a flush writes them to the store. */
+typedef struct written {
+    size_t rows;
+    bool lead_visits; /* the T row of lead, scope A or O */
+    int kinds[256];
+} written;
+
+static int write_delta(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
 {
-    RUN(test_hand_worked);
-    RUN(test_same_but_idle);
-    RUN(test_stale_spells);
-    return df_check_summary();
+    written *w = ctx;
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    size_t plen = df_agg_prefix(prefix, str("default"), NULL);
+    w->rows++;
+    if (len > plen && memcmp(key, prefix, plen) == 0)
+        w->kinds[key[plen]]++;
+    if (len >= 5 && memcmp(key + len - 5, "Tlead", 5) == 0)
+        w->lead_visits = true;
+    add_row(NULL, key, len, delta);
+    return 0;
+}
+
+static void check_table_is(const df_deal *d)
+{
+    if (d)
+        df_deal_contribute(d, -1, add_row, NULL);
+    for (size_t i = 0; i < nrows; i++)
+        CHECK(df_sums_zero(&rows[i].sums));
+    if (d)
+        df_deal_contribute(d, +1, add_row, NULL);
+}
+
+/* A deal that moves: what the flush writes turns the rows of its old state
+ * into those of its new one, and the rows it leaves alone are not written. */
+static void test_deltas_move(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal d, e;
+    make_deal(&d, "d", "ann", 10, (const char *const[]){"lead", "qualified"},
+              (const double[]){0, 1}, 2);
+    df_deal_copy(&e, &d);
+    df_event move = stage_event(3, 2, "meeting");
+    df_fold_apply(&e, &move, &pipelines);
+    df_agg_deltas *deltas = df_agg_deltas_new();
+    CHECK(deltas != NULL);
+    if (!deltas)
+        return;
+
+    written w = {0};
+    CHECK(df_agg_deltas_deal(deltas, NULL, &d));
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    check_table_is(&d);
+    /* each is a walk: the rows stay until cleared */
+    size_t first = w.rows;
+    CHECK(first > 0);
+    df_agg_deltas_clear(deltas);
+    w = (written){0};
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    CHECK_INT(w.rows, 0);
+
+    CHECK(df_agg_deltas_deal(deltas, &d, &e));
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    check_table_is(&e);
+    CHECK(!w.lead_visits);    /* the finished visit of lead is the same */
+    CHECK(w.kinds['C'] == 2); /* out of qualified, into meeting */
+    CHECK(w.kinds['I'] == 2);
+    df_agg_deltas_free(deltas);
+}
+
+/* An activity moves only the I row; a deal taken away within the flush that
+ * added it writes nothing. */
+static void test_deltas_cancel(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal d, e;
+    make_deal(&d, "d", NULL, 10, (const char *const[]){"lead"}, (const double[]){0}, 1);
+    df_deal_copy(&e, &d);
+    df_event call;
+    memset(&call, 0, sizeof call);
+    call.type = DF_EV_ACTIVITY;
+    call.at = T0 + 3 * DAY;
+    call.seq = 5;
+    df_fold_apply(&e, &call, &pipelines);
+    df_agg_deltas *deltas = df_agg_deltas_new();
+    CHECK(deltas != NULL);
+    if (!deltas)
+        return;
+    written w = {0};
+    df_deal_contribute(&d, +1, add_row, NULL);
+    CHECK(df_agg_deltas_deal(deltas, &d, &e));
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    CHECK_INT(w.rows, 2);
+    CHECK_INT(w.kinds['I'], 2);
+    check_table_is(&e);
+    df_agg_deltas_clear(deltas);
+
+    /* the same activity again: nothing changes */
+    w = (written){0};
+    CHECK(df_agg_deltas_deal(deltas, &e, &e));
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    CHECK_INT(w.rows, 0);
+
+    CHECK(df_agg_deltas_deal(deltas, NULL, &d));
+    CHECK(df_agg_deltas_deal(deltas, &d, NULL));
+    CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
+    CHECK_INT(w.rows, 0);
+    df_agg_deltas_free(deltas);
+}
+
+/* Where rows are stored: most under their key, a V row under a hash of its
+ * names, which its value holds and give its key back. */
+static void test_row_slots(void)
+{
+    df_pipelines_init(&pipelines);
+    nrows = 0;
+    static df_deal d;
+    make_deal(&d, "d", NULL, 10, (const char *const[]){"lead", "qualified"}, (const double[]){0, 1},
+              2);
+    df_deal_contribute(&d, +1, add_row, NULL);
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    size_t plen = df_agg_prefix(prefix, str("default"), NULL);
+    int visited_sets = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const row *r = &rows[i];
+        static df_agg_slot slot, next;
+        CHECK(df_agg_slot_at(&slot, r->key, r->len, 0));
+        if (r->key[plen] != 'V') {
+            CHECK(slot.names == NULL);
+            CHECK(slot.len == r->len && memcmp(slot.key, r->key, r->len) == 0);
+            CHECK(!df_agg_slot_at(&next, r->key, r->len, 1));
+            continue;
+        }
+        visited_sets++;
+        CHECK_INT(slot.len, plen + 1 + 8);
+        CHECK(memcmp(slot.key, r->key, plen + 1) == 0);
+        CHECK(slot.names_len == r->len - plen - 1);
+        CHECK(memcmp(slot.names, "lead\0qualified\0", 15) == 0);
+        CHECK(df_agg_slot_at(&next, r->key, r->len, 1));
+        CHECK(df_get_be64(next.key + plen + 1) == df_get_be64(slot.key + plen + 1) + 1);
+        CHECK(!df_agg_slot_at(&next, r->key, r->len, DF_AGG_PROBES));
+        uint8_t buf[DF_AGG_LOGICAL_KEY_MAX];
+        size_t len = 0;
+        const uint8_t *key =
+            df_agg_row_key(slot.key, slot.len, &r->sums, slot.names, slot.names_len, buf, &len);
+        CHECK(key == buf && len == r->len && memcmp(key, r->key, len) == 0);
+        df_sums emptied = {0};
+        CHECK(df_agg_row_key(slot.key, slot.len, &emptied, slot.names, slot.names_len, buf, &len) ==
+              NULL);
+    }
+    CHECK_INT(visited_sets, 1);
+    static df_agg_slot bad;
+    CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default", 7, 0));
+    CHECK(!df_agg_slot_at(&bad, (const uint8_t *)"default\0X", 9, 0));
+}
+
+static const df_test tests[] = {
+    {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},
+    {"deltas_move", test_deltas_move},
+    {"deltas_cancel", test_deltas_cancel},
+    {"row_slots", test_row_slots},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return df_test_main(argc, argv, tests, NULL);
 }

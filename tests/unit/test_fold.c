@@ -1006,24 +1006,28 @@ static void test_regressions_reopened_pushes(void)
     CHECK_INT(d.reopened, 1);
 }
 
-int main(void)
+static const df_test tests[] = {
+    {"default_pipeline", test_default_pipeline},
+    {"pipelines_apply", test_pipelines_apply},
+    {"time_in_stage_across_visits", test_time_in_stage_across_visits},
+    {"repeated_stage_keeps_since", test_repeated_stage_keeps_since},
+    {"late_events_any_order", test_late_events_any_order},
+    {"ties_broken_by_seq", test_ties_broken_by_seq},
+    {"fold_in_order", test_fold_in_order},
+    {"activities", test_activities},
+    {"days_floor_and_never_negative", test_days_floor_and_never_negative},
+    {"staleness", test_staleness},
+    {"as_of", test_as_of},
+    {"update_nil_clears", test_update_nil_clears},
+    {"pipeline_replaced", test_pipeline_replaced},
+    {"check_event", test_check_event},
+    {"move_to_other_pipeline", test_move_to_other_pipeline},
+    {"many_distinct_stages", test_many_distinct_stages},
+    {"regressions_reopened_pushes", test_regressions_reopened_pushes},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
-    RUN(test_default_pipeline);
-    RUN(test_pipelines_apply);
-    RUN(test_time_in_stage_across_visits);
-    RUN(test_repeated_stage_keeps_since);
-    RUN(test_late_events_any_order);
-    RUN(test_ties_broken_by_seq);
-    RUN(test_fold_in_order);
-    RUN(test_activities);
-    RUN(test_days_floor_and_never_negative);
-    RUN(test_staleness);
-    RUN(test_as_of);
-    RUN(test_update_nil_clears);
-    RUN(test_pipeline_replaced);
-    RUN(test_check_event);
-    RUN(test_move_to_other_pipeline);
-    RUN(test_many_distinct_stages);
-    RUN(test_regressions_reopened_pushes);
-    return df_check_summary();
+    return df_test_main(argc, argv, tests, NULL);
 }

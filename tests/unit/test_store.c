@@ -258,18 +258,32 @@ static void test_newer_format(void)
     CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);
 }
 
-int main(void)
+static bool make_store(void)
 {
     CHECK(mkdtemp(dir) != NULL);
     start();
-    RUN(test_append_and_duplicates);
-    RUN(test_expect);
-    RUN(test_rejected_over_ingest);
-    RUN(test_late_event_refolds);
-    RUN(test_restart);
-    RUN(test_newer_format);
+    return true;
+}
+
+static void remove_store(void)
+{
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
-    return df_check_summary();
+}
+
+static const df_test tests[] = {
+    {"append_and_duplicates", test_append_and_duplicates},
+    {"expect", test_expect},
+    {"rejected_over_ingest", test_rejected_over_ingest},
+    {"late_event_refolds", test_late_event_refolds},
+    {"restart", test_restart},
+    {"newer_format", test_newer_format},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    static const df_fixture fixture = {.setup = make_store, .teardown = remove_store};
+    return df_test_main(argc, argv, tests, &fixture);
 }

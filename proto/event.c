@@ -1,58 +1,13 @@
-/* codec.c: the dealflow wire format: checking untrusted msgpack before it is
- * unpacked, decoding and validating events, recording them, reading request
- * maps and packing replies. */
-#include <inttypes.h>
+/* event.c: events as the wire carries them: decoding and validating a
+ * sent or recorded event against the contract, the recorded form the log
+ * keeps. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-
-int df_fail(df_error *err, int code, const char *fmt, ...)
-{
-    if (err != NULL) {
-        va_list ap;
-        err->code = code;
-        va_start(ap, fmt);
-        int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-        if (n >= (int)sizeof err->message) {
-            /* cut short: drop a last UTF-8 character that lost its tail, so
-             * the message stays a valid str */
-            size_t end = sizeof err->message - 1, lead = end;
-            while (lead > 0 && ((uint8_t)err->message[lead - 1] & 0xc0) == 0x80)
-                lead--;
-            if (lead > 0) {
-                uint8_t c = (uint8_t)err->message[lead - 1];
-                size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-                if (lead - 1 + need > end)
-                    end = lead - 1;
-            }
-            err->message[end] = '\0';
-        }
-    }
-    return code;
-}
-
-bool df_str_eq(df_str s, const char *cstr)
-{
-    size_t len = strlen(cstr);
-    return s.len == len && (len == 0 || memcmp(s.ptr, cstr, len) == 0);
-}
-
-double df_num_value(df_num n)
-{
-    switch (n.kind) {
-    case DF_NUM_INT:
-        return (double)n.i;
-    case DF_NUM_FLOAT:
-        return n.f;
-    default:
-        return 0.0;
-    }
-}
+#include "errors.h"
+#include "event.h"
+#include "reader.h"
 
 const char *df_outcome_name(int outcome)
 {
@@ -65,290 +20,6 @@ const char *df_outcome_name(int outcome)
         return "open";
     }
 }
-
-/* ---- raw msgpack ---------------------------------------------------------- */
-
-typedef enum mp_kind { MP_SCALAR, MP_STR, MP_ARRAY, MP_MAP } mp_kind;
-
-/* The header of one msgpack object as it sits in the bytes. */
-typedef struct mp_head {
-    mp_kind kind;
-    size_t size;    /* header and payload; for arrays and maps the header only */
-    uint32_t count; /* array elements, map pairs, or str/bin/ext payload bytes */
-} mp_head;
-
-enum { MP_OK = 0, MP_TRUNCATED = -1, MP_INVALID = -2 };
-
-static uint32_t read_be(const uint8_t *p, int bytes)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* Reads the header at p[0..avail), avail > 0. A payload (str, bin, ext) must
- * fit in avail; the elements of arrays and maps are not looked at. */
-static int mp_read_head(const uint8_t *p, size_t avail, mp_head *h)
-{
-    uint8_t b = p[0];
-    size_t fixed = 1;     /* bytes before the payload */
-    int length_bytes = 0; /* size of the length or count field at p[1] */
-    bool has_payload = false;
-
-    h->kind = MP_SCALAR;
-    h->count = 0;
-    if (b <= 0x7f || b >= 0xe0) {
-        h->size = 1;
-        return MP_OK;
-    }
-    if (b <= 0x9f) {
-        h->kind = b <= 0x8f ? MP_MAP : MP_ARRAY;
-        h->count = b & 0x0f;
-        h->size = 1;
-        return MP_OK;
-    }
-    if (b <= 0xbf) {
-        h->kind = MP_STR;
-        h->count = b & 0x1f;
-        if (h->count > avail - 1)
-            return MP_TRUNCATED;
-        h->size = 1 + (size_t)h->count;
-        return MP_OK;
-    }
-    switch (b) {
-    case 0xc0: /* nil */
-    case 0xc2: /* false */
-    case 0xc3: /* true */
-        break;
-    case 0xc1: /* never used */
-        return MP_INVALID;
-    case 0xc4: /* bin 8, 16, 32 */
-    case 0xc5:
-    case 0xc6:
-        length_bytes = 1 << (b - 0xc4);
-        fixed = 1 + (size_t)length_bytes;
-        has_payload = true;
-        break;
-    case 0xc7: /* ext 8, 16, 32: length, then the type byte */
-    case 0xc8:
-    case 0xc9:
-        length_bytes = 1 << (b - 0xc7);
-        fixed = 2 + (size_t)length_bytes;
-        has_payload = true;
-        break;
-    case 0xca: /* float 32, 64 */
-        fixed = 5;
-        break;
-    case 0xcb:
-        fixed = 9;
-        break;
-    case 0xcc: /* uint 8..64 */
-    case 0xcd:
-    case 0xce:
-    case 0xcf:
-        fixed = 1 + ((size_t)1 << (b - 0xcc));
-        break;
-    case 0xd0: /* int 8..64 */
-    case 0xd1:
-    case 0xd2:
-    case 0xd3:
-        fixed = 1 + ((size_t)1 << (b - 0xd0));
-        break;
-    case 0xd4: /* fixext 1..16: type byte and data */
-    case 0xd5:
-    case 0xd6:
-    case 0xd7:
-    case 0xd8:
-        fixed = 2 + ((size_t)1 << (b - 0xd4));
-        break;
-    case 0xd9: /* str 8, 16, 32 */
-    case 0xda:
-    case 0xdb:
-        h->kind = MP_STR;
-        length_bytes = 1 << (b - 0xd9);
-        fixed = 1 + (size_t)length_bytes;
-        has_payload = true;
-        break;
-    case 0xdc: /* array 16, 32 */
-    case 0xdd:
-        h->kind = MP_ARRAY;
-        length_bytes = b == 0xdc ? 2 : 4;
-        fixed = 1 + (size_t)length_bytes;
-        break;
-    default: /* 0xde, 0xdf: map 16, 32 */
-        h->kind = MP_MAP;
-        length_bytes = b == 0xde ? 2 : 4;
-        fixed = 1 + (size_t)length_bytes;
-        break;
-    }
-    if (avail < fixed)
-        return MP_TRUNCATED;
-    if (length_bytes > 0)
-        h->count = read_be(p + 1, length_bytes);
-    h->size = fixed;
-    if (has_payload) {
-        if (h->count > avail - fixed)
-            return MP_TRUNCATED;
-        h->size += h->count;
-    }
-    return MP_OK;
-}
-
-static bool mp_is_container(const mp_head *h)
-{
-    return h->kind == MP_ARRAY || h->kind == MP_MAP;
-}
-
-/* Objects an array or map header announces (a map pair is two). */
-static uint64_t mp_children(const mp_head *h)
-{
-    return h->kind == MP_MAP ? 2 * (uint64_t)h->count : h->count;
-}
-
-int df_msgpack_check(const char *buf, size_t len, df_error *err)
-{
-    /* objects still to come in each open container; a map's even count means a key is next */
-    uint64_t left[DF_MAX_DEPTH];
-    bool is_map[DF_MAX_DEPTH];
-    const uint8_t *p = (const uint8_t *)buf;
-    size_t pos = 0;
-    int depth = 0;
-    uint64_t nodes = 0;
-    uint64_t pending = 0; /* sum of left[]: each still needs at least one byte */
-
-    if (buf == NULL || len == 0)
-        return df_fail(err, DF_EBAD_REQUEST, "empty frame: expected one msgpack object");
-    do {
-        mp_head h;
-        int rc;
-
-        if (pos >= len)
-            return df_fail(err, DF_EBAD_REQUEST,
-                           "truncated msgpack: the frame ends inside an object");
-        rc = mp_read_head(p + pos, len - pos, &h);
-        if (rc == MP_INVALID)
-            return df_fail(err, DF_EBAD_REQUEST, "invalid msgpack: byte 0x%02x at offset %zu",
-                           p[pos], pos);
-        if (rc == MP_TRUNCATED)
-            return df_fail(err, DF_EBAD_REQUEST,
-                           "truncated msgpack: the object at offset %zu runs past the end", pos);
-        if (++nodes > DF_MAX_NODES)
-            return df_fail(err, DF_EBAD_REQUEST, "more than %d msgpack objects in one frame",
-                           DF_MAX_NODES);
-        if (depth > 0) {
-            if (is_map[depth - 1] && left[depth - 1] % 2 == 0 && h.kind != MP_STR)
-                return df_fail(err, DF_EBAD_REQUEST, "map key at offset %zu is not a string", pos);
-            left[depth - 1]--;
-            pending--;
-        }
-        pos += h.size;
-        if (mp_is_container(&h)) {
-            uint64_t children = mp_children(&h);
-            if (depth == DF_MAX_DEPTH)
-                return df_fail(err, DF_EBAD_REQUEST, "msgpack nested deeper than %d levels",
-                               DF_MAX_DEPTH);
-            if (pending + children > len - pos)
-                return df_fail(err, DF_EBAD_REQUEST,
-                               "msgpack %s at offset %zu declares %" PRIu32
-                               " entries, more than the bytes that remain",
-                               h.kind == MP_MAP ? "map" : "array", pos - h.size, h.count);
-            if (nodes + pending + children > DF_MAX_NODES)
-                return df_fail(err, DF_EBAD_REQUEST, "more than %d msgpack objects in one frame",
-                               DF_MAX_NODES);
-            left[depth] = children;
-            is_map[depth] = h.kind == MP_MAP;
-            depth++;
-            pending += children;
-        }
-        while (depth > 0 && left[depth - 1] == 0)
-            depth--;
-    } while (depth > 0);
-    if (pos != len)
-        return df_fail(err, DF_EBAD_REQUEST, "%zu bytes after the msgpack object", len - pos);
-    return 0;
-}
-
-size_t df_msgpack_skip(const char *buf, size_t len)
-{
-    const uint8_t *p = (const uint8_t *)buf;
-    size_t pos = 0;
-    uint64_t pending = 1; /* objects still to walk; nesting needs no stack to skip */
-
-    if (buf == NULL)
-        return 0;
-    while (pending > 0) {
-        mp_head h;
-        if (pos >= len || mp_read_head(p + pos, len - pos, &h) != MP_OK)
-            return 0;
-        pending--;
-        pos += h.size;
-        if (mp_is_container(&h)) {
-            pending += mp_children(&h);
-            if (pending > len - pos)
-                return 0;
-        }
-    }
-    return pos;
-}
-
-bool df_msgpack_array_header(const char *buf, size_t len, uint32_t *count, size_t *header_len)
-{
-    mp_head h;
-    if (buf == NULL || len == 0 || mp_read_head((const uint8_t *)buf, len, &h) != MP_OK ||
-        h.kind != MP_ARRAY)
-        return false;
-    *count = h.count;
-    *header_len = h.size;
-    return true;
-}
-
-bool df_msgpack_map_find(const char *buf, size_t len, const char *key, const char **value,
-                         size_t *value_len)
-{
-    const uint8_t *p = (const uint8_t *)buf;
-    size_t key_len = strlen(key);
-    mp_head map;
-    size_t pos;
-
-    if (buf == NULL || len == 0 || mp_read_head(p, len, &map) != MP_OK || map.kind != MP_MAP)
-        return false;
-    pos = map.size;
-    for (uint32_t i = 0; i < map.count; i++) {
-        mp_head k;
-        if (pos >= len || mp_read_head(p + pos, len - pos, &k) != MP_OK || k.kind != MP_STR)
-            return false;
-        size_t found_len = df_msgpack_skip(buf + pos + k.size, len - pos - k.size);
-        if (found_len == 0)
-            return false;
-        if (k.count == key_len && memcmp(p + pos + k.size - key_len, key, key_len) == 0) {
-            *value = buf + pos + k.size;
-            *value_len = found_len;
-            return true;
-        }
-        pos += k.size + found_len;
-    }
-    return false;
-}
-
-int df_msgpack_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj,
-                      df_error *err)
-{
-    size_t offset = 0;
-    msgpack_unpack_return rc;
-    int check;
-
-    /* the unpacker allocates as headers declare: bytes go to it checked */
-    check = df_msgpack_check(buf, len, err);
-    if (check != 0)
-        return check;
-    rc = msgpack_unpack(buf, len, &offset, zone, obj);
-    if (rc != MSGPACK_UNPACK_SUCCESS || offset != len)
-        return df_fail(err, DF_EBAD_REQUEST, "msgpack could not be unpacked (%d)", (int)rc);
-    return 0;
-}
-
-/* ---- events --------------------------------------------------------------- */
 
 enum event_key {
     K_ID,
@@ -454,73 +125,12 @@ static int event_key(const char *s, uint32_t len)
     return K_UNKNOWN;
 }
 
-/* A key as it may appear in a message: printable ASCII, other bytes as '?',
- * cut short so that the message stays readable. */
-const char *df_printable(const char *s, size_t len, char *out, size_t cap)
-{
-    size_t n = len < cap - 1 ? len : cap - 1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    out[n] = '\0';
-    return out;
-}
-
-static bool key_eq(const msgpack_object *a, const msgpack_object *b)
-{
-    return a->via.str.size == b->via.str.size &&
-           memcmp(a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0;
-}
-
-static int compare_keys(const void *a, const void *b)
-{
-    const msgpack_object *x = *(const msgpack_object *const *)a;
-    const msgpack_object *y = *(const msgpack_object *const *)b;
-    if (x->via.str.size != y->via.str.size)
-        return x->via.str.size < y->via.str.size ? -1 : 1;
-    return memcmp(x->via.str.ptr, y->via.str.ptr, x->via.str.size);
-}
-
-#define PAIRWISE_MAX 16
-
-/* Finds a key that appears twice among the string keys of kv[0..n).
- * Returns 1 (*dup set), 0, or -1 when memory ran out. Sorting keeps a map
- * of many keys at n log n: pairwise comparison of 100 000 keys would not be. */
-static int find_duplicate_key(const msgpack_object_kv *kv, uint32_t n, const msgpack_object **dup)
-{
-    if (n <= PAIRWISE_MAX) {
-        for (uint32_t i = 1; i < n; i++) {
-            for (uint32_t j = 0; j < i; j++) {
-                if (key_eq(&kv[i].key, &kv[j].key)) {
-                    *dup = &kv[i].key;
-                    return 1;
-                }
-            }
-        }
-        return 0;
-    }
-    const msgpack_object **keys = malloc((size_t)n * sizeof *keys);
-    int found = 0;
-    if (keys == NULL)
-        return -1;
-    for (uint32_t i = 0; i < n; i++)
-        keys[i] = &kv[i].key;
-    qsort(keys, n, sizeof *keys, compare_keys);
-    for (uint32_t i = 1; i < n && !found; i++) {
-        if (key_eq(keys[i], keys[i - 1])) {
-            *dup = keys[i];
-            found = 1;
-        }
-    }
-    free(keys);
-    return found;
-}
-
 static int duplicate_key_error(const msgpack_object_kv *kv, uint32_t n, const char *where,
                                df_error *err)
 {
     const msgpack_object *dup = NULL;
     char shown[48];
-    int found = find_duplicate_key(kv, n, &dup);
+    int found = df_map_duplicate_key(kv, n, &dup);
 
     if (found < 0)
         return df_fail(err, DF_EBAD_REQUEST, "%s has too many keys", where);
@@ -528,43 +138,6 @@ static int duplicate_key_error(const msgpack_object_kv *kv, uint32_t n, const ch
         return df_fail(err, DF_EBAD_REQUEST, "%s has the key `%s` twice", where,
                        df_printable(dup->via.str.ptr, dup->via.str.size, shown, sizeof shown));
     return 0;
-}
-
-/* msgpack str is UTF-8: what the daemon sends back (deal ids, names) must
- * decode in every client, so strings it keeps are checked. */
-bool df_utf8_valid(const char *s, size_t len)
-{
-    const uint8_t *p = (const uint8_t *)s, *end = p + len;
-    while (p < end) {
-        uint8_t c = *p;
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if ((size_t)(end - p) <= n)
-            return false;
-        for (size_t i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        /* no overlong forms, no surrogates, nothing past U+10FFFF */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
 }
 
 static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, bool no_nul, df_str *out)
@@ -578,22 +151,10 @@ static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, bool no
         return false;
     if (!df_utf8_valid(o->via.str.ptr, len))
         return false;
-    out->ptr = o->via.str.ptr;
+    /* an empty str may come unpacked with a NULL ptr; callers copy from it */
+    out->ptr = len > 0 ? o->via.str.ptr : "";
     out->len = len;
     return true;
-}
-
-static bool get_int64(const msgpack_object *o, int64_t *out)
-{
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) {
-        *out = (int64_t)o->via.u64;
-        return true;
-    }
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *out = o->via.i64;
-        return true;
-    }
-    return false;
 }
 
 static int decode_name(const msgpack_object *o, const char *key, df_str *out, df_error *err)
@@ -620,7 +181,7 @@ static int decode_amount(const msgpack_object *o, df_event *ev, df_error *err)
         return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        if (!get_int64(o, &ev->amount.i))
+        if (!df_object_int(o, &ev->amount.i))
             break;
         ev->amount.kind = DF_NUM_INT;
         ev->amount_set = DF_SET;
@@ -674,7 +235,7 @@ static int decode_close_date(const msgpack_object *o, df_event *ev, df_error *er
         ev->close_date_set = DF_NIL;
         return 0;
     }
-    if (!get_int64(o, &ev->close_date))
+    if (!df_object_int(o, &ev->close_date))
         return df_fail(err, DF_EBAD_REQUEST,
                        "`close_date` must be an integer (ms since the epoch) or nil");
     ev->close_date_set = DF_SET;
@@ -878,7 +439,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
     if (recorded) {
         if (val[K_SEQ] == NULL || val[K_SEQ]->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
             return df_fail(err, DF_EBAD_REQUEST, "a recorded event needs `seq`, an integer >= 0");
-        if (val[K_RECV] == NULL || !get_int64(val[K_RECV], &ev->recv))
+        if (val[K_RECV] == NULL || !df_object_int(val[K_RECV], &ev->recv))
             return df_fail(err, DF_EBAD_REQUEST, "a recorded event needs `recv`, an integer");
         if (val[K_AT] == NULL)
             return df_fail(err, DF_EBAD_REQUEST, "a recorded event needs `at`");
@@ -919,7 +480,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
     }
 
     if (val[K_AT] != NULL) {
-        if (!get_int64(val[K_AT], &ev->at))
+        if (!df_object_int(val[K_AT], &ev->at))
             return df_fail(err, DF_EBAD_REQUEST, "`at` must be an integer (ms since the epoch)");
         ev->has_at = true;
     }
@@ -943,7 +504,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
 
 /* ---- recording ------------------------------------------------------------ */
 
-static bool raw_key_is(const uint8_t *key, const mp_head *h, const char *lit, size_t len)
+static bool raw_key_is(const uint8_t *key, const df_msgpack_header *h, const char *lit, size_t len)
 {
     return h->count == len && memcmp(key + h->size - len, lit, len) == 0;
 }
@@ -952,21 +513,21 @@ int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, boo
                     msgpack_sbuffer *out)
 {
     const uint8_t *p = (const uint8_t *)raw;
-    mp_head map;
+    df_msgpack_header map;
     size_t pos;
     size_t expect_start = 0, expect_end = 0;
     bool has_expect = false;
 
-    if (raw == NULL || out == NULL || len == 0 || mp_read_head(p, len, &map) != MP_OK ||
-        map.kind != MP_MAP)
+    if (out == NULL || !df_msgpack_head(raw, len, &map) || map.type != DF_MSGPACK_MAP)
         return DF_EBAD_REQUEST;
     pos = map.size;
     for (uint32_t i = 0; i < map.count; i++) {
         size_t pair_start = pos;
-        mp_head key;
+        df_msgpack_header key;
         size_t value_len;
 
-        if (pos >= len || mp_read_head(p + pos, len - pos, &key) != MP_OK || key.kind != MP_STR)
+        if (pos >= len || !df_msgpack_head(raw + pos, len - pos, &key) ||
+            key.type != DF_MSGPACK_STR)
             return DF_EBAD_REQUEST;
         value_len = df_msgpack_skip(raw + pos + key.size, len - pos - key.size);
         if (value_len == 0)
@@ -1015,121 +576,6 @@ int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, boo
         return DF_EINTERNAL;
     }
     return 0;
-}
-
-/* ---- request maps --------------------------------------------------------- */
-
-const msgpack_object *df_map_get(const msgpack_object *map, const char *key)
-{
-    if (map == NULL || key == NULL || map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
-    size_t len = strlen(key);
-    const msgpack_object_kv *kv = map->via.map.ptr;
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &kv[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-            memcmp(k->via.str.ptr, key, len) == 0)
-            return kv[i].val.type == MSGPACK_OBJECT_NIL ? NULL : &kv[i].val;
-    }
-    return NULL;
-}
-
-static void set_bad(bool *bad)
-{
-    if (bad != NULL)
-        *bad = true;
-}
-
-bool df_get_str(const msgpack_object *map, const char *key, df_str *out, bool *bad)
-{
-    const msgpack_object *o = df_map_get(map, key);
-    if (o == NULL)
-        return false;
-    if (o->type != MSGPACK_OBJECT_STR) {
-        set_bad(bad);
-        return false;
-    }
-    out->ptr = o->via.str.ptr;
-    out->len = o->via.str.size;
-    return true;
-}
-
-bool df_get_uint(const msgpack_object *map, const char *key, uint64_t *out, bool *bad)
-{
-    const msgpack_object *o = df_map_get(map, key);
-    if (o == NULL)
-        return false;
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        set_bad(bad);
-        return false;
-    }
-    *out = o->via.u64;
-    return true;
-}
-
-bool df_get_int(const msgpack_object *map, const char *key, int64_t *out, bool *bad)
-{
-    const msgpack_object *o = df_map_get(map, key);
-    if (o == NULL)
-        return false;
-    if (!get_int64(o, out)) {
-        set_bad(bad);
-        return false;
-    }
-    return true;
-}
-
-bool df_get_bool(const msgpack_object *map, const char *key, bool *out, bool *bad)
-{
-    const msgpack_object *o = df_map_get(map, key);
-    if (o == NULL)
-        return false;
-    if (o->type != MSGPACK_OBJECT_BOOLEAN) {
-        set_bad(bad);
-        return false;
-    }
-    *out = o->via.boolean;
-    return true;
-}
-
-/* ---- replies -------------------------------------------------------------- */
-
-void df_pack_str(msgpack_packer *pk, const char *s, size_t len)
-{
-    msgpack_pack_str_with_body(pk, len > 0 ? s : "", len);
-}
-
-void df_pack_cstr(msgpack_packer *pk, const char *s)
-{
-    if (s == NULL)
-        s = "";
-    df_pack_str(pk, s, strlen(s));
-}
-
-void df_pack_num(msgpack_packer *pk, df_num n)
-{
-    switch (n.kind) {
-    case DF_NUM_INT:
-        msgpack_pack_int64(pk, n.i);
-        break;
-    case DF_NUM_FLOAT:
-        msgpack_pack_double(pk, n.f);
-        break;
-    default:
-        msgpack_pack_nil(pk);
-        break;
-    }
-}
-
-void df_pack_error(msgpack_packer *pk, int code, const char *message)
-{
-    msgpack_pack_map(pk, 3);
-    df_pack_cstr(pk, "ok");
-    msgpack_pack_false(pk);
-    df_pack_cstr(pk, "error");
-    df_pack_cstr(pk, df_error_name(code));
-    df_pack_cstr(pk, "message");
-    df_pack_cstr(pk, message);
 }
 
 int df_event_decode(const msgpack_object *map, df_event *ev, df_error *err)

@@ -1,0 +1,159 @@
+/* deltas.c: the changes a flush makes to the pipeline aggregates, gathered
+ * in a table keyed by row (see deltas.h). */
+#include "deltas.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+/* The rows one deal's old state takes away, gathered so that those its new
+ * state adds back unchanged cancel out before they reach the table (most
+ * rows of a changed deal are unchanged). */
+#define GATHER_ROWS  512
+#define GATHER_BYTES (4 * DF_AGG_LOGICAL_KEY_MAX + 64 * 1024)
+
+typedef struct gathered_row {
+    uint32_t offset, len;
+    df_sums sums;
+    bool cancelled;
+} gathered_row;
+
+struct df_agg_deltas {
+    df_table *rows; /* logical key -> df_sums */
+    gathered_row *taken;
+    size_t ntaken;
+    uint8_t *keys;
+    size_t keys_len;
+    bool overflow; /* the old state's rows did not fit: none are gathered */
+};
+
+df_agg_deltas *df_agg_deltas_new(void)
+{
+    df_agg_deltas *d = calloc(1, sizeof(*d));
+    if (d &&
+        (!(d->rows = df_table_new()) || !(d->taken = malloc(GATHER_ROWS * sizeof(gathered_row))) ||
+         !(d->keys = malloc(GATHER_BYTES)))) {
+        df_agg_deltas_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void df_agg_deltas_free(df_agg_deltas *d)
+{
+    if (d) {
+        df_table_free(d->rows, free);
+        free(d->taken);
+        free(d->keys);
+        free(d);
+    }
+}
+
+void df_agg_deltas_clear(df_agg_deltas *d)
+{
+    df_table_clear(d->rows, free);
+}
+
+typedef struct delta_ctx {
+    df_agg_deltas *d;
+    bool failed;
+} delta_ctx;
+
+static void add_delta(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    delta_ctx *c = ctx;
+    bool added;
+    void **slot = df_table_put(c->d->rows, (const char *)key, len, &added);
+    if (!slot) {
+        c->failed = true;
+        return;
+    }
+    if (!*slot && !(*slot = calloc(1, sizeof(df_sums)))) {
+        c->failed = true;
+        return;
+    }
+    df_sums_add(*slot, sums, 1);
+}
+
+static void gather_taken(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    df_agg_deltas *d = ctx;
+    if (d->overflow || d->ntaken == GATHER_ROWS || d->keys_len + len > GATHER_BYTES) {
+        d->overflow = true;
+        return;
+    }
+    gathered_row *r = &d->taken[d->ntaken++];
+    r->offset = (uint32_t)d->keys_len;
+    r->len = (uint32_t)len;
+    r->sums = *sums;
+    r->cancelled = false;
+    memcpy(d->keys + d->keys_len, key, len);
+    d->keys_len += len;
+}
+
+static bool cancels(const df_sums *taken, const df_sums *added)
+{
+    df_sums sum = *taken;
+    df_sums_add(&sum, added, 1);
+    return df_sums_zero(&sum) && sum.amount_float == 0 && sum.weighted_float == 0;
+}
+
+/* A row the new state adds: it cancels a gathered one that took away the
+ * same, else it goes to the table. */
+static void add_or_cancel(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    delta_ctx *c = ctx;
+    df_agg_deltas *d = c->d;
+    for (size_t i = 0; i < d->ntaken; i++) {
+        gathered_row *r = &d->taken[i];
+        if (!r->cancelled && r->len == len && memcmp(d->keys + r->offset, key, len) == 0 &&
+            cancels(&r->sums, sums)) {
+            r->cancelled = true;
+            return;
+        }
+    }
+    add_delta(ctx, key, len, sums);
+}
+
+bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after)
+{
+    delta_ctx c = {d, false};
+    if (before && after && df_contribution_same_but_idle(before, after)) {
+        if (!df_same_idle(before, after)) {
+            df_deal_contribute_idle(before, -1, add_delta, &c);
+            df_deal_contribute_idle(after, +1, add_delta, &c);
+        }
+        return !c.failed;
+    }
+    d->ntaken = d->keys_len = 0;
+    d->overflow = false;
+    if (before)
+        df_deal_contribute(before, -1, gather_taken, d);
+    if (d->overflow) { /* a deal with very many stages: no cancelling */
+        d->ntaken = 0;
+        df_deal_contribute(before, -1, add_delta, &c);
+    }
+    if (after)
+        df_deal_contribute(after, +1, add_or_cancel, &c);
+    for (size_t i = 0; i < d->ntaken; i++) {
+        if (!d->taken[i].cancelled)
+            add_delta(&c, d->keys + d->taken[i].offset, d->taken[i].len, &d->taken[i].sums);
+    }
+    return !c.failed;
+}
+
+int df_agg_deltas_each(const df_agg_deltas *d, df_agg_each each, void *ctx)
+{
+    size_t n = df_table_count(d->rows);
+    df_table_item *rows = df_table_sorted(d->rows);
+    int rc = n && !rows ? ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const df_sums *delta = rows[i].value;
+        if (!df_sums_zero(delta))
+            rc = each(ctx, (const uint8_t *)rows[i].key, rows[i].len, delta);
+    }
+    free(rows);
+    return rc;
+}

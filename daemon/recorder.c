@@ -1,0 +1,519 @@
+/* recorder.c: recording batches into the log and into what the writer holds
+ * in memory between flushes (see recorder.h). Each batch is one write
+ * transaction that appends to the log, which is the truth and all that an
+ * acknowledgement waits for; what derives from it reaches the store in
+ * larger, rarer flushes, where many updates of one deal become one write and
+ * keys arrive sorted. */
+#include "recorder.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "log.h"
+#include "record.h"
+#include "refold.h"
+#include "table.h"
+
+/* Derived state is flushed when this many events are waiting in memory or
+ * when it takes this many bytes (besides reads asking and quiet spells). */
+#define FLUSH_EVENTS 500000
+#define FLUSH_BYTES  (128u << 20)
+
+/* Rough heap cost of a table entry, for FLUSH_BYTES. */
+#define ENTRY_COST 64
+
+struct df_recorder {
+    df_store *st;
+    df_overlay *overlay;
+    df_stale_finder *stale;
+    df_pipelines *pipelines;
+    df_refolder *refolder;
+    df_table *ids;         /* id -> seq, recorded since the last flush */
+    df_agg_deltas *deltas; /* what a flush changes in the pipeline aggregates */
+    msgpack_zone zone;
+    msgpack_sbuffer scratch;
+    msgpack_sbuffer move_body;
+    df_event event;
+    df_deal before, after;
+    uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
+    uint64_t derived_seq;
+    size_t pending_events;
+    size_t ids_bytes;
+    size_t nwaiting;        /* touched deals whose late events wait for a refold */
+    bool pipelines_changed; /* by a recorded event since the writer last asked */
+};
+
+df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder *stale)
+{
+    df_recorder *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->st = st;
+    r->overlay = overlay;
+    r->stale = stale;
+    msgpack_zone_init(&r->zone, 8192);
+    msgpack_sbuffer_init(&r->scratch);
+    msgpack_sbuffer_init(&r->move_body);
+    if (!(r->pipelines = malloc(sizeof(*r->pipelines))) || !(r->refolder = df_refolder_new()) ||
+        !(r->ids = df_table_new()) || !(r->deltas = df_agg_deltas_new())) {
+        df_recorder_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void df_recorder_free(df_recorder *r)
+{
+    if (!r)
+        return;
+    msgpack_zone_destroy(&r->zone);
+    msgpack_sbuffer_destroy(&r->scratch);
+    msgpack_sbuffer_destroy(&r->move_body);
+    df_refolder_free(r->refolder);
+    df_table_free(r->ids, NULL);
+    df_agg_deltas_free(r->deltas);
+    free(r->pipelines);
+    free(r);
+}
+
+/* ---- ids and deals held in memory ---- */
+
+static bool id_recorded(df_recorder *r, MDB_txn *txn, df_str id, uint64_t *seq, int *rc)
+{
+    void *v = df_table_get(r->ids, id.ptr, id.len);
+    *rc = 0;
+    if (v) {
+        *seq = (uint64_t)(uintptr_t)v;
+        return true;
+    }
+    *rc = df_store_id_get(r->st, txn, id.ptr, id.len, seq);
+    if (*rc == MDB_NOTFOUND) {
+        *rc = 0;
+        return false;
+    }
+    return *rc == 0;
+}
+
+static int remember_id(df_recorder *r, df_str id, uint64_t seq)
+{
+    bool added;
+    void **slot = df_table_put(r->ids, id.ptr, id.len, &added);
+    if (!slot)
+        return ENOMEM;
+    *slot = (void *)(uintptr_t)seq;
+    r->ids_bytes += id.len + ENTRY_COST;
+    return 0;
+}
+
+/* Reads the latest state of the deal into r->before: from memory (*p is its
+ * pending state, or NULL), else from the store. *existed is false for a
+ * deal with no event yet. */
+static int load_deal(df_recorder *r, MDB_txn *txn, df_str deal, df_pending **p, bool *existed)
+{
+    df_deal_init(&r->before, deal.ptr, deal.len);
+    *p = df_overlay_find(r->overlay, deal.ptr, deal.len);
+    *existed = true;
+    if (*p && (*p)->record)
+        return df_deal_decode((*p)->record, (*p)->len, &r->before) == 0 ? 0 : MDB_CORRUPTED;
+    int rc = df_store_deal_get(r->st, txn, &r->before);
+    if (rc == MDB_NOTFOUND) {
+        *existed = false;
+        return 0;
+    }
+    return rc;
+}
+
+/* ---- folding ---- */
+
+static int refold_now(df_recorder *r, MDB_txn *txn, df_pending *p)
+{
+    int rc =
+        df_refold(r->refolder, r->st, txn, r->pipelines, INT64_MAX, p->seqs, p->nseqs, &r->after);
+    if (rc == 0)
+        df_apply_keep_stage_as_moved(&r->before, &r->after);
+    if (p->refold_waiting)
+        r->nwaiting--;
+    p->refold_waiting = false;
+    return rc;
+}
+
+/* Refolds the deals whose late events waited: at the end of a batch (or of
+ * a replay), and before a pipeline definition changes. */
+static int refold_waiting(df_recorder *r, MDB_txn *txn)
+{
+    size_t ntouched;
+    df_pending *const *touched = df_overlay_touched(r->overlay, &ntouched);
+    for (size_t i = 0; r->nwaiting > 0 && i < ntouched; i++) {
+        df_pending *p = touched[i];
+        int rc;
+        if (!p->refold_waiting)
+            continue;
+        df_deal_init(&r->before, p->id, p->id_len);
+        df_deal_init(&r->after, p->id, p->id_len);
+        if (df_deal_decode(p->record, p->len, &r->before) != 0)
+            return MDB_CORRUPTED;
+        if ((rc = refold_now(r, txn, p)) != 0)
+            return rc;
+        if (!df_overlay_keep(r->overlay, p, &r->after))
+            return ENOMEM;
+    }
+    return 0;
+}
+
+/* Adds the deal.moved notification of the event just folded, when it moved
+ * its deal, and keeps it in the store for `moves`. */
+static int add_move(df_recorder *r, MDB_txn *txn, df_batch *b, const df_deal *before)
+{
+    if (!df_apply_moved(before, &r->after))
+        return 0;
+    df_move *m = df_batch_add_move(b);
+    if (!m)
+        return ENOMEM;
+    m->seq = r->event.seq;
+    m->prev = r->prev_moved;
+    r->prev_moved = m->seq;
+    df_apply_move(r->pipelines, before, &r->after, m);
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&r->move_body);
+    msgpack_packer_init(&pk, &r->move_body, msgpack_sbuffer_write);
+    df_move_pack_stored(&pk, m);
+    return df_store_move_put(r->st, txn, m->seq, r->move_body.data, r->move_body.size);
+}
+
+/* Keeps what df_apply decided for the recorded event r->event in the deal's
+ * pending state p (NULL: none yet), whose state before it is `before`
+ * (NULL: new); b is NULL while the log is replayed (nothing to publish). */
+static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, df_pending *p,
+                     const df_deal *before, df_apply_result result)
+{
+    const df_event *ev = &r->event;
+    int rc;
+    if (!p && !(p = df_overlay_add(r->overlay, ev->deal.ptr, ev->deal.len)))
+        return ENOMEM;
+    if (!df_overlay_push_seq(r->overlay, p, ev->seq))
+        return ENOMEM;
+    r->pending_events++;
+    if (result == DF_APPLY_WAITS) {
+        r->nwaiting += !p->refold_waiting;
+        p->refold_waiting = true;
+    } else if (result == DF_APPLY_REFOLD && (rc = refold_now(r, txn, p)) != 0) {
+        return rc;
+    }
+    if (!df_overlay_keep(r->overlay, p, &r->after))
+        return ENOMEM;
+    return b ? add_move(r, txn, b, before) : 0;
+}
+
+/* ---- recording one item ---- */
+
+/* Keeps what ingest could not record: {recv, error, message, raw}. */
+static int reject(df_recorder *r, MDB_txn *txn, df_batch *b, const df_item *it)
+{
+    msgpack_packer pk;
+    const char *message = df_batch_text(b, it->message);
+    msgpack_sbuffer_clear(&r->scratch);
+    msgpack_packer_init(&pk, &r->scratch, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    df_pack_cstr(&pk, "recv");
+    msgpack_pack_int64(&pk, it->recv);
+    df_pack_cstr(&pk, "error");
+    df_pack_cstr(&pk, df_error_name(it->error));
+    df_pack_cstr(&pk, "message");
+    df_pack_cstr(&pk, message);
+    df_pack_cstr(&pk, "raw");
+    msgpack_pack_bin_with_body(&pk, b->arena + it->raw, it->raw_len);
+    b->rejected++;
+    return df_store_rejected_put(r->st, txn, ++r->last_rejected, r->scratch.data, r->scratch.size);
+}
+
+static int refuse(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it, const df_error *err)
+{
+    it->error = err->code;
+    it->message = df_batch_copy(b, err->message, strlen(err->message));
+    return it->request ? 0 : reject(r, txn, b, it);
+}
+
+/* Appends the admitted event r->event, whose seq is the next, to the log. */
+static int append(df_recorder *r, MDB_txn *txn, const df_batch *b, df_item *it)
+{
+    df_event *ev = &r->event;
+    int rc;
+    r->last_seq = ev->seq;
+    msgpack_sbuffer_clear(&r->scratch);
+    if (df_event_record(b->arena + it->raw, it->raw_len, ev->seq, ev->recv, !ev->has_at,
+                        &r->scratch) != 0)
+        return MDB_PANIC;
+    if ((rc = df_store_log_put(r->st, txn, ev->seq, r->scratch.data, r->scratch.size)) != 0 ||
+        (rc = remember_id(r, ev->id, ev->seq)) != 0)
+        return rc;
+    it->seq = ev->seq;
+    return 0;
+}
+
+/* Defines or replaces the pipeline of the recorded event r->event. */
+static int define_pipeline(df_recorder *r, MDB_txn *txn)
+{
+    const df_event *ev = &r->event;
+    /* deals whose refold waits are folded with the definitions before it */
+    int rc = refold_waiting(r, txn);
+    if (rc != 0)
+        return rc;
+    if (df_pipelines_apply(r->pipelines, ev, NULL) != 0)
+        return MDB_PANIC;
+    r->pipelines_changed = true;
+    /* rare and small: pipelines go to the store with the log */
+    const df_pipeline *p = df_pipelines_find(r->pipelines, ev->pipeline.ptr, ev->pipeline.len);
+    return p ? df_store_pipeline_put(r->st, txn, p) : MDB_PANIC;
+}
+
+int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
+{
+    df_event *ev = &r->event;
+    msgpack_object obj;
+    df_error err = {0};
+    df_pending *p;
+    bool existed;
+    int rc;
+
+    if (it->error)
+        return it->request ? 0 : reject(r, txn, b, it);
+    msgpack_zone_clear(&r->zone);
+    if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, &err) != 0 ||
+        df_event_decode(&obj, ev, &err) != 0)
+        return refuse(r, txn, b, it, &err);
+    if (id_recorded(r, txn, ev->id, &it->seq, &rc)) {
+        it->dup = true;
+        b->duplicates++;
+        r->duplicates++;
+        return 0;
+    } else if (rc != 0) {
+        return rc;
+    }
+    /* as it is recorded when admitted */
+    ev->seq = r->last_seq + 1;
+    ev->recv = it->recv;
+    if (!ev->has_at)
+        ev->at = it->recv;
+    if (ev->type == DF_EV_PIPELINE) {
+        if (!df_apply_pipeline_admitted(r->pipelines, ev, &err))
+            return refuse(r, txn, b, it, &err);
+        if ((rc = append(r, txn, b, it)) != 0)
+            return rc;
+        return define_pipeline(r, txn);
+    }
+    if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
+        return rc;
+    const df_deal *before = existed ? &r->before : NULL;
+    df_apply_result result =
+        df_apply(r->pipelines, before, p && p->refold_waiting, ev, &r->after, &err);
+    if (result == DF_APPLY_REFUSED)
+        return refuse(r, txn, b, it, &err);
+    if ((rc = append(r, txn, b, it)) != 0)
+        return rc;
+    if (!existed)
+        r->deal_count++;
+    return fold_deal(r, txn, b, p, before, result);
+}
+
+int df_recorder_end_batch(df_recorder *r, MDB_txn *txn)
+{
+    int rc;
+    if ((rc = refold_waiting(r, txn)) == 0 &&
+        (rc = df_store_meta_put(r->st, txn, "prev_moved", r->prev_moved)) == 0 &&
+        (rc = df_store_meta_put(r->st, txn, "duplicates", r->duplicates)) == 0)
+        rc = df_store_meta_put(r->st, txn, "deals", r->deal_count);
+    return rc;
+}
+
+void df_recorder_publish(df_recorder *r)
+{
+    df_overlay_publish(r->overlay);
+}
+
+df_recorder_counts df_recorder_counts_get(const df_recorder *r)
+{
+    return (df_recorder_counts){r->last_seq, r->derived_seq, r->last_rejected, r->duplicates,
+                                r->deal_count};
+}
+
+bool df_recorder_take_pipelines_changed(df_recorder *r)
+{
+    bool changed = r->pipelines_changed;
+    r->pipelines_changed = false;
+    return changed;
+}
+
+const df_pipelines *df_recorder_pipelines(const df_recorder *r)
+{
+    return r->pipelines;
+}
+
+/* ---- flushing ---- */
+
+bool df_recorder_flush_due(const df_recorder *r)
+{
+    return r->pending_events >= FLUSH_EVENTS ||
+           r->ids_bytes + df_overlay_bytes(r->overlay) >= FLUSH_BYTES;
+}
+
+/* Writes one pending deal: its projection, indexes, aggregates and events. */
+static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now)
+{
+    bool existed = true;
+    df_deal_init(&r->before, p->id, p->id_len);
+    df_deal_init(&r->after, p->id, p->id_len);
+    int rc = df_store_deal_get(r->st, txn, &r->before);
+    if (rc == MDB_NOTFOUND) {
+        existed = false;
+        rc = 0;
+    }
+    const df_deal *before = existed ? &r->before : NULL;
+    if (rc == 0 && df_deal_decode(p->record, p->len, &r->after) != 0)
+        rc = MDB_CORRUPTED;
+    if (rc == 0)
+        rc = df_store_deal_reindex(r->st, txn, before, &r->after);
+    if (rc == 0 && !df_agg_deltas_deal(r->deltas, before, &r->after))
+        rc = ENOMEM;
+    if (rc == 0)
+        df_stale_finder_arrival(r->stale, before, &r->after, r->pipelines, now);
+    if (rc == 0)
+        rc = df_store_deal_put(r->st, txn, &r->after);
+    for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
+        rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j]);
+    return rc;
+}
+
+int df_recorder_flush(df_recorder *r)
+{
+    df_store *st = r->st;
+    MDB_txn *txn = NULL;
+    size_t ndeals, nids = df_table_count(r->ids);
+    df_table_item *deals = df_overlay_sorted(r->overlay, &ndeals), *ids = df_table_sorted(r->ids);
+    int64_t now = df_now_ms();
+    int rc = (ndeals && !deals) || (nids && !ids) ? ENOMEM : df_store_write_begin(st, &txn);
+    for (size_t i = 0; rc == 0 && i < ndeals; i++) {
+        const df_pending *p = deals[i].value;
+        if (p->record) /* else its first event failed to fold; the batch was not recorded */
+            rc = flush_deal(r, txn, p, now);
+    }
+    for (size_t i = 0; rc == 0 && i < nids; i++)
+        rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+    if (rc == 0)
+        rc = df_store_aggs_apply(st, txn, r->deltas);
+    df_agg_deltas_clear(r->deltas);
+    if (rc == 0)
+        rc = df_store_pipelines_snapshot_put(st, txn, r->pipelines);
+    /* deals reported as stale on arrival went stale before this mark */
+    if (rc == 0)
+        rc = df_store_meta_put(st, txn, "stale_checked",
+                               (uint64_t)df_stale_finder_checked(r->stale));
+    if (rc == 0)
+        rc = df_store_meta_put(st, txn, "derived_seq", r->last_seq);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    free(deals);
+    free(ids);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        return rc;
+    r->derived_seq = r->last_seq;
+    /* readers now find these deals in the store */
+    df_overlay_clear(r->overlay);
+    df_table_clear(r->ids, NULL);
+    r->pending_events = 0;
+    r->ids_bytes = 0;
+    return 0;
+}
+
+/* ---- loading ---- */
+
+/* Folds the recorded events after the flushed state back into memory. */
+static int replay_log(df_recorder *r)
+{
+    MDB_txn *txn;
+    msgpack_object obj;
+    df_event *ev = &r->event;
+    int rc = df_store_write_begin(r->st, &txn);
+    for (uint64_t seq = r->derived_seq + 1; rc == 0 && seq <= r->last_seq; seq++) {
+        MDB_val v;
+        df_pending *p;
+        bool existed;
+        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0)
+            break;
+        msgpack_zone_clear(&r->zone);
+        if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
+            df_recorded_decode(&obj, ev, NULL) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        ev->seq = seq;
+        if ((rc = remember_id(r, ev->id, seq)) != 0)
+            continue;
+        if (ev->type == DF_EV_PIPELINE) {
+            /* later events were folded with this definition */
+            if ((rc = refold_waiting(r, txn)) == 0 &&
+                df_pipelines_apply(r->pipelines, ev, NULL) != 0)
+                rc = MDB_CORRUPTED;
+            continue;
+        }
+        if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
+            continue;
+        const df_deal *before = existed ? &r->before : NULL;
+        df_apply_result result =
+            df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
+        rc = fold_deal(r, txn, NULL, p, before, result);
+    }
+    if (rc == 0)
+        rc = refold_waiting(r, txn);
+    mdb_txn_abort(txn);
+    if (rc == 0)
+        df_overlay_publish(r->overlay);
+    return rc;
+}
+
+int df_recorder_load(df_recorder *r)
+{
+    MDB_txn *txn;
+    uint64_t stale_checked = 0;
+    int rc = df_store_write_begin(r->st, &txn);
+    if (rc != 0)
+        return rc;
+    r->last_seq = df_store_log_last(r->st, txn);
+    r->last_rejected = df_store_rejected_last(r->st, txn);
+    if ((rc = df_store_meta_get(r->st, txn, "prev_moved", &r->prev_moved)) != 0 ||
+        (rc = df_store_meta_get(r->st, txn, "duplicates", &r->duplicates)) != 0 ||
+        (rc = df_store_meta_get(r->st, txn, "deals", &r->deal_count)) != 0 ||
+        (rc = df_store_meta_get(r->st, txn, "derived_seq", &r->derived_seq)) != 0 ||
+        (rc = df_store_meta_get(r->st, txn, "stale_checked", &stale_checked)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    df_stale_finder_start(r->stale, (int64_t)stale_checked, df_now_ms());
+    /* the log after the flushed state is folded again with the pipelines it
+     * was folded with: those of the flushed state, then its own definitions */
+    if (r->derived_seq == 0)
+        df_pipelines_init(r->pipelines);
+    else if ((rc = df_store_pipelines_snapshot_get(r->st, txn, r->pipelines)) == MDB_NOTFOUND)
+        rc = df_store_pipelines_load(r->st, txn, r->pipelines);
+    mdb_txn_abort(txn);
+    if (rc != 0)
+        return rc;
+    /* rebuilt in a new table; readers keep the old one until it is ready */
+    if (!df_overlay_rebuild(r->overlay))
+        return ENOMEM;
+    df_table_clear(r->ids, NULL);
+    r->nwaiting = 0;
+    r->pending_events = 0;
+    r->ids_bytes = 0;
+    if (r->last_seq > r->derived_seq)
+        df_log("folding seq %llu..%llu of the log back into memory",
+               (unsigned long long)r->derived_seq + 1, (unsigned long long)r->last_seq);
+    rc = replay_log(r);
+    df_overlay_rebuilt(r->overlay);
+    return rc;
+}

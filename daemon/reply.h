@@ -1,0 +1,49 @@
+/* reply.h: every map the api answers with, packed as the contract defines
+ * it: the ok and error envelopes and the bodies of each operation's reply.
+ * Packing only: what goes in is read elsewhere. */
+#ifndef DF_REPLY_H
+#define DF_REPLY_H
+
+#include "batch.h"
+#include "store.h"
+#include "writer.h"
+
+/* The head of a successful reply: a map of `ok` and `keys` more keys, which
+ * the caller packs next. */
+void df_reply_ok(msgpack_packer *pk, size_t keys);
+void df_reply_error(msgpack_packer *pk, int code, const char *message);
+
+/* A deal object as seen in view (df_deal_view_at); a value of the `deal`
+ * reply and of the `list` reply's `deals`. */
+void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view);
+
+/* What `stats` reports beyond the writer's counters. */
+typedef struct df_stats {
+    uint64_t notifications;
+    uint64_t stale_notifications;
+    uint64_t pending;
+    int64_t uptime_ms;
+    uint64_t db_bytes;
+} df_stats;
+
+void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s);
+void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view);
+/* `history` and `replay`: recorded events as they are stored. */
+void df_reply_history(msgpack_packer *pk, const MDB_val *events, size_t count);
+void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, uint64_t last_seq);
+/* `rejected`: stored items, the first with id first_id (ids count up from 1
+ * without a gap). */
+void df_reply_rejected(msgpack_packer *pk, const MDB_val *items, size_t count, uint64_t first_id);
+/* `moves` and `list` take their items already packed, count of them. */
+void df_reply_moves(msgpack_packer *pk, size_t count, const msgpack_sbuffer *moves,
+                    uint64_t last_seq);
+/* cursor NULL: the last page. */
+void df_reply_list(msgpack_packer *pk, size_t count, const msgpack_sbuffer *deals,
+                   const char *cursor, size_t cursor_len);
+void df_reply_board(msgpack_packer *pk, const df_figures *f);
+void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
+/* An append's results: one per event of items [first, end) of a committed
+ * batch. */
+void df_reply_append(msgpack_packer *pk, const df_batch *b, size_t first, size_t end);
+
+#endif

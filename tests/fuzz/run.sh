@@ -1,0 +1,33 @@
+#!/bin/sh
+# run.sh [SECONDS]: builds the libFuzzer harnesses with clang in build-fuzz/
+# and runs each for SECONDS (default 60) from a copy of its seed corpus, so
+# that the repository is not written. Exits non-zero when a harness finds a
+# crash; the input that did it is kept in the printed directory.
+set -eu
+cd "$(dirname "$0")/../.."
+seconds=${1:-60}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDF_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j "$jobs" --target fuzzers
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dealflow-fuzz-XXXXXX")
+failed=""
+for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request; do
+    mkdir -p "$work/$harness/corpus" "$work/$harness/crashes"
+    cp tests/fuzz/corpus/$harness/* "$work/$harness/corpus/"
+    echo "$harness: ${seconds}s"
+    if ! build-fuzz/tests/fuzz/$harness -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -dict=tests/fuzz/dealflow.dict -artifact_prefix="$work/$harness/crashes/" \
+        -print_final_stats=1 "$work/$harness/corpus" >"$work/$harness/log" 2>&1; then
+        tail -n 40 "$work/$harness/log"
+        failed="$failed $harness"
+    else
+        grep -E '^stat::number_of_executed_units' "$work/$harness/log" || true
+    fi
+done
+if [ -n "$failed" ]; then
+    echo "fuzzing found crashes in:$failed (inputs and logs in $work)" >&2
+    exit 1
+fi
+rm -rf "$work"
