@@ -217,7 +217,9 @@ static int fetch_page(df_iter *it, df_error *err)
         /* fall through */
     case ITER_HISTORY:
     case ITER_REJECTED:
-        if (it->page_count < it->page_size)
+        /* the daemon also ends a page at its byte cap: only an empty page
+         * says that nothing follows */
+        if (it->page_count == 0)
             it->at_end = true;
         break;
     }

@@ -1,9 +1,11 @@
 /* api.c: the ROUTER socket. A request is the last frame of a message; the
  * frames before it are the routing envelope, sent back unchanged with the
- * reply. Appends wait in the filling batch and are answered after commit. */
+ * reply. Appends wait in a batch of their own and are answered after commit. */
 #include "api.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -45,10 +47,29 @@ static size_t frame_bytes(zmq_msg_t *frames, int count)
     return n;
 }
 
+/* Reply bytes given to ZeroMQ and not yet written out to their peers, over
+ * every peer: each peer's queue is bounded (its ZMQ_SNDHWM times the reply
+ * byte cap), and this bounds them together. Past UNSENT_BYTES_MAX (or two
+ * replies of the cap, when --max-message makes that more) a reply larger
+ * than UNSENT_SMALL is answered `unavailable` instead, until peers read;
+ * small replies always go, so every request is still answered.
+ * ZeroMQ frees a body on its own thread, hence the atomic. */
+#define UNSENT_BYTES_MAX (256u << 20)
+#define UNSENT_SMALL     4096
+static atomic_size_t unsent_bytes;
+
 static void free_body(void *data, void *hint)
 {
-    (void)hint;
+    atomic_fetch_sub(&unsent_bytes, (size_t)(uintptr_t)hint);
     free(data);
+}
+
+static void pack_error(msgpack_sbuffer *sb, int code, const char *message)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    df_reply_error(&pk, code, message);
 }
 
 /* Sends the envelope frames and the body (released to ZeroMQ). The caller
@@ -56,13 +77,23 @@ static void free_body(void *data, void *hint)
 static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sbuffer *body)
 {
     zmq_msg_t msg;
+    size_t unsent_max = 2 * df_reply_bytes_max(d->opt.max_message);
+    if (unsent_max < UNSENT_BYTES_MAX)
+        unsent_max = UNSENT_BYTES_MAX;
+    if (body->size > UNSENT_SMALL && atomic_load(&unsent_bytes) + body->size > unsent_max) {
+        msgpack_sbuffer_destroy(body);
+        pack_error(body, DF_EUNAVAILABLE,
+                   "too many replies wait for their peers to read them; retry");
+    }
     size_t size = body->size;
     void *data = msgpack_sbuffer_release(body);
     for (int i = 0; i < frames; i++) {
         if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
             goto gone;
     }
-    if (zmq_msg_init_data(&msg, data, size, free_body, NULL) != 0) {
+    atomic_fetch_add(&unsent_bytes, size);
+    if (zmq_msg_init_data(&msg, data, size, free_body, (void *)(uintptr_t)size) != 0) {
+        atomic_fetch_sub(&unsent_bytes, size);
         free(data);
         return;
     }
@@ -78,14 +109,11 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
                         const char *message)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    df_reply_error(&pk, code, message);
+    pack_error(&sb, code, message);
     send_reply(d, envelope, frames, &sb);
 }
 
-/* Queues the events of an append into the filling batch. Returns 0, or an
+/* Queues the events of an append into the appends batch. Returns 0, or an
  * error code with a message for a request that cannot be taken. */
 static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *envelope, int frames,
                        df_error *err)
@@ -109,12 +137,13 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
     if (!req)
         return df_fail(err, DF_EUNAVAILABLE, "out of memory");
     int64_t recv = df_now_ms();
-    size_t first = d->filling->count;
+    df_batch *b = d->appends;
+    size_t first = b->count;
     p = events + header;
     for (uint32_t i = 0; i < count; i++) {
         size_t n = df_msgpack_skip(p, (size_t)(end - p));
-        if (!df_batch_add(d->filling, p, n, recv, req)) {
-            d->filling->count = first; /* none of the request is taken */
+        if (!df_batch_add(b, p, n, recv, req)) {
+            b->count = first; /* none of the request is taken */
             free(req);
             return df_fail(err, DF_EUNAVAILABLE, "out of memory");
         }
@@ -125,7 +154,8 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
         zmq_msg_move(&req->envelope[i], &envelope[i]);
     }
     req->frames = frames;
-    d->filling->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
+    d->appends_seen_ms = recv;
+    b->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
     return 0;
 }
 
@@ -239,7 +269,7 @@ int df_api_drain(df_daemon *d, int budget)
     zmq_msg_t frames[ENVELOPE_MAX + 1];
     int taken = 0;
     bool overflow;
-    while (taken < budget && df_filling_has_room(d, 4)) {
+    while (taken < budget && df_appends_have_room(d)) {
         int count = receive_message(d, frames, &overflow);
         if (count == 0)
             break;

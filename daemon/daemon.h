@@ -19,12 +19,22 @@
 #define DF_DEFAULT_MAX_MESSAGE (1u << 20)
 #define DF_DEFAULT_MAP_MIB     65536
 
-/* Received events (and their bytes) waiting for the writer; past this,
- * ingest is not read until the writer catches up (ZeroMQ then holds
- * producers back). The api may go four times as far, so that reads are
+/* Events received over ingest wait in one batch, the events of append
+ * requests in another; the writer, which takes one batch at a time, is
+ * handed a waiting append batch first, so an acknowledged append waits for
+ * the ingest commit under way and its own. While appends come, ingest
+ * batches are kept to what the writer commits in about
+ * DF_SHORT_COMMIT_MS (measured, loop.c); otherwise they may grow to
+ * DF_INGEST_LIMIT events, where the cost of each commit's fsync vanishes.
+ * Past its limits, ingest is not read until the writer catches up (ZeroMQ
+ * then holds producers back). The api may collect more, so that reads are
  * still answered while appends wait. */
-#define DF_BATCH_SOFT_LIMIT  100000
-#define DF_BATCH_BYTES_LIMIT (16u << 20)
+#define DF_INGEST_LIMIT        100000
+#define DF_INGEST_BYTES_LIMIT  (16u << 20)
+#define DF_SHORT_COMMIT_MS     10
+#define DF_APPENDS_RECENT_MS   1000
+#define DF_APPENDS_LIMIT       400000
+#define DF_APPENDS_BYTES_LIMIT (64u << 20)
 /* Messages taken from one socket in one turn of the loop. */
 #define DF_TURN_MESSAGES 4096
 
@@ -57,8 +67,14 @@ typedef struct df_daemon {
     void *notify;
     df_store *store;
     df_writer *writer;
-    df_batch *filling; /* what the loop is collecting for the next commit */
+    df_batch *filling; /* events received over ingest, for the next ingest commit */
+    df_batch *appends; /* events of append requests, committed ahead of ingest */
     df_batch *spare;
+    bool appends_went_last;  /* the writer's last batch held appends */
+    size_t ingest_limit;     /* events the filling batch may take now */
+    size_t short_ingest;     /* events the writer commits in about DF_SHORT_COMMIT_MS */
+    int64_t appends_seen_ms; /* when the api last took an append */
+    uint64_t submitted_ns;   /* when the writer was handed its batch (uv_hrtime) */
     df_read_state *read_state;
     df_waiting_reads waiting;
     int64_t started_ms;
@@ -78,12 +94,21 @@ typedef struct df_daemon {
     uv_timer_t housekeeping;
 } df_daemon;
 
-/* Whether the batch being filled may take more: from ingest with factor 1,
- * from the api with factor 4. */
-static inline bool df_filling_has_room(const df_daemon *d, size_t factor)
+static inline bool df_batch_has_room(const df_batch *b, size_t events, size_t bytes)
 {
-    return d->filling->count < factor * DF_BATCH_SOFT_LIMIT &&
-           d->filling->arena_len + d->filling->request_bytes < factor * DF_BATCH_BYTES_LIMIT;
+    return b->count < events && b->arena_len + b->request_bytes < bytes;
+}
+
+/* Whether ingest may add to the filling batch. */
+static inline bool df_ingest_has_room(const df_daemon *d)
+{
+    return df_batch_has_room(d->filling, d->ingest_limit, DF_INGEST_BYTES_LIMIT);
+}
+
+/* Whether the api may add appends to its batch. */
+static inline bool df_appends_have_room(const df_daemon *d)
+{
+    return df_batch_has_room(d->appends, DF_APPENDS_LIMIT, DF_APPENDS_BYTES_LIMIT);
 }
 
 #endif

@@ -62,7 +62,7 @@ int df_ingest_drain(df_daemon *d, int budget)
     zmq_msg_init(&msg);
     /* past the limit the socket is left alone: its high-water mark then
      * holds producers back, and memory stays bounded */
-    while (taken < budget && df_filling_has_room(d, 1)) {
+    while (taken < budget && df_ingest_has_room(d)) {
         if (zmq_msg_recv(&msg, d->ingest, ZMQ_DONTWAIT) < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 df_log("ingest: receive failed: %s", zmq_strerror(errno));

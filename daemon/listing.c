@@ -70,7 +70,15 @@ static int list_each(void *ctx, const char *id, size_t len)
         l->more = true;
         return 1;
     }
+    size_t before = l->deals.size;
     df_pack_deal(&l->pk, &l->deal, &l->view);
+    if (l->count > 0 && l->deals.size > l->bytes_max) {
+        /* past the byte cap: the next page starts with this deal, as after
+         * a page ended by limit */
+        l->deals.size = before;
+        l->more = true;
+        return 1;
+    }
     l->count++;
     return 0;
 }
@@ -147,10 +155,13 @@ bool df_cursor_decode(df_str cursor, char *id, size_t *len)
     return true;
 }
 
-bool df_page_init(df_page *p, size_t limit)
+bool df_page_init(df_page *p, size_t limit, size_t bytes_max, size_t item_extra)
 {
     p->count = 0;
     p->limit = limit;
+    p->bytes = 0;
+    p->bytes_max = bytes_max;
+    p->item_extra = item_extra;
     p->events = malloc(limit * sizeof(*p->events));
     return p->events != NULL;
 }
@@ -161,8 +172,14 @@ void df_page_free(df_page *p)
     p->events = NULL;
 }
 
+/* Returns 1 when the page is full: the item was the last to fit, or does
+ * not fit and is left for the next page. */
 static int page_add(df_page *p, const MDB_val *event)
 {
+    size_t bytes = p->bytes + event->mv_size + p->item_extra;
+    if (p->count > 0 && bytes > p->bytes_max)
+        return 1;
+    p->bytes = bytes;
     p->events[p->count++] = *event;
     return p->count >= p->limit;
 }
@@ -210,7 +227,9 @@ int df_page_rejected(df_page *p, df_store *st, MDB_txn *txn, uint64_t after)
 }
 
 typedef struct moves_page {
+    msgpack_sbuffer *out;
     msgpack_packer pk;
+    size_t bytes_max;
     msgpack_zone zone;
     size_t count;
     int rc;
@@ -225,15 +244,20 @@ static int pack_stored_move(void *ctx, uint64_t seq, const MDB_val *stored)
         p->rc = MDB_CORRUPTED;
         return 1;
     }
+    size_t before = p->out->size;
     df_move_pack(&p->pk, &m);
+    if (p->count > 0 && p->out->size > p->bytes_max) {
+        p->out->size = before; /* the next page starts with this move */
+        return 1;
+    }
     p->count++;
     return 0;
 }
 
 int df_pack_moves(msgpack_sbuffer *out, df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
-                  size_t *count)
+                  size_t bytes_max, size_t *count)
 {
-    moves_page p = {.count = 0};
+    moves_page p = {.out = out, .bytes_max = bytes_max};
     msgpack_sbuffer_init(out);
     msgpack_packer_init(&p.pk, out, msgpack_sbuffer_write);
     msgpack_zone_init(&p.zone, 1024);

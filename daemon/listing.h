@@ -21,6 +21,7 @@ typedef struct df_list_filter {
 typedef struct df_list_page {
     df_list_filter filter;
     uint64_t limit;
+    size_t bytes_max; /* what the packed deals may take, past the first */
     /* the page: count deals packed into `deals`, and whether more match */
     size_t count;
     bool more;
@@ -42,8 +43,9 @@ typedef struct df_list_page {
 void df_list_page_reset(df_list_page *l);
 
 /* Packs the deals of l->filter after the deal id (after, after_len) (from
- * the first when after is NULL) into l->deals, up to l->limit of them;
- * l->more says that a page more may follow. Returns 0 or an LMDB error.
+ * the first when after is NULL) into l->deals, up to l->limit of them and,
+ * past the first, up to l->bytes_max bytes; l->more says that a page more
+ * may follow. Returns 0 or an LMDB error.
  * The caller releases l->deals with msgpack_sbuffer_destroy either way. */
 int df_list_scan(df_list_page *l, df_store *st, MDB_txn *txn, const df_pipelines *pl,
                  const char *after, size_t after_len);
@@ -57,16 +59,20 @@ size_t df_cursor_encode(const char *id, size_t len, char *hex);
 bool df_cursor_decode(df_str cursor, char *id, size_t *len);
 
 /* A page of stored events or rejected items, as stored: pointers into the
- * read transaction's snapshot, valid while it lasts. */
+ * read transaction's snapshot, valid while it lasts. A page ends at `limit`
+ * items, or before the item that would take what the reply packs of them
+ * (each item's stored bytes and item_extra more) past bytes_max; the first
+ * item is always taken, so that the next page starts after it. */
 typedef struct df_page {
     MDB_val *events;
     size_t count, limit;
+    size_t bytes, bytes_max, item_extra;
 } df_page;
 
 /* Room for limit items; false when out of memory. */
-bool df_page_init(df_page *p, size_t limit);
+bool df_page_init(df_page *p, size_t limit, size_t bytes_max, size_t item_extra);
 void df_page_free(df_page *p);
-/* Each fills p with the items after `after`, up to p->limit, and returns 0
+/* Each fills p with the items after `after`, up to p's limits, and returns 0
  * or an LMDB error: a deal's events (after a seq), the log's events, the
  * rejected items (after an id). */
 int df_page_deal_events(df_page *p, df_store *st, MDB_txn *txn, const df_deal *deal,
@@ -74,11 +80,12 @@ int df_page_deal_events(df_page *p, df_store *st, MDB_txn *txn, const df_deal *d
 int df_page_log(df_page *p, df_store *st, MDB_txn *txn, uint64_t after);
 int df_page_rejected(df_page *p, df_store *st, MDB_txn *txn, uint64_t after);
 
-/* Packs the stored deal.moved notifications after seq `after`, up to limit,
- * into *out (initialised here, destroyed by the caller either way), *count
- * of them. Returns 0 or an LMDB error (MDB_CORRUPTED for a move that no
- * longer reads): a damaged move fails the whole page. */
+/* Packs the stored deal.moved notifications after seq `after`, up to limit
+ * and, past the first, up to bytes_max bytes, into *out (initialised here,
+ * destroyed by the caller either way), *count of them. Returns 0 or an LMDB
+ * error (MDB_CORRUPTED for a move that no longer reads): a damaged move
+ * fails the whole page. */
 int df_pack_moves(msgpack_sbuffer *out, df_store *st, MDB_txn *txn, uint64_t after, size_t limit,
-                  size_t *count);
+                  size_t bytes_max, size_t *count);
 
 #endif

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "api.h"
+#include "descriptors.h"
 #include "ingest.h"
 #include "notify.h"
 
@@ -30,12 +31,12 @@ static bool readable(void *socket)
 
 static bool ingest_open(const df_daemon *d)
 {
-    return !d->ingest_done && df_filling_has_room(d, 1);
+    return !d->ingest_done && df_ingest_has_room(d);
 }
 
 static bool api_open(const df_daemon *d)
 {
-    return !d->draining && df_filling_has_room(d, 4);
+    return !d->draining && df_appends_have_room(d);
 }
 
 #define HANDLES 9
@@ -62,6 +63,52 @@ static void close_handles(df_daemon *d)
             uv_close(handles[i], NULL);
 }
 
+/* The batch the idle writer takes next: appends first, so that an append
+ * waits for one ingest commit at most; but after an append batch, a waiting
+ * ingest batch, so that a steady stream of appends cannot starve ingest.
+ * NULL when nothing waits. */
+static df_batch **next_for_writer(df_daemon *d)
+{
+    bool appends = d->appends->count > 0, ingest = d->filling->count > 0;
+    if (appends && !(ingest && d->appends_went_last))
+        return &d->appends;
+    return ingest ? &d->filling : NULL;
+}
+
+/* The smallest short ingest batch: below it, the fixed cost of a commit
+ * would be most of the writer's time. */
+#define SHORT_INGEST_MIN 64
+/* Where the estimate starts, before the first ingest batch measured it. */
+#define SHORT_INGEST_FIRST 1000
+
+/* Learns from an ingest batch how many events the writer commits in about
+ * DF_SHORT_COMMIT_MS, from the batch's events and the time from its
+ * submission until it came back (which is what an append behind it waits).
+ * A batch that was not full and was quick says nothing of larger ones; a
+ * change is at most twofold, so that one slow commit (the writer may flush
+ * before it) does not throw the estimate far. */
+static void measure_ingest(df_daemon *d, const df_batch *done)
+{
+    uint64_t elapsed = uv_hrtime() - d->submitted_ns + 1;
+    uint64_t target = DF_SHORT_COMMIT_MS * 1000000ull;
+    if (done->count < d->short_ingest && elapsed <= target)
+        return;
+    uint64_t fit = done->count * target / elapsed;
+    size_t n = d->short_ingest;
+    n = fit > 2 * n ? 2 * n : fit < n / 2 ? n / 2 : (size_t)fit;
+    d->short_ingest = n < SHORT_INGEST_MIN  ? SHORT_INGEST_MIN
+                      : n > DF_INGEST_LIMIT ? DF_INGEST_LIMIT
+                                            : n;
+}
+
+/* Ingest batches are short while appends come, so that they do not wait
+ * long behind one. */
+static void set_ingest_limit(df_daemon *d)
+{
+    bool appends = d->appends->count > 0 || df_now_ms() - d->appends_seen_ms < DF_APPENDS_RECENT_MS;
+    d->ingest_limit = appends ? d->short_ingest : DF_INGEST_LIMIT;
+}
+
 /* Answers and publishes what the writer finished, then gives it the next
  * batch if there is one. */
 static void advance(df_daemon *d)
@@ -70,11 +117,13 @@ static void advance(df_daemon *d)
     if (done) {
         if (done->failure)
             df_log("%zu events were not recorded: %s", done->count, done->failure_message);
+        else if (!d->appends_went_last)
+            measure_ingest(d, done);
         df_api_complete(d, done);
         df_notify_moves(d, done);
         df_batch_clear(done);
         /* one batch is kept for reuse, unless a burst made it large */
-        if (!d->spare && done->arena_cap <= 4 * DF_BATCH_BYTES_LIMIT)
+        if (!d->spare && done->arena_cap <= DF_APPENDS_BYTES_LIMIT)
             d->spare = done;
         else
             df_batch_free(done);
@@ -84,16 +133,20 @@ static void advance(df_daemon *d)
     df_notify_stale(d, stale, nstale);
     free(stale);
     df_api_answer_waiting(d);
-    if (d->filling->count > 0 && df_writer_idle(d->writer)) {
-        df_batch *next = d->spare ? d->spare : df_batch_new();
-        if (next) {
+    df_batch **next = df_writer_idle(d->writer) ? next_for_writer(d) : NULL;
+    if (next) {
+        df_batch *empty = d->spare ? d->spare : df_batch_new();
+        if (empty) {
             d->spare = NULL;
-            df_writer_submit(d->writer, d->filling);
-            d->filling = next;
+            d->submitted_ns = uv_hrtime();
+            df_writer_submit(d->writer, *next);
+            d->appends_went_last = next == &d->appends;
+            *next = empty;
         }
     }
-    if (d->draining && d->ingest_done && d->filling->count == 0 && !df_api_waiting(d) &&
-        df_writer_idle(d->writer))
+    set_ingest_limit(d);
+    if (d->draining && d->ingest_done && d->filling->count == 0 && d->appends->count == 0 &&
+        !df_api_waiting(d) && df_writer_idle(d->writer))
         close_handles(d);
 }
 
@@ -127,6 +180,7 @@ static void on_check(uv_check_t *handle)
     advance(d);
     if (api_open(d))
         df_api_drain(d, DF_TURN_MESSAGES);
+    set_ingest_limit(d);
     if (ingest_open(d))
         df_ingest_drain(d, DF_TURN_MESSAGES);
     if (d->draining && !d->ingest_done &&
@@ -166,6 +220,7 @@ static void on_housekeeping(uv_timer_t *handle)
         df_writer_request_stale_check(d->writer);
     if (++d->ticks % 60 == 0)
         df_store_check_readers(d->store);
+    df_descriptors_check();
 }
 
 static int fd_of(void *socket, uv_os_sock_t *fd)
@@ -174,7 +229,7 @@ static int fd_of(void *socket, uv_os_sock_t *fd)
     return zmq_getsockopt(socket, ZMQ_FD, fd, &len);
 }
 
-int df_loop_run(df_daemon *d)
+static int run(df_daemon *d)
 {
     uv_os_sock_t ingest_fd, api_fd;
     if (fd_of(d->ingest, &ingest_fd) != 0 || fd_of(d->api, &api_fd) != 0)
@@ -200,4 +255,19 @@ int df_loop_run(df_daemon *d)
     uv_timer_start(&d->housekeeping, on_housekeeping, 1000, 1000);
     uv_run(d->loop, UV_RUN_DEFAULT);
     return 0;
+}
+
+int df_loop_run(df_daemon *d)
+{
+    /* the appends batch lives as long as the loop: everything in it is
+     * committed and answered before the loop ends */
+    if (!d->appends && !(d->appends = df_batch_new()))
+        return DF_EINTERNAL;
+    d->short_ingest = SHORT_INGEST_FIRST;
+    d->ingest_limit = DF_INGEST_LIMIT;
+    d->appends_seen_ms = INT64_MIN / 2; /* no append yet */
+    int rc = run(d);
+    df_batch_free(d->appends);
+    d->appends = NULL;
+    return rc;
 }

@@ -9,8 +9,10 @@
 #include <zmq.h>
 
 #include "daemon.h"
+#include "descriptors.h"
 #include "loop.h"
 #include "read_state.h"
+#include "reply.h"
 #include "version.h"
 
 enum { EXIT_STARTUP = 1, EXIT_USAGE = 2 };
@@ -133,8 +135,14 @@ static void *open_socket(df_daemon *d, int type, const char *role, const char *e
      * past that ZeroMQ drops the peer without reading them */
     int64_t hard_limit = (int64_t)d->opt.max_message * 16;
     int linger = type == ZMQ_PULL ? 0 : 2000, one = 1;
-    /* inbound, about QUEUE_BYTES per peer, whatever --max-message is */
-    int hwm = (int)(QUEUE_BYTES / d->opt.max_message);
+    /* about QUEUE_BYTES per peer, whatever --max-message is: inbound by the
+     * frames a peer sends, and on the api outbound by the replies, which the
+     * byte cap bounds (reply.h); a full reply queue drops what follows
+     * (ZMQ_ROUTER_MANDATORY says EAGAIN), so the api's two queues are as
+     * long, and the replies to what one peer may have queued fit */
+    size_t largest =
+        type == ZMQ_ROUTER ? df_reply_bytes_max(d->opt.max_message) : d->opt.max_message;
+    int hwm = (int)(QUEUE_BYTES / largest);
     if (hwm > QUEUE_MESSAGES)
         hwm = QUEUE_MESSAGES;
     if (hwm < 16)
@@ -190,6 +198,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     signal(SIGPIPE, SIG_IGN);
+    df_descriptors_raise();
     d->started_ms = df_now_ms();
     d->loop = uv_default_loop();
     if (df_store_open(&d->store, d->opt.data, d->opt.map_mib, &err) != 0) {

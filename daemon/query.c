@@ -211,7 +211,7 @@ static int op_stats(query *q)
     df_stats s = {
         .notifications = d->notifications,
         .stale_notifications = d->stale_notifications,
-        .pending = d->filling ? d->filling->count : 0,
+        .pending = (d->filling ? d->filling->count : 0) + (d->appends ? d->appends->count : 0),
         .uptime_ms = df_now_ms() - d->started_ms,
         .db_bytes = df_store_disk_bytes(d->store),
     };
@@ -283,15 +283,24 @@ static int op_deal(query *q)
     return ANSWERED;
 }
 
+/* What the items of one page may take: the reply's byte cap (reply.h)
+ * less what it packs around them. */
+static size_t page_bytes(const query *q)
+{
+    return df_reply_bytes_max(q->d->opt.max_message) - DF_REPLY_FRAME_BYTES;
+}
+
 /* Reads `after` and `limit` (default_limit when absent) and makes room for
- * the page. False when it answered with an error. */
-static bool read_page(query *q, uint64_t default_limit, df_page *p, uint64_t *after)
+ * the page, whose items take their stored bytes and item_extra more in the
+ * reply. False when it answered with an error. */
+static bool read_page(query *q, uint64_t default_limit, size_t item_extra, df_page *p,
+                      uint64_t *after)
 {
     uint64_t limit;
     if (!opt_uint(q, "after", after, 0, 0, UINT64_MAX) ||
         !opt_uint(q, "limit", &limit, default_limit, 1, PAGE_MAX))
         return false;
-    if (!df_page_init(p, limit)) {
+    if (!df_page_init(p, limit, page_bytes(q), item_extra)) {
         fail(q, DF_EINTERNAL, "out of memory");
         return false;
     }
@@ -304,7 +313,7 @@ static int op_history(query *q)
     uint64_t after;
     df_page p;
     int rc;
-    if (!read_deal_id(q, deal) || !read_page(q, EVENTS_DEFAULT, &p, &after))
+    if (!read_deal_id(q, deal) || !read_page(q, EVENTS_DEFAULT, 0, &p, &after))
         return ANSWERED;
     rc = df_store_deal_get(q->d->store, q->txn, deal);
     if (rc == MDB_NOTFOUND)
@@ -320,7 +329,7 @@ static int op_replay(query *q)
     uint64_t after;
     df_page p;
     int rc;
-    if (!read_page(q, EVENTS_DEFAULT, &p, &after))
+    if (!read_page(q, EVENTS_DEFAULT, 0, &p, &after))
         return ANSWERED;
     if ((rc = df_page_log(&p, q->d->store, q->txn, after)) == 0)
         df_reply_replay(q->pk, p.events, p.count, df_store_log_last(q->d->store, q->txn));
@@ -338,7 +347,7 @@ static int op_moves(query *q)
     if (!opt_uint(q, "after", &after, 0, 0, UINT64_MAX) ||
         !opt_uint(q, "limit", &limit, EVENTS_DEFAULT, 1, PAGE_MAX))
         return ANSWERED;
-    int rc = df_pack_moves(&moves, q->d->store, q->txn, after, limit, &count);
+    int rc = df_pack_moves(&moves, q->d->store, q->txn, after, limit, page_bytes(q), &count);
     if (rc == 0)
         df_reply_moves(q->pk, count, &moves, df_store_moves_last(q->d->store, q->txn));
     msgpack_sbuffer_destroy(&moves);
@@ -350,7 +359,7 @@ static int op_rejected(query *q)
     uint64_t after;
     df_page p;
     int rc;
-    if (!read_page(q, REJECTED_DEFAULT, &p, &after))
+    if (!read_page(q, REJECTED_DEFAULT, DF_REPLY_REJECTED_EXTRA, &p, &after))
         return ANSWERED;
     if ((rc = df_page_rejected(&p, q->d->store, q->txn, after)) != 0) {
         df_page_free(&p);
@@ -371,6 +380,7 @@ static int op_list(query *q)
     bool has_after;
     int rc;
     df_list_page_reset(l);
+    l->bytes_max = page_bytes(q);
     if (!read_list_filter(q, l) || !read_cursor(q, after, &after_len, &has_after))
         return ANSWERED;
     if ((rc = load_pipelines(q)) != 0)

@@ -6,6 +6,11 @@
 
 #define METRICS_KEYS 10
 
+size_t df_reply_bytes_max(size_t max_message)
+{
+    return max_message > DF_REPLY_BYTES_MIN ? max_message : DF_REPLY_BYTES_MIN;
+}
+
 void df_reply_ok(msgpack_packer *pk, size_t keys)
 {
     msgpack_pack_map(pk, keys + 1);

@@ -8,6 +8,23 @@
 #include "store.h"
 #include "writer.h"
 
+/* A paged reply (`history`, `replay`, `list`, `moves`, `rejected`) ends its
+ * page before the item that would take it past df_reply_bytes_max bytes,
+ * exactly as a page ended by `limit`: what ZeroMQ queues for a peer that
+ * does not read is then bounded by its queue's length times this. The
+ * bound is --max-message, and at least 1 MiB, so that any one recorded
+ * event fits; a page always holds its first item, so that the next one
+ * goes on after it, and a reply passes the bound only by what its one item
+ * does. */
+#define DF_REPLY_BYTES_MIN (1u << 20)
+size_t df_reply_bytes_max(size_t max_message);
+/* What a paged reply packs besides its items, at most (its keys, the
+ * array's header, `last_seq` or `cursor`): the items may take the rest. */
+#define DF_REPLY_FRAME_BYTES 512
+/* What the `rejected` reply packs for an item beyond its stored bytes (its
+ * `id`, or nil values in place of a damaged item). */
+#define DF_REPLY_REJECTED_EXTRA 48
+
 /* The head of a successful reply: a map of `ok` and `keys` more keys, which
  * the caller packs next. */
 void df_reply_ok(msgpack_packer *pk, size_t keys);

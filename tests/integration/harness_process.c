@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,6 +80,13 @@ bool it_init(it_daemon *d, const char *const *extra)
 pid_t it_exec_daemon(const char *path, const char *data, const char *const endpoints[3],
                      const char *const *extra, int nextra, const char *log, bool truncate_log)
 {
+    return it_exec_daemon_nofile(path, data, endpoints, extra, nextra, log, truncate_log, 0);
+}
+
+pid_t it_exec_daemon_nofile(const char *path, const char *data, const char *const endpoints[3],
+                            const char *const *extra, int nextra, const char *log,
+                            bool truncate_log, long nofile)
+{
     const char *argv[12 + IT_MAX_ARGS];
     int argc = 0;
     argv[argc++] = path;
@@ -112,6 +120,11 @@ pid_t it_exec_daemon(const char *path, const char *data, const char *const endpo
         dup2(null, STDIN_FILENO);
     for (int fd = 3; fd < max_fd; fd++)
         close(fd);
+    struct rlimit rl;
+    if (nofile > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = (rlim_t)nofile < rl.rlim_max ? (rlim_t)nofile : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     execv(path, (char *const *)argv);
     fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
     _exit(127);
@@ -120,8 +133,8 @@ pid_t it_exec_daemon(const char *path, const char *data, const char *const endpo
 bool it_spawn(it_daemon *d)
 {
     const char *const endpoints[3] = {d->ingest, d->api, d->notify};
-    pid_t pid =
-        it_exec_daemon(DEALFLOWD_PATH, d->data, endpoints, d->extra, d->nextra, d->log, false);
+    pid_t pid = it_exec_daemon_nofile(DEALFLOWD_PATH, d->data, endpoints, d->extra, d->nextra,
+                                      d->log, false, d->nofile);
     if (pid < 0) {
         it_fail("fork: %s", strerror(errno));
         return false;

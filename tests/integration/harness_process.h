@@ -25,7 +25,8 @@ typedef struct it_daemon {
     char notify[IT_ENDPOINT_MAX];
     const char *extra[IT_MAX_EXTRA]; /* more flags, after the endpoints */
     int nextra;
-    pid_t pid; /* 0 when not running */
+    long nofile; /* when > 0, the soft RLIMIT_NOFILE dealflowd starts with */
+    pid_t pid;   /* 0 when not running */
     void *dealer;
     void *push;
 } it_daemon;
@@ -64,6 +65,11 @@ bool it_pick_ports(char endpoints[3][IT_ENDPOINT_MAX]);
  * -1 (errno set). */
 pid_t it_exec_daemon(const char *path, const char *data, const char *const endpoints[3],
                      const char *const *extra, int nextra, const char *log, bool truncate_log);
+/* it_exec_daemon, with the child's soft RLIMIT_NOFILE set to nofile first
+ * when nofile > 0 (it stays under the hard limit). */
+pid_t it_exec_daemon_nofile(const char *path, const char *data, const char *const endpoints[3],
+                            const char *const *extra, int nextra, const char *log,
+                            bool truncate_log, long nofile);
 /* What a wait status says, as text in buf. */
 const char *it_describe_status(int status, char *buf, size_t size);
 /* Removes a file or a directory tree. */

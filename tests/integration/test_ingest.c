@@ -1,4 +1,5 @@
-/* test_ingest.c: the ingest socket: events, duplicates, rejected frames and a burst. */
+/* test_ingest.c: the ingest socket: events, duplicates, rejected frames, a burst, and appends
+ * answered while a flood of ingest is committed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,12 +7,14 @@
 #include "check.h"
 #include "harness.h"
 
-#define T0           IT_T0
-#define DAY          IT_DAY
-#define MAX_MESSAGE  65536
-#define BURST_EVENTS 20000
-#define BURST_FRAME  100
-#define BURST_DEALS  500
+#define T0            IT_T0
+#define DAY           IT_DAY
+#define MAX_MESSAGE   65536
+#define BURST_EVENTS  20000
+#define BURST_FRAME   100
+#define BURST_DEALS   500
+#define FLOOD_EVENTS  30000
+#define FLOOD_APPENDS 60
 
 static it_daemon D;
 
@@ -318,6 +321,92 @@ static void test_burst(void)
     CHECK(ordered);
 }
 
+/* Single-event appends sent one at a time while a PULL flood is committed
+ * (the daemon commits them in batches of their own): each is acknowledged
+ * with a seq that is already visible, and its event already counted; at the
+ * end every event is recorded once, seqs have no gap, each source's events
+ * are in the order it sent them, and a retried append finds its original. */
+static void test_appends_during_flood(void)
+{
+    it_release();
+    int64_t base = it_last_seq(&D);
+    it_buf frame = {0};
+    bool sent = true;
+    for (int i = 0; i < FLOOD_EVENTS; i++) {
+        it_buf_add(&frame,
+                   "%s{id: flood-%05d, type: activity, deal: fd-%03d, kind: call, at: %lld}",
+                   i % BURST_FRAME ? "," : "[", i, i % BURST_DEALS, T0 + i);
+        if (i % BURST_FRAME == BURST_FRAME - 1) {
+            it_buf_add(&frame, "]");
+            sent = it_push(&D, "%s", it_buf_get(&frame)) && sent;
+            it_buf_free(&frame);
+        }
+    }
+    CHECK(sent);
+    int64_t seqs[FLOOD_APPENDS];
+    bool acked_visible = true, acked_ordered = true, acked_counted = true;
+    for (int j = 0; j < FLOOD_APPENDS; j++) {
+        seqs[j] = it_append(
+            &D, "{id: acked-%03d, type: activity, deal: acked-deal, kind: call, at: %lld}", j,
+            T0 + j);
+        acked_ordered &= seqs[j] > (j ? seqs[j - 1] : base);
+        acked_visible &= it_last_seq(&D) >= seqs[j];
+        const msgpack_object *r = it_call(&D, "{op: deal, deal: acked-deal, now: %lld}", T0 + DAY);
+        acked_counted &= it_int(it_get(r, "deal"), "activities") == j + 1;
+        it_release();
+    }
+    CHECK(acked_ordered);
+    CHECK(acked_visible);
+    CHECK(acked_counted);
+    CHECK(it_wait_seq(&D, base + FLOOD_EVENTS + FLOOD_APPENDS));
+    CHECK_INT(it_last_seq(&D), base + FLOOD_EVENTS + FLOOD_APPENDS);
+    CHECK_INT(it_stat(&D, "events"), base + FLOOD_EVENTS + FLOOD_APPENDS);
+
+    /* the log, page by page: every seq once, each source in its own order */
+    int64_t seq = base, ahead = 0;
+    int next_flood = 0, next_acked = 0;
+    bool gap_free = true, flood_ordered = true, acked_in_log = true;
+    while (seq < base + FLOOD_EVENTS + FLOOD_APPENDS && gap_free) {
+        const msgpack_object *events = it_get(
+            it_call(&D, "{op: replay, after: %lld, limit: 10000}", (long long)seq), "events");
+        gap_free = it_len(events) > 0;
+        for (uint32_t i = 0; gap_free && i < (uint32_t)it_len(events); i++) {
+            const msgpack_object *ev = it_at(events, i);
+            const char *id = it_str(ev, "id");
+            gap_free = it_int(ev, "seq") == ++seq && id;
+            if (!gap_free)
+                break;
+            char want[32];
+            if (strncmp(id, "flood-", 6) == 0) {
+                snprintf(want, sizeof want, "flood-%05d", next_flood++);
+                flood_ordered &= strcmp(id, want) == 0;
+            } else {
+                snprintf(want, sizeof want, "acked-%03d", next_acked);
+                acked_in_log &=
+                    next_acked < FLOOD_APPENDS && strcmp(id, want) == 0 && seqs[next_acked] == seq;
+                next_acked++;
+                ahead += next_flood < FLOOD_EVENTS;
+            }
+        }
+        it_release();
+    }
+    CHECK(gap_free);
+    CHECK(flood_ordered);
+    CHECK(acked_in_log);
+    CHECK_INT(next_flood, FLOOD_EVENTS);
+    CHECK_INT(next_acked, FLOOD_APPENDS);
+    printf("  %lld of %d appends were committed before the flood's last event\n", (long long)ahead,
+           FLOOD_APPENDS);
+
+    const msgpack_object *r = it_call(
+        &D,
+        "{op: append, events: [{id: acked-000, type: activity, deal: acked-deal, kind: call}]}");
+    const msgpack_object *result = it_at(it_get(r, "results"), 0);
+    CHECK_INT(it_bool(result, "dup"), 1);
+    CHECK_INT(it_int(result, "seq"), seqs[0]);
+    CHECK_INT(it_last_seq(&D), base + FLOOD_EVENTS + FLOOD_APPENDS);
+}
+
 static bool start_daemon(void)
 {
     static const char *const extra[] = {"--max-message", "65536", NULL};
@@ -341,6 +430,7 @@ static const df_test tests[] = {
     {"duplicates", test_duplicates},
     {"rejected", test_rejected},
     {"burst", test_burst_alone},
+    {"appends_during_flood", test_appends_during_flood},
     {NULL, NULL},
 };
 
