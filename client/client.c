@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "socket.h"
 
 #define DEFAULT_TIMEOUT_MS 3000
 #define DEFAULT_ATTEMPTS   5
@@ -120,21 +121,15 @@ void df_client_close(df_client *c)
 
 static int open_dealer(df_client *c, df_error *err)
 {
-    int linger = 0;
-    int64_t max_reply = DF__MAX_REPLY;
-    c->dealer = zmq_socket(c->context, ZMQ_DEALER);
-    if (c->dealer == NULL)
-        return df_fail(err, DF_EINTERNAL, "cannot open a ZeroMQ socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(c->dealer, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->dealer, ZMQ_MAXMSGSIZE, &max_reply, sizeof max_reply);
-    zmq_setsockopt(c->dealer, ZMQ_SNDTIMEO, &c->timeout_ms, sizeof c->timeout_ms);
-    if (zmq_connect(c->dealer, c->api) != 0) {
-        int code = errno;
-        close_dealer(c);
-        return df_fail(err, DF_EBAD_REQUEST, "cannot connect to the api endpoint %s: %s", c->api,
-                       zmq_strerror(code));
-    }
-    return 0;
+    df__socket_spec spec = {
+        .type = ZMQ_DEALER,
+        .role = "api",
+        .endpoint = c->api,
+        .linger_ms = 0,
+        .max_message = DF__MAX_REPLY,
+        .send_timeout_ms = c->timeout_ms,
+    };
+    return df__socket_open(c->context, &spec, &c->dealer, err);
 }
 
 /* Receives one whole message; keeps its last frame in *body when it has
@@ -278,9 +273,4 @@ int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, d
     return df_fail(err, DF_EUNREACHABLE,
                    "no reply from the daemon at %s after %d attempt%s of %d ms", c->api,
                    c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms);
-}
-
-int df__request_sbuffer(df_client *c, const msgpack_sbuffer *sb, df_bytes *reply, df_error *err)
-{
-    return df_request(c, sb->data, sb->size, reply, err);
 }

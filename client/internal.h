@@ -33,9 +33,6 @@ struct df_client {
     uint64_t next_request_id;
 };
 
-/* Sends the request built in sb (a msgpack map) as df_request does. */
-int df__request_sbuffer(df_client *c, const msgpack_sbuffer *sb, df_bytes *reply, df_error *err);
-
 /* Copies the entries of the map filters[0..len) (checked bytes) into sb,
  * leaving out the keys in skip (NULL-terminated); returns how many it
  * copied, or -1 when filters is not a map. The caller packs the map header

@@ -5,6 +5,7 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
 
 typedef enum iter_kind { ITER_LIST, ITER_HISTORY, ITER_REPLAY, ITER_REJECTED } iter_kind;
 
@@ -66,6 +67,36 @@ int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, d
     return 0;
 }
 
+int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, df_error *err)
+{
+    static const df_list_filters every_deal;
+    if (f == NULL)
+        f = &every_deal;
+    df__request filters;
+    df__request_begin(&filters, NULL);
+    df__request_str(&filters, "pipeline", f->pipeline);
+    df__request_str(&filters, "stage", f->stage);
+    df__request_str(&filters, "owner", f->owner);
+    df__request_str(&filters, "status", f->status);
+    if (f->stale)
+        df__request_bool(&filters, "stale", true);
+    if (f->idle_days != NULL)
+        df__request_uint(&filters, "idle_days", *f->idle_days);
+    df__request_time(&filters, "now", f->now);
+    const char *map;
+    size_t len;
+    int rc;
+    if (df__request_finish(&filters, &map, &len)) {
+        rc = df_list_open(c, map, len, out, err);
+    } else {
+        if (out != NULL)
+            *out = NULL;
+        rc = df_fail(err, DF_EINTERNAL, "out of memory for the list filters");
+    }
+    df__request_free(&filters);
+    return rc;
+}
+
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err)
 {
     if (deal == NULL || deal[0] == '\0' || strlen(deal) > DF_MAX_ID)
@@ -109,45 +140,33 @@ int df_iter_set_page_size(df_iter *it, uint32_t n, df_error *err)
     return 0;
 }
 
-static void pack_request(df_iter *it, msgpack_packer *pk, msgpack_sbuffer *sb)
+/* The request for the page after it->after (or it->cursor). */
+static void build_request(const df_iter *it, df__request *r)
 {
     static const char *const reserved[] = {"op", "limit", "cursor", NULL};
     switch (it->kind) {
-    case ITER_LIST: {
-        long nfilters = 0;
+    case ITER_LIST:
+        /* the filters first, as the caller gave them (checked as a map when
+         * the iterator was opened) */
+        df__request_begin(r, NULL);
         if (it->filters != NULL)
-            nfilters = df__copy_map_entries(it->filters, it->filters_len, reserved, NULL);
-        msgpack_pack_map(pk, (uint32_t)nfilters + 2 + (it->cursor != NULL));
-        if (nfilters > 0)
-            df__copy_map_entries(it->filters, it->filters_len, reserved, sb);
-        df_pack_cstr(pk, "op");
-        df_pack_cstr(pk, "list");
-        if (it->cursor != NULL) {
-            df_pack_cstr(pk, "cursor");
-            df_pack_str(pk, it->cursor, it->cursor_len);
-        }
+            df__request_entries(r, it->filters, it->filters_len, reserved);
+        df__request_str(r, "op", "list");
+        if (it->cursor != NULL)
+            df__request_strn(r, "cursor", it->cursor, it->cursor_len);
         break;
-    }
     case ITER_HISTORY:
-        msgpack_pack_map(pk, 4);
-        df_pack_cstr(pk, "op");
-        df_pack_cstr(pk, "history");
-        df_pack_cstr(pk, "deal");
-        df_pack_cstr(pk, it->deal);
-        df_pack_cstr(pk, "after");
-        msgpack_pack_uint64(pk, it->after);
+        df__request_begin(r, "history");
+        df__request_str(r, "deal", it->deal);
+        df__request_uint(r, "after", it->after);
         break;
     case ITER_REPLAY:
     case ITER_REJECTED:
-        msgpack_pack_map(pk, 3);
-        df_pack_cstr(pk, "op");
-        df_pack_cstr(pk, it->kind == ITER_REPLAY ? "replay" : "rejected");
-        df_pack_cstr(pk, "after");
-        msgpack_pack_uint64(pk, it->after);
+        df__request_begin(r, it->kind == ITER_REPLAY ? "replay" : "rejected");
+        df__request_uint(r, "after", it->after);
         break;
     }
-    df_pack_cstr(pk, "limit");
-    msgpack_pack_uint32(pk, it->page_size);
+    df__request_uint(r, "limit", it->page_size);
 }
 
 /* list: keeps the reply's cursor for the next page, or marks the end. */
@@ -175,20 +194,11 @@ static int take_cursor(df_iter *it, df_error *err)
 
 static int fetch_page(df_iter *it, df_error *err)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_request(it, &pk, &sb);
-    df_bytes reply;
-    int rc = df__request_sbuffer(it->client, &sb, &reply, err);
-    msgpack_sbuffer_destroy(&sb);
-    if (rc != 0) {
-        df_bytes_free(&reply);
+    df__request r;
+    build_request(it, &r);
+    int rc = df__request_fetch(it->client, &r, &it->page, err);
+    if (rc != 0)
         return rc;
-    }
-    df_bytes_free(&it->page);
-    it->page = reply;
     it->started = true;
     const char *key = it->kind == ITER_LIST       ? "deals"
                       : it->kind == ITER_REJECTED ? "items"

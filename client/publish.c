@@ -8,6 +8,8 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
+#include "socket.h"
 
 #define PUBLISH_LINGER_MS 2000
 
@@ -77,21 +79,11 @@ int df_append(df_client *c, const void *events, size_t len, df_append_result *re
         return df_fail(err, DF_EBAD_REQUEST, "%u events need %u results, not %zu",
                        (unsigned)nevents, (unsigned)nevents, count);
 
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "append");
-    df_pack_cstr(&pk, "events");
-    if (msgpack_sbuffer_write(&sb, events, len) != 0) {
-        msgpack_sbuffer_destroy(&sb);
-        return df_fail(err, DF_EINTERNAL, "out of memory for a request of %zu bytes", len);
-    }
+    df__request r;
+    df__request_begin(&r, "append");
+    df__request_msgpack(&r, "events", events, len);
     df_bytes reply;
-    int rc = df__request_sbuffer(c, &sb, &reply, err);
-    msgpack_sbuffer_destroy(&sb);
+    int rc = df__request_send(c, &r, &reply, err);
     if (rc == 0)
         rc = read_results(&reply, nevents, results, err);
     df_bytes_free(&reply);
@@ -100,20 +92,14 @@ int df_append(df_client *c, const void *events, size_t len, df_append_result *re
 
 static int open_push(df_client *c, df_error *err)
 {
-    int linger = PUBLISH_LINGER_MS;
-    c->push = zmq_socket(c->context, ZMQ_PUSH);
-    if (c->push == NULL)
-        return df_fail(err, DF_EINTERNAL, "cannot open a ZeroMQ socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(c->push, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(c->push, ZMQ_SNDTIMEO, &c->timeout_ms, sizeof c->timeout_ms);
-    if (zmq_connect(c->push, c->ingest) != 0) {
-        int code = errno;
-        zmq_close(c->push);
-        c->push = NULL;
-        return df_fail(err, DF_EBAD_REQUEST, "cannot connect to the ingest endpoint %s: %s",
-                       c->ingest, zmq_strerror(code));
-    }
-    return 0;
+    df__socket_spec spec = {
+        .type = ZMQ_PUSH,
+        .role = "ingest",
+        .endpoint = c->ingest,
+        .linger_ms = PUBLISH_LINGER_MS,
+        .send_timeout_ms = c->timeout_ms,
+    };
+    return df__socket_open(c->context, &spec, &c->push, err);
 }
 
 int df_publish(df_client *c, const void *frame, size_t len, df_error *err)

@@ -10,6 +10,8 @@
 
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
+#include "socket.h"
 
 #define MOVED_PREFIX     "deal.moved."
 #define MOVED_PREFIX_LEN (sizeof MOVED_PREFIX - 1)
@@ -77,26 +79,13 @@ static bool reserve(char **buf, size_t *cap, size_t need)
 /* Asks for the moves after s->last; the repair goes on from the reply. */
 static int fetch_moves(df_subscription *s, uint64_t after, uint32_t limit, df_error *err)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "moves");
-    df_pack_cstr(&pk, "after");
-    msgpack_pack_uint64(&pk, after);
-    df_pack_cstr(&pk, "limit");
-    msgpack_pack_uint32(&pk, limit);
-    df_bytes reply;
-    int rc = df__request_sbuffer(s->client, &sb, &reply, err);
-    msgpack_sbuffer_destroy(&sb);
-    if (rc != 0) {
-        df_bytes_free(&reply);
+    df__request r;
+    df__request_begin(&r, "moves");
+    df__request_uint(&r, "after", after);
+    df__request_uint(&r, "limit", limit);
+    int rc = df__request_fetch(s->client, &r, &s->page, err);
+    if (rc != 0)
         return rc;
-    }
-    df_bytes_free(&s->page);
-    s->page = reply;
     s->page_left = 0;
     if (!df_msgpack_map_array(s->page.data, s->page.len, "moves", &s->page_item, &s->page_rest,
                               &s->page_left))
@@ -334,17 +323,18 @@ static bool prefix_tracks_moves(const char *prefix, size_t len)
 
 static int open_sub(df_subscription *s, df_error *err)
 {
-    int linger = 0;
-    int64_t max_size = DF__MAX_NOTIFICATION;
-    s->sub = zmq_socket(s->client->context, ZMQ_SUB);
-    if (s->sub == NULL)
-        return df_fail(err, DF_EINTERNAL, "cannot open a ZeroMQ socket: %s", zmq_strerror(errno));
-    zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
-    zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, s->prefix, s->prefix_len);
-    if (zmq_connect(s->sub, s->client->notify) != 0)
-        return df_fail(err, DF_EBAD_REQUEST, "cannot connect to the notify endpoint %s: %s",
-                       s->client->notify, zmq_strerror(errno));
+    df__socket_spec spec = {
+        .type = ZMQ_SUB,
+        .role = "notify",
+        .endpoint = s->client->notify,
+        .linger_ms = 0,
+        .max_message = DF__MAX_NOTIFICATION,
+        .subscribe = s->prefix,
+        .subscribe_len = s->prefix_len,
+    };
+    int rc = df__socket_open(s->client->context, &spec, &s->sub, err);
+    if (rc != 0)
+        return rc;
     /* reading ZMQ_EVENTS makes the socket attach the connection and send
      * its subscription without waiting for the first receive */
     int events;

@@ -148,6 +148,9 @@ typedef struct df_metrics_request {
 DF_EXTERN int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply,
                              df_error *err);
 DF_EXTERN int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
+/* Asks whether the daemon answers (`ping`): the reply holds its version and
+ * the last recorded seq. */
+DF_EXTERN int df_ping(df_client *c, df_bytes *reply, df_error *err);
 
 /* Iterators over paged replies: `list` (every page), `history`, `replay`,
  * `rejected`. */
@@ -157,6 +160,20 @@ typedef struct df_iter df_iter;
  * stale, idle_days, now), or NULL for every deal. */
 DF_EXTERN int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out,
                            df_error *err);
+/* list filters as fields, for callers that do not pack msgpack: each one
+ * NULL (false for stale) filters nothing; all of them: every deal. */
+typedef struct df_list_filters {
+    const char *pipeline;
+    const char *stage;
+    const char *owner;
+    const char *status; /* open, won or lost */
+    bool stale;         /* only the deals that are stale */
+    const uint64_t *idle_days;
+    const int64_t *now;
+} df_list_filters;
+/* As df_list_open with these filters (f NULL: every deal). */
+DF_EXTERN int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out,
+                                   df_error *err);
 /* The deal's recorded events after seq `after`. */
 DF_EXTERN int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out,
                               df_error *err);

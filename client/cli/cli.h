@@ -117,11 +117,25 @@ df_client *cli_client(cli *g);
 /* Prints "dealflow: what: message" on stderr and returns the exit status
  * that fits the error code (and whether a reply came). */
 int cli_fail(const char *what, int code, const df_error *err);
-/* Sends a request (a msgpack map) and unpacks the reply into obj (living in
- * zone, strings in *reply). Returns 0, or an exit status after printing the
- * reason. */
-int cli_call(cli *g, const char *what, const msgpack_sbuffer *request, df_bytes *reply,
-             msgpack_zone *zone, msgpack_object *obj);
+/* Judges what a library call made with cli_client(g) returned: 0 for
+ * rc >= 0, else the exit status after printing why. When the client could
+ * not be opened, the call was given NULL and refused it; cli_client said why
+ * already. */
+int cli_check(cli *g, const char *what, int rc, const df_error *err);
+
+/* The reply of a single-reply library call (df_get_deal, df_ping, ...). */
+typedef struct cli_reply {
+    df_bytes bytes; /* where the call puts the reply */
+    df_error err;   /* and why it failed */
+    msgpack_zone zone;
+    msgpack_object obj; /* the reply unpacked, in zone */
+} cli_reply;
+
+void cli_reply_init(cli_reply *r);
+/* Takes what the call that filled r->bytes and r->err returned: 0 with
+ * r->obj the reply, or the exit status after printing why. */
+int cli_reply_take(cli *g, const char *what, int rc, cli_reply *r);
+void cli_reply_free(cli_reply *r);
 /* Usage error: prints the message and a hint, returns EXIT_USAGE. */
 int cli_usage(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -105,25 +105,36 @@ df_client *cli_client(cli *g)
     return g->client;
 }
 
-int cli_call(cli *g, const char *what, const msgpack_sbuffer *request, df_bytes *reply,
-             msgpack_zone *zone, msgpack_object *obj)
+int cli_check(cli *g, const char *what, int rc, const df_error *err)
 {
-    df_client *c = cli_client(g);
-    if (!c)
+    if (g->client == NULL)
         return EXIT_FAILED;
-    df_error err = {0};
-    *reply = (df_bytes){0};
-    int rc = df_request(c, request->data, request->size, reply, &err);
-    if (rc < 0) {
-        df_bytes_free(reply);
-        return cli_fail(what, rc, &err);
-    }
-    if (df_msgpack_unpack(reply->data, reply->len, zone, obj, &err) < 0) {
-        df_bytes_free(reply);
-        fprintf(stderr, "dealflow: %s: malformed reply: %s\n", what, err.message);
+    return rc < 0 ? cli_fail(what, rc, err) : 0;
+}
+
+void cli_reply_init(cli_reply *r)
+{
+    r->bytes = (df_bytes){0};
+    r->err = (df_error){0};
+    msgpack_zone_init(&r->zone, 4096);
+}
+
+int cli_reply_take(cli *g, const char *what, int rc, cli_reply *r)
+{
+    rc = cli_check(g, what, rc, &r->err);
+    if (rc != 0)
+        return rc;
+    if (df_msgpack_unpack(r->bytes.data, r->bytes.len, &r->zone, &r->obj, &r->err) < 0) {
+        fprintf(stderr, "dealflow: %s: malformed reply: %s\n", what, r->err.message);
         return EXIT_FAILED;
     }
     return 0;
+}
+
+void cli_reply_free(cli_reply *r)
+{
+    df_bytes_free(&r->bytes);
+    msgpack_zone_destroy(&r->zone);
 }
 
 static const cli_opt *find_opt(const cli_opt *opts, const char *name, size_t len)
@@ -238,36 +249,25 @@ int cmd_ping(cli *g, int argc, char **argv)
     int rc = cli_parse(g, "ping", help, argc, argv, NULL, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    msgpack_sbuffer req;
-    msgpack_sbuffer_init(&req);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &req, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    df_pack_cstr(&pk, "op");
-    df_pack_cstr(&pk, "ping");
-    df_bytes reply;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
-    msgpack_object obj;
-    rc = cli_call(g, "ping", &req, &reply, &zone, &obj);
-    msgpack_sbuffer_destroy(&req);
+    cli_reply r;
+    cli_reply_init(&r);
+    rc = cli_reply_take(g, "ping", df_ping(cli_client(g), &r.bytes, &r.err), &r);
     if (rc == 0) {
         if (g->json) {
-            json_print_line(stdout, &obj);
+            json_print_line(stdout, &r.obj);
         } else {
             char version[32];
             int64_t last = 0;
-            mp_int(&obj, "last_seq", &last);
+            mp_int(&r.obj, "last_seq", &last);
             printf("dealflowd %s at %s, last seq %lld\n",
-                   mp_str(&obj, "version", version, sizeof version),
+                   mp_str(&r.obj, "version", version, sizeof version),
                    g->api ? g->api
                           : (getenv("DEALFLOW_API") ? getenv("DEALFLOW_API")
                                                     : DF_DEFAULT_API_ENDPOINT),
                    (long long)last);
         }
-        df_bytes_free(&reply);
     }
-    msgpack_zone_destroy(&zone);
+    cli_reply_free(&r);
     return rc;
 }
 

@@ -10,79 +10,6 @@
 
 #define TEXT_SHOWN 64
 
-/* A request map built key by key. */
-typedef struct request {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    int keys;
-    msgpack_sbuffer body;
-    msgpack_packer body_pk;
-} request;
-
-static void req_init(request *r, const char *op)
-{
-    msgpack_sbuffer_init(&r->buf);
-    msgpack_packer_init(&r->pk, &r->buf, msgpack_sbuffer_write);
-    msgpack_sbuffer_init(&r->body);
-    msgpack_packer_init(&r->body_pk, &r->body, msgpack_sbuffer_write);
-    r->keys = 0;
-    if (op) {
-        df_pack_cstr(&r->body_pk, "op");
-        df_pack_cstr(&r->body_pk, op);
-        r->keys++;
-    }
-}
-
-static void req_str(request *r, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    df_pack_cstr(&r->body_pk, key);
-    df_pack_cstr(&r->body_pk, value);
-    r->keys++;
-}
-
-static void req_int(request *r, const char *key, int64_t value)
-{
-    df_pack_cstr(&r->body_pk, key);
-    msgpack_pack_int64(&r->body_pk, value);
-    r->keys++;
-}
-
-static void req_bool(request *r, const char *key, bool value)
-{
-    df_pack_cstr(&r->body_pk, key);
-    if (value)
-        msgpack_pack_true(&r->body_pk);
-    else
-        msgpack_pack_false(&r->body_pk);
-    r->keys++;
-}
-
-/* The finished map. */
-static const msgpack_sbuffer *req_done(request *r)
-{
-    r->buf.size = 0;
-    msgpack_pack_map(&r->pk, (uint32_t)r->keys);
-    msgpack_sbuffer_write(&r->buf, r->body.data, r->body.size);
-    return &r->buf;
-}
-
-static void req_free(request *r)
-{
-    msgpack_sbuffer_destroy(&r->buf);
-    msgpack_sbuffer_destroy(&r->body);
-}
-
-/* Runs a request; on success obj holds the reply until reply is freed. */
-static int call(cli *g, const char *what, request *r, df_bytes *reply, msgpack_zone *zone,
-                msgpack_object *obj)
-{
-    int rc = cli_call(g, what, req_done(r), reply, zone, obj);
-    req_free(r);
-    return rc;
-}
-
 static const char *time_text(const msgpack_object *map, const char *key, char *buf)
 {
     int64_t ms;
@@ -153,38 +80,23 @@ int cmd_deal(cli *g, int argc, char **argv)
     int rc = cli_parse(g, "deal", deal_help, argc, argv, opts, pos, 1, 1, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    request r;
-    req_init(&r, "deal");
-    req_str(&r, "deal", pos[0]);
-    int64_t t;
-    if (now) {
-        if (!cli_time_opt("deal", "--now", now, &t)) {
-            req_free(&r);
-            return EXIT_USAGE;
-        }
-        req_int(&r, "now", t);
-    }
-    if (as_of) {
-        if (!cli_time_opt("deal", "--as-of", as_of, &t)) {
-            req_free(&r);
-            return EXIT_USAGE;
-        }
-        req_int(&r, "as_of", t);
-    }
-    df_bytes reply;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
-    msgpack_object obj;
-    rc = call(g, "deal", &r, &reply, &zone, &obj);
+    int64_t now_ms, as_of_ms;
+    if ((now && !cli_time_opt("deal", "--now", now, &now_ms)) ||
+        (as_of && !cli_time_opt("deal", "--as-of", as_of, &as_of_ms)))
+        return EXIT_USAGE;
+    cli_reply r;
+    cli_reply_init(&r);
+    rc = df_get_deal(cli_client(g), pos[0], now ? &now_ms : NULL, as_of ? &as_of_ms : NULL,
+                     &r.bytes, &r.err);
+    rc = cli_reply_take(g, "deal", rc, &r);
     if (rc == 0) {
-        const msgpack_object *d = mp_get(&obj, "deal");
+        const msgpack_object *d = mp_get(&r.obj, "deal");
         if (g->json)
-            json_print_line(stdout, d ? d : &obj);
+            json_print_line(stdout, d ? d : &r.obj);
         else
             print_deal(d);
-        df_bytes_free(&reply);
     }
-    msgpack_zone_destroy(&zone);
+    cli_reply_free(&r);
     return rc;
 }
 
@@ -289,20 +201,24 @@ static void print_event(event_table *t, const msgpack_object *e)
     t->rows++;
 }
 
-/* Prints every item of an iterator with fn. */
-static int drain(df_iter *it, const char *what, void (*fn)(void *, const msgpack_object *),
-                 void *ctx)
+/* Prints with fn every item of the iterator that an open call gave (it
+ * returned opened, and why in *err); frees the iterator. */
+static int drain(cli *g, const char *what, int opened, df_iter *it, df_error *err,
+                 void (*fn)(void *, const msgpack_object *), void *ctx)
 {
+    int got = cli_check(g, what, opened, err);
+    if (got != 0) {
+        df_iter_free(it);
+        return got;
+    }
     const char *item;
     size_t len;
-    df_error err = {0};
-    int got;
     msgpack_zone zone;
     msgpack_zone_init(&zone, 4096);
-    while ((got = df_iter_next(it, &item, &len, &err)) == 1) {
+    while ((got = df_iter_next(it, &item, &len, err)) == 1) {
         msgpack_object obj;
         msgpack_zone_clear(&zone);
-        if (df_msgpack_unpack(item, len, &zone, &obj, &err) < 0) {
+        if (df_msgpack_unpack(item, len, &zone, &obj, err) < 0) {
             got = DF_EINTERNAL;
             break;
         }
@@ -311,8 +227,22 @@ static int drain(df_iter *it, const char *what, void (*fn)(void *, const msgpack
     msgpack_zone_destroy(&zone);
     df_iter_free(it);
     if (got < 0)
-        return cli_fail(what, got, &err);
+        return cli_fail(what, got, err);
     return 0;
+}
+
+/* Parses a command that takes npos positionals and --after N. Returns 0 with
+ * *after (0 when not given), -1 after --help, or EXIT_USAGE. */
+static int parse_after(cli *g, const char *name, const char *help, int argc, char **argv,
+                       const char **pos, int npos, uint64_t *after)
+{
+    const char *text = NULL;
+    const cli_opt opts[] = {{"--after", true, &text}, {NULL, false, NULL}};
+    int rc = cli_parse(g, name, help, argc, argv, opts, pos, npos, npos, NULL);
+    *after = 0;
+    if (rc == 0 && text && !cli_uint_opt(name, "--after", text, after))
+        rc = EXIT_USAGE;
+    return rc;
 }
 
 static void print_event_cb(void *ctx, const msgpack_object *e)
@@ -332,25 +262,16 @@ static const char history_help[] =
 
 int cmd_history(cli *g, int argc, char **argv)
 {
-    const char *after = NULL;
-    const cli_opt opts[] = {{"--after", true, &after}, {NULL, false, NULL}};
     const char *pos[1];
-    int rc = cli_parse(g, "history", history_help, argc, argv, opts, pos, 1, 1, NULL);
+    uint64_t after;
+    int rc = parse_after(g, "history", history_help, argc, argv, pos, 1, &after);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    uint64_t from = 0;
-    if (after && !cli_uint_opt("history", "--after", after, &from))
-        return EXIT_USAGE;
-    df_client *c = cli_client(g);
-    if (!c)
-        return EXIT_FAILED;
-    df_iter *it;
+    df_iter *it = NULL;
     df_error err = {0};
-    rc = df_history_open(c, pos[0], from, &it, &err);
-    if (rc < 0)
-        return cli_fail("history", rc, &err);
+    rc = df_history_open(cli_client(g), pos[0], after, &it, &err);
     event_table t = {.json = g->json};
-    return drain(it, "history", print_event_cb, &t);
+    return drain(g, "history", rc, it, &err, print_event_cb, &t);
 }
 
 static const char replay_help[] =
@@ -361,24 +282,15 @@ static const char replay_help[] =
 
 int cmd_replay(cli *g, int argc, char **argv)
 {
-    const char *after = NULL;
-    const cli_opt opts[] = {{"--after", true, &after}, {NULL, false, NULL}};
-    int rc = cli_parse(g, "replay", replay_help, argc, argv, opts, NULL, 0, 0, NULL);
+    uint64_t after;
+    int rc = parse_after(g, "replay", replay_help, argc, argv, NULL, 0, &after);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    uint64_t from = 0;
-    if (after && !cli_uint_opt("replay", "--after", after, &from))
-        return EXIT_USAGE;
-    df_client *c = cli_client(g);
-    if (!c)
-        return EXIT_FAILED;
-    df_iter *it;
+    df_iter *it = NULL;
     df_error err = {0};
-    rc = df_replay_open(c, from, &it, &err);
-    if (rc < 0)
-        return cli_fail("replay", rc, &err);
+    rc = df_replay_open(cli_client(g), after, &it, &err);
     event_table t = {.json = g->json, .with_deal = true};
-    return drain(it, "replay", print_event_cb, &t);
+    return drain(g, "replay", rc, it, &err, print_event_cb, &t);
 }
 
 /* ---- list ---- */
@@ -422,45 +334,34 @@ static void print_list_row(void *ctx, const msgpack_object *d)
 
 int cmd_list(cli *g, int argc, char **argv)
 {
-    const char *pipeline = NULL, *stage = NULL, *owner = NULL, *status = NULL, *stale = NULL,
-               *idle = NULL, *now = NULL;
+    const char *stale = NULL, *idle = NULL, *now = NULL;
+    df_list_filters f = {0};
     const cli_opt opts[] = {
-        {"--pipeline", true, &pipeline}, {"--stage", true, &stage},  {"--owner", true, &owner},
-        {"--status", true, &status},     {"--stale", false, &stale}, {"--idle-days", true, &idle},
-        {"--now", true, &now},           {NULL, false, NULL},
+        {"--pipeline", true, &f.pipeline},
+        {"--stage", true, &f.stage},
+        {"--owner", true, &f.owner},
+        {"--status", true, &f.status},
+        {"--stale", false, &stale},
+        {"--idle-days", true, &idle},
+        {"--now", true, &now},
+        {NULL, false, NULL},
     };
     int rc = cli_parse(g, "list", list_help, argc, argv, opts, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    request r;
-    req_init(&r, NULL);
-    req_str(&r, "pipeline", pipeline);
-    req_str(&r, "stage", stage);
-    req_str(&r, "owner", owner);
-    req_str(&r, "status", status);
-    if (stale)
-        req_bool(&r, "stale", true);
-    uint64_t n;
-    int64_t t;
-    if ((idle && !cli_uint_opt("list", "--idle-days", idle, &n)) ||
-        (now && !cli_time_opt("list", "--now", now, &t))) {
-        req_free(&r);
+    uint64_t idle_days;
+    int64_t now_ms;
+    if ((idle && !cli_uint_opt("list", "--idle-days", idle, &idle_days)) ||
+        (now && !cli_time_opt("list", "--now", now, &now_ms)))
         return EXIT_USAGE;
-    }
-    if (idle)
-        req_int(&r, "idle_days", (int64_t)n);
-    if (now)
-        req_int(&r, "now", t);
-    const msgpack_sbuffer *filters = req_done(&r);
-    df_client *c = cli_client(g);
+    f.stale = stale != NULL;
+    f.idle_days = idle ? &idle_days : NULL;
+    f.now = now ? &now_ms : NULL;
     df_iter *it = NULL;
     df_error err = {0};
-    rc = c ? df_list_open(c, filters->data, filters->size, &it, &err) : DF_EINTERNAL;
-    req_free(&r);
-    if (rc < 0)
-        return cli_fail("list", rc, &err);
+    rc = df_list_open_filters(cli_client(g), &f, &it, &err);
     list_state st = {.json = g->json};
-    rc = drain(it, "list", print_list_row, &st);
+    rc = drain(g, "list", rc, it, &err, print_list_row, &st);
     if (rc == 0 && !g->json)
         printf("%zu deals\n", st.rows);
     return rc;
@@ -477,30 +378,23 @@ int cmd_stats(cli *g, int argc, char **argv)
     int rc = cli_parse(g, "stats", stats_help, argc, argv, NULL, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    request r;
-    req_init(&r, "stats");
-    df_bytes reply;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
-    msgpack_object obj;
-    rc = call(g, "stats", &r, &reply, &zone, &obj);
-    if (rc == 0) {
-        if (g->json) {
-            json_print_line(stdout, &obj);
-        } else {
-            for (uint32_t i = 0; i < obj.via.map.size; i++) {
-                const msgpack_object *k = &obj.via.map.ptr[i].key;
-                char key[TEXT_SHOWN + 1], num[40];
-                df_printable(k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "",
-                             k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0, key, sizeof key);
-                if (strcmp(key, "ok") == 0)
-                    continue;
-                printf("%-16s %s\n", key, mp_num_text(&obj.via.map.ptr[i].val, num, sizeof num));
-            }
+    cli_reply r;
+    cli_reply_init(&r);
+    rc = cli_reply_take(g, "stats", df_get_stats(cli_client(g), &r.bytes, &r.err), &r);
+    if (rc == 0 && g->json) {
+        json_print_line(stdout, &r.obj);
+    } else if (rc == 0) {
+        for (uint32_t i = 0; i < r.obj.via.map.size; i++) {
+            const msgpack_object *k = &r.obj.via.map.ptr[i].key;
+            char key[TEXT_SHOWN + 1], num[40];
+            df_printable(k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "",
+                         k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0, key, sizeof key);
+            if (strcmp(key, "ok") == 0)
+                continue;
+            printf("%-16s %s\n", key, mp_num_text(&r.obj.via.map.ptr[i].val, num, sizeof num));
         }
-        df_bytes_free(&reply);
     }
-    msgpack_zone_destroy(&zone);
+    cli_reply_free(&r);
     return rc;
 }
 
@@ -512,72 +406,57 @@ static const char rejected_help[] =
     "when those bytes are msgpack, their JSON form follows. With --json one\n"
     "item per line, raw as a base64 string.\n";
 
+typedef struct rejected_state {
+    bool json;
+    size_t shown;
+} rejected_state;
+
+static void print_rejected(void *ctx, const msgpack_object *item)
+{
+    rejected_state *st = ctx;
+    st->shown++;
+    if (st->json) {
+        json_print_line(stdout, item);
+        return;
+    }
+    int64_t id = 0;
+    mp_int(item, "id", &id);
+    char recv[TIME_TEXT_MAX], error[32], message[DF_MESSAGE_MAX];
+    printf("#%lld  %s  %s: %s\n", (long long)id, time_text(item, "recv", recv),
+           mp_str(item, "error", error, sizeof error),
+           mp_str(item, "message", message, sizeof message));
+    const msgpack_object *raw = mp_get(item, "raw");
+    if (!raw || raw->type != MSGPACK_OBJECT_BIN)
+        return;
+    char *b64 = base64_encode(raw->via.bin.ptr, raw->via.bin.size);
+    printf("    raw (base64, %u bytes): %s\n", raw->via.bin.size, b64 ? b64 : "?");
+    free(b64);
+    msgpack_zone inner;
+    msgpack_zone_init(&inner, 1024);
+    msgpack_object decoded;
+    df_error err;
+    if (raw->via.bin.size > 0 &&
+        df_msgpack_unpack(raw->via.bin.ptr, raw->via.bin.size, &inner, &decoded, &err) == 0) {
+        printf("    as JSON: ");
+        json_print_line(stdout, &decoded);
+    }
+    msgpack_zone_destroy(&inner);
+}
+
 int cmd_rejected(cli *g, int argc, char **argv)
 {
-    const char *after = NULL;
-    const cli_opt opts[] = {{"--after", true, &after}, {NULL, false, NULL}};
-    int rc = cli_parse(g, "rejected", rejected_help, argc, argv, opts, NULL, 0, 0, NULL);
+    uint64_t after;
+    int rc = parse_after(g, "rejected", rejected_help, argc, argv, NULL, 0, &after);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    uint64_t from = 0;
-    if (after && !cli_uint_opt("rejected", "--after", after, &from))
-        return EXIT_USAGE;
-    size_t shown = 0;
-    for (;;) {
-        request r;
-        req_init(&r, "rejected");
-        req_int(&r, "after", (int64_t)from);
-        req_int(&r, "limit", 1000);
-        df_bytes reply;
-        msgpack_zone zone;
-        msgpack_zone_init(&zone, 4096);
-        msgpack_object obj;
-        rc = call(g, "rejected", &r, &reply, &zone, &obj);
-        if (rc) {
-            msgpack_zone_destroy(&zone);
-            return rc;
-        }
-        const msgpack_object *items = mp_get(&obj, "items");
-        uint32_t n = items && items->type == MSGPACK_OBJECT_ARRAY ? items->via.array.size : 0;
-        for (uint32_t i = 0; i < n; i++) {
-            const msgpack_object *it = &items->via.array.ptr[i];
-            int64_t id = 0;
-            mp_int(it, "id", &id);
-            from = (uint64_t)id;
-            shown++;
-            if (g->json) {
-                json_print_line(stdout, it);
-                continue;
-            }
-            char recv[TIME_TEXT_MAX], error[32], message[DF_MESSAGE_MAX];
-            printf("#%lld  %s  %s: %s\n", (long long)id, time_text(it, "recv", recv),
-                   mp_str(it, "error", error, sizeof error),
-                   mp_str(it, "message", message, sizeof message));
-            const msgpack_object *raw = mp_get(it, "raw");
-            if (raw && raw->type == MSGPACK_OBJECT_BIN) {
-                char *b64 = base64_encode(raw->via.bin.ptr, raw->via.bin.size);
-                printf("    raw (base64, %u bytes): %s\n", raw->via.bin.size, b64 ? b64 : "?");
-                free(b64);
-                msgpack_zone inner;
-                msgpack_zone_init(&inner, 1024);
-                msgpack_object decoded;
-                df_error err;
-                if (raw->via.bin.size > 0 && df_msgpack_unpack(raw->via.bin.ptr, raw->via.bin.size,
-                                                               &inner, &decoded, &err) == 0) {
-                    printf("    as JSON: ");
-                    json_print_line(stdout, &decoded);
-                }
-                msgpack_zone_destroy(&inner);
-            }
-        }
-        df_bytes_free(&reply);
-        msgpack_zone_destroy(&zone);
-        if (n == 0) /* a page can end short of 1000 at the daemon's byte cap */
-            break;
-    }
-    if (!g->json)
-        printf("%zu rejected items\n", shown);
-    return EXIT_OK;
+    df_iter *it = NULL;
+    df_error err = {0};
+    rc = df_rejected_open(cli_client(g), after, &it, &err);
+    rejected_state st = {.json = g->json};
+    rc = drain(g, "rejected", rc, it, &err, print_rejected, &st);
+    if (rc == 0 && !g->json)
+        printf("%zu rejected items\n", st.shown);
+    return rc;
 }
 
 /* ---- board, metrics ---- */
@@ -599,33 +478,23 @@ int cmd_board(cli *g, int argc, char **argv)
     int rc = cli_parse(g, "board", board_help, argc, argv, opts, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    int64_t t;
-    if (now && !cli_time_opt("board", "--now", now, &t))
+    int64_t now_ms;
+    if (now && !cli_time_opt("board", "--now", now, &now_ms))
         return EXIT_USAGE;
-    request r;
-    req_init(&r, "board");
-    req_str(&r, "pipeline", pipeline);
-    if (now)
-        req_int(&r, "now", t);
-    df_bytes reply;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
-    msgpack_object obj;
-    rc = call(g, "board", &r, &reply, &zone, &obj);
-    if (rc == 0) {
-        if (g->json) {
-            json_print_line(stdout, &obj);
-        } else {
-            render_opts ro = {.colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
-                              .bar_width = 30};
-            if (board_render(stdout, &obj, pipeline ? pipeline : "default", &ro) < 0) {
-                fprintf(stderr, "dealflow board: the reply is not a board\n");
-                rc = EXIT_FAILED;
-            }
+    cli_reply r;
+    cli_reply_init(&r);
+    rc = df_get_board(cli_client(g), pipeline, now ? &now_ms : NULL, &r.bytes, &r.err);
+    rc = cli_reply_take(g, "board", rc, &r);
+    if (rc == 0 && g->json) {
+        json_print_line(stdout, &r.obj);
+    } else if (rc == 0) {
+        render_opts ro = {.colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"), .bar_width = 30};
+        if (board_render(stdout, &r.obj, pipeline ? pipeline : "default", &ro) < 0) {
+            fprintf(stderr, "dealflow board: the reply is not a board\n");
+            rc = EXIT_FAILED;
         }
-        df_bytes_free(&reply);
     }
-    msgpack_zone_destroy(&zone);
+    cli_reply_free(&r);
     return rc;
 }
 
@@ -639,43 +508,35 @@ static const char metrics_help[] =
 
 int cmd_metrics(cli *g, int argc, char **argv)
 {
-    const char *pipeline = NULL, *owner = NULL, *from = NULL, *to = NULL, *now = NULL;
-    const cli_opt opts[] = {{"--pipeline", true, &pipeline}, {"--owner", true, &owner},
-                            {"--from", true, &from},         {"--to", true, &to},
-                            {"--now", true, &now},           {NULL, false, NULL}};
+    const char *now = NULL, *from = NULL, *to = NULL;
+    df_metrics_request q = {0};
+    const cli_opt opts[] = {{"--pipeline", true, &q.pipeline},
+                            {"--owner", true, &q.owner},
+                            {"--from", true, &from},
+                            {"--to", true, &to},
+                            {"--now", true, &now},
+                            {NULL, false, NULL}};
     int rc = cli_parse(g, "metrics", metrics_help, argc, argv, opts, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    request r;
-    req_init(&r, "metrics");
-    req_str(&r, "pipeline", pipeline);
-    req_str(&r, "owner", owner);
-    const char *times[] = {now, from, to};
-    const char *keys[] = {"now", "from", "to"};
+    const char *const flags[] = {"--now", "--from", "--to"};
+    const char *const given[] = {now, from, to};
+    int64_t ms[3];
+    const int64_t **times[] = {&q.now, &q.from, &q.to};
     for (int i = 0; i < 3; i++) {
-        int64_t t;
-        if (!times[i])
+        if (!given[i])
             continue;
-        char flag[16];
-        snprintf(flag, sizeof flag, "--%s", keys[i]);
-        if (!cli_time_opt("metrics", flag, times[i], &t)) {
-            req_free(&r);
+        if (!cli_time_opt("metrics", flags[i], given[i], &ms[i]))
             return EXIT_USAGE;
-        }
-        req_int(&r, keys[i], t);
+        *times[i] = &ms[i];
     }
-    df_bytes reply;
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
-    msgpack_object obj;
-    rc = call(g, "metrics", &r, &reply, &zone, &obj);
-    if (rc == 0) {
-        if (g->json)
-            json_print_line(stdout, &obj);
-        else if (metrics_render(stdout, &obj, pipeline ? pipeline : "default") < 0)
-            rc = EXIT_FAILED;
-        df_bytes_free(&reply);
-    }
-    msgpack_zone_destroy(&zone);
+    cli_reply r;
+    cli_reply_init(&r);
+    rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
+    if (rc == 0 && g->json)
+        json_print_line(stdout, &r.obj);
+    else if (rc == 0 && metrics_render(stdout, &r.obj, q.pipeline ? q.pipeline : "default") < 0)
+        rc = EXIT_FAILED;
+    cli_reply_free(&r);
     return rc;
 }

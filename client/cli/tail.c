@@ -73,14 +73,11 @@ int cmd_tail(cli *g, int argc, char **argv)
     if ((from && !cli_uint_opt("tail", "--from", from, &from_seq)) ||
         (count && !cli_uint_opt("tail", "--count", count, &max_moves)))
         return EXIT_USAGE;
-    df_client *c = cli_client(g);
-    if (!c)
-        return EXIT_FAILED;
-    df_subscription *sub;
+    df_subscription *sub = NULL;
     df_error err = {0};
-    rc = df_subscribe(c, "deal.", from_seq, &sub, &err);
-    if (rc < 0)
-        return cli_fail("tail", rc, &err);
+    rc = cli_check(g, "tail", df_subscribe(cli_client(g), "deal.", from_seq, &sub, &err), &err);
+    if (rc)
+        return rc;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "codec.h"
 #include "internal.h"
+#include "request.h"
 
 #define WAIT_MS 20000
 
@@ -117,6 +118,92 @@ static uint64_t append_new_deals(df_client *c, const char *tag, int first, int n
         fprintf(stderr, "append: %s\n", err.message);
     free(results);
     return last;
+}
+
+static bool request_is(df__request *r, const msgpack_sbuffer *want)
+{
+    const char *data;
+    size_t len;
+    bool same = df__request_finish(r, &data, &len) && len == want->size &&
+                memcmp(data, want->data, len) == 0;
+    df__request_free(r);
+    return same;
+}
+
+/* The request builder packs the very bytes of a map packed with its count
+ * first: fixmap and map 16 headers, skipped NULLs, copied entries. */
+static void test_request_bytes(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int64_t now = 1700000000000, before_epoch = -5;
+    df__request r;
+    df__request_begin(&r, "deal");
+    df__request_str(&r, "deal", "acme");
+    df__request_str(&r, "pipeline", NULL);
+    df__request_time(&r, "now", &now);
+    df__request_time(&r, "as_of", NULL);
+    df__request_time(&r, "from", &before_epoch);
+    df__request_uint(&r, "limit", 1000);
+    df__request_bool(&r, "stale", true);
+    msgpack_pack_map(&pk, 6);
+    df_pack_cstr(&pk, "op");
+    df_pack_cstr(&pk, "deal");
+    df_pack_cstr(&pk, "deal");
+    df_pack_cstr(&pk, "acme");
+    df_pack_cstr(&pk, "now");
+    msgpack_pack_int64(&pk, now);
+    df_pack_cstr(&pk, "from");
+    msgpack_pack_int64(&pk, before_epoch);
+    df_pack_cstr(&pk, "limit");
+    msgpack_pack_uint32(&pk, 1000);
+    df_pack_cstr(&pk, "stale");
+    msgpack_pack_true(&pk);
+    CHECK(request_is(&r, &sb));
+
+    /* 20 entries: a map 16 header; the filters come before op */
+    sb.size = 0;
+    msgpack_sbuffer filters;
+    msgpack_packer fpk;
+    msgpack_sbuffer_init(&filters);
+    msgpack_packer_init(&fpk, &filters, msgpack_sbuffer_write);
+    msgpack_pack_map(&fpk, 20);
+    msgpack_pack_map(&pk, 20);
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        df_pack_cstr(&fpk, i == 7 ? "limit" : key);
+        msgpack_pack_uint64(&fpk, (uint64_t)i << 40);
+        if (i != 7) {
+            df_pack_cstr(&pk, key);
+            msgpack_pack_uint64(&pk, (uint64_t)i << 40);
+        }
+    }
+    df_pack_cstr(&pk, "op");
+    df_pack_cstr(&pk, "list");
+    static const char *const skip[] = {"limit", NULL};
+    df__request_begin(&r, NULL);
+    CHECK(df__request_entries(&r, filters.data, filters.size, skip));
+    df__request_str(&r, "op", "list");
+    CHECK(request_is(&r, &sb));
+    df__request_begin(&r, NULL);
+    CHECK(!df__request_entries(&r, "\x91\x01", 2, skip)); /* an array is no map */
+    df__request_free(&r);
+
+    /* a value that is msgpack already goes in as it is */
+    sb.size = 0;
+    msgpack_pack_map(&pk, 2);
+    df_pack_cstr(&pk, "op");
+    df_pack_cstr(&pk, "append");
+    df_pack_cstr(&pk, "events");
+    msgpack_sbuffer_write(&sb, filters.data, filters.size);
+    df__request_begin(&r, "append");
+    df__request_msgpack(&r, "events", filters.data, filters.size);
+    CHECK(request_is(&r, &sb));
+    msgpack_sbuffer_destroy(&filters);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 static void test_options(void)
@@ -360,6 +447,24 @@ static void test_iterators(void)
     msgpack_sbuffer_destroy(&filters);
     CHECK_INT(df_list_open(c, "\x93", 1, &it, &err), DF_EBAD_REQUEST);
 
+    /* the filters as fields */
+    df_list_filters fields = {.stage = "qualified"};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    CHECK_INT(df_iter_set_page_size(it, 700, &err), 0);
+    CHECK_INT(drain(it, "deal"), 2500);
+    df_iter_free(it);
+    uint64_t idle_days = 0;
+    fields = (df_list_filters){.owner = "nobody", .stale = true, .idle_days = &idle_days};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    CHECK_INT(drain(it, "deal"), 0);
+    df_iter_free(it);
+    fields = (df_list_filters){.status = "pending"};
+    CHECK_INT(df_list_open_filters(c, &fields, &it, &err), 0);
+    const char *refused;
+    size_t refused_len;
+    CHECK_INT(df_iter_next(it, &refused, &refused_len, &err), DF_EBAD_REQUEST);
+    df_iter_free(it);
+
     int64_t last = it_last_seq(&D);
     CHECK_INT(df_replay_open(c, 0, &it, &err), 0);
     CHECK_INT(df_iter_set_page_size(it, 300, &err), 0);
@@ -469,6 +574,7 @@ static void test_reads(void)
     CHECK_INT(df_get_deal(c, "rd-deal-000000", NULL, &as_of, &reply, &err), DF_ENOT_FOUND);
     df_bytes_free(&reply);
     CHECK_INT(df_get_deal(c, "", NULL, NULL, &reply, &err), DF_EBAD_REQUEST);
+    df_bytes_free(&reply); /* the daemon's answer */
 
     CHECK_INT(df_get_board(c, NULL, &now, &reply, &err), 0);
     CHECK(df_msgpack_map_find(reply.data, reply.len, "stages", &deal_value, &deal_len));
@@ -484,6 +590,19 @@ static void test_reads(void)
     df_bytes_free(&reply);
     CHECK_INT(df_get_metrics(c, NULL, &reply, &err), 0);
     df_bytes_free(&reply);
+    /* names are the daemon's to judge: an empty owner matches no deal */
+    q.owner = "";
+    CHECK_INT(df_get_metrics(c, &q, &reply, &err), 0);
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_board(c, "", NULL, &reply, &err), DF_EUNKNOWN_PIPELINE);
+    df_bytes_free(&reply);
+
+    CHECK_INT(df_ping(c, &reply, &err), 0);
+    uint64_t last_seq = 0;
+    CHECK(df_msgpack_map_uint(reply.data, reply.len, "last_seq", &last_seq) && last_seq >= seq);
+    df_bytes_free(&reply);
+    CHECK_INT(df_ping(NULL, &reply, &err), DF_EBAD_REQUEST);
+    CHECK(reply.data == NULL);
 
     CHECK_INT(df_get_stats(c, &reply, &err), 0);
     uint64_t events = 0;
@@ -661,6 +780,7 @@ static void stop_daemon(void)
 }
 
 static const df_test tests[] = {
+    {"request_bytes", test_request_bytes},
     {"options", test_options},
     {"version", test_version},
     {"request_errors", test_request_errors},

@@ -185,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_packer_init(&pk, &reply, msgpack_sbuffer_write);
     handle((const char *)data, size, &pk);
     REQUIRE(df_msgpack_check(reply.data, reply.size, &err) == 0);
-    REQUIRE((uint8_t)reply.data[0] >= 0x80 && (uint8_t)reply.data[0] <= 0x8f);
+    REQUIRE(df_msgpack_is_map(reply.data, reply.size));
     msgpack_sbuffer_destroy(&reply);
     return 0;
 }
