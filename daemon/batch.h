@@ -21,7 +21,9 @@ typedef struct df_item {
     int error;        /* set by the loop when it could not take the event, or by the writer */
     uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
     bool dup;
-    uint64_t seq; /* its seq, or the original's for a duplicate */
+    bool redaction;    /* a `redact` request rather than an event (redact.h) */
+    uint32_t redacted; /* for a redaction: how many recorded events it changed */
+    uint64_t seq;      /* its seq, or the original's for a duplicate */
 } df_item;
 
 typedef struct df_batch {

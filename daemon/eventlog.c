@@ -1,5 +1,6 @@
 /* eventlog.c: the log of recorded events and the chain over it. Each record
- * is the event's BLAKE2b-256 digest followed by its bytes; the chain hashes
+ * is the event's BLAKE2b-256 digest followed by its bytes (a redacted one
+ * also keeps the digest of its bytes as first recorded); the chain hashes
  * each digest onto the hash before it, its head kept in meta and a
  * checkpoint every CHECKPOINT_EVERY events, in the commit that appends the
  * event. Reads check a record against its digest and name the seq of one
@@ -158,13 +159,34 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A redacted record: the digest of its bytes now, REDACTED_MARK, the digest
+ * of its bytes as first recorded (the chain's), then the bytes now. The mark
+ * stands where an unredacted record has its map's first byte, and msgpack
+ * uses 0xc1 for nothing, so the record says which it is; the redacted bytes
+ * keep a check against damage, and the chain's digest stays 32 bytes before
+ * the event in both forms. */
+#define REDACTED_MARK   0xc1
+#define REDACTED_HEADER (2 * DF_CHAIN_BYTES + 1)
+
+static bool record_redacted(const MDB_val *record)
+{
+    return record->mv_size >= REDACTED_HEADER &&
+           ((const uint8_t *)record->mv_data)[DF_CHAIN_BYTES] == REDACTED_MARK;
+}
+
+/* Where the event's bytes start in a record. */
+static size_t record_header(const MDB_val *record)
+{
+    return record_redacted(record) ? REDACTED_HEADER : DF_CHAIN_BYTES;
+}
+
 static bool record_intact(const MDB_val *record)
 {
     uint8_t digest[DF_CHAIN_BYTES];
     if (record->mv_size < DF_CHAIN_BYTES)
         return false;
-    df_chain_digest((const uint8_t *)record->mv_data + DF_CHAIN_BYTES,
-                    record->mv_size - DF_CHAIN_BYTES, digest);
+    size_t header = record_header(record);
+    df_chain_digest((const uint8_t *)record->mv_data + header, record->mv_size - header, digest);
     return sodium_memcmp(digest, record->mv_data, DF_CHAIN_BYTES) == 0;
 }
 
@@ -175,8 +197,47 @@ static int record_event(uint64_t seq, const MDB_val *record, MDB_val *event)
         corrupt_seq = seq;
         return DF_STORE_ECORRUPT;
     }
-    *event =
-        (MDB_val){record->mv_size - DF_CHAIN_BYTES, (uint8_t *)record->mv_data + DF_CHAIN_BYTES};
+    size_t header = record_header(record);
+    *event = (MDB_val){record->mv_size - header, (uint8_t *)record->mv_data + header};
+    return 0;
+}
+
+const uint8_t *df_store_record_chain_digest(const MDB_val *record)
+{
+    return (const uint8_t *)record->mv_data + record_header(record) - DF_CHAIN_BYTES;
+}
+
+bool df_store_record_redacted(const MDB_val *record)
+{
+    return record_redacted(record);
+}
+
+int df_store_record_check(const MDB_val *record)
+{
+    return record_intact(record) ? 0 : DF_STORE_ECORRUPT;
+}
+
+int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    uint8_t key[8], chain_digest[DF_CHAIN_BYTES];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, record;
+    int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
+    if (rc != 0)
+        return rc;
+    if (!record_intact(&record)) {
+        corrupt_seq = seq;
+        return DF_STORE_ECORRUPT;
+    }
+    memcpy(chain_digest, df_store_record_chain_digest(&record), DF_CHAIN_BYTES);
+    MDB_val v = {len + REDACTED_HEADER, NULL};
+    if ((rc = mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &v, MDB_RESERVE)) != 0)
+        return rc;
+    uint8_t *out = v.mv_data;
+    df_chain_digest(data, len, out);
+    out[DF_CHAIN_BYTES] = REDACTED_MARK;
+    memcpy(out + DF_CHAIN_BYTES + 1, chain_digest, DF_CHAIN_BYTES);
+    memcpy(out + REDACTED_HEADER, data, len);
     return 0;
 }
 
@@ -236,6 +297,13 @@ const uint8_t *df_store_log_digest(const MDB_val *event)
     return (const uint8_t *)event->mv_data - DF_CHAIN_BYTES;
 }
 
+bool df_store_log_redacted(const MDB_val *event)
+{
+    uint8_t digest[DF_CHAIN_BYTES];
+    df_chain_digest(event->mv_data, event->mv_size, digest);
+    return sodium_memcmp(digest, df_store_log_digest(event), DF_CHAIN_BYTES) != 0;
+}
+
 typedef struct chain_walk {
     uint8_t *hash;
     int rc;
@@ -249,7 +317,7 @@ static int chain_walk_each(void *ctx, uint64_t seq, const MDB_val *record)
         w->rc = DF_STORE_ECORRUPT;
         return 1;
     }
-    df_chain_next(w->hash, record->mv_data, w->hash);
+    df_chain_next(w->hash, df_store_record_chain_digest(record), w->hash);
     return 0;
 }
 
@@ -315,4 +383,20 @@ int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit
                         void *ctx)
 {
     return counter_scan(txn, df_store_dbi(st, DF_DB_MOVES), after, limit, each, ctx);
+}
+
+int df_store_move_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
+{
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key};
+    return mdb_get(txn, df_store_dbi(st, DF_DB_MOVES), &k, out);
+}
+
+int df_store_move_replace(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, v = {len, (void *)data};
+    return mdb_put(txn, df_store_dbi(st, DF_DB_MOVES), &k, &v, 0);
 }

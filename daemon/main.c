@@ -34,6 +34,8 @@ static void usage(FILE *out)
             "  --max-future MS    refuse an event whose `at` is further ahead of its\n"
             "                     arrival (default %lld, one day)\n"
             "  --verify           check the store in --data against its digests and exit\n"
+            "  --compact          rewrite the stopped store in --data without its freed pages "
+            "and exit\n"
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n",
             DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
@@ -63,7 +65,7 @@ static bool parse_ms(const char *s, int64_t *out)
 }
 
 /* Returns 0, or EXIT_USAGE after saying what is wrong. */
-static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
+static int parse_options(int argc, char **argv, df_options *opt, bool *verify, bool *compact)
 {
     static const struct option longs[] = {
         {"ingest", required_argument, NULL, 'i'},
@@ -75,6 +77,7 @@ static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
         {"max-future", required_argument, NULL, 'f'},
         {"version", no_argument, NULL, 'V'},
         {"verify", no_argument, NULL, 'v'},
+        {"compact", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -117,6 +120,9 @@ static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
             break;
         case 'v':
             *verify = true;
+            break;
+        case 'c':
+            *compact = true;
             break;
         case 'V':
             printf("dealflowd %s\n", DF_VERSION);
@@ -212,18 +218,42 @@ static void close_sockets(df_daemon *d)
         zmq_ctx_term(d->zmq);
 }
 
+/* `--compact`: the store is opened as the daemon opens it, so that one
+ * running holds the lock and the compaction is refused. */
+static int compact_store(const char *dir, size_t map_mib)
+{
+    df_store *st;
+    df_error err;
+    if (df_store_open(&st, dir, map_mib, &err) != 0) {
+        fprintf(stderr, "dealflowd: %s\n", err.message);
+        return EXIT_STARTUP;
+    }
+    uint64_t before = df_store_disk_bytes(st);
+    int rc = df_store_compact(st, dir, &err);
+    df_store_close(st);
+    if (rc != 0) {
+        fprintf(stderr, "dealflowd: %s\n", err.message);
+        return EXIT_STARTUP;
+    }
+    printf("compacted the store in %s (%llu bytes on disk before)\n", dir,
+           (unsigned long long)before);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static df_daemon daemon;
     df_daemon *d = &daemon;
     df_error err;
     int status = EXIT_STARTUP;
-    bool verify = false;
-    int rc = parse_options(argc, argv, &d->opt, &verify);
+    bool verify = false, compact = false;
+    int rc = parse_options(argc, argv, &d->opt, &verify, &compact);
     if (rc)
         return rc;
     if (verify)
         return df_verify(d->opt.data);
+    if (compact)
+        return compact_store(d->opt.data, d->opt.map_mib);
     signal(SIGPIPE, SIG_IGN);
     df_descriptors_raise();
     d->started_ms = df_now_ms();

@@ -14,6 +14,7 @@
 
 #include "read_state.h"
 #include "record.h"
+#include "redact.h"
 #include "reply.h"
 #include "report.h"
 #include "version.h"
@@ -527,8 +528,15 @@ int df_request_read(df_daemon *d, const char *body, size_t len, df_parsed_reques
     if (!df_get_str(&req->map, "op", &req->op, &bad))
         return df_fail(err, DF_EBAD_REQUEST, "a request needs `op`, a string");
     req->read = NULL;
+    req->redact = false;
     if (df_str_eq(req->op, "append"))
         return 0;
+    /* admin only, once the api knows its senders' roles */
+    if (df_str_eq(req->op, "redact")) {
+        df_redact_request rq;
+        req->redact = true;
+        return df_redact_read(&req->map, &rq, err);
+    }
     for (size_t i = 0; i < sizeof(read_ops) / sizeof(read_ops[0]); i++) {
         if (df_str_eq(req->op, read_ops[i].name)) {
             req->read = &read_ops[i];

@@ -69,7 +69,7 @@ void df_reply_list(msgpack_packer *pk, size_t count, const msgpack_sbuffer *deal
 void df_reply_board(msgpack_packer *pk, const df_figures *f);
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
 /* An append's results: one per event of items [first, end) of a committed
- * batch. */
+ * batch; for a redact (one item), its seq and how many events it changed. */
 void df_reply_append(msgpack_packer *pk, const df_batch *b, size_t first, size_t end);
 
 #endif

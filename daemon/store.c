@@ -272,6 +272,33 @@ void df_store_close(df_store *st)
     free(st);
 }
 
+int df_store_compact(df_store *st, const char *dir, df_error *err)
+{
+    char copy[4200], path[4200];
+    snprintf(copy, sizeof(copy), "%s/data.mdb.compact", dir);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return df_fail(err, DF_EUNAVAILABLE, "cannot create %s: %s", copy, strerror(errno));
+    /* only the pages in use are copied, and written afresh: the bytes of
+     * freed pages (redacted values among them) stay behind */
+    int rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = errno;
+    if (rc == 0 && rename(copy, path) != 0)
+        rc = errno;
+    if (rc == 0 && st->dir_fd >= 0 && fsync(st->dir_fd) != 0)
+        rc = errno;
+    if (rc != 0) {
+        unlink(copy);
+        return df_fail(err, DF_EUNAVAILABLE, "cannot compact the store in %s: %s", dir,
+                       mdb_strerror(rc));
+    }
+    return 0;
+}
+
 MDB_dbi df_store_dbi(df_store *st, df_store_db db)
 {
     switch (db) {
