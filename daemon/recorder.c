@@ -325,13 +325,15 @@ static int redact_events(df_recorder *r, MDB_txn *txn, const df_pending *p,
             break;
         msgpack_sbuffer_clear(&r->redacted_bytes);
         if ((rc = df_redact_rewrite(v.mv_data, v.mv_size, rq, secret, &r->redact_zone,
-                                    &r->redacted_bytes, &touched)) != 0 ||
-            !touched)
-            continue;
-        (*changed)++;
-        if ((rc = df_store_log_redact(r->st, txn, seq, r->redacted_bytes.data,
-                                      r->redacted_bytes.size)) != 0)
+                                    &r->redacted_bytes, &touched)) != 0)
             break;
+        if (touched) {
+            (*changed)++;
+            if ((rc = df_store_log_redact(r->st, txn, seq, r->redacted_bytes.data,
+                                          r->redacted_bytes.size)) != 0)
+                break;
+        }
+        /* a move carries the deal's owner also when its event did not */
         rc = df_store_move_get(r->st, txn, seq, &v);
         if (rc == MDB_NOTFOUND) {
             rc = 0;
@@ -339,8 +341,8 @@ static int redact_events(df_recorder *r, MDB_txn *txn, const df_pending *p,
         }
         msgpack_sbuffer_clear(&r->redacted_bytes);
         if (rc == 0 &&
-            (rc = df_redact_rewrite(v.mv_data, v.mv_size, rq, secret, &r->redact_zone,
-                                    &r->redacted_bytes, &touched)) == 0 &&
+            (rc = df_redact_move(v.mv_data, v.mv_size, rq, secret, &r->redact_zone,
+                                 &r->redacted_bytes, &touched)) == 0 &&
             touched)
             rc = df_store_move_replace(r->st, txn, seq, r->redacted_bytes.data,
                                        r->redacted_bytes.size);

@@ -64,10 +64,11 @@ void df_redact_pseudonym(const uint8_t secret[DF_REDACT_SECRET], const char *nam
                          char out[DF_PSEUDONYM_LEN])
 {
     uint8_t h[8];
+    char hex[2 * sizeof(h) + 1];
     crypto_generichash(h, sizeof(h), (const unsigned char *)name, len, secret, DF_REDACT_SECRET);
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
     memcpy(out, PSEUDONYM_PREFIX, sizeof(PSEUDONYM_PREFIX) - 1);
-    sodium_bin2hex(out + sizeof(PSEUDONYM_PREFIX) - 1,
-                   DF_PSEUDONYM_LEN - (sizeof(PSEUDONYM_PREFIX) - 1), h, sizeof(h));
+    memcpy(out + sizeof(PSEUDONYM_PREFIX) - 1, hex, sizeof(hex));
 }
 
 /* An owner already replaced, by an earlier redaction of the same event:
@@ -156,6 +157,41 @@ int df_redact_rewrite(const char *raw, size_t len, const df_redact_request *rq,
             failed |= msgpack_pack_str_with_body(&pk, pseudonym, DF_PSEUDONYM_LEN - 1);
         } else {
             failed |= msgpack_pack_object(&pk, kv[i].val);
+        }
+    }
+    if (failed)
+        return ENOMEM;
+    *changed = true;
+    return 0;
+}
+
+/* The owner's place in a stored deal.moved (df_move_pack_stored). */
+#define MOVE_OWNER 7
+
+int df_redact_move(const char *raw, size_t len, const df_redact_request *rq,
+                   const uint8_t secret[DF_REDACT_SECRET], msgpack_zone *zone, msgpack_sbuffer *out,
+                   bool *changed)
+{
+    msgpack_object move;
+    msgpack_object_kv owner = {.key = {.type = MSGPACK_OBJECT_STR, .via.str = {5, "owner"}}};
+    *changed = false;
+    msgpack_zone_clear(zone);
+    if (df_msgpack_unpack(raw, len, zone, &move, NULL) != 0 || move.type != MSGPACK_OBJECT_ARRAY ||
+        move.via.array.size <= MOVE_OWNER)
+        return MDB_CORRUPTED;
+    owner.val = move.via.array.ptr[MOVE_OWNER];
+    if (fate(rq, &owner) != PSEUDONYM)
+        return 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    int failed = msgpack_pack_array(&pk, move.via.array.size);
+    for (uint32_t i = 0; i < move.via.array.size; i++) {
+        if (i == MOVE_OWNER) {
+            char pseudonym[DF_PSEUDONYM_LEN];
+            df_redact_pseudonym(secret, owner.val.via.str.ptr, owner.val.via.str.size, pseudonym);
+            failed |= msgpack_pack_str_with_body(&pk, pseudonym, DF_PSEUDONYM_LEN - 1);
+        } else {
+            failed |= msgpack_pack_object(&pk, move.via.array.ptr[i]);
         }
     }
     if (failed)

@@ -16,7 +16,7 @@
 #define DF_REDACT_FIELDS_MAX 64
 #define DF_REDACT_SECRET     32
 /* "owner-" and 16 hex digits, and a NUL */
-#define DF_PSEUDONYM_LEN 22
+#define DF_PSEUDONYM_LEN 23
 
 typedef struct df_redact_request {
     df_str deal;
@@ -46,6 +46,12 @@ void df_redact_pseudonym(const uint8_t secret[DF_REDACT_SECRET], const char *nam
 int df_redact_rewrite(const char *raw, size_t len, const df_redact_request *rq,
                       const uint8_t secret[DF_REDACT_SECRET], msgpack_zone *zone,
                       msgpack_sbuffer *out, bool *changed);
+
+/* The same for a stored deal.moved (move.h), whose only personal value is
+ * its owner. */
+int df_redact_move(const char *raw, size_t len, const df_redact_request *rq,
+                   const uint8_t secret[DF_REDACT_SECRET], msgpack_zone *zone, msgpack_sbuffer *out,
+                   bool *changed);
 
 /* The store's secret for pseudonyms, made (at random) and kept in meta in
  * txn the first time. Returns 0 or an LMDB error. */
