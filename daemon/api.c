@@ -131,8 +131,8 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
 /* Queues the events of an append, or a redact as one item, into the appends
  * batch. Returns 0, or an error code with a message for a request that
  * cannot be taken. */
-static int take_append(df_daemon *d, const char *body, size_t len, bool redact,
-                       zmq_msg_t *envelope, int frames, df_error *err)
+static int take_append(df_daemon *d, const char *body, size_t len, bool redact, zmq_msg_t *envelope,
+                       int frames, df_error *err)
 {
     const char *events = body;
     size_t events_len = len, header = 0;
