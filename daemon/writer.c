@@ -6,11 +6,13 @@
  * recorded and the memory state is rebuilt from the log. */
 #include "writer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
@@ -29,14 +31,19 @@ struct df_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* waits on CLOCK_MONOTONIC */
-    df_batch *submitted;
-    df_batch *finished;
+    df_batch *queued;    /* the next batch, while the writer works on one */
+    bool queued_held;    /* submitted behind a held batch the loop has not taken back */
+    df_batch *current;   /* the batch being recorded */
+    df_batch *finished[DF_WRITER_HOLDS]; /* oldest first */
+    size_t nfinished;
+    size_t held_untaken; /* held batches in finished */
     bool working;
     bool stopping;
     bool started;
     bool flush_wanted; /* under mu */
     bool stale_wanted; /* under mu */
     int64_t retry_at;  /* while full: when the next batch is tried (writer thread) */
+    int full_rc;       /* while full: why (writer thread) */
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
@@ -119,6 +126,7 @@ static void note_full(df_writer *w, int rc)
     w->counters.store_full = rc != 0;
     pthread_mutex_unlock(&w->mu);
     if (rc != 0) {
+        w->full_rc = rc;
         w->retry_at = df_now_ms() + FULL_RETRY_MS;
         if (!was)
             df_log("writes stopped: %s (%llu bytes free); appends are refused and ingest is "
@@ -167,10 +175,16 @@ static int full_error(df_writer *w, int rc)
     return 0;
 }
 
-static void process(df_writer *w, df_batch *b)
+static void process(df_writer *w, df_batch *b, bool behind_held)
 {
     MDB_txn *txn = NULL;
     int rc;
+    if (behind_held) {
+        /* recorded now, its events would come before the held ones the loop
+         * puts back ahead of what arrived since */
+        hold(b, w->full_rc ? w->full_rc : ENOSPC);
+        return;
+    }
     if (df_writer_store_full(w))
         wait_for_retry(w);
     rc = df_store_make_room(w->st, 4 * b->arena_len + ROOM_MIN);
@@ -241,7 +255,7 @@ static bool wait_for_work(df_writer *w)
 {
     struct timespec until;
     bool timed = false;
-    while (!w->submitted && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
+    while (!w->queued && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
         if (w->counters.store_full) {
             /* looks for room again even when nothing comes: the loop sends
              * nothing while the store is full */
@@ -275,21 +289,32 @@ static bool wait_for_work(df_writer *w)
     return false;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void *writer_main(void *arg)
 {
     df_writer *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->mu);
         bool idle = wait_for_work(w);
-        df_batch *b = w->submitted;
+        df_batch *b = w->queued;
+        bool behind_held = w->queued_held;
         bool stopping = w->stopping && !b;
         bool want_flush = w->flush_wanted || idle || stopping || df_recorder_flush_due(w->recorder);
         bool want_stale = w->stale_wanted && !stopping;
-        w->submitted = NULL;
+        w->queued = NULL;
+        w->queued_held = false;
+        w->current = b;
         w->flush_wanted = false;
         w->stale_wanted = false;
         w->working = b != NULL || want_flush || want_stale;
         pthread_mutex_unlock(&w->mu);
+        uint64_t began = now_ns();
 
         if (!b && df_writer_store_full(w) && df_now_ms() >= w->retry_at)
             note_full(w, df_store_make_room(w->st, ROOM_MIN));
@@ -299,11 +324,21 @@ static void *writer_main(void *arg)
             flush(w); /* looks for stale deals too */
         else if (want_stale && !unflushed(w))
             look_for_stale(w);
-        if (b)
-            process(w, b);
+        if (b) {
+            process(w, b, behind_held);
+            b->writer_ns = now_ns() - began;
+        }
         pthread_mutex_lock(&w->mu);
-        if (b)
-            w->finished = b;
+        if (b) {
+            assert(w->nfinished < DF_WRITER_HOLDS);
+            w->finished[w->nfinished++] = b;
+            w->current = NULL;
+            if (b->store_full) {
+                w->held_untaken++;
+                if (w->queued)
+                    w->queued_held = true;
+            }
+        }
         w->working = false;
         pthread_mutex_unlock(&w->mu);
         if (stopping)
@@ -355,10 +390,26 @@ void df_writer_set_max_future(df_writer *w, int64_t ms)
     df_recorder_set_max_future(w->recorder, ms);
 }
 
+/* Under mu: the batches handed over and not taken back. */
+static size_t holds(const df_writer *w)
+{
+    return (w->queued != NULL) + (w->current != NULL) + w->nfinished;
+}
+
+bool df_writer_can_take(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool room = holds(w) < DF_WRITER_HOLDS && !w->queued;
+    pthread_mutex_unlock(&w->mu);
+    return room;
+}
+
 void df_writer_submit(df_writer *w, df_batch *b)
 {
     pthread_mutex_lock(&w->mu);
-    w->submitted = b;
+    assert(holds(w) < DF_WRITER_HOLDS && !w->queued);
+    w->queued = b;
+    w->queued_held = w->held_untaken > 0;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -374,8 +425,14 @@ void df_writer_request_flush(df_writer *w)
 df_batch *df_writer_take(df_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    df_batch *b = w->finished;
-    w->finished = NULL;
+    df_batch *b = NULL;
+    if (w->nfinished > 0) {
+        b = w->finished[0];
+        w->nfinished--;
+        memmove(w->finished, w->finished + 1, w->nfinished * sizeof(w->finished[0]));
+        if (b->store_full)
+            w->held_untaken--;
+    }
     pthread_mutex_unlock(&w->mu);
     return b;
 }
@@ -396,7 +453,7 @@ size_t df_writer_take_stale(df_writer *w, df_stale **out)
 bool df_writer_idle(df_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    bool idle = !w->submitted && !w->working && !w->finished;
+    bool idle = holds(w) == 0 && !w->working;
     pthread_mutex_unlock(&w->mu);
     return idle;
 }
