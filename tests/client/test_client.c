@@ -782,9 +782,9 @@ static void test_unreachable(void)
  * {ok: true, version: curve} and a PULL, both CURVE servers with a key pair
  * made here. With no ZAP handler in its context it admits any client key. */
 typedef struct curve_server {
-    void *context, *router, *pull;
+    void *context, *router, *pull, *pub;
     char public_key[41], secret_key[41];
-    char api[128], ingest[128];
+    char api[128], ingest[128], notify[128];
     pthread_t thread;
     atomic_bool stop;
 } curve_server;
@@ -844,6 +844,7 @@ static void curve_server_start(curve_server *srv)
     srv->context = zmq_ctx_new();
     srv->router = curve_socket(srv, ZMQ_ROUTER, srv->api, sizeof srv->api);
     srv->pull = curve_socket(srv, ZMQ_PULL, srv->ingest, sizeof srv->ingest);
+    srv->pub = curve_socket(srv, ZMQ_PUB, srv->notify, sizeof srv->notify);
     atomic_init(&srv->stop, false);
     CHECK_INT(pthread_create(&srv->thread, NULL, curve_serve, srv), 0);
 }
@@ -854,6 +855,7 @@ static void curve_server_stop(curve_server *srv)
     pthread_join(srv->thread, NULL);
     zmq_close(srv->router);
     zmq_close(srv->pull);
+    zmq_close(srv->pub);
     zmq_ctx_term(srv->context);
 }
 
@@ -876,7 +878,7 @@ static int open_curve_client(const curve_server *srv, const char *server_key, co
 {
     df_client_options opt = {.api = srv->api,
                              .ingest = srv->ingest,
-                             .notify = D.notify,
+                             .notify = srv->notify,
                              .timeout_ms = timeout_ms,
                              .attempts = 2,
                              .server_key = server_key,
@@ -928,6 +930,23 @@ static void test_curve_keys(void)
     int timeout = WAIT_MS;
     zmq_setsockopt(srv.pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     CHECK_INT(zmq_recv(srv.pull, got, sizeof got, 0), (int)sizeof event - 1);
+    /* notify: published until the subscription has joined */
+    df_subscription *sub = NULL;
+    CHECK_INT(df_subscribe(c, "deal.stale.", 0, &sub, &err), 0);
+    static const char topic[] = "deal.stale.default.lead";
+    static const char body[] = "\x81\xa4"
+                               "deal\xa1x";
+    df_notification n;
+    int delivered = 0;
+    for (int64_t until = now_ms() + WAIT_MS; sub != NULL && delivered == 0 && now_ms() < until;) {
+        zmq_send(srv.pub, topic, sizeof topic - 1, ZMQ_SNDMORE);
+        zmq_send(srv.pub, body, sizeof body - 1, 0);
+        delivered = df_subscription_next(sub, 50, &n, &err);
+    }
+    CHECK_INT(delivered, 1);
+    if (delivered == 1)
+        CHECK_STR(n.topic, topic);
+    df_subscription_close(sub);
     df_client_close(c);
 
     /* from the environment, the server key as a file */
