@@ -38,17 +38,16 @@ struct df_auth {
 };
 
 /* Splits s at blanks into up to max words; returns how many (max + 1 when
- * there are more). Comments (#) end the line. */
+ * there are more). A word that starts with # starts a comment, but only
+ * where a key cannot be (Z85 uses #): before the first word (a line that
+ * is a comment) and after the last. */
 static int split_words(char *s, char **words, int max)
 {
     int n = 0;
-    char *hash = strchr(s, '#');
-    if (hash)
-        *hash = '\0';
     for (char *p = s;;) {
         while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
             p++;
-        if (!*p)
+        if (!*p || (*p == '#' && (n == 0 || n == max)))
             return n;
         if (n == max)
             return max + 1;
@@ -98,7 +97,11 @@ bool df_auth_read_secret(const char *path, char secret[41], char *why, size_t wh
         ok = false;
         snprintf(why, why_len, "%s holds no key: its first line must be a Z85 secret key", path);
         while (fgets(line, sizeof(line), f)) {
+            char *start = line + strspn(line, " \t");
             int n = split_words(line, words, 1);
+            if (n == 0 && *start == '#' && split_words(start + 1, words, 1) == 1 &&
+                decode_key(start, key))
+                n = 1, words[0] = start; /* a key that starts with # */
             if (n == 0)
                 continue; /* a comment or a blank line before the key */
             if (n == 1 && decode_key(words[0], key)) {
