@@ -263,8 +263,13 @@ static int run(df_daemon *d)
         uv_signal_init(d->loop, &d->sigterm) != 0 || uv_signal_init(d->loop, &d->sigint) != 0 ||
         uv_signal_init(d->loop, &d->sighup) != 0 || uv_timer_init(d->loop, &d->housekeeping) != 0)
         return DF_EINTERNAL;
+    uv_os_sock_t zap_fd;
+    if (d->auth && (fd_of(df_auth_socket(d->auth), &zap_fd) != 0 ||
+                    uv_poll_init_socket(d->loop, &d->zap_poll, zap_fd) != 0))
+        return DF_EINTERNAL;
     for (size_t i = 0; i < HANDLES; i++)
         all[i]->data = d;
+    d->zap_poll.data = d;
     uv_poll_start(&d->ingest_poll, UV_READABLE, on_poll);
     uv_poll_start(&d->api_poll, UV_READABLE, on_poll);
     uv_prepare_start(&d->prepare, on_prepare);
@@ -272,14 +277,8 @@ static int run(df_daemon *d)
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sighup, on_reload, SIGHUP);
-    if (d->auth) {
-        uv_os_sock_t zap_fd;
-        if (fd_of(df_auth_socket(d->auth), &zap_fd) != 0 ||
-            uv_poll_init_socket(d->loop, &d->zap_poll, zap_fd) != 0)
-            return DF_EINTERNAL;
-        d->zap_poll.data = d;
+    if (d->auth)
         uv_poll_start(&d->zap_poll, UV_READABLE, on_poll);
-    }
     uv_timer_start(&d->housekeeping, on_housekeeping, 1000, 1000);
     uv_run(d->loop, UV_RUN_DEFAULT);
     return 0;

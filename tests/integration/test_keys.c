@@ -99,8 +99,11 @@ static const char *ask(const it_daemon *d, const key *k, int timeout_ms, const c
         zmq_msg_recv(&msg, s, 0) >= 0) {
         msgpack_unpacked_destroy(&reply_obj);
         msgpack_unpacked_init(&reply_obj);
-        if (msgpack_unpack_next(&reply_obj, zmq_msg_data(&msg), zmq_msg_size(&msg), NULL) ==
-            MSGPACK_UNPACK_SUCCESS) {
+        /* the unpacked strings point into the bytes: they outlive the message */
+        static char bytes[1 << 16];
+        size_t size = zmq_msg_size(&msg) < sizeof(bytes) ? zmq_msg_size(&msg) : sizeof(bytes);
+        memcpy(bytes, zmq_msg_data(&msg), size);
+        if (msgpack_unpack_next(&reply_obj, bytes, size, NULL) == MSGPACK_UNPACK_SUCCESS) {
             const char *e = it_str(&reply_obj.data, "error");
             snprintf(error, sizeof(error), "%s", e ? e : "");
             result = error;
