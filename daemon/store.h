@@ -52,7 +52,16 @@ int df_store_make_room(df_store *st, size_t need);
 
 /* The databases whose records other modules lay out (index.c, aggregates.c;
  * a scan of every deal walks the projections' keys). */
-typedef enum df_store_db { DF_DB_DEALS, DF_DB_INDEX, DF_DB_AGGS, DF_DB_LOG } df_store_db;
+typedef enum df_store_db {
+    DF_DB_DEALS,
+    DF_DB_INDEX,
+    DF_DB_AGGS,
+    DF_DB_LOG,
+    DF_DB_CHAIN,
+    DF_DB_META,
+    DF_DB_REJECTED,
+    DF_DB_MOVES
+} df_store_db;
 MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
 int df_store_write_begin(df_store *st, MDB_txn **txn);
@@ -76,6 +85,9 @@ void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_C
  * message"); df_store_corrupt_seq() then names it (for the calling thread). */
 #define DF_STORE_ECORRUPT EBADMSG
 uint64_t df_store_corrupt_seq(void);
+/* A store written before events had digests gets them, and its chain, once
+ * (at open, in txn). */
+int df_store_add_digests(df_store *st, MDB_txn *txn);
 
 /* The log: seq -> the event's digest, then the recorded event map. _put
  * extends the chain in txn; _get and _scan give the event's bytes, checked
