@@ -21,7 +21,9 @@ typedef struct df_item {
     int error;        /* set by the loop when it could not take the event, or by the writer */
     uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
     bool dup;
-    uint64_t seq; /* its seq, or the original's for a duplicate */
+    uint64_t seq;    /* its seq, or the original's for a duplicate */
+    uint32_t by;     /* offset of the sender's key name in the arena, when by_len > 0 */
+    uint32_t by_len; /* 0: sent without keys, recorded without `by` */
 } df_item;
 
 typedef struct df_batch {

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "apply.h"
+#include "auth.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -47,7 +48,10 @@ typedef struct df_options {
     const char *data;
     size_t max_message;
     size_t map_mib;
-    int64_t max_future; /* ms an event's `at` may be ahead of its arrival */
+    int64_t max_future;    /* ms an event's `at` may be ahead of its arrival */
+    const char *curve_key; /* the server's secret key file; NULL: no keys */
+    const char *clients;   /* the clients file (auth.h) */
+    bool insecure;         /* a non-loopback bind without keys is allowed */
 } df_options;
 
 /* What the read operations keep between requests (read_state.h): the request
@@ -68,6 +72,8 @@ typedef struct df_daemon {
     void *ingest;
     void *api;
     void *notify;
+    df_auth *auth;       /* NULL without keys: everyone may do everything */
+    char secret_key[41]; /* Z85, with auth */
     df_store *store;
     df_writer *writer;
     df_batch *filling; /* events received over ingest, for the next ingest commit */
@@ -95,7 +101,8 @@ typedef struct df_daemon {
     uv_check_t check;
     uv_idle_t idle;
     uv_async_t writer_done;
-    uv_signal_t sigterm, sigint;
+    uv_poll_t zap_poll; /* started only with keys */
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t housekeeping;
 } df_daemon;
 

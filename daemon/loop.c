@@ -40,17 +40,17 @@ static bool api_open(const df_daemon *d)
     return !d->draining && df_appends_have_room(d);
 }
 
-#define HANDLES 9
+#define HANDLES 10
 
 /* Every libuv handle of the daemon, for starting and closing them together. */
 static void list_handles(df_daemon *d, uv_handle_t *out[HANDLES])
 {
     uv_handle_t *handles[HANDLES] = {
-        (uv_handle_t *)&d->ingest_poll,  (uv_handle_t *)&d->api_poll,
-        (uv_handle_t *)&d->prepare,      (uv_handle_t *)&d->check,
-        (uv_handle_t *)&d->idle,         (uv_handle_t *)&d->writer_done,
-        (uv_handle_t *)&d->sigterm,      (uv_handle_t *)&d->sigint,
-        (uv_handle_t *)&d->housekeeping,
+        (uv_handle_t *)&d->ingest_poll, (uv_handle_t *)&d->api_poll,
+        (uv_handle_t *)&d->prepare,     (uv_handle_t *)&d->check,
+        (uv_handle_t *)&d->idle,        (uv_handle_t *)&d->writer_done,
+        (uv_handle_t *)&d->sigterm,     (uv_handle_t *)&d->sigint,
+        (uv_handle_t *)&d->sighup,      (uv_handle_t *)&d->housekeeping,
     };
     memcpy(out, handles, sizeof(handles));
 }
@@ -62,6 +62,8 @@ static void close_handles(df_daemon *d)
     for (size_t i = 0; i < HANDLES; i++)
         if (!uv_is_closing(handles[i]))
             uv_close(handles[i], NULL);
+    if (d->auth && !uv_is_closing((uv_handle_t *)&d->zap_poll))
+        uv_close((uv_handle_t *)&d->zap_poll, NULL);
 }
 
 static bool appends_recent(const df_daemon *d)
@@ -197,7 +199,7 @@ static void on_prepare(uv_prepare_t *handle)
 {
     df_daemon *d = handle->data;
     bool work = (ingest_open(d) && readable(d->ingest)) || (api_open(d) && readable(d->api)) ||
-                (d->draining && !d->ingest_done);
+                (d->draining && !d->ingest_done) || (d->auth && readable(df_auth_socket(d->auth)));
     if (work)
         uv_idle_start(&d->idle, on_idle);
     else
@@ -207,6 +209,9 @@ static void on_prepare(uv_prepare_t *handle)
 static void on_check(uv_check_t *handle)
 {
     df_daemon *d = handle->data;
+    /* handshakes first: a connection waits for its answer */
+    if (d->auth)
+        df_auth_serve(d->auth, DF_TURN_MESSAGES);
     advance(d);
     if (api_open(d))
         df_api_drain(d, DF_TURN_MESSAGES);
@@ -243,6 +248,17 @@ static void on_signal(uv_signal_t *handle, int signum)
     advance(d);
 }
 
+/* SIGHUP reloads the clients file; without keys there is nothing to reload. */
+static void on_reload(uv_signal_t *handle, int signum)
+{
+    df_daemon *d = handle->data;
+    (void)signum;
+    if (d->auth)
+        df_auth_reload(d->auth);
+    else
+        df_log("SIGHUP: no --clients to reload");
+}
+
 static void on_housekeeping(uv_timer_t *handle)
 {
     df_daemon *d = handle->data;
@@ -272,16 +288,24 @@ static int run(df_daemon *d)
         uv_idle_init(d->loop, &d->idle) != 0 ||
         uv_async_init(d->loop, &d->writer_done, on_writer_done) != 0 ||
         uv_signal_init(d->loop, &d->sigterm) != 0 || uv_signal_init(d->loop, &d->sigint) != 0 ||
-        uv_timer_init(d->loop, &d->housekeeping) != 0)
+        uv_signal_init(d->loop, &d->sighup) != 0 || uv_timer_init(d->loop, &d->housekeeping) != 0)
+        return DF_EINTERNAL;
+    uv_os_sock_t zap_fd;
+    if (d->auth && (fd_of(df_auth_socket(d->auth), &zap_fd) != 0 ||
+                    uv_poll_init_socket(d->loop, &d->zap_poll, zap_fd) != 0))
         return DF_EINTERNAL;
     for (size_t i = 0; i < HANDLES; i++)
         all[i]->data = d;
+    d->zap_poll.data = d;
     uv_poll_start(&d->ingest_poll, UV_READABLE, on_poll);
     uv_poll_start(&d->api_poll, UV_READABLE, on_poll);
     uv_prepare_start(&d->prepare, on_prepare);
     uv_check_start(&d->check, on_check);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_reload, SIGHUP);
+    if (d->auth)
+        uv_poll_start(&d->zap_poll, UV_READABLE, on_poll);
     uv_timer_start(&d->housekeeping, on_housekeeping, 1000, 1000);
     uv_run(d->loop, UV_RUN_DEFAULT);
     return 0;

@@ -14,6 +14,7 @@ typedef struct df_parsed_request {
     msgpack_object map; /* in the read state's zone: valid until the next request is read */
     df_str op;
     const df_read_op *read; /* NULL for an append */
+    unsigned roles;         /* the roles that may make it (auth.h) */
 } df_parsed_request;
 
 /* Reads one request's bytes: a msgpack map with a known `op`, within

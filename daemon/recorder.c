@@ -249,8 +249,9 @@ static int append(df_recorder *r, MDB_txn *txn, const df_batch *b, df_item *it)
     int rc;
     r->last_seq = ev->seq;
     msgpack_sbuffer_clear(&r->scratch);
-    if (df_event_record(b->arena + it->raw, it->raw_len, ev->seq, ev->recv, !ev->has_at,
-                        &r->scratch) != 0)
+    df_str by = {it->by_len ? b->arena + it->by : NULL, it->by_len};
+    if (df_event_record_by(b->arena + it->raw, it->raw_len, ev->seq, ev->recv, !ev->has_at, by,
+                           &r->scratch) != 0)
         return MDB_PANIC;
     if ((rc = df_store_log_put(r->st, txn, ev->seq, r->scratch.data, r->scratch.size)) != 0 ||
         (rc = remember_id(r, ev->id, ev->seq)) != 0)
