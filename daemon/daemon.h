@@ -12,6 +12,7 @@
 #include "apply.h"
 #include "auth.h"
 #include "log.h"
+#include "rejections.h"
 #include "store.h"
 #include "writer.h"
 
@@ -95,6 +96,10 @@ typedef struct df_daemon {
     bool draining;    /* a signal came: finish what was received, then exit */
     bool ingest_done; /* draining, and ingest is empty (or took too long) */
     int64_t drain_deadline;
+    int64_t drain_started_ms;
+    df_rejections rejections; /* refused events not yet logged */
+    uint64_t watchdog_usec;   /* the service manager's WatchdogSec=, 0: none (readiness.h) */
+    bool told_full;           /* the service manager's status says that writes stopped */
 
     uv_poll_t ingest_poll, api_poll;
     uv_prepare_t prepare;

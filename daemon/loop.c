@@ -15,6 +15,7 @@
 #include "descriptors.h"
 #include "ingest.h"
 #include "notify.h"
+#include "readiness.h"
 
 static bool readable(void *socket)
 {
@@ -134,6 +135,8 @@ static void finish(df_daemon *d)
     while (n < DF_WRITER_HOLDS && (done[n] = df_writer_take(d->writer)) != NULL)
         n++;
     for (size_t i = 0; i < n; i++) {
+        df_rejections_note(&d->rejections, done[i]);
+        df_rejections_log(&d->rejections, df_now_ms(), false);
         if (done[i]->failure && !done[i]->store_full)
             df_log("%zu events were not recorded: %s", done[i]->count, done[i]->failure_message);
         else if (!done[i]->failure && of_ingest(done[i]))
@@ -243,7 +246,9 @@ static void on_signal(uv_signal_t *handle, int signum)
     for (int turn = 0; turn < 64 && api_open(d) && df_api_drain(d, DF_TURN_MESSAGES) > 0; turn++)
         ;
     d->draining = true;
-    d->drain_deadline = df_now_ms() + DRAIN_MS;
+    d->drain_started_ms = df_now_ms();
+    d->drain_deadline = d->drain_started_ms + DRAIN_MS;
+    df_readiness_stopping("stopping: committing and answering what was received");
     uv_poll_stop(&d->api_poll);
     advance(d);
 }
@@ -259,9 +264,25 @@ static void on_reload(uv_signal_t *handle, int signum)
         df_log("SIGHUP: no --clients to reload");
 }
 
+/* The watchdog is told every second that the loop turns (WatchdogSec= of
+ * 2 s or more, then), and the status when writes stop or resume. */
+static void tell_service_manager(df_daemon *d)
+{
+    bool full = df_writer_store_full(d->writer);
+    if (d->watchdog_usec)
+        df_readiness_alive();
+    if (full != d->told_full && !d->draining)
+        df_readiness_status(full ? "writes stopped: the disk or the store's map is full; "
+                                   "reads are served"
+                                 : "serving");
+    d->told_full = full;
+}
+
 static void on_housekeeping(uv_timer_t *handle)
 {
     df_daemon *d = handle->data;
+    tell_service_manager(d);
+    df_rejections_log(&d->rejections, df_now_ms(), false);
     if (!d->draining)
         df_writer_request_stale_check(d->writer);
     if (++d->ticks % 60 == 0)
