@@ -18,13 +18,10 @@
 #include "log.h"
 #include "overlay.h"
 #include "recorder.h"
+#include "room.h"
 
 /* Derived state is also flushed after a quiet spell this long. */
 #define FLUSH_IDLE_MS 200
-/* While the store is full, a batch is tried again after this long. */
-#define FULL_RETRY_MS 500
-/* Room asked of the store beyond a batch's own bytes. */
-#define ROOM_MIN (256u << 10)
 
 struct df_writer {
     df_store *st;
@@ -42,8 +39,7 @@ struct df_writer {
     bool started;
     bool flush_wanted; /* under mu */
     bool stale_wanted; /* under mu */
-    int64_t retry_at;  /* while full: when the next batch is tried (writer thread) */
-    int full_rc;       /* while full: why (writer thread) */
+    df_room room;      /* whether the store has room (writer thread; `full` read by all) */
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
@@ -53,9 +49,15 @@ struct df_writer {
     df_recorder *recorder;  /* the writer thread's */
 };
 
-static const char *map_full_hint(int rc)
+/* The monotonic time ms from now, for a timed wait on `wake`. */
+static struct timespec deadline_in(int64_t ms)
 {
-    return rc == MDB_MAP_FULL ? " (restart dealflowd with a larger --map-size)" : "";
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
 }
 
 /* Publishes the recorder's counts: after the deals they count are visible. */
@@ -88,7 +90,7 @@ static void look_for_stale(df_writer *w)
 
 static void flush(df_writer *w)
 {
-    int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + ROOM_MIN);
+    int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + DF_ROOM_MIN);
     if (rc == 0)
         rc = df_recorder_flush(w->recorder);
     if (rc != 0) {
@@ -99,7 +101,7 @@ static void flush(df_writer *w)
         pthread_mutex_unlock(&w->mu);
         if (first)
             df_log("flushing derived state failed (it stays in memory and is retried): %s%s",
-                   mdb_strerror(rc), map_full_hint(rc));
+                   mdb_strerror(rc), df_room_map_hint(rc));
         return;
     }
     pthread_mutex_lock(&w->mu);
@@ -112,67 +114,17 @@ static void flush(df_writer *w)
     look_for_stale(w);
 }
 
-static const char *full_reason(int rc)
-{
-    return rc == ENOSPC ? "the disk is full" : "the store's map is full and cannot grow now";
-}
-
-/* Notes whether the store is full (rc: ENOSPC, MDB_MAP_FULL) or not (0),
- * logging when writes stop and when they resume. */
-static void note_full(df_writer *w, int rc)
-{
-    pthread_mutex_lock(&w->mu);
-    bool was = w->counters.store_full;
-    w->counters.store_full = rc != 0;
-    pthread_mutex_unlock(&w->mu);
-    if (rc != 0) {
-        w->full_rc = rc;
-        w->retry_at = df_now_ms() + FULL_RETRY_MS;
-        if (!was)
-            df_log("writes stopped: %s (%llu bytes free); appends are refused and ingest is "
-                   "held until there is room",
-                   full_reason(rc), (unsigned long long)df_store_space_get(w->st).disk_free);
-    } else if (was) {
-        df_log("writes resumed: the store has room again");
-    }
-}
-
 /* While the store is full, waits out the retry delay (or a stop). */
 static void wait_for_retry(df_writer *w)
 {
-    struct timespec until;
-    int64_t wait_ms = w->retry_at - df_now_ms();
+    int64_t wait_ms = df_room_retry_in(&w->room);
     if (wait_ms <= 0)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += (wait_ms % 1000) * 1000000L;
-    until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = deadline_in(wait_ms);
     pthread_mutex_lock(&w->mu);
     while (!w->stopping && pthread_cond_timedwait(&w->wake, &w->mu, &until) != ETIMEDOUT)
         ;
     pthread_mutex_unlock(&w->mu);
-}
-
-/* A batch the full store could not take: nothing of it was tried, so memory
- * is untouched; the loop answers its appends and holds its ingest events. */
-static void hold(df_batch *b, int rc)
-{
-    b->failure = DF_EUNAVAILABLE;
-    b->store_full = true;
-    snprintf(b->failure_message, sizeof(b->failure_message),
-             "%s: nothing was recorded; retry when there is room", full_reason(rc));
-}
-
-/* Whether a failed commit (rc) failed for want of room; LMDB reports a short
- * write to a full disk as EIO, so the disk is looked at again. */
-static int full_error(df_writer *w, int rc)
-{
-    if (rc == ENOSPC || rc == MDB_MAP_FULL)
-        return rc;
-    if (rc == EIO && df_store_space_get(w->st).disk_free < ROOM_MIN)
-        return ENOSPC;
-    return 0;
 }
 
 static void process(df_writer *w, df_batch *b, bool behind_held)
@@ -182,15 +134,13 @@ static void process(df_writer *w, df_batch *b, bool behind_held)
     if (behind_held) {
         /* recorded now, its events would come before the held ones the loop
          * puts back ahead of what arrived since */
-        hold(b, w->full_rc ? w->full_rc : ENOSPC);
+        df_room_hold(&w->room, b);
         return;
     }
-    if (df_writer_store_full(w))
+    if (df_room_full(&w->room))
         wait_for_retry(w);
-    rc = df_store_make_room(w->st, 4 * b->arena_len + ROOM_MIN);
-    note_full(w, rc);
-    if (rc != 0) {
-        hold(b, rc);
+    if (df_room_make(&w->room, w->st, 4 * b->arena_len) != 0) {
+        df_room_hold(&w->room, b);
         return;
     }
     df_recorder_mark mark = df_recorder_mark_get(w->recorder);
@@ -218,20 +168,14 @@ static void process(df_writer *w, df_batch *b, bool behind_held)
         if (load_rc != 0)
             df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
     }
-    int full = full_error(w, rc);
-    if (full != 0) {
-        rc = full;
+    if (df_room_commit_failed(&w->room, w->st, rc) != 0) {
         /* the room looked for was not enough: held like a batch not tried */
-        note_full(w, rc);
-        b->nmoves = 0;
-        b->rejected = 0;
-        b->duplicates = 0;
-        hold(b, rc);
+        df_room_hold(&w->room, b);
         return;
     }
     b->failure = DF_EUNAVAILABLE;
     snprintf(b->failure_message, sizeof(b->failure_message),
-             "the store could not record the batch: %s%s", mdb_strerror(rc), map_full_hint(rc));
+             "the store could not record the batch: %s%s", mdb_strerror(rc), df_room_map_hint(rc));
     b->nmoves = 0;
     b->rejected = 0;
     b->duplicates = 0;
@@ -256,17 +200,13 @@ static bool wait_for_work(df_writer *w)
     struct timespec until;
     bool timed = false;
     while (!w->queued && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
-        if (w->counters.store_full) {
+        if (df_room_full(&w->room)) {
             /* looks for room again even when nothing comes: the loop sends
              * nothing while the store is full */
-            struct timespec retry;
-            int64_t wait_ms = w->retry_at - df_now_ms();
+            int64_t wait_ms = df_room_retry_in(&w->room);
             if (wait_ms <= 0)
                 return false;
-            clock_gettime(CLOCK_MONOTONIC, &retry);
-            retry.tv_nsec += (wait_ms % 1000) * 1000000L;
-            retry.tv_sec += wait_ms / 1000 + retry.tv_nsec / 1000000000L;
-            retry.tv_nsec %= 1000000000L;
+            struct timespec retry = deadline_in(wait_ms);
             if (pthread_cond_timedwait(&w->wake, &w->mu, &retry) == ETIMEDOUT)
                 return false;
             continue;
@@ -277,10 +217,7 @@ static bool wait_for_work(df_writer *w)
             continue;
         }
         if (!timed) {
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += FLUSH_IDLE_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            until = deadline_in(FLUSH_IDLE_MS);
             timed = true;
         }
         if (pthread_cond_timedwait(&w->wake, &w->mu, &until) == ETIMEDOUT)
@@ -316,8 +253,8 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         uint64_t began = now_ns();
 
-        if (!b && df_writer_store_full(w) && df_now_ms() >= w->retry_at)
-            note_full(w, df_store_make_room(w->st, ROOM_MIN));
+        if (!b && df_room_full(&w->room) && df_room_retry_in(&w->room) <= 0)
+            df_room_make(&w->room, w->st, 0);
         if (want_stale && unflushed(w) && df_stale_finder_overdue(w->stale, df_now_ms()))
             want_flush = true;
         if (want_flush && unflushed(w))
@@ -460,10 +397,7 @@ bool df_writer_idle(df_writer *w)
 
 bool df_writer_store_full(df_writer *w)
 {
-    pthread_mutex_lock(&w->mu);
-    bool full = w->counters.store_full;
-    pthread_mutex_unlock(&w->mu);
-    return full;
+    return df_room_full(&w->room);
 }
 
 void df_writer_count_lost(df_writer *w, uint64_t events)
@@ -478,6 +412,7 @@ df_writer_counters df_writer_counters_get(df_writer *w)
     pthread_mutex_lock(&w->mu);
     df_writer_counters c = w->counters;
     pthread_mutex_unlock(&w->mu);
+    c.store_full = df_room_full(&w->room);
     return c;
 }
 
