@@ -591,12 +591,12 @@ static void test_sighup_adds_key(void)
         nanosleep(&ts, NULL);
     }
     CHECK(reloaded);
-    r = AS(&latecomer, NULL, "deal", "cli");
+    r = AS(&latecomer, NULL, "board");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "qualified"));
+    CHECK(has(r.out, "pipeline default"));
     cli_result_free(&r);
     r = AS(&latecomer, NULL, "send",
-           "{\"id\":\"late-1\",\"type\":\"stage\",\"deal\":\"cli\",\"stage\":\"won\"}");
+           "{\"id\":\"late-1\",\"type\":\"stage\",\"deal\":\"late\",\"stage\":\"won\"}");
     CHECK_STATUS(r, 1);
     CHECK(has(r.err, "forbidden"));
     cli_result_free(&r);
