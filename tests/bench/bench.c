@@ -379,8 +379,8 @@ static disk_use read_disk(const server *d)
 
 /* ---- the daemon's life ---- */
 
-/* Writes text to path with mode, or exits. */
-static void write_private_file(const char *path, const char *text, mode_t mode)
+/* Writes text to a new file at path with mode, or exits. */
+static void write_text_file(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -402,10 +402,10 @@ static const char *const *daemon_flags(const server *d, int *count)
         char text[160];
         snprintf(key_path, sizeof key_path, "%s/server.key", d->dir);
         snprintf(text, sizeof text, "%s\n", curve.server_secret);
-        write_private_file(key_path, text, 0600);
+        write_text_file(key_path, text, 0600);
         snprintf(clients_path, sizeof clients_path, "%s/clients", d->dir);
         snprintf(text, sizeof text, "admin %s bench\n", curve.client_public);
-        write_private_file(clients_path, text, 0644);
+        write_text_file(clients_path, text, 0644);
         flags[n++] = "--curve-key";
         flags[n++] = key_path;
         flags[n++] = "--clients";
