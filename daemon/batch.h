@@ -40,6 +40,7 @@ typedef struct df_batch {
     bool store_full;   /* the failure: the disk or map is full, and nothing was tried */
     uint64_t rejected; /* items kept in the rejected store */
     uint64_t duplicates;
+    uint64_t writer_ns; /* the writer's time on it, a flush just before it included */
 } df_batch;
 
 df_batch *df_batch_new(void);

@@ -54,7 +54,7 @@ static void fail(query *q, int code, const char *fmt, ...)
 static void store_failed(query *q, int rc)
 {
     if (rc == DF_STORE_ECORRUPT) {
-        unsigned long long seq = (unsigned long long)df_store_corrupt_seq();
+        unsigned long long seq = (unsigned long long)df_store_corrupt_seq(q->d->store);
         df_log("the stored event at seq %llu does not match its digest", seq);
         fail(q, DF_ECORRUPT, "the stored event at seq %llu does not match its digest", seq);
         return;
