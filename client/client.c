@@ -80,6 +80,8 @@ int df_client_open(df_client **out, const df_client_options *opt, df_error *err)
     if (rc == 0)
         rc = pick_endpoint(opt->notify, "DEALFLOW_NOTIFY", DF_DEFAULT_NOTIFY_ENDPOINT, "notify",
                            &c->notify, err);
+    if (rc == 0)
+        rc = df__curve_keys_load(opt->server_key, opt->key_file, &c->curve, &c->use_curve, err);
     if (rc == 0) {
         c->context = zmq_ctx_new();
         if (c->context == NULL)
@@ -116,6 +118,7 @@ void df_client_close(df_client *c)
     free(c->api);
     free(c->ingest);
     free(c->notify);
+    df__curve_keys_wipe(&c->curve);
     free(c);
 }
 
@@ -128,6 +131,7 @@ static int open_dealer(df_client *c, df_error *err)
         .linger_ms = 0,
         .max_message = DF__MAX_REPLY,
         .send_timeout_ms = c->timeout_ms,
+        .curve = c->use_curve ? &c->curve : NULL,
     };
     return df__socket_open(c->context, &spec, &c->dealer, err);
 }
@@ -271,6 +275,9 @@ int df_request(df_client *c, const void *request, size_t len, df_bytes *reply, d
         return rc;
     }
     return df_fail(err, DF_EUNREACHABLE,
-                   "no reply from the daemon at %s after %d attempt%s of %d ms", c->api,
-                   c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms);
+                   "no reply from the daemon at %s after %d attempt%s of %d ms%s", c->api,
+                   c->attempts, c->attempts == 1 ? "" : "s", c->timeout_ms,
+                   c->use_curve ? " (with CURVE keys: is the server key right, and is this "
+                                  "client's key listed?)"
+                                : "");
 }

@@ -11,6 +11,7 @@
 #include <msgpack.h>
 
 #include "dealflow.h"
+#include "keys.h"
 
 /* A reply larger than this makes ZeroMQ drop the connection; the request
  * then fails as unavailable rather than exhausting memory. */
@@ -28,6 +29,8 @@ struct df_client {
     char *notify;
     int timeout_ms;
     int attempts;
+    bool use_curve; /* every socket is a CURVE client with these keys */
+    df__curve_keys curve;
     void *dealer; /* api socket, NULL until used and after a timed-out attempt */
     void *push;   /* ingest socket, NULL until df_publish */
     uint64_t next_request_id;

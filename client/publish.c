@@ -98,6 +98,7 @@ static int open_push(df_client *c, df_error *err)
         .endpoint = c->ingest,
         .linger_ms = PUBLISH_LINGER_MS,
         .send_timeout_ms = c->timeout_ms,
+        .curve = c->use_curve ? &c->curve : NULL,
     };
     return df__socket_open(c->context, &spec, &c->push, err);
 }

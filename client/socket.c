@@ -42,6 +42,15 @@ int df__socket_open(void *context, const df__socket_spec *spec, void **out, df_e
         (rc = set_option(socket, spec, ZMQ_SUBSCRIBE, "the topic prefix", spec->subscribe,
                          spec->subscribe_len, err)) != 0)
         return rc;
+    const df__curve_keys *curve = spec->curve;
+    if (curve != NULL &&
+        ((rc = set_option(socket, spec, ZMQ_CURVE_SERVERKEY, "the CURVE server key", curve->server,
+                          sizeof curve->server, err)) != 0 ||
+         (rc = set_option(socket, spec, ZMQ_CURVE_PUBLICKEY, "the CURVE public key",
+                          curve->public_key, sizeof curve->public_key, err)) != 0 ||
+         (rc = set_option(socket, spec, ZMQ_CURVE_SECRETKEY, "the CURVE secret key",
+                          curve->secret_key, sizeof curve->secret_key, err)) != 0))
+        return rc;
     if (zmq_connect(socket, spec->endpoint) != 0) {
         int code = errno;
         zmq_close(socket);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dealflow.h"
+#include "keys.h"
 
 typedef struct df__socket_spec {
     int type;         /* ZMQ_DEALER, ZMQ_PUSH, ZMQ_SUB */
@@ -17,6 +18,7 @@ typedef struct df__socket_spec {
     int send_timeout_ms;   /* 0: sends block */
     const char *subscribe; /* SUB: the topic prefix */
     size_t subscribe_len;
+    const df__curve_keys *curve; /* NULL: no CURVE */
 } df__socket_spec;
 
 /* Opens a socket in context as spec says and connects it into *out. Returns 0,

@@ -331,6 +331,7 @@ static int open_sub(df_subscription *s, df_error *err)
         .max_message = DF__MAX_NOTIFICATION,
         .subscribe = s->prefix,
         .subscribe_len = s->prefix_len,
+        .curve = s->client->use_curve ? &s->client->curve : NULL,
     };
     int rc = df__socket_open(s->client->context, &spec, &s->sub, err);
     if (rc != 0)

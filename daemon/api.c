@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ingest.h"
 #include "query.h"
 #include "reply.h"
 
@@ -129,10 +130,11 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
 }
 
 /* Queues the events of an append, or a redact as one item, into the appends
- * batch. Returns 0, or an error code with a message for a request that
- * cannot be taken. */
+ * batch, each with the sender's name (by.len 0 without keys); a `pipeline`
+ * event of a sender without the admin role is refused on its own. Returns
+ * 0, or an error code with a message for a request that cannot be taken. */
 static int take_append(df_daemon *d, const char *body, size_t len, bool redact, zmq_msg_t *envelope,
-                       int frames, df_error *err)
+                       int frames, df_str by, unsigned roles, df_error *err)
 {
     const char *events = body;
     size_t events_len = len, header = 0;
@@ -158,12 +160,13 @@ static int take_append(df_daemon *d, const char *body, size_t len, bool redact, 
     p = events + header;
     for (uint32_t i = 0; i < count; i++) {
         size_t n = df_msgpack_skip(p, (size_t)(end - p));
-        if (!df_batch_add(b, p, n, recv, req)) {
+        df_item *it = df_batch_add(b, p, n, recv, req);
+        if (!it || !df_ingest_attribute(b, it, by, roles)) {
             b->count = first; /* none of the request is taken */
             free(req);
             return df_fail(err, DF_EUNAVAILABLE, "out of memory");
         }
-        b->items[b->count - 1].redaction = redact;
+        it->redaction = redact;
         p += n;
     }
     for (int i = 0; i < frames; i++) {
@@ -224,6 +227,21 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
     }
     if (df_request_read(d, body, len, &req, &err) != 0)
         goto refuse;
+    df_str by = {NULL, 0};
+    unsigned roles = DF_ROLES_ANY;
+    if (d->auth) {
+        roles = df_auth_roles(d->auth, body_msg, &by);
+        if (!roles) {
+            df_fail(&err, DF_EFORBIDDEN, "this key is not a client of the daemon (any more)");
+            goto refuse;
+        }
+        if (!(roles & req.roles)) {
+            char shown[48];
+            df_fail(&err, DF_EFORBIDDEN, "the role of `%.*s` may not `%s`", (int)by.len, by.ptr,
+                    df_printable(req.op.ptr, req.op.len, shown, sizeof(shown)));
+            goto refuse;
+        }
+    }
     if (!req.read) {
         if (df_writer_store_full(d->writer)) {
             df_fail(&err, DF_EUNAVAILABLE,
@@ -231,7 +249,7 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
                     "is room");
             goto refuse;
         }
-        if (take_append(d, body, len, req.redact, frames, envelope, &err) != 0)
+        if (take_append(d, body, len, req.redact, frames, envelope, by, roles, &err) != 0)
             goto refuse;
         return;
     }

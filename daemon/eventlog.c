@@ -21,7 +21,6 @@
  * without walking the whole log. */
 #define CHECKPOINT_EVERY 1024
 
-static _Thread_local uint64_t corrupt_seq;
 static const char CHAIN_HEAD_KEY[] = "chain_head";
 
 void df_chain_digest(const void *data, size_t len, uint8_t digest[DF_CHAIN_BYTES])
@@ -36,11 +35,6 @@ void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_C
     memcpy(both, prev, DF_CHAIN_BYTES);
     memcpy(both + DF_CHAIN_BYTES, digest, DF_CHAIN_BYTES);
     crypto_generichash(hash, DF_CHAIN_BYTES, both, sizeof(both), NULL, 0);
-}
-
-uint64_t df_store_corrupt_seq(void)
-{
-    return corrupt_seq;
 }
 
 int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES])
@@ -191,10 +185,10 @@ static bool record_intact(const MDB_val *record)
 }
 
 /* The event's bytes in a log record checked against its digest. */
-static int record_event(uint64_t seq, const MDB_val *record, MDB_val *event)
+static int record_event(df_store *st, uint64_t seq, const MDB_val *record, MDB_val *event)
 {
     if (!record_intact(record)) {
-        corrupt_seq = seq;
+        df_store_note_corrupt(st, seq);
         return DF_STORE_ECORRUPT;
     }
     size_t header = record_header(record);
@@ -226,7 +220,7 @@ int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *da
     if (rc != 0)
         return rc;
     if (!record_intact(&record)) {
-        corrupt_seq = seq;
+        df_store_note_corrupt(st, seq);
         return DF_STORE_ECORRUPT;
     }
     memcpy(chain_digest, df_store_record_chain_digest(&record), DF_CHAIN_BYTES);
@@ -261,7 +255,7 @@ int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
     df_put_be64(key, seq);
     MDB_val k = {8, key}, record;
     int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
-    return rc != 0 ? rc : record_event(seq, &record, out);
+    return rc != 0 ? rc : record_event(st, seq, &record, out);
 }
 
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
@@ -270,6 +264,7 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
 }
 
 typedef struct checked_scan {
+    df_store *st;
     df_log_each each;
     void *ctx;
     int rc;
@@ -279,7 +274,7 @@ static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     checked_scan *c = ctx;
     MDB_val event;
-    if ((c->rc = record_event(seq, record, &event)) != 0)
+    if ((c->rc = record_event(c->st, seq, record, &event)) != 0)
         return 1;
     return c->each(c->ctx, seq, &event);
 }
@@ -287,7 +282,7 @@ static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx)
 {
-    checked_scan c = {each, ctx, 0};
+    checked_scan c = {st, each, ctx, 0};
     int rc = counter_scan(txn, df_store_dbi(st, DF_DB_LOG), after, limit, checked_each, &c);
     return rc ? rc : c.rc;
 }
@@ -305,6 +300,7 @@ bool df_store_log_redacted(const MDB_val *event)
 }
 
 typedef struct chain_walk {
+    df_store *st;
     uint8_t *hash;
     int rc;
 } chain_walk;
@@ -313,7 +309,7 @@ static int chain_walk_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     chain_walk *w = ctx;
     if (record->mv_size < DF_CHAIN_BYTES) {
-        corrupt_seq = seq;
+        df_store_note_corrupt(w->st, seq);
         w->rc = DF_STORE_ECORRUPT;
         return 1;
     }
@@ -348,7 +344,7 @@ int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_
         return rc;
     if (from == seq)
         return 0;
-    chain_walk w = {hash, 0};
+    chain_walk w = {st, hash, 0};
     rc = counter_scan(txn, df_store_dbi(st, DF_DB_LOG), from, seq - from, chain_walk_each, &w);
     return rc ? rc : w.rc;
 }

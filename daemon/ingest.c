@@ -55,6 +55,41 @@ void df_ingest_frame(df_batch *b, const char *data, size_t len, size_t max_messa
     }
 }
 
+static bool refuse_item(df_batch *b, df_item *it, const char *message)
+{
+    it->error = DF_EFORBIDDEN;
+    it->message = df_batch_copy(b, message, strlen(message));
+    return it->message != DF_NO_TEXT;
+}
+
+/* Whether the event map raw[0..len) is a `pipeline` event. */
+static bool is_pipeline_event(const char *raw, size_t len)
+{
+    const char *type;
+    size_t type_len;
+    static const char packed[] = "\xa8pipeline";
+    return df_msgpack_map_find(raw, len, "type", &type, &type_len) &&
+           type_len == sizeof(packed) - 1 && memcmp(type, packed, type_len) == 0;
+}
+
+bool df_ingest_attribute(df_batch *b, df_item *it, df_str by, unsigned roles)
+{
+    if (by.len > 0) {
+        if ((it->by = df_batch_copy(b, by.ptr, by.len)) == DF_NO_TEXT)
+            return false;
+        it->by_len = by.len;
+    }
+    if (it->error)
+        return true;
+    if (!roles)
+        return refuse_item(b, it, "this key is not a client of the daemon (any more)");
+    if (!(roles & DF_ROLES_WRITE))
+        return refuse_item(b, it, "the role of this key may not record events");
+    if (!(roles & DF_ROLE_ADMIN) && is_pipeline_event(b->arena + it->raw, it->raw_len))
+        return refuse_item(b, it, "only an admin key may define a pipeline");
+    return true;
+}
+
 int df_ingest_drain(df_daemon *d, int budget)
 {
     zmq_msg_t msg;
@@ -68,8 +103,17 @@ int df_ingest_drain(df_daemon *d, int budget)
                 df_log("ingest: receive failed: %s", zmq_strerror(errno));
             break;
         }
+        size_t first = d->filling->count;
         df_ingest_frame(d->filling, zmq_msg_data(&msg), zmq_msg_size(&msg), d->opt.max_message,
                         df_now_ms());
+        if (d->auth) {
+            df_str by = {NULL, 0};
+            unsigned roles = df_auth_roles(d->auth, &msg, &by);
+            for (size_t i = first; i < d->filling->count; i++)
+                if (!df_ingest_attribute(d->filling, &d->filling->items[i], by, roles))
+                    df_log("out of memory: an ingest event was not marked as sent by `%.*s`",
+                           (int)by.len, by.ptr);
+        }
         taken++;
     }
     zmq_msg_close(&msg);
@@ -83,6 +127,12 @@ static bool copy_item(df_batch *to, const df_batch *from, const df_item *it)
     if (!copy)
         return false;
     copy->error = it->error;
+    if (it->by_len > 0) {
+        copy->by = df_batch_copy(to, from->arena + it->by, it->by_len);
+        if (copy->by == DF_NO_TEXT)
+            return false;
+        copy->by_len = it->by_len;
+    }
     if (it->message != DF_NO_TEXT) {
         const char *message = df_batch_text(from, it->message);
         copy->message = df_batch_copy(to, message, strlen(message));

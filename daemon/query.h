@@ -15,6 +15,7 @@ typedef struct df_parsed_request {
     msgpack_object map; /* in the read state's zone: valid until the next request is read */
     df_str op;
     const df_read_op *read; /* NULL for an append or a redact */
+    unsigned roles;         /* the roles that may make it (auth.h) */
     bool redact;            /* a redact (redact.h), for the writer like an append */
 } df_parsed_request;
 

@@ -262,8 +262,9 @@ static int append(df_recorder *r, MDB_txn *txn, const df_batch *b, df_item *it)
     int rc;
     r->last_seq = ev->seq;
     msgpack_sbuffer_clear(&r->scratch);
-    if (df_event_record(b->arena + it->raw, it->raw_len, ev->seq, ev->recv, !ev->has_at,
-                        &r->scratch) != 0)
+    df_str by = {it->by_len ? b->arena + it->by : NULL, it->by_len};
+    if (df_event_record_by(b->arena + it->raw, it->raw_len, ev->seq, ev->recv, !ev->has_at, by,
+                           &r->scratch) != 0)
         return MDB_PANIC;
     if ((rc = df_store_log_put(r->st, txn, ev->seq, r->scratch.data, r->scratch.size)) != 0 ||
         (rc = remember_id(r, ev->id, ev->seq)) != 0)
@@ -375,6 +376,7 @@ static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     df_pending *p;
     bool existed;
     uint32_t changed;
+    df_str by = {it->by_len ? b->arena + it->by : NULL, it->by_len};
     int rc;
     msgpack_zone_clear(&r->zone);
     if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, &err) != 0 ||
@@ -390,7 +392,7 @@ static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         return rc;
     uint64_t seq = r->last_seq + 1;
     msgpack_sbuffer_clear(&r->scratch);
-    if ((rc = df_redact_record(&rq, changed, seq, it->recv, &r->scratch)) != 0 ||
+    if ((rc = df_redact_record(&rq, changed, by, seq, it->recv, &r->scratch)) != 0 ||
         (rc = df_store_log_put(r->st, txn, seq, r->scratch.data, r->scratch.size)) != 0)
         return rc;
     char id[40];

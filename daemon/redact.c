@@ -217,14 +217,14 @@ int df_redact_secret(df_store *st, MDB_txn *txn, uint8_t secret[DF_REDACT_SECRET
     return mdb_put(txn, df_store_dbi(st, DF_DB_META), &k, &v, 0);
 }
 
-int df_redact_record(const df_redact_request *rq, uint32_t changed, uint64_t seq, int64_t recv,
-                     msgpack_sbuffer *out)
+int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, uint64_t seq,
+                     int64_t recv, msgpack_sbuffer *out)
 {
     char id[40];
     int idlen = snprintf(id, sizeof(id), "redaction/%llu", (unsigned long long)seq);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    int failed = msgpack_pack_map(&pk, 9);
+    int failed = msgpack_pack_map(&pk, by.len > 0 ? 10 : 9);
     df_pack_cstr(&pk, "id");
     df_pack_str(&pk, id, (size_t)idlen);
     df_pack_cstr(&pk, "type");
@@ -239,6 +239,10 @@ int df_redact_record(const df_redact_request *rq, uint32_t changed, uint64_t seq
     df_pack_str(&pk, rq->reason.ptr, rq->reason.len);
     df_pack_cstr(&pk, "events");
     failed |= msgpack_pack_uint32(&pk, changed);
+    if (by.len > 0) {
+        df_pack_cstr(&pk, "by");
+        df_pack_str(&pk, by.ptr, by.len);
+    }
     df_pack_cstr(&pk, "seq");
     failed |= msgpack_pack_uint64(&pk, seq);
     df_pack_cstr(&pk, "recv");

@@ -58,8 +58,9 @@ int df_redact_move(const char *raw, size_t len, const df_redact_request *rq,
 int df_redact_secret(df_store *st, MDB_txn *txn, uint8_t secret[DF_REDACT_SECRET]);
 
 /* Packs the recorded `redaction` event into out: id `redaction/SEQ`, type,
- * deal, fields, reason, how many events it changed, seq, recv and at. */
-int df_redact_record(const df_redact_request *rq, uint32_t changed, uint64_t seq, int64_t recv,
-                     msgpack_sbuffer *out);
+ * deal, fields, reason, how many events it changed, `by` (the sender's key
+ * name, when by.len > 0), seq, recv and at. */
+int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, uint64_t seq,
+                     int64_t recv, msgpack_sbuffer *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct df_store {
     pthread_mutex_t map_mu;
     bool reading; /* under map_mu */
     int lock_fd, dir_fd;
+    /* the last damaged log record a read found (either thread) */
+    _Atomic uint64_t corrupt_seq;
     char path[4096];
 };
 
@@ -297,6 +300,16 @@ int df_store_compact(df_store *st, const char *dir, df_error *err)
                        mdb_strerror(rc));
     }
     return 0;
+}
+
+uint64_t df_store_corrupt_seq(df_store *st)
+{
+    return atomic_load(&st->corrupt_seq);
+}
+
+void df_store_note_corrupt(df_store *st, uint64_t seq)
+{
+    atomic_store(&st->corrupt_seq, seq);
 }
 
 MDB_dbi df_store_dbi(df_store *st, df_store_db db)

@@ -86,9 +86,10 @@ void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_C
                    uint8_t hash[DF_CHAIN_BYTES]);
 /* Returned by the log's reads for a record that does not match its digest
  * (an errno, like ENOMEM, so that mdb_strerror still reads well: "Bad
- * message"); df_store_corrupt_seq() then names it (for the calling thread). */
+ * message"); df_store_corrupt_seq() then names the last such seq found. */
 #define DF_STORE_ECORRUPT EBADMSG
-uint64_t df_store_corrupt_seq(void);
+uint64_t df_store_corrupt_seq(df_store *st);
+void df_store_note_corrupt(df_store *st, uint64_t seq);
 /* A store written before events had digests gets them, and its chain, once
  * (at open, in txn). */
 int df_store_add_digests(df_store *st, MDB_txn *txn);

@@ -83,6 +83,17 @@ typedef struct df_client_options {
     const char *notify; /* NULL: $DEALFLOW_NOTIFY, else DF_DEFAULT_NOTIFY_ENDPOINT */
     int timeout_ms;     /* how long one attempt of a request waits; 0: 3000 */
     int attempts;       /* attempts of a request before DF_EUNREACHABLE; 0: 5 */
+    /* CURVE keys. Fields are only ever added at the end, so a caller that
+     * zero-initializes the struct ({0} or designated
+     * initializers) keeps its meaning. Both or neither: with both, every socket the
+     * client opens is a CURVE client of that server with this key pair; a
+     * daemon that lists the public key in its clients file admits it. An
+     * empty string is none, also when the environment names one. */
+    const char *server_key; /* the daemon's public key, Z85 (40 characters), or a file holding it
+                               on its first line; NULL: $DEALFLOW_SERVER_KEY */
+    const char *key_file;   /* a file with this client's secret key (Z85) on its first line, as
+                               `dealflow keygen` writes it, readable by its owner only; its public
+                               key is derived from it; NULL: $DEALFLOW_KEY_FILE */
 } df_client_options;
 
 /* Bytes the library allocated and the caller owns. */
@@ -94,7 +105,9 @@ typedef struct df_bytes {
 DF_EXTERN void df_bytes_free(df_bytes *b);
 
 /* Opens a client (opt may be NULL). Nothing is connected until first used,
- * so this fails only on bad options or lack of memory. */
+ * so this fails only on bad options or lack of memory: DF_EBAD_REQUEST for a
+ * malformed endpoint or key, a key file that cannot be read or that others
+ * may read, or only one of server_key and key_file. */
 DF_EXTERN int df_client_open(df_client **out, const df_client_options *opt, df_error *err);
 DF_EXTERN void df_client_close(df_client *c);
 

@@ -41,6 +41,7 @@ enum event_key {
     K_PRODUCT,
     K_CLOSE_DATE,
     K_STAGES,
+    K_BY,
     K_COUNT,
     K_UNKNOWN = -1,
 };
@@ -48,7 +49,7 @@ enum event_key {
 static const char *const event_key_names[K_COUNT] = {
     "id",   "type",  "deal",    "at",         "pipeline", "expect", "seq",
     "recv", "stage", "amount",  "owner",      "reason",   "kind",   "actor",
-    "note", "name",  "product", "close_date", "stages",
+    "note", "name",  "product", "close_date", "stages",   "by",
 };
 
 #define KEY_IS(s, lit) (memcmp((s), (lit), sizeof(lit) - 1) == 0)
@@ -62,6 +63,8 @@ static int event_key(const char *s, uint32_t len)
             return K_ID;
         if (KEY_IS(s, "at"))
             return K_AT;
+        if (KEY_IS(s, "by"))
+            return K_BY;
         break;
     case 3:
         if (KEY_IS(s, "seq"))
@@ -446,10 +449,15 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
         if (val[K_AT] == NULL)
             return df_fail(err, DF_EBAD_REQUEST, "a recorded event needs `at`");
         ev->seq = val[K_SEQ]->via.u64;
-    } else if (val[K_SEQ] != NULL || val[K_RECV] != NULL) {
+    } else if (val[K_SEQ] != NULL || val[K_RECV] != NULL || val[K_BY] != NULL) {
         return df_fail(err, DF_EBAD_REQUEST, "`%s` is reserved: the daemon sets it",
-                       val[K_SEQ] != NULL ? "seq" : "recv");
+                       val[K_SEQ] != NULL    ? "seq"
+                       : val[K_RECV] != NULL ? "recv"
+                                             : "by");
     }
+    if (val[K_BY] != NULL &&
+        (val[K_BY]->type != MSGPACK_OBJECT_STR || val[K_BY]->via.str.size == 0))
+        return df_fail(err, DF_EBAD_REQUEST, "`by` must be a non-empty string");
 
     if (val[K_ID] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`id` is required");
@@ -533,6 +541,12 @@ static bool raw_key_is(const uint8_t *key, const df_msgpack_header *h, const cha
 int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, bool add_at,
                     msgpack_sbuffer *out)
 {
+    return df_event_record_by(raw, len, seq, recv, add_at, (df_str){NULL, 0}, out);
+}
+
+int df_event_record_by(const char *raw, size_t len, uint64_t seq, int64_t recv, bool add_at,
+                       df_str by, msgpack_sbuffer *out)
+{
     const uint8_t *p = (const uint8_t *)raw;
     df_msgpack_header map;
     size_t pos;
@@ -560,6 +574,7 @@ int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, boo
             expect_start = pair_start;
             expect_end = pos + key.size + value_len;
         } else if (raw_key_is(p + pos, &key, "seq", 3) || raw_key_is(p + pos, &key, "recv", 4) ||
+                   raw_key_is(p + pos, &key, "by", 2) ||
                    (add_at && raw_key_is(p + pos, &key, "at", 2))) {
             return DF_EBAD_REQUEST;
         }
@@ -570,7 +585,8 @@ int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, boo
     if (!has_expect)
         expect_start = expect_end = len;
 
-    uint64_t count = (uint64_t)map.count - (has_expect ? 1 : 0) + 2 + (add_at ? 1 : 0);
+    uint64_t count =
+        (uint64_t)map.count - (has_expect ? 1 : 0) + 2 + (add_at ? 1 : 0) + (by.len > 0 ? 1 : 0);
     if (count > UINT32_MAX)
         return DF_EBAD_REQUEST;
 
@@ -588,6 +604,10 @@ int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, boo
     failed |= msgpack_pack_uint64(&pk, seq);
     failed |= msgpack_pack_str_with_body(&pk, "recv", 4);
     failed |= msgpack_pack_int64(&pk, recv);
+    if (by.len > 0) {
+        failed |= msgpack_pack_str_with_body(&pk, "by", 2);
+        failed |= msgpack_pack_str_with_body(&pk, by.ptr, by.len);
+    }
     if (add_at) {
         failed |= msgpack_pack_str_with_body(&pk, "at", 2);
         failed |= msgpack_pack_int64(&pk, recv);

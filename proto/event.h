@@ -104,7 +104,8 @@ bool df_amount_in_bound(df_num amount);
 bool df_event_key_known(const char *key, size_t len);
 
 /* Decodes an event as the log records it: the sender's map plus `seq`,
- * `recv` and `at`, which set ev->seq, ev->recv and ev->at. */
+ * `recv` and `at`, which set ev->seq, ev->recv and ev->at, and `by` when
+ * it was sent with a key. A sent event carrying `by` is refused. */
 int df_recorded_decode(const msgpack_object *map, df_event *ev, df_error *err);
 
 /* Appends to out the recorded form of the event map raw[0..len): the
@@ -112,5 +113,8 @@ int df_recorded_decode(const msgpack_object *map, df_event *ev, df_error *err);
  * recv when the sender gave no `at`. */
 int df_event_record(const char *raw, size_t len, uint64_t seq, int64_t recv, bool add_at,
                     msgpack_sbuffer *out);
+/* The same, with `by` = the sender's key name after `recv` when by.len > 0. */
+int df_event_record_by(const char *raw, size_t len, uint64_t seq, int64_t recv, bool add_at,
+                       df_str by, msgpack_sbuffer *out);
 
 #endif

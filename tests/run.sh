@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh: installs the dependencies, builds dealflow twice (gcc; clang with
-# AddressSanitizer and UndefinedBehaviorSanitizer) and runs every test on both.
+# AddressSanitizer and UndefinedBehaviorSanitizer), runs every test on both,
+# then each fuzzer for a minute.
 set -eu
 cd "$(dirname "$0")/.."
 sh deploy/deps.sh

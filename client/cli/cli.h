@@ -106,6 +106,7 @@ const char *mp_num_text(const msgpack_object *o, char *buf, size_t cap);
 
 typedef struct cli {
     const char *api, *ingest, *notify;
+    const char *server_key, *key_file; /* NULL: the environment's */
     bool json;
     int timeout_ms;
     int attempts;
@@ -174,6 +175,7 @@ int cmd_rejected(cli *g, int argc, char **argv);
 int cmd_ping(cli *g, int argc, char **argv);
 int cmd_board(cli *g, int argc, char **argv);
 int cmd_metrics(cli *g, int argc, char **argv);
+int cmd_keygen(cli *g, int argc, char **argv);
 
 /* ---- send.c: batched, acknowledged appends, shared by send and import ---- */
 

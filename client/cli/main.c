@@ -28,11 +28,14 @@ static const char usage_text[] =
     "  stats                  the daemon's counters\n"
     "  rejected               what ingest could not record\n"
     "  ping                   check that the daemon answers\n"
+    "  keygen                 make a CURVE key pair (or print a key file's public key)\n"
     "\n"
     "global options (also accepted after the command):\n"
     "  --api EP        api endpoint ($DEALFLOW_API, default " DF_DEFAULT_API_ENDPOINT ")\n"
     "  --ingest EP     ingest endpoint ($DEALFLOW_INGEST, default " DF_DEFAULT_INGEST_ENDPOINT ")\n"
     "  --notify EP     notify endpoint ($DEALFLOW_NOTIFY, default " DF_DEFAULT_NOTIFY_ENDPOINT ")\n"
+    "  --server-key K  the daemon's CURVE public key, Z85 or a file ($DEALFLOW_SERVER_KEY)\n"
+    "  --key-file F    this client's CURVE secret key file ($DEALFLOW_KEY_FILE)\n"
     "  --json          print JSON only on stdout (NDJSON for streams)\n"
     "  --timeout MS    how long one attempt of a request waits (default 3000)\n"
     "  --attempts N    attempts before the daemon counts as unreachable (default 5)\n"
@@ -53,6 +56,7 @@ static const command commands[] = {
     {"history", cmd_history}, {"list", cmd_list},         {"replay", cmd_replay},
     {"board", cmd_board},     {"metrics", cmd_metrics},   {"tail", cmd_tail},
     {"stats", cmd_stats},     {"rejected", cmd_rejected}, {"ping", cmd_ping},
+    {"keygen", cmd_keygen},
 };
 
 int cli_usage(const char *command_name, const char *fmt, ...)
@@ -95,6 +99,8 @@ df_client *cli_client(cli *g)
         .notify = g->notify,
         .timeout_ms = g->timeout_ms,
         .attempts = g->attempts,
+        .server_key = g->server_key,
+        .key_file = g->key_file,
     };
     df_error err = {0};
     int rc = df_client_open(&g->client, &opt, &err);
@@ -150,10 +156,16 @@ int cli_parse(cli *g, const char *command_name, const char *help, int argc, char
 {
     const char *timeout = NULL, *attempts = NULL, *json = NULL, *want_help = NULL;
     const cli_opt globals[] = {
-        {"--api", true, &g->api},       {"--ingest", true, &g->ingest},
-        {"--notify", true, &g->notify}, {"--json", false, &json},
-        {"--timeout", true, &timeout},  {"--attempts", true, &attempts},
-        {"--help", false, &want_help},  {NULL, false, NULL},
+        {"--api", true, &g->api},
+        {"--ingest", true, &g->ingest},
+        {"--notify", true, &g->notify},
+        {"--json", false, &json},
+        {"--server-key", true, &g->server_key},
+        {"--key-file", true, &g->key_file},
+        {"--timeout", true, &timeout},
+        {"--attempts", true, &attempts},
+        {"--help", false, &want_help},
+        {NULL, false, NULL},
     };
     int n = 0;
     bool only_positional = false;
@@ -291,8 +303,10 @@ int main(int argc, char **argv)
             g.json = true;
             continue;
         }
-        const char *names[] = {"--api", "--ingest", "--notify", "--timeout", "--attempts"};
-        const char **slots[] = {&g.api, &g.ingest, &g.notify, NULL, NULL};
+        const char *names[] = {"--api",      "--ingest",     "--notify",  "--timeout",
+                               "--attempts", "--server-key", "--key-file"};
+        const char **slots[] = {&g.api, &g.ingest,     &g.notify,  NULL,
+                                NULL,   &g.server_key, &g.key_file};
         bool matched = false;
         for (size_t k = 0; k < sizeof names / sizeof names[0] && !matched; k++) {
             size_t len = strlen(names[k]);

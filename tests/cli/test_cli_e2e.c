@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cli_run.h"
@@ -102,7 +104,7 @@ static void test_usage_and_ping(void)
     cli_result_free(&r);
     static const char *const commands[] = {"send",     "import", "deal",    "history", "list",
                                            "replay",   "board",  "metrics", "tail",    "stats",
-                                           "rejected", "ping",   NULL};
+                                           "rejected", "ping",   "keygen",  NULL};
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
@@ -540,6 +542,124 @@ static void stop_daemon(void)
     CHECK_INT(it_done(), 0);
 }
 
+/* The first line of text, at most 40 characters, into out. */
+static const char *key_line(const char *text, char out[41])
+{
+    size_t len = strcspn(text, "\n");
+    snprintf(out, 41, "%.*s", (int)(len > 40 ? 40 : len), text);
+    return out;
+}
+
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+/* keygen writes a secret key file only its owner reads, prints its public key
+ * (and --public prints it back), never overwrites a key unless --force; the
+ * key options and the environment reach the library, which refuses bad keys. */
+static void test_keygen(void)
+{
+    char dir[] = "/tmp/df-cli-keys-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256], json_path[256], open_path[256];
+    snprintf(path, sizeof path, "%s/client.key", dir);
+    snprintf(json_path, sizeof json_path, "%s/json.key", dir);
+    snprintf(open_path, sizeof open_path, "%s/open.key", dir);
+
+    cli_result r = RUN_CLI(NULL, "keygen", "--out", path);
+    CHECK_STATUS(r, 0);
+    char public_key[41], again[41], secret_key[41];
+    key_line(r.out, public_key);
+    CHECK_INT(strlen(r.out), 41);
+    CHECK_INT(file_mode(path), 0600);
+    char *text = cli_read_file(path);
+    key_line(text, secret_key);
+    CHECK_INT(strlen(secret_key), 40);
+    CHECK(strcmp(secret_key, public_key) != 0);
+    char comment[64];
+    snprintf(comment, sizeof comment, "\n# public %s\n", public_key);
+    CHECK(has(text, comment));
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "keygen", "--public", path);
+    CHECK_STATUS(r, 0);
+    CHECK_STR(key_line(r.out, again), public_key);
+    cli_result_free(&r);
+
+    /* an existing key stays, unless --force */
+    r = RUN_CLI(NULL, "keygen", "--out", path);
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.err, "exists"));
+    cli_result_free(&r);
+    char *unchanged = cli_read_file(path);
+    CHECK_STR(unchanged, text);
+    free(unchanged);
+    r = RUN_CLI(NULL, "keygen", "--out", path, "--force");
+    CHECK_STATUS(r, 0);
+    CHECK(strcmp(key_line(r.out, again), public_key) != 0);
+    CHECK_INT(file_mode(path), 0600);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "keygen", "--public", path);
+    CHECK_STATUS(r, 0);
+    CHECK_STR(key_line(r.out, public_key), again);
+    cli_result_free(&r);
+    free(text);
+
+    r = RUN_CLI(NULL, "--json", "keygen", "--out", json_path);
+    CHECK_STATUS(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK(j != NULL && json_is_string(json_object_get(j, "public")) &&
+          strlen(json_string_value(json_object_get(j, "public"))) == 40);
+    CHECK(j != NULL && json_is_string(json_object_get(j, "file")) &&
+          strcmp(json_string_value(json_object_get(j, "file")), json_path) == 0);
+    json_decref(j);
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "keygen", "--public", open_path);
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "open.key"));
+    cli_result_free(&r);
+
+    /* keys on the command line, before or after the command */
+    r = RUN_CLI(NULL, "--server-key", "not-a-key", "--key-file", path, "ping");
+    CHECK_STATUS(r, 4);
+    CHECK(has(r.err, "Z85"));
+    cli_result_free(&r);
+    text = cli_read_file(path);
+    FILE *f = fopen(open_path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    free(text);
+    chmod(open_path, 0644);
+    r = RUN_CLI(NULL, "ping", "--server-key", public_key, "--key-file", open_path);
+    CHECK_STATUS(r, 4);
+    CHECK(has(r.err, "too open"));
+    cli_result_free(&r);
+    /* and from the environment: a CURVE client gets nothing from a plain daemon */
+    setenv("DEALFLOW_SERVER_KEY", public_key, 1);
+    setenv("DEALFLOW_KEY_FILE", path, 1);
+    r = RUN_CLI(NULL, "ping", "--timeout", "200", "--attempts", "1");
+    CHECK_STATUS(r, 3);
+    CHECK(has(r.err, "CURVE"));
+    cli_result_free(&r);
+    /* an empty option turns the environment's keys off */
+    r = RUN_CLI(NULL, "ping", "--server-key=", "--key-file=");
+    CHECK_STATUS(r, 0);
+    cli_result_free(&r);
+    unsetenv("DEALFLOW_SERVER_KEY");
+    unsetenv("DEALFLOW_KEY_FILE");
+
+    unlink(path);
+    unlink(json_path);
+    unlink(open_path);
+    rmdir(dir);
+}
+
 static const df_test tests[] = {
     {"usage_and_ping", test_usage_and_ping},
     {"send", test_send},
@@ -549,6 +669,7 @@ static const df_test tests[] = {
     {"list_replay_stats", test_list_replay_stats},
     {"board_and_metrics", test_board_and_metrics},
     {"tail", test_tail},
+    {"keygen", test_keygen},
     {NULL, NULL},
 };
 

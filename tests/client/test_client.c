@@ -4,7 +4,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -21,7 +23,11 @@ static it_daemon D;
 
 static df_client *open_client(int timeout_ms, int attempts)
 {
-    df_client_options opt = {D.api, D.ingest, D.notify, timeout_ms, attempts};
+    df_client_options opt = {.api = D.api,
+                             .ingest = D.ingest,
+                             .notify = D.notify,
+                             .timeout_ms = timeout_ms,
+                             .attempts = attempts};
     df_client *c = NULL;
     df_error err;
     int rc = df_client_open(&c, &opt, &err);
@@ -751,7 +757,11 @@ static void test_unreachable(void)
 {
     it_daemon dead;
     CHECK(it_init(&dead, NULL)); /* free ports, nothing started on them */
-    df_client_options opt = {dead.api, dead.ingest, dead.notify, 200, 3};
+    df_client_options opt = {.api = dead.api,
+                             .ingest = dead.ingest,
+                             .notify = dead.notify,
+                             .timeout_ms = 200,
+                             .attempts = 3};
     df_client *c;
     df_error err;
     CHECK_INT(df_client_open(&c, &opt, &err), 0);
@@ -766,6 +776,232 @@ static void test_unreachable(void)
     CHECK_INT(df_subscribe(c, "", 0, &s, &err), DF_EUNREACHABLE);
     df_client_close(c);
     it_cleanup(&dead);
+}
+
+/* A CURVE server of the test's own: a ROUTER answering every request with
+ * {ok: true, version: curve} and a PULL, both CURVE servers with a key pair
+ * made here. With no ZAP handler in its context it admits any client key. */
+typedef struct curve_server {
+    void *context, *router, *pull, *pub;
+    char public_key[41], secret_key[41];
+    char api[128], ingest[128], notify[128];
+    pthread_t thread;
+    atomic_bool stop;
+} curve_server;
+
+static void *curve_serve(void *arg)
+{
+    curve_server *srv = arg;
+    static const char reply[] = "\x82\xa2ok\xc3\xa7version\xa5"
+                                "curve";
+    while (!atomic_load(&srv->stop)) {
+        zmq_pollitem_t item = {srv->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 50) <= 0)
+            continue;
+        zmq_msg_t frames[3];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t frame;
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, srv->router, 0) < 0) {
+                zmq_msg_close(&frame);
+                break;
+            }
+            more = zmq_msg_more(&frame);
+            if (n < 3) {
+                zmq_msg_init(&frames[n]);
+                zmq_msg_move(&frames[n++], &frame);
+            }
+            zmq_msg_close(&frame);
+        }
+        if (n == 3) { /* peer, request id, body */
+            zmq_msg_send(&frames[0], srv->router, ZMQ_SNDMORE);
+            zmq_msg_send(&frames[1], srv->router, ZMQ_SNDMORE);
+            zmq_send(srv->router, reply, sizeof reply - 1, 0);
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+    }
+    return NULL;
+}
+
+static void *curve_socket(curve_server *srv, int type, char *endpoint, size_t cap)
+{
+    void *s = zmq_socket(srv->context, type);
+    int on = 1, linger = 0;
+    CHECK_INT(zmq_setsockopt(s, ZMQ_CURVE_SERVER, &on, sizeof on), 0);
+    CHECK_INT(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, srv->secret_key, 40), 0);
+    CHECK_INT(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger), 0);
+    CHECK_INT(zmq_bind(s, "tcp://127.0.0.1:*"), 0);
+    CHECK_INT(zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, endpoint, &cap), 0);
+    return s;
+}
+
+static void curve_server_start(curve_server *srv)
+{
+    memset(srv, 0, sizeof *srv);
+    CHECK_INT(zmq_curve_keypair(srv->public_key, srv->secret_key), 0);
+    srv->context = zmq_ctx_new();
+    srv->router = curve_socket(srv, ZMQ_ROUTER, srv->api, sizeof srv->api);
+    srv->pull = curve_socket(srv, ZMQ_PULL, srv->ingest, sizeof srv->ingest);
+    srv->pub = curve_socket(srv, ZMQ_PUB, srv->notify, sizeof srv->notify);
+    atomic_init(&srv->stop, false);
+    CHECK_INT(pthread_create(&srv->thread, NULL, curve_serve, srv), 0);
+}
+
+static void curve_server_stop(curve_server *srv)
+{
+    atomic_store(&srv->stop, true);
+    pthread_join(srv->thread, NULL);
+    zmq_close(srv->router);
+    zmq_close(srv->pull);
+    zmq_close(srv->pub);
+    zmq_ctx_term(srv->context);
+}
+
+/* Writes text into dir/name with mode; the path in out. */
+static void write_key_file(const char *dir, const char *name, const char *text, mode_t mode,
+                           char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+    FILE *f = fopen(out, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+    CHECK_INT(chmod(out, mode), 0);
+}
+
+static int open_curve_client(const curve_server *srv, const char *server_key, const char *key_file,
+                             int timeout_ms, df_client **c, df_error *err)
+{
+    df_client_options opt = {.api = srv->api,
+                             .ingest = srv->ingest,
+                             .notify = srv->notify,
+                             .timeout_ms = timeout_ms,
+                             .attempts = 2,
+                             .server_key = server_key,
+                             .key_file = key_file};
+    return df_client_open(c, &opt, err);
+}
+
+static void expect_curve_ping(df_client *c)
+{
+    df_bytes reply;
+    df_error err;
+    int rc = df_ping(c, &reply, &err);
+    CHECK_INT(rc, 0);
+    if (rc != 0)
+        fprintf(stderr, "ping over CURVE: %s\n", err.message);
+    else
+        CHECK_STR(it_str(it_unpack_keep(reply.data, reply.len), "version"), "curve");
+    df_bytes_free(&reply);
+}
+
+/* The server key and a key file make every socket a CURVE client: the api
+ * gets its reply and ingest delivers; without keys nothing answers; bad keys
+ * and key files others can read are refused at open, naming what is wrong. */
+static void test_curve_keys(void)
+{
+    curve_server srv;
+    curve_server_start(&srv);
+    char dir[] = "/tmp/df-keys-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char client_public[41], client_secret[41], text[200];
+    CHECK_INT(zmq_curve_keypair(client_public, client_secret), 0);
+    char key_path[256], open_path[256], server_path[256], bad_path[256], wrong_path[256];
+    snprintf(text, sizeof text, "%s\n# public %s\n", client_secret, client_public);
+    write_key_file(dir, "client.key", text, 0600, key_path, sizeof key_path);
+    write_key_file(dir, "open.key", text, 0644, open_path, sizeof open_path);
+    write_key_file(dir, "bad.key", "not a key\n", 0600, bad_path, sizeof bad_path);
+    snprintf(text, sizeof text, "%s\n# public %s\n", client_secret, srv.public_key);
+    write_key_file(dir, "wrong.key", text, 0600, wrong_path, sizeof wrong_path);
+    snprintf(text, sizeof text, "%s\n", srv.public_key);
+    write_key_file(dir, "server.pub", text, 0644, server_path, sizeof server_path);
+
+    df_client *c = NULL;
+    df_error err;
+    CHECK_INT(open_curve_client(&srv, srv.public_key, key_path, 2000, &c, &err), 0);
+    expect_curve_ping(c);
+    static const char event[] = "\x81\xa2id\xa1x";
+    CHECK_INT(df_publish(c, event, sizeof event - 1, &err), 0);
+    char got[64];
+    int timeout = WAIT_MS;
+    zmq_setsockopt(srv.pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    CHECK_INT(zmq_recv(srv.pull, got, sizeof got, 0), (int)sizeof event - 1);
+    /* notify: published until the subscription has joined */
+    df_subscription *sub = NULL;
+    CHECK_INT(df_subscribe(c, "deal.stale.", 0, &sub, &err), 0);
+    static const char topic[] = "deal.stale.default.lead";
+    static const char body[] = "\x81\xa4"
+                               "deal\xa1x";
+    df_notification n;
+    int delivered = 0;
+    for (int64_t until = now_ms() + WAIT_MS; sub != NULL && delivered == 0 && now_ms() < until;) {
+        zmq_send(srv.pub, topic, sizeof topic - 1, ZMQ_SNDMORE);
+        zmq_send(srv.pub, body, sizeof body - 1, 0);
+        delivered = df_subscription_next(sub, 50, &n, &err);
+    }
+    CHECK_INT(delivered, 1);
+    if (delivered == 1)
+        CHECK_STR(n.topic, topic);
+    df_subscription_close(sub);
+    df_client_close(c);
+
+    /* from the environment, the server key as a file */
+    setenv("DEALFLOW_SERVER_KEY", server_path, 1);
+    setenv("DEALFLOW_KEY_FILE", key_path, 1);
+    CHECK_INT(open_curve_client(&srv, NULL, NULL, 2000, &c, &err), 0);
+    expect_curve_ping(c);
+    df_client_close(c);
+    unsetenv("DEALFLOW_SERVER_KEY");
+    unsetenv("DEALFLOW_KEY_FILE");
+
+    /* no keys: the CURVE server never answers */
+    CHECK_INT(open_curve_client(&srv, NULL, NULL, 200, &c, &err), 0);
+    CHECK_INT(df_ping(c, NULL, &err), DF_EUNREACHABLE);
+    df_client_close(c);
+
+    c = NULL;
+    CHECK_INT(open_curve_client(&srv, "tooshort", key_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(c == NULL);
+    CHECK(strstr(err.message, "server key") != NULL && strstr(err.message, "Z85") != NULL);
+    char not_z85[41];
+    memcpy(not_z85, srv.public_key, sizeof not_z85);
+    not_z85[7] = '~';
+    CHECK_INT(open_curve_client(&srv, not_z85, key_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "Z85") != NULL);
+    CHECK_INT(open_curve_client(&srv, srv.public_key, bad_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "bad.key") != NULL && strstr(err.message, "secret key") != NULL);
+    CHECK_INT(open_curve_client(&srv, srv.public_key, wrong_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "# public") != NULL);
+    CHECK_INT(open_curve_client(&srv, srv.public_key, open_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "too open") != NULL && strstr(err.message, "0644") != NULL);
+    CHECK_INT(open_curve_client(&srv, srv.public_key, "/nonexistent/df.key", 200, &c, &err),
+              DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "/nonexistent/df.key") != NULL);
+    /* the client's own secret key file is no server key */
+    CHECK_INT(open_curve_client(&srv, wrong_path, key_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "secret key") != NULL);
+    /* one without the other */
+    CHECK_INT(open_curve_client(&srv, srv.public_key, NULL, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "no key file") != NULL);
+    CHECK_INT(open_curve_client(&srv, NULL, key_path, 200, &c, &err), DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "no server key") != NULL);
+    /* an empty option is none, even when the environment names one */
+    setenv("DEALFLOW_KEY_FILE", open_path, 1);
+    CHECK_INT(open_curve_client(&srv, "", "", 200, &c, &err), 0);
+    df_client_close(c);
+    unsetenv("DEALFLOW_KEY_FILE");
+
+    const char *names[] = {"client.key", "open.key", "bad.key", "wrong.key", "server.pub"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(text, sizeof text, "%s/%s", dir, names[i]);
+        unlink(text);
+    }
+    rmdir(dir);
+    curve_server_stop(&srv);
 }
 
 static bool start_daemon(void)
@@ -792,6 +1028,7 @@ static const df_test tests[] = {
     {"subscription_gap", test_subscription_gap},
     {"subscription_resume", test_subscription_resume},
     {"unreachable", test_unreachable},
+    {"curve_keys", test_curve_keys},
     {NULL, NULL},
 };
 

@@ -563,6 +563,7 @@ static void test_decode_rejects_common(void)
     REJECTED("{" STAGE_EV ",'expect':'0'}", "`expect`");
     REJECTED("{" STAGE_EV ",'seq':1}", "`seq` is reserved");
     REJECTED("{" STAGE_EV ",'recv':1}", "`recv` is reserved");
+    REJECTED("{" STAGE_EV ",'by':'me'}", "`by` is reserved");
     REJECTED("{" PIPELINE_EV ",'stages':[{'name':'a','probability':1}],'seq':null}",
              "`seq` is reserved");
     REJECTED("{" STAGE_EV ",'id':'again'}", "`id` twice");
@@ -1217,6 +1218,7 @@ static void test_record(void)
         "{'id':'e','seq':1}",
         "{'id':'e','recv':1}",
         "{'id':'e','at':5}",
+        "{'id':'e','by':'me'}",
         "{'expect':1,'expect':2}",
         "['id']",
         "'id'",
@@ -1235,6 +1237,22 @@ static void test_record(void)
     CHECK_INT(df_event_record("\xdf\xff\xff\xff\xff", 5, 1, 2, true, &out), DF_EBAD_REQUEST);
     CHECK_INT(df_event_record("", 0, 1, 2, true, &out), DF_EBAD_REQUEST);
     CHECK_INT(out.size, before);
+
+    /* with a key, the sender's name follows recv */
+    msgpack_sbuffer_destroy(&sb);
+    encode("{'id':'e','type':'activity','deal':'d','kind':'call'}", &sb);
+    before = out.size;
+    CHECK_INT(df_event_record_by(sb.data, sb.size, 7, 8, true, (df_str){"prod-1", 6}, &out), 0);
+    {
+        df_str by;
+        df_event ev;
+        msgpack_zone_init(&zone, 1024);
+        CHECK_INT(df_msgpack_unpack(out.data + before, out.size - before, &zone, &obj, &err), 0);
+        CHECK_INT(obj.via.map.size, 4 + 4);
+        CHECK(df_get_str(&obj, "by", &by, &bad) && df_str_eq(by, "prod-1"));
+        CHECK_INT(df_recorded_decode(&obj, &ev, &err), 0);
+        msgpack_zone_destroy(&zone);
+    }
 
     msgpack_sbuffer_destroy(&sb);
     msgpack_sbuffer_destroy(&out);

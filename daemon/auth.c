@@ -1,0 +1,380 @@
+/* auth.c: the server's secret key, the clients file and the ZAP handler
+ * (RFC 27). The handler is a REP socket on inproc://zeromq.zap.01 in the
+ * daemon's context, answered from the loop: a CURVE handshake is admitted
+ * when the client's public key is listed, and on the notify domain only
+ * when its role may read; the reply's user id is the key's name, which
+ * ZeroMQ then attaches to every message of that connection (User-Id), so
+ * each request and push is checked against the clients set of the moment. */
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+#include "log.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define Z85_KEY_LEN  40
+#define LINE_MAX_LEN 512
+
+typedef struct client {
+    unsigned roles;
+    uint8_t key[32];
+    char name[DF_AUTH_NAME_MAX + 1];
+} client;
+
+typedef struct client_set {
+    client *items;
+    size_t count;
+} client_set;
+
+struct df_auth {
+    void *zap;
+    char *path;
+    client_set clients;
+};
+
+/* Splits s at blanks into up to max words; returns how many (max + 1 when
+ * there are more). A word that starts with # starts a comment, but only
+ * where a key cannot be (Z85 uses #): before the first word (a line that
+ * is a comment) and after the last. */
+static int split_words(char *s, char **words, int max)
+{
+    int n = 0;
+    for (char *p = s;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
+        if (!*p || (*p == '#' && (n == 0 || n == max)))
+            return n;
+        if (n == max)
+            return max + 1;
+        words[n++] = p;
+        while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+}
+
+static bool decode_key(const char *z85, uint8_t key[32])
+{
+    return strlen(z85) == Z85_KEY_LEN && zmq_z85_decode(key, z85) != NULL;
+}
+
+/* Refuses a file that group or others may read or change. */
+static bool owner_only(FILE *f, const char *path, char *why, size_t why_len)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(why, why_len, "cannot stat %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(why, why_len,
+                 "%s holds a secret key but group or others may access it (mode %03o); "
+                 "make it readable by its owner only (chmod 600)",
+                 path, (unsigned)(st.st_mode & 0777));
+        return false;
+    }
+    return true;
+}
+
+bool df_auth_read_secret(const char *path, char secret[41], char *why, size_t why_len)
+{
+    char line[LINE_MAX_LEN];
+    char *words[2];
+    uint8_t key[32];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, why_len, "cannot open the key file %s: %s", path, strerror(errno));
+        return false;
+    }
+    bool ok = owner_only(f, path, why, why_len);
+    if (ok) {
+        ok = false;
+        snprintf(why, why_len, "%s holds no key: its first line must be a Z85 secret key", path);
+        while (fgets(line, sizeof(line), f)) {
+            char *start = line + strspn(line, " \t");
+            int n = split_words(line, words, 1);
+            if (n == 0 && *start == '#' && split_words(start + 1, words, 1) == 1 &&
+                decode_key(start, key))
+                n = 1, words[0] = start; /* a key that starts with # */
+            if (n == 0)
+                continue; /* a comment or a blank line before the key */
+            if (n == 1 && decode_key(words[0], key)) {
+                memcpy(secret, words[0], Z85_KEY_LEN + 1);
+                ok = true;
+            } else {
+                snprintf(why, why_len, "%s: the key must be 40 characters of Z85 alone on its line",
+                         path);
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return ok;
+}
+
+static bool parse_role(const char *s, unsigned *roles)
+{
+    if (strcmp(s, "producer") == 0)
+        *roles = DF_ROLE_PRODUCER;
+    else if (strcmp(s, "reader") == 0)
+        *roles = DF_ROLE_READER;
+    else if (strcmp(s, "admin") == 0)
+        *roles = DF_ROLE_ADMIN;
+    else
+        return false;
+    return true;
+}
+
+static bool printable_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > DF_AUTH_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Reads a clients file into *out. Returns false with why naming the line. */
+static bool read_clients(const char *path, client_set *out, char *why, size_t why_len)
+{
+    char line[LINE_MAX_LEN];
+    char *words[3];
+    client_set set = {NULL, 0};
+    size_t cap = 0;
+    unsigned lineno = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, why_len, "cannot open the clients file %s: %s", path, strerror(errno));
+        return false;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(why, why_len, "%s:%u: the line is too long", path, lineno);
+            goto fail;
+        }
+        int n = split_words(line, words, 3);
+        if (n == 0)
+            continue;
+        client c = {0};
+        if (n != 3) {
+            snprintf(why, why_len, "%s:%u: expected ROLE PUBLIC_KEY NAME", path, lineno);
+            goto fail;
+        }
+        if (!parse_role(words[0], &c.roles)) {
+            snprintf(why, why_len, "%s:%u: the role must be producer, reader or admin", path,
+                     lineno);
+            goto fail;
+        }
+        if (!decode_key(words[1], c.key)) {
+            snprintf(why, why_len, "%s:%u: the public key must be 40 characters of Z85", path,
+                     lineno);
+            goto fail;
+        }
+        if (!printable_name(words[2])) {
+            snprintf(why, why_len, "%s:%u: the name must be 1..%d printable characters", path,
+                     lineno, DF_AUTH_NAME_MAX);
+            goto fail;
+        }
+        strcpy(c.name, words[2]);
+        for (size_t i = 0; i < set.count; i++) {
+            if (memcmp(set.items[i].key, c.key, 32) == 0 ||
+                strcmp(set.items[i].name, c.name) == 0) {
+                snprintf(why, why_len, "%s:%u: the key or the name `%s` is listed twice", path,
+                         lineno, c.name);
+                goto fail;
+            }
+        }
+        if (set.count == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            client *items = realloc(set.items, ncap * sizeof(*items));
+            if (!items) {
+                snprintf(why, why_len, "out of memory reading %s", path);
+                goto fail;
+            }
+            set.items = items;
+            cap = ncap;
+        }
+        set.items[set.count++] = c;
+    }
+    if (ferror(f)) {
+        snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    fclose(f);
+    *out = set;
+    return true;
+fail:
+    fclose(f);
+    free(set.items);
+    return false;
+}
+
+df_auth *df_auth_open(void *zmq, const char *clients_path, char *why, size_t why_len)
+{
+    df_auth *a = calloc(1, sizeof(*a));
+    int linger = 0;
+    if (!a || !(a->path = strdup(clients_path))) {
+        snprintf(why, why_len, "out of memory");
+        free(a);
+        return NULL;
+    }
+    if (!read_clients(clients_path, &a->clients, why, why_len))
+        goto fail;
+    if (!(a->zap = zmq_socket(zmq, ZMQ_REP)) ||
+        zmq_setsockopt(a->zap, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_bind(a->zap, ZAP_ENDPOINT) != 0) {
+        snprintf(why, why_len, "cannot start the ZAP handler: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    return a;
+fail:
+    df_auth_close(a);
+    return NULL;
+}
+
+void df_auth_close(df_auth *a)
+{
+    if (!a)
+        return;
+    if (a->zap)
+        zmq_close(a->zap);
+    free(a->clients.items);
+    free(a->path);
+    free(a);
+}
+
+void *df_auth_socket(const df_auth *a)
+{
+    return a->zap;
+}
+
+static const client *find_key(const client_set *set, const uint8_t key[32])
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (memcmp(set->items[i].key, key, 32) == 0)
+            return &set->items[i];
+    return NULL;
+}
+
+static const client *find_name(const client_set *set, const char *name, size_t len)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (strlen(set->items[i].name) == len && memcmp(set->items[i].name, name, len) == 0)
+            return &set->items[i];
+    return NULL;
+}
+
+static bool frame_is(zmq_msg_t *m, const char *s)
+{
+    return zmq_msg_size(m) == strlen(s) && memcmp(zmq_msg_data(m), s, strlen(s)) == 0;
+}
+
+/* The ZAP request's frames: version, request id, domain, address, identity,
+ * mechanism, credentials. */
+enum {
+    ZAP_VERSION,
+    ZAP_ID,
+    ZAP_DOMAIN,
+    ZAP_ADDRESS,
+    ZAP_IDENTITY,
+    ZAP_MECHANISM,
+    ZAP_KEY,
+    ZAP_FRAMES
+};
+
+/* Which client a ZAP request admits, or NULL. */
+static const client *admit(const df_auth *a, zmq_msg_t *f, int count)
+{
+    if (count != ZAP_FRAMES || !frame_is(&f[ZAP_VERSION], "1.0") ||
+        !frame_is(&f[ZAP_MECHANISM], "CURVE") || zmq_msg_size(&f[ZAP_KEY]) != 32)
+        return NULL;
+    const client *c = find_key(&a->clients, zmq_msg_data(&f[ZAP_KEY]));
+    if (!c)
+        return NULL;
+    if (frame_is(&f[ZAP_DOMAIN], DF_ZAP_NOTIFY))
+        return c->roles & DF_ROLES_READ ? c : NULL;
+    if (frame_is(&f[ZAP_DOMAIN], DF_ZAP_INGEST) || frame_is(&f[ZAP_DOMAIN], DF_ZAP_API))
+        return c;
+    return NULL;
+}
+
+static void send_frame(void *s, const void *data, size_t len, bool more)
+{
+    zmq_send(s, data, len, more ? ZMQ_SNDMORE : 0);
+}
+
+int df_auth_serve(df_auth *a, int budget)
+{
+    zmq_msg_t f[ZAP_FRAMES];
+    int served = 0;
+    while (served < budget) {
+        int count = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t *m = &f[count < ZAP_FRAMES ? count : ZAP_FRAMES - 1];
+            if (count >= ZAP_FRAMES)
+                zmq_msg_close(m);
+            zmq_msg_init(m);
+            if (zmq_msg_recv(m, a->zap, count == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(m);
+                if (count == 0)
+                    return served;
+                break;
+            }
+            more = zmq_msg_more(m);
+            count++;
+        }
+        int kept = count < ZAP_FRAMES ? count : ZAP_FRAMES;
+        const client *c = count <= ZAP_FRAMES ? admit(a, f, count) : NULL;
+        /* a REP socket must answer what it received, also garbage */
+        send_frame(a->zap, "1.0", 3, true);
+        if (kept > ZAP_ID)
+            send_frame(a->zap, zmq_msg_data(&f[ZAP_ID]), zmq_msg_size(&f[ZAP_ID]), true);
+        else
+            send_frame(a->zap, "", 0, true);
+        send_frame(a->zap, c ? "200" : "400", 3, true);
+        send_frame(a->zap, c ? "OK" : "not a client of this daemon", c ? 2 : 27, true);
+        send_frame(a->zap, c ? c->name : "", c ? strlen(c->name) : 0, true);
+        send_frame(a->zap, "", 0, false);
+        for (int i = 0; i < kept; i++)
+            zmq_msg_close(&f[i]);
+        served++;
+    }
+    return served;
+}
+
+int df_auth_reload(df_auth *a)
+{
+    char why[512];
+    client_set set;
+    if (!read_clients(a->path, &set, why, sizeof(why))) {
+        df_log("SIGHUP: the clients were not reloaded, the old set stays: %s", why);
+        return -1;
+    }
+    free(a->clients.items);
+    a->clients = set;
+    df_log("SIGHUP: %zu clients loaded from %s", set.count, a->path);
+    return 0;
+}
+
+unsigned df_auth_roles(const df_auth *a, void *msg, df_str *name)
+{
+    const char *user = zmq_msg_gets(msg, "User-Id");
+    if (!user)
+        return 0;
+    const client *c = find_name(&a->clients, user, strlen(user));
+    if (!c)
+        return 0;
+    name->ptr = c->name;
+    name->len = (uint32_t)strlen(c->name);
+    return c->roles;
+}
