@@ -48,6 +48,18 @@ static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
  * dealflowd is dropped, and the log is folded again from its start. The ids
  * and each deal's events go too: that fold remembers every id and event
  * again, and their puts refuse a key that is there. */
+/* Drops what derives from the log; the next start folds the log back from
+ * its first event and writes it all again. */
+static int drop_derived(df_store *st, MDB_txn *txn)
+{
+    int rc;
+    if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->deal_events, 0)) != 0)
+        return rc;
+    return df_store_meta_put(st, txn, "derived_seq", 0);
+}
+
 static int rebuild_if_old(df_store *st, MDB_txn *txn)
 {
     uint64_t derived = 0, last_seq;
@@ -59,10 +71,7 @@ static int rebuild_if_old(df_store *st, MDB_txn *txn)
         df_log("the store's projections and aggregates are from an older dealflowd: rebuilding "
                "them from the log (%llu events)",
                (unsigned long long)last_seq);
-    if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->deal_events, 0)) != 0 ||
-        (rc = df_store_meta_put(st, txn, "derived_seq", 0)) != 0)
+    if ((rc = drop_derived(st, txn)) != 0)
         return rc;
     return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
 }
@@ -280,6 +289,20 @@ int df_store_compact(df_store *st, const char *dir, df_error *err)
     char copy[4200], path[4200];
     snprintf(copy, sizeof(copy), "%s/data.mdb.compact", dir);
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    /* Derived rows may hold a redacted owner's name in their keys (a row of
+     * the aggregates is kept, emptied, where others probe past it): they
+     * go, and the next start writes them again from the redacted log. */
+    MDB_txn *txn = NULL;
+    int drc = df_store_write_begin(st, &txn);
+    if (drc == 0) {
+        if ((drc = drop_derived(st, txn)) == 0)
+            drc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    if (drc != 0)
+        return df_fail(err, DF_EUNAVAILABLE, "cannot drop the derived state in %s: %s", dir,
+                       mdb_strerror(drc));
     int fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return df_fail(err, DF_EUNAVAILABLE, "cannot create %s: %s", copy, strerror(errno));
