@@ -48,10 +48,7 @@ struct df_recorder {
     size_t nwaiting;        /* touched deals whose late events wait for a refold */
     bool pipelines_changed; /* by a recorded event since the writer last asked */
     bool redacted;          /* the batch redacted a deal: undone only by a load */
-    msgpack_zone redact_zone;
-    msgpack_sbuffer redacted_bytes;
-    uint64_t *redact_seqs; /* the events of the deal being redacted */
-    size_t nredact_seqs, redact_seqs_cap;
+    df_redactor redactor;
 };
 
 df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder *stale)
@@ -66,8 +63,7 @@ df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder 
     msgpack_zone_init(&r->zone, 8192);
     msgpack_sbuffer_init(&r->scratch);
     msgpack_sbuffer_init(&r->move_body);
-    msgpack_zone_init(&r->redact_zone, 4096);
-    msgpack_sbuffer_init(&r->redacted_bytes);
+    df_redactor_init(&r->redactor);
     if (!(r->pipelines = malloc(sizeof(*r->pipelines))) || !(r->refolder = df_refolder_new()) ||
         !(r->ids = df_table_new()) || !(r->deltas = df_agg_deltas_new())) {
         df_recorder_free(r);
@@ -88,9 +84,7 @@ void df_recorder_free(df_recorder *r)
     msgpack_zone_destroy(&r->zone);
     msgpack_sbuffer_destroy(&r->scratch);
     msgpack_sbuffer_destroy(&r->move_body);
-    msgpack_zone_destroy(&r->redact_zone);
-    msgpack_sbuffer_destroy(&r->redacted_bytes);
-    free(r->redact_seqs);
+    df_redactor_destroy(&r->redactor);
     df_refolder_free(r->refolder);
     df_table_free(r->ids, NULL);
     df_agg_deltas_free(r->deltas);
@@ -291,67 +285,6 @@ static int define_pipeline(df_recorder *r, MDB_txn *txn)
 
 /* ---- redacting a deal ---- */
 
-static int collect_redact_seq(void *ctx, uint64_t seq)
-{
-    df_recorder *r = ctx;
-    if (!df_grow((void **)&r->redact_seqs, &r->redact_seqs_cap, r->nredact_seqs + 1,
-                 sizeof(*r->redact_seqs)))
-        return 1;
-    r->redact_seqs[r->nredact_seqs++] = seq;
-    return 0;
-}
-
-/* Rewrites, without the request's values, each recorded event of the deal
- * (and the deal.moved it made) that holds any; *changed counts them. */
-static int redact_events(df_recorder *r, MDB_txn *txn, const df_pending *p,
-                         const df_redact_request *rq, uint32_t *changed)
-{
-    uint8_t secret[DF_REDACT_SECRET];
-    int rc = df_redact_secret(r->st, txn, secret);
-    r->nredact_seqs = 0;
-    if (rc == 0)
-        rc = df_store_deal_event_scan(r->st, txn, rq->deal.ptr, rq->deal.len, 0, collect_redact_seq,
-                                      r);
-    for (uint32_t i = 0; rc == 0 && p && i < p->nseqs; i++)
-        if (collect_redact_seq(r, p->seqs[i]))
-            rc = ENOMEM;
-    if (rc == 0 && p == NULL && r->nredact_seqs == 0)
-        rc = MDB_CORRUPTED; /* a deal with no event */
-    *changed = 0;
-    for (size_t i = 0; rc == 0 && i < r->nredact_seqs; i++) {
-        uint64_t seq = r->redact_seqs[i];
-        MDB_val v;
-        bool touched;
-        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0)
-            break;
-        msgpack_sbuffer_clear(&r->redacted_bytes);
-        if ((rc = df_redact_rewrite(v.mv_data, v.mv_size, rq, secret, &r->redact_zone,
-                                    &r->redacted_bytes, &touched)) != 0)
-            break;
-        if (touched) {
-            (*changed)++;
-            if ((rc = df_store_log_redact(r->st, txn, seq, r->redacted_bytes.data,
-                                          r->redacted_bytes.size)) != 0)
-                break;
-        }
-        /* a move carries the deal's owner also when its event did not */
-        rc = df_store_move_get(r->st, txn, seq, &v);
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            continue;
-        }
-        msgpack_sbuffer_clear(&r->redacted_bytes);
-        if (rc == 0 &&
-            (rc = df_redact_move(v.mv_data, v.mv_size, rq, secret, &r->redact_zone,
-                                 &r->redacted_bytes, &touched)) == 0 &&
-            touched)
-            rc = df_store_move_replace(r->st, txn, seq, r->redacted_bytes.data,
-                                       r->redacted_bytes.size);
-    }
-    sodium_memzero(secret, sizeof(secret));
-    return rc;
-}
-
 /* The deal's pending state, made from r->before when memory holds none,
  * with the event seq among its events; a refold of it waits. */
 static df_pending *pending_with(df_recorder *r, df_pending *p, uint64_t seq)
@@ -388,7 +321,8 @@ static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         df_fail(&err, DF_ENOT_FOUND, "no deal `%.*s`", (int)rq.deal.len, rq.deal.ptr);
         return refuse(r, txn, b, it, &err);
     }
-    if ((rc = redact_events(r, txn, p, &rq, &changed)) != 0)
+    if ((rc = df_redact_events(&r->redactor, r->st, txn, &rq, p ? p->seqs : NULL, p ? p->nseqs : 0,
+                               p != NULL, &changed)) != 0)
         return rc;
     uint64_t seq = r->last_seq + 1;
     msgpack_sbuffer_clear(&r->scratch);

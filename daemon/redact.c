@@ -2,10 +2,13 @@
  * and "Redaction" in PROTOCOL.md). */
 #include "redact.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "event.h"
 
 static const char SECRET_KEY[] = "redact_secret";
@@ -250,4 +253,75 @@ int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, u
     df_pack_cstr(&pk, "at");
     failed |= msgpack_pack_int64(&pk, recv);
     return failed ? ENOMEM : 0;
+}
+
+/* ---- a deal's recorded events rewritten ---- */
+
+static int collect_seq(void *ctx, uint64_t seq)
+{
+    df_redactor *x = ctx;
+    if (!df_grow((void **)&x->seqs, &x->cap, x->nseqs + 1, sizeof(*x->seqs)))
+        return 1;
+    x->seqs[x->nseqs++] = seq;
+    return 0;
+}
+
+void df_redactor_init(df_redactor *x)
+{
+    memset(x, 0, sizeof(*x));
+    msgpack_zone_init(&x->zone, 4096);
+    msgpack_sbuffer_init(&x->bytes);
+}
+
+void df_redactor_destroy(df_redactor *x)
+{
+    msgpack_zone_destroy(&x->zone);
+    msgpack_sbuffer_destroy(&x->bytes);
+    free(x->seqs);
+}
+
+int df_redact_events(df_redactor *x, df_store *st, MDB_txn *txn, const df_redact_request *rq,
+                     const uint64_t *pending, size_t npending, bool in_memory, uint32_t *changed)
+{
+    uint8_t secret[DF_REDACT_SECRET];
+    int rc = df_redact_secret(st, txn, secret);
+    x->nseqs = 0;
+    if (rc == 0)
+        rc = df_store_deal_event_scan(st, txn, rq->deal.ptr, rq->deal.len, 0, collect_seq, x);
+    for (size_t i = 0; rc == 0 && i < npending; i++)
+        if (collect_seq(x, pending[i]))
+            rc = ENOMEM;
+    if (rc == 0 && !in_memory && x->nseqs == 0)
+        rc = MDB_CORRUPTED; /* a deal with no event */
+    *changed = 0;
+    for (size_t i = 0; rc == 0 && i < x->nseqs; i++) {
+        uint64_t seq = x->seqs[i];
+        MDB_val v;
+        bool touched;
+        if ((rc = df_store_log_get(st, txn, seq, &v)) != 0)
+            break;
+        msgpack_sbuffer_clear(&x->bytes);
+        if ((rc = df_redact_rewrite(v.mv_data, v.mv_size, rq, secret, &x->zone, &x->bytes,
+                                    &touched)) != 0)
+            break;
+        if (touched) {
+            (*changed)++;
+            if ((rc = df_store_log_redact(st, txn, seq, x->bytes.data, x->bytes.size)) != 0)
+                break;
+        }
+        /* a move carries the deal's owner also when its event did not */
+        rc = df_store_move_get(st, txn, seq, &v);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        msgpack_sbuffer_clear(&x->bytes);
+        if (rc == 0 &&
+            (rc = df_redact_move(v.mv_data, v.mv_size, rq, secret, &x->zone, &x->bytes,
+                                 &touched)) == 0 &&
+            touched)
+            rc = df_store_move_replace(st, txn, seq, x->bytes.data, x->bytes.size);
+    }
+    sodium_memzero(secret, sizeof(secret));
+    return rc;
 }

@@ -63,4 +63,24 @@ int df_redact_secret(df_store *st, MDB_txn *txn, uint8_t secret[DF_REDACT_SECRET
 int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, uint64_t seq,
                      int64_t recv, msgpack_sbuffer *out);
 
+/* What rewriting a deal's events keeps between requests: the writer
+ * thread's. */
+typedef struct df_redactor {
+    msgpack_zone zone;
+    msgpack_sbuffer bytes;
+    uint64_t *seqs; /* the events of the deal being redacted */
+    size_t nseqs, cap;
+} df_redactor;
+
+void df_redactor_init(df_redactor *x);
+void df_redactor_destroy(df_redactor *x);
+
+/* Rewrites, without the request's values, each recorded event of the deal
+ * that holds any (those the store's index holds, and `pending`, those it
+ * does not yet) and the deal.moved each made; *changed counts the events.
+ * in_memory says the deal has state in memory. Returns 0, MDB_CORRUPTED for
+ * a deal with no event at all, ENOMEM, or an LMDB error. */
+int df_redact_events(df_redactor *x, df_store *st, MDB_txn *txn, const df_redact_request *rq,
+                     const uint64_t *pending, size_t npending, bool in_memory, uint32_t *changed);
+
 #endif
