@@ -1,6 +1,7 @@
 /* query.c: the api's single-reply reads as calls: a deal (at a time, as of
- * a time), the board, the metrics, the counters and ping. Each builds the
- * request and gives back the reply map (msgpack) that df_request returned.
+ * a time), the board, the metrics, the counters and ping, and the one
+ * single-reply write, redact. Each builds the request and gives back the
+ * reply map (msgpack) that df_request returned, or what redact's holds.
  * Names are the daemon's to judge (an owner no deal has is a filter that
  * matches nothing), so only what cannot be packed is refused here. */
 #include "codec.h"
@@ -77,4 +78,40 @@ int df_ping(df_client *c, df_bytes *reply, df_error *err)
     if (c == NULL)
         return refuse(reply, err, "df_ping needs a client");
     return bare_request(c, "ping", reply, err);
+}
+
+int df_redact(df_client *c, const char *deal, const char *const *fields, size_t nfields,
+              const char *reason, uint64_t *seq, uint64_t *redacted, df_error *err)
+{
+    if (seq != NULL)
+        *seq = 0;
+    if (redacted != NULL)
+        *redacted = 0;
+    bool fields_named = fields != NULL || nfields == 0;
+    for (size_t i = 0; fields_named && i < nfields; i++)
+        fields_named = fields[i] != NULL;
+    if (c == NULL || deal == NULL || reason == NULL || !fields_named)
+        return refuse(NULL, err, "df_redact needs a client, a deal id, field names and a reason");
+    df__request r;
+    df__request_begin(&r, "redact");
+    df__request_str(&r, "deal", deal);
+    df__request_strs(&r, "fields", fields, nfields);
+    df__request_str(&r, "reason", reason);
+    df_bytes reply;
+    int rc = df__request_send(c, &r, &reply, err);
+    if (rc == 0) {
+        uint64_t reply_seq, changed;
+        if (df_msgpack_map_uint(reply.data, reply.len, "seq", &reply_seq) &&
+            df_msgpack_map_uint(reply.data, reply.len, "redacted", &changed)) {
+            if (seq != NULL)
+                *seq = reply_seq;
+            if (redacted != NULL)
+                *redacted = changed;
+        } else {
+            rc = df_fail(err, DF_EINTERNAL,
+                         "the daemon's redact reply lacks a uint seq or redacted");
+        }
+    }
+    df_bytes_free(&reply);
+    return rc;
 }

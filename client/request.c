@@ -71,6 +71,15 @@ void df__request_time(df__request *r, const char *key, const int64_t *ms)
     r->entries++;
 }
 
+void df__request_strs(df__request *r, const char *key, const char *const *values, size_t n)
+{
+    df_pack_cstr(&r->pk, key);
+    msgpack_pack_array(&r->pk, n);
+    for (size_t i = 0; i < n; i++)
+        df_pack_cstr(&r->pk, values[i]);
+    r->entries++;
+}
+
 void df__request_msgpack(df__request *r, const char *key, const void *value, size_t len)
 {
     df_pack_cstr(&r->pk, key);

@@ -30,6 +30,8 @@ void df__request_uint(df__request *r, const char *key, uint64_t value);
 void df__request_bool(df__request *r, const char *key, bool value);
 /* A time (ms since the epoch); NULL adds nothing. */
 void df__request_time(df__request *r, const char *key, const int64_t *ms);
+/* An array of the n strings values[0..n), none of them NULL. */
+void df__request_strs(df__request *r, const char *key, const char *const *values, size_t n);
 /* A value that is checked msgpack already, copied as it is. */
 void df__request_msgpack(df__request *r, const char *key, const void *value, size_t len);
 /* The entries of the checked map map[0..len), but for the keys in skip

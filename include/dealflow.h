@@ -165,6 +165,18 @@ DF_EXTERN int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
  * the last recorded seq. */
 DF_EXTERN int df_ping(df_client *c, df_bytes *reply, df_error *err);
 
+/* Removes personal values from every recorded event of a deal (`redact`):
+ * the fields named (1..64 of `name`, `owner`, `actor`, `note` or keys of the
+ * sender's own; an `owner` becomes its pseudonym, `owner-` and 16 hex
+ * digits), for the reason given, recorded as a `redaction` event. Returns 0
+ * once it is on disk, with *seq the redaction's seq and *redacted how many
+ * events it changed (either pointer may be NULL; both 0 after a failure);
+ * else as df_request does: DF_EBAD_REQUEST for a field that may not be
+ * redacted, DF_ENOT_FOUND for a deal with no event, DF_EFORBIDDEN when the
+ * daemon has client keys and this client's is not an admin's. */
+DF_EXTERN int df_redact(df_client *c, const char *deal, const char *const *fields, size_t nfields,
+                        const char *reason, uint64_t *seq, uint64_t *redacted, df_error *err);
+
 /* Iterators over paged replies: `list` (every page), `history`, `replay`,
  * `rejected`. */
 typedef struct df_iter df_iter;

@@ -640,6 +640,50 @@ static void test_reads(void)
     df_client_close(c);
 }
 
+/* df_redact: an owner becomes its pseudonym and a name goes (nil), in the deal
+ * the daemon gives back; a field that is no personal value and a deal with
+ * no event are the daemon's errors, with its message. */
+static void test_redact(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    df_bytes reply = {0};
+    CHECK(it_append(&D, "{id: rx-1, type: stage, deal: rx-deal, stage: lead, owner: rx-owner}") >
+          0);
+    CHECK(it_append(&D, "{id: rx-2, type: update, deal: rx-deal, name: rx-name}") > 0);
+    const char *const fields[] = {"owner", "name"};
+    uint64_t seq = 0, redacted = 0;
+    CHECK_INT(df_redact(c, "rx-deal", fields, 2, "erasure request", &seq, &redacted, &err), 0);
+    CHECK(seq > 0);
+    CHECK_INT(redacted, 2);
+    CHECK_INT(df_get_deal(c, "rx-deal", NULL, NULL, &reply, &err), 0);
+    const char *deal, *owner;
+    size_t deal_len;
+    uint32_t owner_len;
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "deal", &deal, &deal_len));
+    CHECK(df_msgpack_map_str(deal, deal_len, "owner", &owner, &owner_len) && owner_len == 22 &&
+          memcmp(owner, "owner-", 6) == 0);
+    const char *name;
+    size_t name_len;
+    CHECK(!df_msgpack_map_find(deal, deal_len, "name", &name, &name_len) ||
+          df_msgpack_is_nil(name, name_len));
+    df_bytes_free(&reply);
+
+    const char *const stage[] = {"stage"};
+    seq = 99;
+    CHECK_INT(df_redact(c, "rx-deal", stage, 1, "erasure request", &seq, NULL, &err),
+              DF_EBAD_REQUEST);
+    CHECK(strstr(err.message, "stage") != NULL);
+    CHECK_INT(seq, 0);
+    CHECK_INT(df_redact(c, "rx-nobody", fields, 2, "erasure request", NULL, &redacted, &err),
+              DF_ENOT_FOUND);
+    CHECK(err.message[0] != '\0');
+    CHECK_INT(redacted, 0);
+    CHECK_INT(df_redact(c, "rx-deal", NULL, 1, "erasure request", NULL, NULL, &err),
+              DF_EBAD_REQUEST);
+    df_client_close(c);
+}
+
 static void test_subscription_gap(void)
 {
     df_client *c = open_client(0, 0);
@@ -1025,6 +1069,7 @@ static const df_test tests[] = {
     {"publish", test_publish},
     {"iterators", test_iterators},
     {"reads", test_reads},
+    {"redact", test_redact},
     {"subscription_gap", test_subscription_gap},
     {"subscription_resume", test_subscription_resume},
     {"unreachable", test_unreachable},
