@@ -176,6 +176,7 @@ int cmd_ping(cli *g, int argc, char **argv);
 int cmd_board(cli *g, int argc, char **argv);
 int cmd_metrics(cli *g, int argc, char **argv);
 int cmd_keygen(cli *g, int argc, char **argv);
+int cmd_redact(cli *g, int argc, char **argv);
 
 /* ---- send.c: batched, acknowledged appends, shared by send and import ---- */
 

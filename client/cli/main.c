@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  tail                   follow deal moves live (with gap repair)\n"
     "  stats                  the daemon's counters\n"
     "  rejected               what ingest could not record\n"
+    "  redact DEAL            remove personal values from a deal's events (erasure)\n"
     "  ping                   check that the daemon answers\n"
     "  keygen                 make a CURVE key pair (or print a key file's public key)\n"
     "\n"
@@ -56,7 +57,7 @@ static const command commands[] = {
     {"history", cmd_history}, {"list", cmd_list},         {"replay", cmd_replay},
     {"board", cmd_board},     {"metrics", cmd_metrics},   {"tail", cmd_tail},
     {"stats", cmd_stats},     {"rejected", cmd_rejected}, {"ping", cmd_ping},
-    {"keygen", cmd_keygen},
+    {"keygen", cmd_keygen},   {"redact", cmd_redact},
 };
 
 int cli_usage(const char *command_name, const char *fmt, ...)

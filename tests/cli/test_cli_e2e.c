@@ -660,6 +660,59 @@ static void test_keygen(void)
     rmdir(dir);
 }
 
+/* redact: the fields go from the deal's events, said as text or JSON; an
+ * unknown deal is refused (exit 1), a redact without a reason is a usage
+ * error (exit 2). */
+static void test_redact(void)
+{
+    CHECK(it_append(&daemon_, "{id: cr-1, type: stage, deal: cr-text, stage: lead, owner: ana}") >
+          0);
+    CHECK(it_append(&daemon_, "{id: cr-2, type: update, deal: cr-text, name: Acme}") > 0);
+    CHECK(it_append(&daemon_, "{id: cr-3, type: stage, deal: cr-json, stage: lead, owner: ana}") >
+          0);
+    CHECK(it_append(&daemon_, "{id: cr-4, type: update, deal: cr-json, name: Acme}") > 0);
+    cli_result r = RUN_CLI(NULL, "redact", "cr-text", "--field", "owner", "--field=name",
+                           "--reason", "erasure request");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "redacted 2 events of cr-text (seq "));
+    cli_result_free(&r);
+    const msgpack_object *deal = it_get(it_call(&daemon_, "{op: deal, deal: cr-text}"), "deal");
+    CHECK(it_is_nil(deal, "name"));
+    const char *owner = it_str(deal, "owner");
+    CHECK(owner != NULL && strncmp(owner, "owner-", 6) == 0);
+
+    int64_t last = it_last_seq(&daemon_);
+    r = RUN_CLI(NULL, "--json", "redact", "cr-json", "--fields", "owner,name", "--reason", "gdpr");
+    CHECK_STATUS(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK(j != NULL);
+    CHECK_INT(json_integer_value(json_object_get(j, "seq")), last + 1);
+    CHECK_INT(json_integer_value(json_object_get(j, "redacted")), 2);
+    CHECK_INT(json_object_size(j), 2);
+    json_decref(j);
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "redact", "cr-nobody", "--field", "name", "--reason", "gdpr");
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.err, "not_found"));
+    CHECK_STR(r.out, "");
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "redact", "cr-text", "--field", "stage", "--reason", "gdpr");
+    CHECK_STATUS(r, 1);
+    CHECK(has(r.err, "bad_request"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "redact", "cr-text", "--field", "name");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "redact", "--help");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "usage: dealflow redact"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--help");
+    CHECK(has(r.out, "  redact DEAL"));
+    cli_result_free(&r);
+}
+
 static const df_test tests[] = {
     {"usage_and_ping", test_usage_and_ping},
     {"send", test_send},
@@ -670,6 +723,7 @@ static const df_test tests[] = {
     {"board_and_metrics", test_board_and_metrics},
     {"tail", test_tail},
     {"keygen", test_keygen},
+    {"redact", test_redact},
     {NULL, NULL},
 };
 
