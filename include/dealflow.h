@@ -228,6 +228,11 @@ typedef struct df_notification {
  * subscription uses its client for repairs; the client must outlive it. */
 DF_EXTERN int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq,
                            df_subscription **out, df_error *err);
+/* df_subscribe that always catches up first: every deal.moved with
+ * seq > after_seq is delivered from `moves` (marked repaired), after_seq 0
+ * included, so 0 replays every move from the first; then live ones. */
+DF_EXTERN int df_subscribe_after(df_client *c, const char *prefix, uint64_t after_seq,
+                                 df_subscription **out, df_error *err);
 /* Waits up to timeout_ms (-1: forever) for the next notification. Returns 1
  * with one in *n, 0 when none came in time, or a negative code (a repair
  * whose `moves` request failed; the next call resumes it). A repair's

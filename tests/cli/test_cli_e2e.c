@@ -519,7 +519,7 @@ static void test_tail(void)
     CHECK_STATUS(r, 0);
     CHECK(has(r.out, "tail-a  (new) -> lead  (default, open"));
     CHECK(has(r.out, "tail-a  lead -> qualified"));
-    CHECK(has(r.out, "repaired"));
+    CHECK(has(r.out, "catch-up"));
     CHECK_INT(cli_count_lines(r.out), 2);
     cli_result_free(&r);
 }
