@@ -151,6 +151,10 @@ DF_EXTERN int df_get_deal(df_client *c, const char *deal, const int64_t *now, co
 /* pipeline: NULL for `default`. */
 DF_EXTERN int df_get_board(df_client *c, const char *pipeline, const int64_t *now, df_bytes *reply,
                            df_error *err);
+/* The defined pipelines with their stages (`pipelines`); pipeline: NULL
+ * for all of them, else that one alone (DF_EUNKNOWN_PIPELINE when it is not
+ * defined). */
+DF_EXTERN int df_get_pipelines(df_client *c, const char *pipeline, df_bytes *reply, df_error *err);
 typedef struct df_metrics_request {
     const char *pipeline; /* NULL: `default` */
     const char *owner;    /* NULL: every owner */
