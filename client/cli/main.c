@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  replay                 every recorded event, in seq order\n"
     "  board                  the pipeline's stages: count, amount, weighted, days, stale\n"
     "  metrics                win rate, cycle time, conversion, velocity\n"
+    "  pipeline               list, show or define pipelines and their stages\n"
     "  tail                   follow deal moves live (with gap repair)\n"
     "  stats                  the daemon's counters\n"
     "  rejected               what ingest could not record\n"
@@ -56,7 +57,7 @@ static const command commands[] = {
     {"history", cmd_history}, {"list", cmd_list},         {"replay", cmd_replay},
     {"board", cmd_board},     {"metrics", cmd_metrics},   {"tail", cmd_tail},
     {"stats", cmd_stats},     {"rejected", cmd_rejected}, {"ping", cmd_ping},
-    {"keygen", cmd_keygen},
+    {"keygen", cmd_keygen},   {"pipeline", cmd_pipeline},
 };
 
 int cli_usage(const char *command_name, const char *fmt, ...)

@@ -364,6 +364,16 @@ int cmd_list(cli *g, int argc, char **argv)
     rc = drain(g, "list", rc, it, &err, print_list_row, &st);
     if (rc == 0 && !g->json)
         printf("%zu deals\n", st.rows);
+    if (rc == 0 && st.rows == 0 && f.pipeline && g->client) {
+        /* no deal: say so when it is because the pipeline does not exist */
+        cli_reply p;
+        cli_reply_init(&p);
+        if (df_get_pipelines(g->client, f.pipeline, &p.bytes, &p.err) == DF_EUNKNOWN_PIPELINE) {
+            fprintf(stderr, "dealflow list: pipeline `%s` is not defined\n", f.pipeline);
+            cli_pipeline_hint(g);
+        }
+        cli_reply_free(&p);
+    }
     return rc;
 }
 
@@ -485,6 +495,8 @@ int cmd_board(cli *g, int argc, char **argv)
     cli_reply_init(&r);
     rc = df_get_board(cli_client(g), pipeline, now ? &now_ms : NULL, &r.bytes, &r.err);
     rc = cli_reply_take(g, "board", rc, &r);
+    if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
+        cli_pipeline_hint(g);
     if (rc == 0 && g->json) {
         json_print_line(stdout, &r.obj);
     } else if (rc == 0) {
@@ -533,6 +545,8 @@ int cmd_metrics(cli *g, int argc, char **argv)
     cli_reply r;
     cli_reply_init(&r);
     rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
+    if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
+        cli_pipeline_hint(g);
     if (rc == 0 && g->json)
         json_print_line(stdout, &r.obj);
     else if (rc == 0 && metrics_render(stdout, &r.obj, q.pipeline ? q.pipeline : "default") < 0)

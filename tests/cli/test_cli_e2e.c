@@ -102,9 +102,9 @@ static void test_usage_and_ping(void)
     CHECK_STATUS(r, 0);
     CHECK(has(r.out, "Exit status"));
     cli_result_free(&r);
-    static const char *const commands[] = {"send",     "import", "deal",    "history", "list",
-                                           "replay",   "board",  "metrics", "tail",    "stats",
-                                           "rejected", "ping",   "keygen",  NULL};
+    static const char *const commands[] = {"send",     "import", "deal",    "history",  "list",
+                                           "replay",   "board",  "metrics", "tail",     "stats",
+                                           "rejected", "ping",   "keygen",  "pipeline", NULL};
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
@@ -524,6 +524,69 @@ static void test_tail(void)
     cli_result_free(&r);
 }
 
+static void test_pipeline(void)
+{
+    cli_result r =
+        RUN_CLI(NULL, "pipeline", "define", "--name", "cli-sales", "--stage", "new:10:7", "--stage",
+                "demo:50", "--stage=signed:100::won", "--stage", "dropped:0:-:lost");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "pipeline cli-sales defined"));
+    CHECK(has(r.out, "  new                          10%         7  open\n"));
+    CHECK(has(r.out, "  signed                      100%         -  won\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "pipeline default\n"));
+    CHECK(has(r.out, "pipeline cli-sales\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "pipeline", "show", "cli-sales");
+    CHECK_STATUS(r, 0);
+    json_t *reply = json_loads(r.out, 0, NULL);
+    json_t *p = json_array_get(json_object_get(reply, "pipelines"), 0);
+    CHECK_STR(json_string_value(json_object_get(p, "name")), "cli-sales");
+    json_t *stages = json_object_get(p, "stages");
+    CHECK_INT(json_array_size(stages), 4);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(stages, 0), "rot_days")), 7);
+    CHECK(json_is_null(json_object_get(json_array_get(stages, 1), "rot_days")));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(stages, 3), "outcome")), "lost");
+    json_decref(reply);
+    cli_result_free(&r);
+    /* a pipeline that is not defined: the defined ones are named */
+    const char *const *asks[] = {
+        (const char *const[]){"pipeline", "show", "nope", NULL},
+        (const char *const[]){"board", "--pipeline", "nope", NULL},
+        (const char *const[]){"metrics", "--pipeline", "nope", NULL},
+        (const char *const[]){"list", "--pipeline", "nope", NULL},
+    };
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+        r = cli_run(&daemon_, NULL, asks[i]);
+        CHECK_STATUS(r, i == 3 ? 0 : 1);
+        CHECK(has(r.err, "`nope` is not defined"));
+        CHECK(has(r.err, "the defined pipelines are: default,"));
+        CHECK(has(r.err, "cli-sales"));
+        cli_result_free(&r);
+    }
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/pipeline.json", daemon_.dir);
+    write_file(path, "{\"pipeline\":\"cli-file\",\"stages\":[{\"name\":\"a\",\"probability\":5,"
+                     "\"rot_days\":3},{\"name\":\"b\",\"probability\":100,\"outcome\":\"won\"}]}");
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "  a                             5%         3  open\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "was defined by that id"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--name", "x", "--stage", "a:101");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", "/nonexistent/p.json");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "No such file or directory"));
+    cli_result_free(&r);
+}
+
 static bool start_daemon(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -669,6 +732,7 @@ static const df_test tests[] = {
     {"list_replay_stats", test_list_replay_stats},
     {"board_and_metrics", test_board_and_metrics},
     {"tail", test_tail},
+    {"pipeline", test_pipeline},
     {"keygen", test_keygen},
     {NULL, NULL},
 };
