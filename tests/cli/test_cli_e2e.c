@@ -1,5 +1,6 @@
 /* test_cli_e2e.c: the dealflow command end to end against the real daemon: outputs and exit
  * statuses. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -186,7 +187,7 @@ static void test_send(void)
     r = RUN_CLI("{\"id\":\"s-6\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"email\"}",
                 "send", "--no-ack");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 events published"));
+    CHECK(has(r.out, "1 event published"));
     cli_result_free(&r);
     CHECK(it_wait_seq(&daemon_, last + 1));
 }
@@ -587,6 +588,84 @@ static void test_pipeline(void)
     cli_result_free(&r);
 }
 
+/* Runs dealflow with stdout into a pipe that is closed after the first line,
+ * as `dealflow ... | head -1` does; its exit status, and stderr in err_path. */
+static int run_into_short_pipe(const char *const *args, const char *err_path)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(fds[1], 1);
+        dup2(err, 2);
+        close(fds[0]);
+        setenv("DEALFLOW_API", daemon_.api, 1);
+        int n = 0;
+        while (args[n])
+            n++;
+        const char *argv[16] = {DEALFLOW_BIN};
+        for (int i = 0; i < n && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(DEALFLOW_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') {
+    }
+    close(fds[0]);
+    return cli_wait(pid, 60000);
+}
+
+static void test_small_things(void)
+{
+    /* singular nouns for one */
+    CHECK(it_append(&daemon_, "{id: solo-1, type: stage, deal: solo, stage: lead, owner: solo}") >
+          0);
+    cli_result r = RUN_CLI(NULL, "list", "--owner", "solo");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\n1 deal\n"));
+    cli_result_free(&r);
+    /* stats: the values in one column, right-aligned */
+    r = RUN_CLI(NULL, "stats");
+    CHECK_STATUS(r, 0);
+    const char *events = strstr(r.out, "events "), *stale = strstr(r.out, "stale_notifications ");
+    CHECK(events && stale);
+    if (events && stale)
+        CHECK_INT((int)(strchr(events, '\n') - events), (int)(strchr(stale, '\n') - stale));
+    cli_result_free(&r);
+    /* a reader that goes away is no error */
+    char err_path[IT_PATH_MAX + 16];
+    snprintf(err_path, sizeof err_path, "%s/pipe.err", daemon_.dir);
+    CHECK_INT(run_into_short_pipe((const char *const[]){"--json", "replay", NULL}, err_path), 0);
+    char *err = cli_read_file(err_path);
+    CHECK_STR(err, "");
+    free(err);
+    CHECK_INT(run_into_short_pipe((const char *const[]){"replay", NULL}, err_path), 0);
+    /* localhost is the loopback address */
+    const char *port = strrchr(daemon_.api, ':');
+    char api[64];
+    snprintf(api, sizeof api, "tcp://localhost%s", port ? port : ":0");
+    r = RUN_CLI(NULL, "--api", api, "ping");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "dealflowd 0.1.0"));
+    cli_result_free(&r);
+    /* ping says a daemon is down within a second (and a bit for the start) */
+    int64_t start = it_wall_ms();
+    r = RUN_CLI(NULL, "--api", "tcp://127.0.0.1:1", "ping");
+    CHECK_STATUS(r, 3);
+    CHECK(it_wall_ms() - start < 1500);
+    cli_result_free(&r);
+    /* an unreadable file says why */
+    r = RUN_CLI(NULL, "send", "--file", "/nonexistent/events.ndjson");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "/nonexistent/events.ndjson: No such file or directory"));
+    cli_result_free(&r);
+}
+
 static bool start_daemon(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -733,6 +812,7 @@ static const df_test tests[] = {
     {"board_and_metrics", test_board_and_metrics},
     {"tail", test_tail},
     {"pipeline", test_pipeline},
+    {"small_things", test_small_things},
     {"keygen", test_keygen},
     {NULL, NULL},
 };
