@@ -129,18 +129,18 @@ static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
     send_reply(d, envelope, frames, &sb);
 }
 
-/* Queues the events of an append into the appends batch, each with the
- * sender's name (by.len 0 without keys); a `pipeline` event of a sender
- * without the admin role is refused on its own. Returns 0, or an error code
- * with a message for a request that cannot be taken. */
-static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *envelope, int frames,
-                       df_str by, unsigned roles, df_error *err)
+/* Queues the events of an append, or a redact as one item, into the appends
+ * batch, each with the sender's name (by.len 0 without keys); a `pipeline`
+ * event of a sender without the admin role is refused on its own. Returns
+ * 0, or an error code with a message for a request that cannot be taken. */
+static int take_append(df_daemon *d, const char *body, size_t len, bool redact, zmq_msg_t *envelope,
+                       int frames, df_str by, unsigned roles, df_error *err)
 {
-    const char *events;
-    size_t events_len, header;
-    uint32_t count;
-    if (!df_msgpack_map_find(body, len, "events", &events, &events_len) ||
-        !df_msgpack_array_header(events, events_len, &count, &header))
+    const char *events = body;
+    size_t events_len = len, header = 0;
+    uint32_t count = 1;
+    if (!redact && (!df_msgpack_map_find(body, len, "events", &events, &events_len) ||
+                    !df_msgpack_array_header(events, events_len, &count, &header)))
         return df_fail(err, DF_EBAD_REQUEST, "`events` must be an array of event maps");
     if (count == 0 || count > DF_MAX_BATCH)
         return df_fail(err, DF_EBAD_REQUEST, "`events` must hold 1..%d events, not %u",
@@ -166,6 +166,7 @@ static int take_append(df_daemon *d, const char *body, size_t len, zmq_msg_t *en
             free(req);
             return df_fail(err, DF_EUNAVAILABLE, "out of memory");
         }
+        it->redaction = redact;
         p += n;
     }
     for (int i = 0; i < frames; i++) {
@@ -248,7 +249,7 @@ static void handle(df_daemon *d, zmq_msg_t *frames, int count, bool may_wait)
                     "is room");
             goto refuse;
         }
-        if (take_append(d, body, len, frames, envelope, by, roles, &err) != 0)
+        if (take_append(d, body, len, req.redact, frames, envelope, by, roles, &err) != 0)
             goto refuse;
         return;
     }

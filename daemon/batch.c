@@ -31,6 +31,7 @@ void df_batch_clear(df_batch *b)
     b->failure_message[0] = 0;
     b->rejected = 0;
     b->duplicates = 0;
+    b->writer_ns = 0;
 }
 
 bool df_grow(void **buf, size_t *cap, size_t need, size_t size)

@@ -21,9 +21,11 @@ typedef struct df_item {
     int error;        /* set by the loop when it could not take the event, or by the writer */
     uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
     bool dup;
-    uint64_t seq;    /* its seq, or the original's for a duplicate */
-    uint32_t by;     /* offset of the sender's key name in the arena, when by_len > 0 */
-    uint32_t by_len; /* 0: sent without keys, recorded without `by` */
+    bool redaction;    /* a `redact` request rather than an event (redact.h) */
+    uint32_t redacted; /* for a redaction: how many recorded events it changed */
+    uint64_t seq;      /* its seq, or the original's for a duplicate */
+    uint32_t by;       /* offset of the sender's key name in the arena, when by_len > 0 */
+    uint32_t by_len;   /* 0: sent without keys, recorded without `by` */
 } df_item;
 
 typedef struct df_batch {
@@ -40,6 +42,7 @@ typedef struct df_batch {
     bool store_full;   /* the failure: the disk or map is full, and nothing was tried */
     uint64_t rejected; /* items kept in the rejected store */
     uint64_t duplicates;
+    uint64_t writer_ns; /* the writer's time on it, a flush just before it included */
 } df_batch;
 
 df_batch *df_batch_new(void);

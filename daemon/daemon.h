@@ -12,6 +12,7 @@
 #include "apply.h"
 #include "auth.h"
 #include "log.h"
+#include "rejections.h"
 #include "store.h"
 #include "writer.h"
 
@@ -23,9 +24,9 @@
 #define DF_DEFAULT_MAP_MIB     65536
 
 /* Events received over ingest wait in one batch, the events of append
- * requests in another; the writer, which takes one batch at a time, is
- * handed a waiting append batch first, so an acknowledged append waits for
- * the ingest commit under way and its own. While appends come, ingest
+ * requests in another; the writer, which records one batch while it holds
+ * the next, is handed a waiting append batch first, so an acknowledged
+ * append waits for the ingest commit under way and its own. While appends come, ingest
  * batches are kept to what the writer commits in about
  * DF_SHORT_COMMIT_MS (measured, loop.c); otherwise they may grow to
  * DF_INGEST_LIMIT events, where the cost of each commit's fsync vanishes.
@@ -79,11 +80,10 @@ typedef struct df_daemon {
     df_batch *filling; /* events received over ingest, for the next ingest commit */
     df_batch *appends; /* events of append requests, committed ahead of ingest */
     df_batch *spare;
-    bool appends_went_last;  /* the writer's last batch held appends */
+    bool appends_went_last;  /* the last batch handed to the writer held appends */
     size_t ingest_limit;     /* events the filling batch may take now */
     size_t short_ingest;     /* events the writer commits in about DF_SHORT_COMMIT_MS */
     int64_t appends_seen_ms; /* when the api last took an append */
-    uint64_t submitted_ns;   /* when the writer was handed its batch (uv_hrtime) */
     df_read_state *read_state;
     df_waiting_reads waiting;
     /* reply bytes handed to ZeroMQ and not yet written out (its I/O thread
@@ -96,6 +96,10 @@ typedef struct df_daemon {
     bool draining;    /* a signal came: finish what was received, then exit */
     bool ingest_done; /* draining, and ingest is empty (or took too long) */
     int64_t drain_deadline;
+    int64_t drain_started_ms;
+    df_rejections rejections; /* refused events not yet logged */
+    uint64_t watchdog_usec;   /* the service manager's WatchdogSec=, 0: none (readiness.h) */
+    bool told_full;           /* the service manager's status says that writes stopped */
 
     uv_poll_t ingest_poll, api_poll;
     uv_prepare_t prepare;

@@ -1,5 +1,6 @@
 /* eventlog.c: the log of recorded events and the chain over it. Each record
- * is the event's BLAKE2b-256 digest followed by its bytes; the chain hashes
+ * is the event's BLAKE2b-256 digest followed by its bytes (a redacted one
+ * also keeps the digest of its bytes as first recorded); the chain hashes
  * each digest onto the hash before it, its head kept in meta and a
  * checkpoint every CHECKPOINT_EVERY events, in the commit that appends the
  * event. Reads check a record against its digest and name the seq of one
@@ -20,7 +21,6 @@
  * without walking the whole log. */
 #define CHECKPOINT_EVERY 1024
 
-static _Thread_local uint64_t corrupt_seq;
 static const char CHAIN_HEAD_KEY[] = "chain_head";
 
 void df_chain_digest(const void *data, size_t len, uint8_t digest[DF_CHAIN_BYTES])
@@ -35,11 +35,6 @@ void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_C
     memcpy(both, prev, DF_CHAIN_BYTES);
     memcpy(both + DF_CHAIN_BYTES, digest, DF_CHAIN_BYTES);
     crypto_generichash(hash, DF_CHAIN_BYTES, both, sizeof(both), NULL, 0);
-}
-
-uint64_t df_store_corrupt_seq(void)
-{
-    return corrupt_seq;
 }
 
 int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES])
@@ -158,25 +153,85 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* A redacted record: the digest of its bytes now, REDACTED_MARK, the digest
+ * of its bytes as first recorded (the chain's), then the bytes now. The mark
+ * stands where an unredacted record has its map's first byte, and msgpack
+ * uses 0xc1 for nothing, so the record says which it is; the redacted bytes
+ * keep a check against damage, and the chain's digest stays 32 bytes before
+ * the event in both forms. */
+#define REDACTED_MARK   0xc1
+#define REDACTED_HEADER (2 * DF_CHAIN_BYTES + 1)
+
+static bool record_redacted(const MDB_val *record)
+{
+    return record->mv_size >= REDACTED_HEADER &&
+           ((const uint8_t *)record->mv_data)[DF_CHAIN_BYTES] == REDACTED_MARK;
+}
+
+/* Where the event's bytes start in a record. */
+static size_t record_header(const MDB_val *record)
+{
+    return record_redacted(record) ? REDACTED_HEADER : DF_CHAIN_BYTES;
+}
+
 static bool record_intact(const MDB_val *record)
 {
     uint8_t digest[DF_CHAIN_BYTES];
     if (record->mv_size < DF_CHAIN_BYTES)
         return false;
-    df_chain_digest((const uint8_t *)record->mv_data + DF_CHAIN_BYTES,
-                    record->mv_size - DF_CHAIN_BYTES, digest);
+    size_t header = record_header(record);
+    df_chain_digest((const uint8_t *)record->mv_data + header, record->mv_size - header, digest);
     return sodium_memcmp(digest, record->mv_data, DF_CHAIN_BYTES) == 0;
 }
 
 /* The event's bytes in a log record checked against its digest. */
-static int record_event(uint64_t seq, const MDB_val *record, MDB_val *event)
+static int record_event(df_store *st, uint64_t seq, const MDB_val *record, MDB_val *event)
 {
     if (!record_intact(record)) {
-        corrupt_seq = seq;
+        df_store_note_corrupt(st, seq);
         return DF_STORE_ECORRUPT;
     }
-    *event =
-        (MDB_val){record->mv_size - DF_CHAIN_BYTES, (uint8_t *)record->mv_data + DF_CHAIN_BYTES};
+    size_t header = record_header(record);
+    *event = (MDB_val){record->mv_size - header, (uint8_t *)record->mv_data + header};
+    return 0;
+}
+
+const uint8_t *df_store_record_chain_digest(const MDB_val *record)
+{
+    return (const uint8_t *)record->mv_data + record_header(record) - DF_CHAIN_BYTES;
+}
+
+bool df_store_record_redacted(const MDB_val *record)
+{
+    return record_redacted(record);
+}
+
+int df_store_record_check(const MDB_val *record)
+{
+    return record_intact(record) ? 0 : DF_STORE_ECORRUPT;
+}
+
+int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    uint8_t key[8], chain_digest[DF_CHAIN_BYTES];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, record;
+    int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
+    if (rc != 0)
+        return rc;
+    if (!record_intact(&record)) {
+        df_store_note_corrupt(st, seq);
+        return DF_STORE_ECORRUPT;
+    }
+    memcpy(chain_digest, df_store_record_chain_digest(&record), DF_CHAIN_BYTES);
+    MDB_val v = {len + REDACTED_HEADER, NULL};
+    if ((rc = mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &v, MDB_RESERVE)) != 0)
+        return rc;
+    uint8_t *out = v.mv_data;
+    df_chain_digest(data, len, out);
+    out[DF_CHAIN_BYTES] = REDACTED_MARK;
+    memcpy(out + DF_CHAIN_BYTES + 1, chain_digest, DF_CHAIN_BYTES);
+    memcpy(out + REDACTED_HEADER, data, len);
     return 0;
 }
 
@@ -200,7 +255,7 @@ int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
     df_put_be64(key, seq);
     MDB_val k = {8, key}, record;
     int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
-    return rc != 0 ? rc : record_event(seq, &record, out);
+    return rc != 0 ? rc : record_event(st, seq, &record, out);
 }
 
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
@@ -209,6 +264,7 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
 }
 
 typedef struct checked_scan {
+    df_store *st;
     df_log_each each;
     void *ctx;
     int rc;
@@ -218,7 +274,7 @@ static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     checked_scan *c = ctx;
     MDB_val event;
-    if ((c->rc = record_event(seq, record, &event)) != 0)
+    if ((c->rc = record_event(c->st, seq, record, &event)) != 0)
         return 1;
     return c->each(c->ctx, seq, &event);
 }
@@ -226,7 +282,7 @@ static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx)
 {
-    checked_scan c = {each, ctx, 0};
+    checked_scan c = {st, each, ctx, 0};
     int rc = counter_scan(txn, df_store_dbi(st, DF_DB_LOG), after, limit, checked_each, &c);
     return rc ? rc : c.rc;
 }
@@ -236,7 +292,15 @@ const uint8_t *df_store_log_digest(const MDB_val *event)
     return (const uint8_t *)event->mv_data - DF_CHAIN_BYTES;
 }
 
+bool df_store_log_redacted(const MDB_val *event)
+{
+    uint8_t digest[DF_CHAIN_BYTES];
+    df_chain_digest(event->mv_data, event->mv_size, digest);
+    return sodium_memcmp(digest, df_store_log_digest(event), DF_CHAIN_BYTES) != 0;
+}
+
 typedef struct chain_walk {
+    df_store *st;
     uint8_t *hash;
     int rc;
 } chain_walk;
@@ -245,11 +309,11 @@ static int chain_walk_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     chain_walk *w = ctx;
     if (record->mv_size < DF_CHAIN_BYTES) {
-        corrupt_seq = seq;
+        df_store_note_corrupt(w->st, seq);
         w->rc = DF_STORE_ECORRUPT;
         return 1;
     }
-    df_chain_next(w->hash, record->mv_data, w->hash);
+    df_chain_next(w->hash, df_store_record_chain_digest(record), w->hash);
     return 0;
 }
 
@@ -280,7 +344,7 @@ int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_
         return rc;
     if (from == seq)
         return 0;
-    chain_walk w = {hash, 0};
+    chain_walk w = {st, hash, 0};
     rc = counter_scan(txn, df_store_dbi(st, DF_DB_LOG), from, seq - from, chain_walk_each, &w);
     return rc ? rc : w.rc;
 }
@@ -315,4 +379,20 @@ int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit
                         void *ctx)
 {
     return counter_scan(txn, df_store_dbi(st, DF_DB_MOVES), after, limit, each, ctx);
+}
+
+int df_store_move_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
+{
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key};
+    return mdb_get(txn, df_store_dbi(st, DF_DB_MOVES), &k, out);
+}
+
+int df_store_move_replace(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    uint8_t key[8];
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, v = {len, (void *)data};
+    return mdb_put(txn, df_store_dbi(st, DF_DB_MOVES), &k, &v, 0);
 }

@@ -372,6 +372,7 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
         apply_update(d, ev, pos);
         break;
     case DF_EV_PIPELINE:
+    case DF_EV_REDACTION:
         break;
     }
 }

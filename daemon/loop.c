@@ -15,6 +15,7 @@
 #include "descriptors.h"
 #include "ingest.h"
 #include "notify.h"
+#include "readiness.h"
 
 static bool readable(void *socket)
 {
@@ -66,15 +67,24 @@ static void close_handles(df_daemon *d)
         uv_close((uv_handle_t *)&d->zap_poll, NULL);
 }
 
-/* The batch the idle writer takes next: appends first, so that an append
- * waits for one ingest commit at most; but after an append batch, a waiting
- * ingest batch, so that a steady stream of appends cannot starve ingest.
- * NULL when nothing waits. */
+static bool appends_recent(const df_daemon *d)
+{
+    return d->appends->count > 0 || df_now_ms() - d->appends_seen_ms < DF_APPENDS_RECENT_MS;
+}
+
+/* The batch the writer takes next, queued behind the one it records if it
+ * is busy: appends first, so that an append waits for one ingest commit at
+ * most; but after an append batch, a waiting ingest batch, so that a steady
+ * stream of appends cannot starve ingest. While appends come, an ingest
+ * batch is not queued behind another, where an append arriving next would
+ * wait for both. NULL when nothing waits. */
 static df_batch **next_for_writer(df_daemon *d)
 {
     bool appends = d->appends->count > 0, ingest = d->filling->count > 0;
     if (appends && !(ingest && d->appends_went_last))
         return &d->appends;
+    if (ingest && !d->appends_went_last && appends_recent(d) && !df_writer_idle(d->writer))
+        return NULL;
     return ingest ? &d->filling : NULL;
 }
 
@@ -85,14 +95,14 @@ static df_batch **next_for_writer(df_daemon *d)
 #define SHORT_INGEST_FIRST 1000
 
 /* Learns from an ingest batch how many events the writer commits in about
- * DF_SHORT_COMMIT_MS, from the batch's events and the time from its
- * submission until it came back (which is what an append behind it waits).
- * A batch that was not full and was quick says nothing of larger ones; a
- * change is at most twofold, so that one slow commit (the writer may flush
- * before it) does not throw the estimate far. */
+ * DF_SHORT_COMMIT_MS, from the batch's events and the writer's time on it
+ * (which is what an append queued behind it waits at most). A batch that
+ * was not full and was quick says nothing of larger ones; a change is at
+ * most twofold, so that one slow commit (the writer may flush before it)
+ * does not throw the estimate far. */
 static void measure_ingest(df_daemon *d, const df_batch *done)
 {
-    uint64_t elapsed = uv_hrtime() - d->submitted_ns + 1;
+    uint64_t elapsed = done->writer_ns + 1;
     uint64_t target = DF_SHORT_COMMIT_MS * 1000000ull;
     if (done->count < d->short_ingest && elapsed <= target)
         return;
@@ -108,42 +118,62 @@ static void measure_ingest(df_daemon *d, const df_batch *done)
  * long behind one. */
 static void set_ingest_limit(df_daemon *d)
 {
-    bool appends = d->appends->count > 0 || df_now_ms() - d->appends_seen_ms < DF_APPENDS_RECENT_MS;
-    d->ingest_limit = appends ? d->short_ingest : DF_INGEST_LIMIT;
+    d->ingest_limit = appends_recent(d) ? d->short_ingest : DF_INGEST_LIMIT;
 }
 
-/* Answers and publishes what the writer finished, then gives it the next
- * batch if there is one. */
+/* Whether a batch holds ingest's events (an append's have their request). */
+static bool of_ingest(const df_batch *b)
+{
+    return b->count > 0 && !b->items[0].request;
+}
+
+/* Answers and publishes what the writer finished, in order. */
+static void finish(df_daemon *d)
+{
+    df_batch *done[DF_WRITER_HOLDS];
+    size_t n = 0;
+    while (n < DF_WRITER_HOLDS && (done[n] = df_writer_take(d->writer)) != NULL)
+        n++;
+    for (size_t i = 0; i < n; i++) {
+        df_rejections_note(&d->rejections, done[i]);
+        df_rejections_log(&d->rejections, df_now_ms(), false);
+        if (done[i]->failure && !done[i]->store_full)
+            df_log("%zu events were not recorded: %s", done[i]->count, done[i]->failure_message);
+        else if (!done[i]->failure && of_ingest(done[i]))
+            measure_ingest(d, done[i]);
+        df_api_complete(d, done[i]);
+    }
+    /* each held batch's events go ahead of what is filling: the later
+     * batch's first, so that the earlier one's end up before them */
+    for (size_t i = n; i-- > 0;)
+        if (done[i]->store_full)
+            df_ingest_hold(d, done[i]);
+    for (size_t i = 0; i < n; i++) {
+        df_notify_moves(d, done[i]);
+        df_batch_clear(done[i]);
+        /* one batch is kept for reuse, unless a burst made it large */
+        if (!d->spare && done[i]->arena_cap <= DF_APPENDS_BYTES_LIMIT)
+            d->spare = done[i];
+        else
+            df_batch_free(done[i]);
+    }
+}
+
+/* Answers and publishes what the writer finished, then queues the next
+ * batch if there is one and the writer can take it. */
 static void advance(df_daemon *d)
 {
-    df_batch *done = df_writer_take(d->writer);
-    if (done) {
-        if (done->failure && !done->store_full)
-            df_log("%zu events were not recorded: %s", done->count, done->failure_message);
-        else if (!done->failure && !d->appends_went_last)
-            measure_ingest(d, done);
-        df_api_complete(d, done);
-        if (done->store_full)
-            df_ingest_hold(d, done);
-        df_notify_moves(d, done);
-        df_batch_clear(done);
-        /* one batch is kept for reuse, unless a burst made it large */
-        if (!d->spare && done->arena_cap <= DF_APPENDS_BYTES_LIMIT)
-            d->spare = done;
-        else
-            df_batch_free(done);
-    }
+    finish(d);
     df_stale *stale = NULL;
     size_t nstale = df_writer_take_stale(d->writer, &stale);
     df_notify_stale(d, stale, nstale);
     free(stale);
     df_api_answer_waiting(d);
-    df_batch **next = df_writer_idle(d->writer) ? next_for_writer(d) : NULL;
+    df_batch **next = df_writer_can_take(d->writer) ? next_for_writer(d) : NULL;
     if (next) {
         df_batch *empty = d->spare ? d->spare : df_batch_new();
         if (empty) {
             d->spare = NULL;
-            d->submitted_ns = uv_hrtime();
             df_writer_submit(d->writer, *next);
             d->appends_went_last = next == &d->appends;
             *next = empty;
@@ -216,7 +246,9 @@ static void on_signal(uv_signal_t *handle, int signum)
     for (int turn = 0; turn < 64 && api_open(d) && df_api_drain(d, DF_TURN_MESSAGES) > 0; turn++)
         ;
     d->draining = true;
-    d->drain_deadline = df_now_ms() + DRAIN_MS;
+    d->drain_started_ms = df_now_ms();
+    d->drain_deadline = d->drain_started_ms + DRAIN_MS;
+    df_readiness_stopping("stopping: committing and answering what was received");
     uv_poll_stop(&d->api_poll);
     advance(d);
 }
@@ -232,9 +264,25 @@ static void on_reload(uv_signal_t *handle, int signum)
         df_log("SIGHUP: no --clients to reload");
 }
 
+/* The watchdog is told every second that the loop turns (WatchdogSec= of
+ * 2 s or more, then), and the status when writes stop or resume. */
+static void tell_service_manager(df_daemon *d)
+{
+    bool full = df_writer_store_full(d->writer);
+    if (d->watchdog_usec)
+        df_readiness_alive();
+    if (full != d->told_full && !d->draining)
+        df_readiness_status(full ? "writes stopped: the disk or the store's map is full; "
+                                   "reads are served"
+                                 : "serving");
+    d->told_full = full;
+}
+
 static void on_housekeeping(uv_timer_t *handle)
 {
     df_daemon *d = handle->data;
+    tell_service_manager(d);
+    df_rejections_log(&d->rejections, df_now_ms(), false);
     if (!d->draining)
         df_writer_request_stale_check(d->writer);
     if (++d->ticks % 60 == 0)

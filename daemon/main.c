@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "descriptors.h"
 #include "loop.h"
+#include "readiness.h"
 #include "read_state.h"
 #include "reply.h"
 #include "verify.h"
@@ -40,6 +41,8 @@ static void usage(FILE *out)
             "                     producer, reader, admin (SIGHUP reloads it)\n"
             "  --insecure         allow a non-loopback endpoint without --curve-key\n"
             "  --verify           check the store in --data against its digests and exit\n"
+            "  --compact          rewrite the stopped store in --data without its freed pages "
+            "and exit\n"
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n",
             DF_DEFAULT_INGEST, DF_DEFAULT_API, DF_DEFAULT_NOTIFY, DF_DEFAULT_DATA,
@@ -69,7 +72,7 @@ static bool parse_ms(const char *s, int64_t *out)
 }
 
 /* Returns 0, or EXIT_USAGE after saying what is wrong. */
-static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
+static int parse_options(int argc, char **argv, df_options *opt, bool *verify, bool *compact)
 {
     static const struct option longs[] = {
         {"ingest", required_argument, NULL, 'i'},
@@ -84,6 +87,7 @@ static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
         {"curve-key", required_argument, NULL, 'k'},
         {"clients", required_argument, NULL, 'c'},
         {"insecure", no_argument, NULL, 'I'},
+        {"compact", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -133,6 +137,9 @@ static int parse_options(int argc, char **argv, df_options *opt, bool *verify)
             break;
         case 'v':
             *verify = true;
+            break;
+        case 'C':
+            *compact = true;
             break;
         case 'k':
             opt->curve_key = optarg;
@@ -297,18 +304,62 @@ static void close_sockets(df_daemon *d)
         zmq_ctx_term(d->zmq);
 }
 
+/* `--compact`: the store is opened as the daemon opens it, so that one
+ * running holds the lock and the compaction is refused. */
+static int compact_store(const char *dir, size_t map_mib)
+{
+    df_store *st;
+    df_error err;
+    if (df_store_open(&st, dir, map_mib, &err) != 0) {
+        fprintf(stderr, "dealflowd: %s\n", err.message);
+        return EXIT_STARTUP;
+    }
+    uint64_t before = df_store_disk_bytes(st);
+    int rc = df_store_compact(st, dir, &err);
+    df_store_close(st);
+    if (rc != 0) {
+        fprintf(stderr, "dealflowd: %s\n", err.message);
+        return EXIT_STARTUP;
+    }
+    printf("compacted the store in %s (%llu bytes on disk before)\n", dir,
+           (unsigned long long)before);
+    return 0;
+}
+
+/* The events of the log after the flushed derived state: what start-up
+ * folds back into memory (all of them after a rebuild). */
+static uint64_t events_to_fold(df_store *st)
+{
+    MDB_txn *txn;
+    uint64_t derived = 0, last = 0;
+    if (df_store_read_begin(st, &txn) != 0)
+        return 0;
+    last = df_store_log_last(st, txn);
+    if (df_store_meta_get(st, txn, "derived_seq", &derived) != 0)
+        derived = last;
+    df_store_read_end(st, txn);
+    return last > derived ? last - derived : 0;
+}
+
+static uint64_t ms_since(uint64_t start_ns)
+{
+    return (uv_hrtime() - start_ns) / 1000000;
+}
+
 int main(int argc, char **argv)
 {
     static df_daemon daemon;
     df_daemon *d = &daemon;
     df_error err;
     int status = EXIT_STARTUP;
-    bool verify = false;
-    int rc = parse_options(argc, argv, &d->opt, &verify);
+    bool verify = false, compact = false;
+    int rc = parse_options(argc, argv, &d->opt, &verify, &compact);
     if (rc)
         return rc;
     if (verify)
         return df_verify(d->opt.data);
+    if (compact)
+        return compact_store(d->opt.data, d->opt.map_mib);
     if ((rc = check_open_binds(&d->opt)) != 0)
         return rc;
     char why[512];
@@ -342,22 +393,39 @@ int main(int argc, char **argv)
         !(d->api = open_socket(d, ZMQ_ROUTER, DF_ZAP_API, d->opt.api)) ||
         !(d->notify = open_socket(d, ZMQ_PUB, DF_ZAP_NOTIFY, d->opt.notify)))
         goto out;
+    uint64_t to_fold = events_to_fold(d->store), fold_start = uv_hrtime();
+    df_readiness_status("folding %llu events of the log back into memory",
+                        (unsigned long long)to_fold);
     if (df_writer_start(&d->writer, d->store, writer_done, d, &err) != 0) {
         df_log("%s", err.message);
         goto out;
     }
+    df_log("folded %llu events of the log back into memory in %llu ms", (unsigned long long)to_fold,
+           (unsigned long long)ms_since(fold_start));
     df_writer_set_max_future(d->writer, d->opt.max_future);
     df_writer_counters c = df_writer_counters_get(d->writer);
     df_log("dealflowd %s: data %s, last seq %llu; ingest %s, api %s, notify %s", DF_VERSION,
            d->opt.data, (unsigned long long)c.committed_seq, d->opt.ingest, d->opt.api,
            d->opt.notify);
+    if ((d->watchdog_usec = df_readiness_watchdog_usec()) != 0 && d->watchdog_usec < 2000000)
+        df_log("warning: WatchdogSec= is under 2 s, but the watchdog is told once a second");
+    /* the loop's first turn answers what ZeroMQ queued meanwhile */
+    df_readiness_ready("serving");
     if (df_loop_run(d) != 0) {
         df_log("cannot start the event loop");
         goto out;
     }
     status = 0;
-    df_log("stopped: everything received is committed and answered (last seq %llu)",
-           (unsigned long long)df_writer_counters_get(d->writer).committed_seq);
+    df_rejections_log(&d->rejections, df_now_ms(), true);
+    int64_t drained_ms = df_now_ms();
+    uint64_t last_seq = df_writer_counters_get(d->writer).committed_seq;
+    /* the writer flushes the derived state it holds before it ends */
+    df_writer_stop(d->writer);
+    d->writer = NULL;
+    df_log("stopped: everything received is committed and answered (last seq %llu); draining "
+           "took %lld ms, the last flush %lld ms",
+           (unsigned long long)last_seq, (long long)(drained_ms - d->drain_started_ms),
+           (long long)(df_now_ms() - drained_ms));
 out:
     df_writer_stop(d->writer);
     close_sockets(d);

@@ -14,6 +14,7 @@
 
 #include "read_state.h"
 #include "record.h"
+#include "redact.h"
 #include "reply.h"
 #include "report.h"
 #include "version.h"
@@ -54,7 +55,7 @@ static void fail(query *q, int code, const char *fmt, ...)
 static void store_failed(query *q, int rc)
 {
     if (rc == DF_STORE_ECORRUPT) {
-        unsigned long long seq = (unsigned long long)df_store_corrupt_seq();
+        unsigned long long seq = (unsigned long long)df_store_corrupt_seq(q->d->store);
         df_log("the stored event at seq %llu does not match its digest", seq);
         fail(q, DF_ECORRUPT, "the stored event at seq %llu does not match its digest", seq);
         return;
@@ -561,10 +562,17 @@ int df_request_read(df_daemon *d, const char *body, size_t len, df_parsed_reques
     if (!df_get_str(&req->map, "op", &req->op, &bad))
         return df_fail(err, DF_EBAD_REQUEST, "a request needs `op`, a string");
     req->read = NULL;
+    req->redact = false;
     if (df_str_eq(req->op, "append")) {
         /* per event, a `pipeline` event asks for admin as well (api.c) */
         req->roles = DF_ROLES_WRITE;
         return 0;
+    }
+    if (df_str_eq(req->op, "redact")) {
+        df_redact_request rq;
+        req->redact = true;
+        req->roles = DF_ROLE_ADMIN;
+        return df_redact_read(&req->map, &rq, err);
     }
     for (size_t i = 0; i < sizeof(read_ops) / sizeof(read_ops[0]); i++) {
         if (df_str_eq(req->op, read_ops[i].name)) {

@@ -1,7 +1,8 @@
 /* query.h: the api's requests, from their bytes to their replies: reading a
  * request, and the read operations (ping, stats, deal, history, list, board,
  * replay, rejected, moves, metrics), each answered from one LMDB read
- * transaction. An `append` is recognised here and taken by the api. */
+ * transaction. An `append` and a `redact` are recognised here (a redact
+ * checked) and taken by the api to the writer. */
 #ifndef DF_QUERY_H
 #define DF_QUERY_H
 
@@ -13,8 +14,9 @@ typedef struct df_read_op df_read_op;
 typedef struct df_parsed_request {
     msgpack_object map; /* in the read state's zone: valid until the next request is read */
     df_str op;
-    const df_read_op *read; /* NULL for an append */
+    const df_read_op *read; /* NULL for an append or a redact */
     unsigned roles;         /* the roles that may make it (auth.h) */
+    bool redact;            /* a redact (redact.h), for the writer like an append */
 } df_parsed_request;
 
 /* Reads one request's bytes: a msgpack map with a known `op`, within
@@ -33,7 +35,7 @@ void df_request_answer(df_daemon *d, const df_parsed_request *req, msgpack_packe
 
 typedef enum df_handled {
     DF_HANDLED_ANSWERED, /* the reply is in pk */
-    DF_HANDLED_APPEND,   /* an append, for the writer: nothing packed */
+    DF_HANDLED_APPEND,   /* an append or a redact, for the writer: nothing packed */
 } df_handled;
 
 /* The request handler without sockets, for tests and fuzzing: takes the

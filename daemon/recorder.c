@@ -7,12 +7,15 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apply.h"
 #include "log.h"
 #include "record.h"
+#include "redact.h"
 #include "refold.h"
 #include "table.h"
 
@@ -44,6 +47,8 @@ struct df_recorder {
     size_t ids_bytes;
     size_t nwaiting;        /* touched deals whose late events wait for a refold */
     bool pipelines_changed; /* by a recorded event since the writer last asked */
+    bool redacted;          /* the batch redacted a deal: undone only by a load */
+    df_redactor redactor;
 };
 
 df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder *stale)
@@ -58,6 +63,7 @@ df_recorder *df_recorder_new(df_store *st, df_overlay *overlay, df_stale_finder 
     msgpack_zone_init(&r->zone, 8192);
     msgpack_sbuffer_init(&r->scratch);
     msgpack_sbuffer_init(&r->move_body);
+    df_redactor_init(&r->redactor);
     if (!(r->pipelines = malloc(sizeof(*r->pipelines))) || !(r->refolder = df_refolder_new()) ||
         !(r->ids = df_table_new()) || !(r->deltas = df_agg_deltas_new())) {
         df_recorder_free(r);
@@ -78,6 +84,7 @@ void df_recorder_free(df_recorder *r)
     msgpack_zone_destroy(&r->zone);
     msgpack_sbuffer_destroy(&r->scratch);
     msgpack_sbuffer_destroy(&r->move_body);
+    df_redactor_destroy(&r->redactor);
     df_refolder_free(r->refolder);
     df_table_free(r->ids, NULL);
     df_agg_deltas_free(r->deltas);
@@ -276,6 +283,68 @@ static int define_pipeline(df_recorder *r, MDB_txn *txn)
     return p ? df_store_pipeline_put(r->st, txn, p) : MDB_PANIC;
 }
 
+/* ---- redacting a deal ---- */
+
+/* The deal's pending state, made from r->before when memory holds none,
+ * with the event seq among its events; a refold of it waits. */
+static df_pending *pending_with(df_recorder *r, df_pending *p, uint64_t seq)
+{
+    if (!p && (!(p = df_overlay_add(r->overlay, r->before.deal.s, r->before.deal.len)) ||
+               !df_overlay_keep(r->overlay, p, &r->before)))
+        return NULL;
+    if (!df_overlay_push_seq(r->overlay, p, seq))
+        return NULL;
+    r->pending_events++;
+    return p;
+}
+
+/* A `redact` request: the deal's events lose the values, the redaction is
+ * recorded, and the deal is refolded from its redacted events, so that its
+ * projection, indexes and aggregates follow at the next flush. */
+static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
+{
+    msgpack_object obj;
+    df_redact_request rq;
+    df_error err = {0};
+    df_pending *p;
+    bool existed;
+    uint32_t changed;
+    df_str by = {it->by_len ? b->arena + it->by : NULL, it->by_len};
+    int rc;
+    msgpack_zone_clear(&r->zone);
+    if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, &err) != 0 ||
+        df_redact_read(&obj, &rq, &err) != 0)
+        return refuse(r, txn, b, it, &err);
+    if ((rc = load_deal(r, txn, rq.deal, &p, &existed)) != 0)
+        return rc;
+    if (!existed || (p && !p->record)) {
+        df_fail(&err, DF_ENOT_FOUND, "no deal `%.*s`", (int)rq.deal.len, rq.deal.ptr);
+        return refuse(r, txn, b, it, &err);
+    }
+    if ((rc = df_redact_events(&r->redactor, r->st, txn, &rq, p ? p->seqs : NULL, p ? p->nseqs : 0,
+                               p != NULL, &changed)) != 0)
+        return rc;
+    uint64_t seq = r->last_seq + 1;
+    msgpack_sbuffer_clear(&r->scratch);
+    if ((rc = df_redact_record(&rq, changed, by, seq, it->recv, &r->scratch)) != 0 ||
+        (rc = df_store_log_put(r->st, txn, seq, r->scratch.data, r->scratch.size)) != 0)
+        return rc;
+    char id[40];
+    int idlen = snprintf(id, sizeof(id), "redaction/%llu", (unsigned long long)seq);
+    if ((rc = remember_id(r, (df_str){id, (uint32_t)idlen}, seq)) != 0)
+        return rc;
+    r->last_seq = seq;
+    it->seq = seq;
+    it->redacted = changed;
+    r->redacted = true;
+    if (!(p = pending_with(r, p, seq)))
+        return ENOMEM;
+    df_deal_init(&r->after, p->id, p->id_len);
+    if ((rc = refold_now(r, txn, p)) != 0)
+        return rc;
+    return df_overlay_keep(r->overlay, p, &r->after) ? 0 : ENOMEM;
+}
+
 int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
 {
     df_event *ev = &r->event;
@@ -287,6 +356,8 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
 
     if (it->error)
         return it->request ? 0 : reject(r, txn, b, it);
+    if (it->redaction)
+        return redact(r, txn, b, it);
     msgpack_zone_clear(&r->zone);
     if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, &err) != 0 ||
         df_event_decode(&obj, ev, &err) != 0)
@@ -333,15 +404,16 @@ df_recorder_mark df_recorder_mark_get(const df_recorder *r)
 
 bool df_recorder_undo(df_recorder *r, const df_batch *b, const df_recorder_mark *m)
 {
-    /* a definition changed the pipelines: only a load restores them */
-    if (r->pipelines_changed)
+    /* a definition changed the pipelines, or a redaction the log's bytes
+     * under the deals it refolded: only a load restores them */
+    if (r->pipelines_changed || r->redacted)
         return false;
     df_overlay_undo(r->overlay, m->last_seq);
     /* the ids the batch recorded are forgotten (a NULL value is absent) */
     for (size_t i = 0; i < b->count; i++) {
         const df_item *it = &b->items[i];
         msgpack_object obj;
-        if (it->error || it->dup || it->seq <= m->last_seq)
+        if (it->error || it->dup || it->seq <= m->last_seq || it->redaction)
             continue;
         msgpack_zone_clear(&r->zone);
         if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, NULL) != 0 ||
@@ -378,6 +450,7 @@ int df_recorder_end_batch(df_recorder *r, MDB_txn *txn)
 
 void df_recorder_publish(df_recorder *r)
 {
+    r->redacted = false;
     df_overlay_publish(r->overlay);
 }
 
@@ -519,6 +592,17 @@ static int replay_log(df_recorder *r)
         }
         if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
             continue;
+        if (ev->type == DF_EV_REDACTION) {
+            /* the flushed projection may predate it: the deal is refolded
+             * from its redacted events */
+            if (!existed || !(p = pending_with(r, p, seq)))
+                rc = existed ? ENOMEM : MDB_CORRUPTED;
+            else if (!p->refold_waiting) {
+                r->nwaiting++;
+                p->refold_waiting = true;
+            }
+            continue;
+        }
         const df_deal *before = existed ? &r->before : NULL;
         df_apply_result result =
             df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
@@ -564,6 +648,7 @@ int df_recorder_load(df_recorder *r)
         return ENOMEM;
     df_table_clear(r->ids, NULL);
     r->nwaiting = 0;
+    r->redacted = false;
     r->pending_events = 0;
     r->ids_bytes = 0;
     if (r->last_seq > r->derived_seq)

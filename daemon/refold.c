@@ -61,7 +61,8 @@ static int collect(void *ctx, uint64_t seq)
     df_refolder *r = ctx;
     if ((r->rc = load_event(r, seq)) != 0)
         return 1;
-    if (r->event.at > r->as_of)
+    /* a redaction is in the deal's history, not in its fold */
+    if (r->event.at > r->as_of || r->event.type == DF_EV_REDACTION)
         return 0;
     if (r->count == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;

@@ -193,7 +193,8 @@ void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, ui
 }
 
 /* A stored event map, opened again to take the proof's three keys after its
- * own. */
+ * own, and `redacted: true` when its bytes no longer match its digest by
+ * design. */
 static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, const uint8_t *hash)
 {
     df_msgpack_header head;
@@ -202,8 +203,13 @@ static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, cons
         head.count = 0; /* the log holds maps only; still a valid reply */
         head.header_size = event->mv_size;
     }
-    msgpack_pack_map(pk, head.count + 3);
+    bool redacted = df_store_log_redacted(event);
+    msgpack_pack_map(pk, head.count + 3 + redacted);
     pk->callback(pk->data, bytes + head.header_size, event->mv_size - head.header_size);
+    if (redacted) {
+        df_pack_cstr(pk, "redacted");
+        pack_bool(pk, true);
+    }
     df_pack_cstr(pk, "raw");
     pack_bin(pk, event->mv_data, event->mv_size);
     df_pack_cstr(pk, "digest");
@@ -386,8 +392,27 @@ void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics 
     pack_float_or_nil(pk, m->velocity);
 }
 
+/* A redact: {seq (the redaction's), redacted (how many events it changed)},
+ * or its error. */
+static void reply_redact(msgpack_packer *pk, const df_item *it, const df_batch *b)
+{
+    if (it->error) {
+        df_reply_error(pk, it->error, df_batch_text(b, it->message));
+        return;
+    }
+    df_reply_ok(pk, 2);
+    df_pack_cstr(pk, "seq");
+    msgpack_pack_uint64(pk, it->seq);
+    df_pack_cstr(pk, "redacted");
+    msgpack_pack_uint32(pk, it->redacted);
+}
+
 void df_reply_append(msgpack_packer *pk, const df_batch *b, size_t first, size_t end)
 {
+    if (end == first + 1 && b->items[first].redaction) {
+        reply_redact(pk, &b->items[first], b);
+        return;
+    }
     df_reply_ok(pk, 1);
     df_pack_cstr(pk, "results");
     msgpack_pack_array(pk, end - first);

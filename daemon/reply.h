@@ -71,7 +71,7 @@ void df_reply_board(msgpack_packer *pk, const df_figures *f);
 void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines, size_t count);
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
 /* An append's results: one per event of items [first, end) of a committed
- * batch. */
+ * batch; for a redact (one item), its seq and how many events it changed. */
 void df_reply_append(msgpack_packer *pk, const df_batch *b, size_t first, size_t end);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct df_store {
     pthread_mutex_t map_mu;
     bool reading; /* under map_mu */
     int lock_fd, dir_fd;
+    /* the last damaged log record a read found (either thread) */
+    _Atomic uint64_t corrupt_seq;
     char path[4096];
 };
 
@@ -45,6 +48,18 @@ static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
  * dealflowd is dropped, and the log is folded again from its start. The ids
  * and each deal's events go too: that fold remembers every id and event
  * again, and their puts refuse a key that is there. */
+/* Drops what derives from the log; the next start folds the log back from
+ * its first event and writes it all again. */
+static int drop_derived(df_store *st, MDB_txn *txn)
+{
+    int rc;
+    if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
+        (rc = mdb_drop(txn, st->deal_events, 0)) != 0)
+        return rc;
+    return df_store_meta_put(st, txn, "derived_seq", 0);
+}
+
 static int rebuild_if_old(df_store *st, MDB_txn *txn)
 {
     uint64_t derived = 0, last_seq;
@@ -56,10 +71,7 @@ static int rebuild_if_old(df_store *st, MDB_txn *txn)
         df_log("the store's projections and aggregates are from an older dealflowd: rebuilding "
                "them from the log (%llu events)",
                (unsigned long long)last_seq);
-    if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->deal_events, 0)) != 0 ||
-        (rc = df_store_meta_put(st, txn, "derived_seq", 0)) != 0)
+    if ((rc = drop_derived(st, txn)) != 0)
         return rc;
     return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
 }
@@ -270,6 +282,57 @@ void df_store_close(df_store *st)
     if (st->dir_fd >= 0)
         close(st->dir_fd);
     free(st);
+}
+
+int df_store_compact(df_store *st, const char *dir, df_error *err)
+{
+    char copy[4200], path[4200];
+    snprintf(copy, sizeof(copy), "%s/data.mdb.compact", dir);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    /* Derived rows may hold a redacted owner's name in their keys (a row of
+     * the aggregates is kept, emptied, where others probe past it): they
+     * go, and the next start writes them again from the redacted log. */
+    MDB_txn *txn = NULL;
+    int drc = df_store_write_begin(st, &txn);
+    if (drc == 0) {
+        if ((drc = drop_derived(st, txn)) == 0)
+            drc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    if (drc != 0)
+        return df_fail(err, DF_EUNAVAILABLE, "cannot drop the derived state in %s: %s", dir,
+                       mdb_strerror(drc));
+    int fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return df_fail(err, DF_EUNAVAILABLE, "cannot create %s: %s", copy, strerror(errno));
+    /* only the pages in use are copied, and written afresh: the bytes of
+     * freed pages (redacted values among them) stay behind */
+    int rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = errno;
+    if (rc == 0 && rename(copy, path) != 0)
+        rc = errno;
+    if (rc == 0 && st->dir_fd >= 0 && fsync(st->dir_fd) != 0)
+        rc = errno;
+    if (rc != 0) {
+        unlink(copy);
+        return df_fail(err, DF_EUNAVAILABLE, "cannot compact the store in %s: %s", dir,
+                       mdb_strerror(rc));
+    }
+    return 0;
+}
+
+uint64_t df_store_corrupt_seq(df_store *st)
+{
+    return atomic_load(&st->corrupt_seq);
+}
+
+void df_store_note_corrupt(df_store *st, uint64_t seq)
+{
+    atomic_store(&st->corrupt_seq, seq);
 }
 
 MDB_dbi df_store_dbi(df_store *st, df_store_db db)

@@ -31,6 +31,10 @@ typedef struct df_store df_store;
  * DF_EUNAVAILABLE with a message saying what is wrong with the directory. */
 int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err);
 void df_store_close(df_store *st);
+/* Replaces data.mdb in dir by a compacted copy of the open store (then
+ * close it, unused): the bytes of freed pages are in no file afterwards.
+ * Returns 0 or DF_EUNAVAILABLE with a message. */
+int df_store_compact(df_store *st, const char *dir, df_error *err);
 /* Clears reader slots left by dead processes. */
 void df_store_check_readers(df_store *st);
 /* Bytes the data file takes on disk. */
@@ -82,9 +86,10 @@ void df_chain_next(const uint8_t prev[DF_CHAIN_BYTES], const uint8_t digest[DF_C
                    uint8_t hash[DF_CHAIN_BYTES]);
 /* Returned by the log's reads for a record that does not match its digest
  * (an errno, like ENOMEM, so that mdb_strerror still reads well: "Bad
- * message"); df_store_corrupt_seq() then names it (for the calling thread). */
+ * message"); df_store_corrupt_seq() then names the last such seq found. */
 #define DF_STORE_ECORRUPT EBADMSG
-uint64_t df_store_corrupt_seq(void);
+uint64_t df_store_corrupt_seq(df_store *st);
+void df_store_note_corrupt(df_store *st, uint64_t seq);
 /* A store written before events had digests gets them, and its chain, once
  * (at open, in txn). */
 int df_store_add_digests(df_store *st, MDB_txn *txn);
@@ -103,6 +108,20 @@ int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, 
 /* The digest stored with an event that _get or _scan gave, valid as long as
  * the event's bytes are. */
 const uint8_t *df_store_log_digest(const MDB_val *event);
+/* Whether an event that _get or _scan gave was redacted: its bytes no
+ * longer hash to the digest the chain holds (the read checked them against
+ * the digest of their redacted form). */
+bool df_store_log_redacted(const MDB_val *event);
+/* Replaces the bytes of the recorded event seq by their redacted form; the
+ * record keeps the digest the chain holds and gains one of its new bytes
+ * (see "Redaction" in PROTOCOL.md). */
+int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
+/* For walks of the raw log records (verify.c): whether a record is intact
+ * (0 or DF_STORE_ECORRUPT), whether it was redacted, and the digest the
+ * chain holds for it. */
+int df_store_record_check(const MDB_val *record);
+bool df_store_record_redacted(const MDB_val *record);
+const uint8_t *df_store_record_chain_digest(const MDB_val *record);
 /* The chain's hash at seq (32 zero bytes at 0), and at the log's last seq. */
 int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_CHAIN_BYTES]);
 int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]);
@@ -110,6 +129,10 @@ int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]
 /* deal.moved notifications as published: seq -> the msgpack body. */
 int df_store_move_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
 uint64_t df_store_moves_last(df_store *st, MDB_txn *txn);
+/* The one made by the event seq (MDB_NOTFOUND: it moved nothing), and its
+ * body replaced (by a redaction). */
+int df_store_move_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out);
+int df_store_move_replace(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
 int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                         void *ctx);
 

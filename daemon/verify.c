@@ -22,6 +22,7 @@
  * it goes, so that a child killed by a fault still says how far it got. */
 typedef struct walk {
     uint64_t count;
+    uint64_t redacted; /* records whose bytes were redacted by design */
     uint64_t last_good;
     uint64_t damaged_seq; /* 0: none */
     uint8_t head[DF_CHAIN_BYTES];
@@ -45,7 +46,7 @@ static int walk_log(MDB_txn *txn, MDB_dbi log, MDB_dbi chain, bool has_chain, wa
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    uint8_t hash[DF_CHAIN_BYTES] = {0}, digest[DF_CHAIN_BYTES];
+    uint8_t hash[DF_CHAIN_BYTES] = {0};
     int rc = mdb_cursor_open(txn, log, &cur);
     if (rc != 0) {
         snprintf(w->message, sizeof(w->message), "cannot read the log: %s", mdb_strerror(rc));
@@ -62,13 +63,14 @@ static int walk_log(MDB_txn *txn, MDB_dbi log, MDB_dbi chain, bool has_chain, wa
             mdb_cursor_close(cur);
             return walk_fail(w, expected, "the record is too short to hold a digest");
         }
-        df_chain_digest((const uint8_t *)v.mv_data + DF_CHAIN_BYTES, v.mv_size - DF_CHAIN_BYTES,
-                        digest);
-        if (memcmp(digest, v.mv_data, DF_CHAIN_BYTES) != 0) {
+        if (df_store_record_check(&v) != 0) {
             mdb_cursor_close(cur);
             return walk_fail(w, expected, "the event does not match its digest");
         }
-        df_chain_next(hash, digest, hash);
+        /* a redacted record was checked against the digest of its redacted
+         * bytes; the chain goes on with the digest of the bytes first recorded */
+        w->redacted += df_store_record_redacted(&v);
+        df_chain_next(hash, df_store_record_chain_digest(&v), hash);
         uint8_t key[8];
         MDB_val kept;
         df_put_be64(key, expected);
@@ -178,7 +180,11 @@ int df_verify(const char *dir)
     } else {
         char hex[2 * DF_CHAIN_BYTES + 1];
         sodium_bin2hex(hex, sizeof(hex), w->head, DF_CHAIN_BYTES);
-        printf("%llu events, chain head %s\n", (unsigned long long)w->count, hex);
+        if (w->redacted > 0)
+            printf("%llu events, %llu redacted, chain head %s\n", (unsigned long long)w->count,
+                   (unsigned long long)w->redacted, hex);
+        else
+            printf("%llu events, chain head %s\n", (unsigned long long)w->count, hex);
         result = 0;
     }
     munmap(w, sizeof(*w));

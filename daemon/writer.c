@@ -6,37 +6,40 @@
  * recorded and the memory state is rebuilt from the log. */
 #include "writer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
 #include "overlay.h"
 #include "recorder.h"
+#include "room.h"
 
 /* Derived state is also flushed after a quiet spell this long. */
 #define FLUSH_IDLE_MS 200
-/* While the store is full, a batch is tried again after this long. */
-#define FULL_RETRY_MS 500
-/* Room asked of the store beyond a batch's own bytes. */
-#define ROOM_MIN (256u << 10)
 
 struct df_writer {
     df_store *st;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* waits on CLOCK_MONOTONIC */
-    df_batch *submitted;
-    df_batch *finished;
+    df_batch *queued;    /* the next batch, while the writer works on one */
+    bool queued_held;    /* submitted behind a held batch the loop has not taken back */
+    df_batch *current;   /* the batch being recorded */
+    df_batch *finished[DF_WRITER_HOLDS]; /* oldest first */
+    size_t nfinished;
+    size_t held_untaken; /* held batches in finished */
     bool working;
     bool stopping;
     bool started;
     bool flush_wanted; /* under mu */
     bool stale_wanted; /* under mu */
-    int64_t retry_at;  /* while full: when the next batch is tried (writer thread) */
+    df_room room;      /* whether the store has room (writer thread; `full` read by all) */
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
@@ -46,9 +49,15 @@ struct df_writer {
     df_recorder *recorder;  /* the writer thread's */
 };
 
-static const char *map_full_hint(int rc)
+/* The monotonic time ms from now, for a timed wait on `wake`. */
+static struct timespec deadline_in(int64_t ms)
 {
-    return rc == MDB_MAP_FULL ? " (restart dealflowd with a larger --map-size)" : "";
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
 }
 
 /* Publishes the recorder's counts: after the deals they count are visible. */
@@ -81,7 +90,7 @@ static void look_for_stale(df_writer *w)
 
 static void flush(df_writer *w)
 {
-    int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + ROOM_MIN);
+    int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + DF_ROOM_MIN);
     if (rc == 0)
         rc = df_recorder_flush(w->recorder);
     if (rc != 0) {
@@ -92,7 +101,7 @@ static void flush(df_writer *w)
         pthread_mutex_unlock(&w->mu);
         if (first)
             df_log("flushing derived state failed (it stays in memory and is retried): %s%s",
-                   mdb_strerror(rc), map_full_hint(rc));
+                   mdb_strerror(rc), df_room_map_hint(rc));
         return;
     }
     pthread_mutex_lock(&w->mu);
@@ -105,78 +114,33 @@ static void flush(df_writer *w)
     look_for_stale(w);
 }
 
-static const char *full_reason(int rc)
-{
-    return rc == ENOSPC ? "the disk is full" : "the store's map is full and cannot grow now";
-}
-
-/* Notes whether the store is full (rc: ENOSPC, MDB_MAP_FULL) or not (0),
- * logging when writes stop and when they resume. */
-static void note_full(df_writer *w, int rc)
-{
-    pthread_mutex_lock(&w->mu);
-    bool was = w->counters.store_full;
-    w->counters.store_full = rc != 0;
-    pthread_mutex_unlock(&w->mu);
-    if (rc != 0) {
-        w->retry_at = df_now_ms() + FULL_RETRY_MS;
-        if (!was)
-            df_log("writes stopped: %s (%llu bytes free); appends are refused and ingest is "
-                   "held until there is room",
-                   full_reason(rc), (unsigned long long)df_store_space_get(w->st).disk_free);
-    } else if (was) {
-        df_log("writes resumed: the store has room again");
-    }
-}
-
 /* While the store is full, waits out the retry delay (or a stop). */
 static void wait_for_retry(df_writer *w)
 {
-    struct timespec until;
-    int64_t wait_ms = w->retry_at - df_now_ms();
+    int64_t wait_ms = df_room_retry_in(&w->room);
     if (wait_ms <= 0)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += (wait_ms % 1000) * 1000000L;
-    until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = deadline_in(wait_ms);
     pthread_mutex_lock(&w->mu);
     while (!w->stopping && pthread_cond_timedwait(&w->wake, &w->mu, &until) != ETIMEDOUT)
         ;
     pthread_mutex_unlock(&w->mu);
 }
 
-/* A batch the full store could not take: nothing of it was tried, so memory
- * is untouched; the loop answers its appends and holds its ingest events. */
-static void hold(df_batch *b, int rc)
-{
-    b->failure = DF_EUNAVAILABLE;
-    b->store_full = true;
-    snprintf(b->failure_message, sizeof(b->failure_message),
-             "%s: nothing was recorded; retry when there is room", full_reason(rc));
-}
-
-/* Whether a failed commit (rc) failed for want of room; LMDB reports a short
- * write to a full disk as EIO, so the disk is looked at again. */
-static int full_error(df_writer *w, int rc)
-{
-    if (rc == ENOSPC || rc == MDB_MAP_FULL)
-        return rc;
-    if (rc == EIO && df_store_space_get(w->st).disk_free < ROOM_MIN)
-        return ENOSPC;
-    return 0;
-}
-
-static void process(df_writer *w, df_batch *b)
+static void process(df_writer *w, df_batch *b, bool behind_held)
 {
     MDB_txn *txn = NULL;
     int rc;
-    if (df_writer_store_full(w))
+    if (behind_held) {
+        /* recorded now, its events would come before the held ones the loop
+         * puts back ahead of what arrived since */
+        df_room_hold(&w->room, b);
+        return;
+    }
+    if (df_room_full(&w->room))
         wait_for_retry(w);
-    rc = df_store_make_room(w->st, 4 * b->arena_len + ROOM_MIN);
-    note_full(w, rc);
-    if (rc != 0) {
-        hold(b, rc);
+    if (df_room_make(&w->room, w->st, 4 * b->arena_len) != 0) {
+        df_room_hold(&w->room, b);
         return;
     }
     df_recorder_mark mark = df_recorder_mark_get(w->recorder);
@@ -204,20 +168,14 @@ static void process(df_writer *w, df_batch *b)
         if (load_rc != 0)
             df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
     }
-    int full = full_error(w, rc);
-    if (full != 0) {
-        rc = full;
+    if (df_room_commit_failed(&w->room, w->st, rc) != 0) {
         /* the room looked for was not enough: held like a batch not tried */
-        note_full(w, rc);
-        b->nmoves = 0;
-        b->rejected = 0;
-        b->duplicates = 0;
-        hold(b, rc);
+        df_room_hold(&w->room, b);
         return;
     }
     b->failure = DF_EUNAVAILABLE;
     snprintf(b->failure_message, sizeof(b->failure_message),
-             "the store could not record the batch: %s%s", mdb_strerror(rc), map_full_hint(rc));
+             "the store could not record the batch: %s%s", mdb_strerror(rc), df_room_map_hint(rc));
     b->nmoves = 0;
     b->rejected = 0;
     b->duplicates = 0;
@@ -241,18 +199,14 @@ static bool wait_for_work(df_writer *w)
 {
     struct timespec until;
     bool timed = false;
-    while (!w->submitted && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
-        if (w->counters.store_full) {
+    while (!w->queued && !w->stopping && !w->flush_wanted && !w->stale_wanted) {
+        if (df_room_full(&w->room)) {
             /* looks for room again even when nothing comes: the loop sends
              * nothing while the store is full */
-            struct timespec retry;
-            int64_t wait_ms = w->retry_at - df_now_ms();
+            int64_t wait_ms = df_room_retry_in(&w->room);
             if (wait_ms <= 0)
                 return false;
-            clock_gettime(CLOCK_MONOTONIC, &retry);
-            retry.tv_nsec += (wait_ms % 1000) * 1000000L;
-            retry.tv_sec += wait_ms / 1000 + retry.tv_nsec / 1000000000L;
-            retry.tv_nsec %= 1000000000L;
+            struct timespec retry = deadline_in(wait_ms);
             if (pthread_cond_timedwait(&w->wake, &w->mu, &retry) == ETIMEDOUT)
                 return false;
             continue;
@@ -263,10 +217,7 @@ static bool wait_for_work(df_writer *w)
             continue;
         }
         if (!timed) {
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += FLUSH_IDLE_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            until = deadline_in(FLUSH_IDLE_MS);
             timed = true;
         }
         if (pthread_cond_timedwait(&w->wake, &w->mu, &until) == ETIMEDOUT)
@@ -275,35 +226,56 @@ static bool wait_for_work(df_writer *w)
     return false;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void *writer_main(void *arg)
 {
     df_writer *w = arg;
     for (;;) {
         pthread_mutex_lock(&w->mu);
         bool idle = wait_for_work(w);
-        df_batch *b = w->submitted;
+        df_batch *b = w->queued;
+        bool behind_held = w->queued_held;
         bool stopping = w->stopping && !b;
         bool want_flush = w->flush_wanted || idle || stopping || df_recorder_flush_due(w->recorder);
         bool want_stale = w->stale_wanted && !stopping;
-        w->submitted = NULL;
+        w->queued = NULL;
+        w->queued_held = false;
+        w->current = b;
         w->flush_wanted = false;
         w->stale_wanted = false;
         w->working = b != NULL || want_flush || want_stale;
         pthread_mutex_unlock(&w->mu);
+        uint64_t began = now_ns();
 
-        if (!b && df_writer_store_full(w) && df_now_ms() >= w->retry_at)
-            note_full(w, df_store_make_room(w->st, ROOM_MIN));
+        if (!b && df_room_full(&w->room) && df_room_retry_in(&w->room) <= 0)
+            df_room_make(&w->room, w->st, 0);
         if (want_stale && unflushed(w) && df_stale_finder_overdue(w->stale, df_now_ms()))
             want_flush = true;
         if (want_flush && unflushed(w))
             flush(w); /* looks for stale deals too */
         else if (want_stale && !unflushed(w))
             look_for_stale(w);
-        if (b)
-            process(w, b);
+        if (b) {
+            process(w, b, behind_held);
+            b->writer_ns = now_ns() - began;
+        }
         pthread_mutex_lock(&w->mu);
-        if (b)
-            w->finished = b;
+        if (b) {
+            assert(w->nfinished < DF_WRITER_HOLDS);
+            w->finished[w->nfinished++] = b;
+            w->current = NULL;
+            if (b->store_full) {
+                w->held_untaken++;
+                if (w->queued)
+                    w->queued_held = true;
+            }
+        }
         w->working = false;
         pthread_mutex_unlock(&w->mu);
         if (stopping)
@@ -355,10 +327,26 @@ void df_writer_set_max_future(df_writer *w, int64_t ms)
     df_recorder_set_max_future(w->recorder, ms);
 }
 
+/* Under mu: the batches handed over and not taken back. */
+static size_t holds(const df_writer *w)
+{
+    return (w->queued != NULL) + (w->current != NULL) + w->nfinished;
+}
+
+bool df_writer_can_take(df_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool room = holds(w) < DF_WRITER_HOLDS && !w->queued;
+    pthread_mutex_unlock(&w->mu);
+    return room;
+}
+
 void df_writer_submit(df_writer *w, df_batch *b)
 {
     pthread_mutex_lock(&w->mu);
-    w->submitted = b;
+    assert(holds(w) < DF_WRITER_HOLDS && !w->queued);
+    w->queued = b;
+    w->queued_held = w->held_untaken > 0;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
@@ -374,8 +362,14 @@ void df_writer_request_flush(df_writer *w)
 df_batch *df_writer_take(df_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    df_batch *b = w->finished;
-    w->finished = NULL;
+    df_batch *b = NULL;
+    if (w->nfinished > 0) {
+        b = w->finished[0];
+        w->nfinished--;
+        memmove(w->finished, w->finished + 1, w->nfinished * sizeof(w->finished[0]));
+        if (b->store_full)
+            w->held_untaken--;
+    }
     pthread_mutex_unlock(&w->mu);
     return b;
 }
@@ -396,17 +390,14 @@ size_t df_writer_take_stale(df_writer *w, df_stale **out)
 bool df_writer_idle(df_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    bool idle = !w->submitted && !w->working && !w->finished;
+    bool idle = holds(w) == 0 && !w->working;
     pthread_mutex_unlock(&w->mu);
     return idle;
 }
 
 bool df_writer_store_full(df_writer *w)
 {
-    pthread_mutex_lock(&w->mu);
-    bool full = w->counters.store_full;
-    pthread_mutex_unlock(&w->mu);
-    return full;
+    return df_room_full(&w->room);
 }
 
 void df_writer_count_lost(df_writer *w, uint64_t events)
@@ -421,6 +412,7 @@ df_writer_counters df_writer_counters_get(df_writer *w)
     pthread_mutex_lock(&w->mu);
     df_writer_counters c = w->counters;
     pthread_mutex_unlock(&w->mu);
+    c.store_full = df_room_full(&w->room);
     return c;
 }
 

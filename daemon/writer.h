@@ -2,7 +2,9 @@
  * hands it a batch of received events, it appends them to the log in one
  * transaction, folds them into the deals it holds in memory, commits, and
  * hands the batch back with a result per event and the deal.moved
- * notifications to publish. Derived state reaches the store in flushes. */
+ * notifications to publish. While it records one batch it holds the next,
+ * so that it goes from one commit straight to the next. Derived state
+ * reaches the store in flushes. */
 #ifndef DF_WRITER_H
 #define DF_WRITER_H
 
@@ -38,11 +40,22 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
 /* How far ahead of its arrival a sent event's `at` may be, in ms (apply.h;
  * by default DF_DEFAULT_MAX_FUTURE). Call it before the first batch. */
 void df_writer_set_max_future(df_writer *w, int64_t ms);
-/* Hands a batch over; the writer must be idle (df_writer_take returned it). */
+/* The batches the writer holds at most, handed over and not yet taken
+ * back: the one it records and the one queued behind it. */
+#define DF_WRITER_HOLDS 2
+/* Whether df_writer_submit may be called: nothing is queued, and the writer
+ * holds at most one batch (being recorded, or finished and not taken). */
+bool df_writer_can_take(df_writer *w);
+/* Hands a batch over (df_writer_can_take must be true). Batches are recorded
+ * one after another on the writer thread, in the order submitted. While a
+ * batch came back held (store_full) and was not taken yet, the batch queued
+ * behind it is held too without being tried, so that the loop can put the
+ * held events back ahead of newer ones in their order. */
 void df_writer_submit(df_writer *w, df_batch *b);
-/* Returns the batch the writer finished, or NULL while it is still working
- * or has nothing. */
+/* Returns the oldest batch the writer finished, or NULL while none is; the
+ * batches come back in the order they were submitted. */
 df_batch *df_writer_take(df_writer *w);
+/* Whether the writer holds no batch and is doing nothing. */
 bool df_writer_idle(df_writer *w);
 /* Asks for the derived state held in memory to be flushed to the store
  * soon; `done` is called when it was. */
@@ -64,7 +77,7 @@ size_t df_writer_take_stale(df_writer *w, df_stale **out);
 bool df_writer_store_full(df_writer *w);
 /* Counts received events that could be neither recorded nor rejected. */
 void df_writer_count_lost(df_writer *w, uint64_t events);
-/* Stops the thread after the batch it holds. */
+/* Stops the thread after the batches it holds. */
 void df_writer_stop(df_writer *w);
 
 #endif

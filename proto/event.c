@@ -406,6 +406,8 @@ static int decode_by_type(const msgpack_object *const *val, df_event *ev, df_err
         if (val[K_STAGES] == NULL)
             return df_fail(err, DF_EBAD_REQUEST, "`stages` is required in a pipeline event");
         return decode_stages(val[K_STAGES], ev, err);
+    case DF_EV_REDACTION: /* folds into nothing: its keys are for the reader */
+        return 0;
     }
     return df_fail(err, DF_EBAD_REQUEST, "unknown event type");
 }
@@ -465,7 +467,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
 
     if (val[K_TYPE] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`type` is required");
-    if (!get_str(val[K_TYPE], 5, 8, false, &type))
+    if (!get_str(val[K_TYPE], 5, 9, false, &type))
         type.len = 0;
     if (df_str_eq(type, "stage"))
         ev->type = DF_EV_STAGE;
@@ -475,6 +477,8 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
         ev->type = DF_EV_UPDATE;
     else if (df_str_eq(type, "pipeline"))
         ev->type = DF_EV_PIPELINE;
+    else if (recorded && df_str_eq(type, "redaction"))
+        ev->type = DF_EV_REDACTION;
     else
         return df_fail(err, DF_EBAD_REQUEST,
                        "`type` must be \"stage\", \"activity\", \"update\" or \"pipeline\"");
@@ -613,6 +617,11 @@ int df_event_record_by(const char *raw, size_t len, uint64_t seq, int64_t recv, 
         return DF_EINTERNAL;
     }
     return 0;
+}
+
+bool df_event_key_known(const char *key, size_t len)
+{
+    return len <= UINT32_MAX && event_key(key, (uint32_t)len) != K_UNKNOWN;
 }
 
 int df_event_decode(const msgpack_object *map, df_event *ev, df_error *err)

@@ -33,6 +33,10 @@ typedef enum df_event_type {
     DF_EV_ACTIVITY,
     DF_EV_UPDATE,
     DF_EV_PIPELINE,
+    /* recorded by the daemon only (a sent event of this type is refused):
+     * the personal values of its deal's events were removed; it folds into
+     * nothing */
+    DF_EV_REDACTION,
 } df_event_type;
 
 typedef enum df_outcome { DF_OPEN = 0, DF_WON, DF_LOST } df_outcome;
@@ -94,6 +98,10 @@ int df_event_decode(const msgpack_object *map, df_event *ev, df_error *err);
 /* Whether an amount is within DF_AMOUNT_MAX (df_event_decode refuses a sent
  * amount that is not; a recorded one is read as it is). */
 bool df_amount_in_bound(df_num amount);
+
+/* Whether key[0..len) is one of the keys the contract gives a meaning
+ * (`id`, `type`, `deal`, `seq`, `owner`, ...), as opposed to a sender's own. */
+bool df_event_key_known(const char *key, size_t len);
 
 /* Decodes an event as the log records it: the sender's map plus `seq`,
  * `recv` and `at`, which set ev->seq, ev->recv and ev->at, and `by` when

@@ -57,6 +57,7 @@ typedef struct options {
     int repeat;
     uint64_t seed;
     bool keep;
+    bool curve; /* CURVE keys on every socket, the daemon started with --curve-key and --clients */
     const char *phase;
     char **daemon_args; /* given after "--", passed on to dealflowd */
     int ndaemon_args;
@@ -84,6 +85,14 @@ typedef struct server {
     char ingest[64], api[64], notify[64];
 } server;
 
+/* The key pairs of --curve, Z85: the daemon's and the bench's (an admin, so
+ * that every request of every phase is allowed). */
+typedef struct curve_keys {
+    char server_public[41], server_secret[41];
+    char client_public[41], client_secret[41];
+} curve_keys;
+
+static curve_keys curve;
 static void *ctx;
 static server *running;                                       /* the daemon fail() must stop */
 static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER; /* two threads may check it */
@@ -197,6 +206,10 @@ static void *open_socket(int type, const char *endpoint)
         fail("zmq_socket: %s", zmq_strerror(errno));
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (opt.curve && (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, curve.server_public, 40) != 0 ||
+                      zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, curve.client_public, 40) != 0 ||
+                      zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, curve.client_secret, 40) != 0))
+        fail("CURVE keys: %s", zmq_strerror(errno));
     if (type == ZMQ_PUSH) {
         int hwm = 10000;
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -366,6 +379,44 @@ static disk_use read_disk(const server *d)
 
 /* ---- the daemon's life ---- */
 
+/* Writes text to a new file at path with mode, or exits. */
+static void write_text_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+/* The flags dealflowd gets after its endpoints: with --curve, the key file
+ * (0600) and the clients file written in the daemon's dir first, then those
+ * given after "--". */
+static const char *const *daemon_flags(const server *d, int *count)
+{
+    static const char *flags[IT_MAX_ARGS];
+    static char key_path[sizeof d->dir + 16], clients_path[sizeof d->dir + 16];
+    int n = 0;
+    if (opt.curve) {
+        char text[160];
+        snprintf(key_path, sizeof key_path, "%s/server.key", d->dir);
+        snprintf(text, sizeof text, "%s\n", curve.server_secret);
+        write_text_file(key_path, text, 0600);
+        snprintf(clients_path, sizeof clients_path, "%s/clients", d->dir);
+        snprintf(text, sizeof text, "admin %s bench\n", curve.client_public);
+        write_text_file(clients_path, text, 0644);
+        flags[n++] = "--curve-key";
+        flags[n++] = key_path;
+        flags[n++] = "--clients";
+        flags[n++] = clients_path;
+    }
+    for (int i = 0; i < opt.ndaemon_args && n < IT_MAX_ARGS; i++)
+        flags[n++] = opt.daemon_args[i];
+    *count = n;
+    return flags;
+}
+
 static void daemon_start(server *d)
 {
     memset(d, 0, sizeof *d);
@@ -380,9 +431,9 @@ static void daemon_start(server *d)
     pick_endpoints(d);
 
     const char *const endpoints[3] = {d->ingest, d->api, d->notify};
-    pid_t pid =
-        it_exec_daemon(opt.daemon_path, d->data, endpoints, (const char *const *)opt.daemon_args,
-                       opt.ndaemon_args, d->log, true);
+    int nflags;
+    const char *const *flags = daemon_flags(d, &nflags);
+    pid_t pid = it_exec_daemon(opt.daemon_path, d->data, endpoints, flags, nflags, d->log, true);
     if (pid < 0) {
         fprintf(stderr, "bench: fork: %s\n", strerror(errno));
         exit(1);
@@ -1234,10 +1285,10 @@ static const char *thousands(double value, char *buf, size_t size)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|all]\n"
-            "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
-            "             [--inflight K] [--repeat R] [--seed S] [--keep] [-- DEALFLOWD-FLAGS]\n");
+    fprintf(out, "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|all]\n"
+                 "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
+                 "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
+                 "             [-- DEALFLOWD-FLAGS]\n");
 }
 
 static uint64_t parse_count(const char *flag, const char *value)
@@ -1268,6 +1319,9 @@ static void parse_options(int argc, char **argv)
             exit(0);
         } else if (strcmp(a, "--keep") == 0) {
             opt.keep = true;
+            continue;
+        } else if (strcmp(a, "--curve") == 0) {
+            opt.curve = true;
             continue;
         } else if (!v) {
             fprintf(stderr, "bench: %s needs a value\n", a);
@@ -1315,6 +1369,11 @@ static void parse_options(int argc, char **argv)
     }
     if (access(opt.daemon_path, X_OK) != 0) {
         fprintf(stderr, "bench: %s: %s\n", opt.daemon_path, strerror(errno));
+        exit(2);
+    }
+    if (opt.curve && (zmq_curve_keypair(curve.server_public, curve.server_secret) != 0 ||
+                      zmq_curve_keypair(curve.client_public, curve.client_secret) != 0)) {
+        fprintf(stderr, "bench: --curve: %s (is libzmq built with CURVE?)\n", zmq_strerror(errno));
         exit(2);
     }
 }
@@ -1464,8 +1523,9 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("dealflow benchmark: %s, %" PRIu64 " events over %" PRIu64 " deals, seed %" PRIu64
-           ", %d run%s each\n",
-           opt.daemon_path, opt.events, opt.deals, opt.seed, opt.repeat, opt.repeat > 1 ? "s" : "");
+           ", %d run%s each%s\n",
+           opt.daemon_path, opt.events, opt.deals, opt.seed, opt.repeat, opt.repeat > 1 ? "s" : "",
+           opt.curve ? ", CURVE on every socket" : "");
     stream s = {0};
     if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed")) {
         int64_t t0 = now_ns();

@@ -23,6 +23,9 @@
 
 #define T0  1700000000000LL
 #define DAY DF_DAY_MS
+/* when the store received the events: after the last `at`, so that no
+ * event is further ahead of its arrival than --max-future allows */
+#define RECEIVED (T0 + 10 * DAY)
 
 static df_daemon daemon_state;
 static char dir[] = "/tmp/dealflow-fuzz-request-XXXXXX";
@@ -72,7 +75,7 @@ static void add_event(df_batch *b, const char *const *kv)
         else
             df_pack_cstr(&pk, kv[2 * i + 1]);
     }
-    REQUIRE(df_batch_add(b, sb.data, sb.size, T0, NULL) != NULL);
+    REQUIRE(df_batch_add(b, sb.data, sb.size, RECEIVED, NULL) != NULL);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -103,7 +106,7 @@ static void add_pipeline(df_batch *b)
         df_pack_cstr(&pk, "outcome");
         df_pack_cstr(&pk, stages[i][1]);
     }
-    REQUIRE(df_batch_add(b, sb.data, sb.size, T0, NULL) != NULL);
+    REQUIRE(df_batch_add(b, sb.data, sb.size, RECEIVED, NULL) != NULL);
     msgpack_sbuffer_destroy(&sb);
 }
 

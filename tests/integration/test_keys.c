@@ -233,6 +233,19 @@ static void test_roles_api(void)
                  "{op: append, events: [{id: b1, type: activity, deal: x, kind: call, by: me}]}"),
              ""));
     CHECK(is(result_error(), "bad_request"));
+
+    /* redact is the admin's alone, and the redaction says who made it */
+    const char *redact = "{op: redact, deal: x, fields: [owner], reason: test}";
+    CHECK(is(ask(&d, &reader, 2000, "%s", redact), "forbidden"));
+    CHECK(is(ask(&d, &producer, 2000, "%s", redact), "forbidden"));
+    CHECK(is(ask(&d, &admin, 2000, "%s", redact), ""));
+    CHECK(is(ask(&d, &reader, 2000, "{op: history, deal: x}"), ""));
+    events = it_get(&reply_obj.data, "events");
+    CHECK(events && events->type == MSGPACK_OBJECT_ARRAY && events->via.array.size == 3);
+    if (events && events->type == MSGPACK_OBJECT_ARRAY && events->via.array.size == 3) {
+        CHECK_STR(it_str(&events->via.array.ptr[2], "type"), "redaction");
+        CHECK_STR(it_str(&events->via.array.ptr[2], "by"), "boss");
+    }
     it_cleanup(&d);
 }
 

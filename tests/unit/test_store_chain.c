@@ -117,7 +117,7 @@ static void test_damage_named(void)
     MDB_val k = {sizeof key, key}, damaged = {len, record};
     CHECK(mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &damaged, 0) == 0);
     CHECK_INT(df_store_log_get(st, txn, 2, &v), DF_STORE_ECORRUPT);
-    CHECK_INT(df_store_corrupt_seq(), 2);
+    CHECK_INT(df_store_corrupt_seq(st), 2);
     CHECK_INT(df_store_log_get(st, txn, 1, &v), 0);
     mdb_txn_abort(txn);
     df_store_close(st);
