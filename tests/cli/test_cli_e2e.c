@@ -666,6 +666,65 @@ static void test_small_things(void)
     cli_result_free(&r);
 }
 
+static void test_import_where_map_dry_run(void)
+{
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/opps.csv", daemon_.dir);
+    write_file(path, "opp,state,closed,value\n"
+                     "o1,Won,2024-02-01,100\n"
+                     "o2,Lost,2024-02-02,200\n"
+                     "o3,Engaging,,300\n"
+                     "o4,Won,2024-02-04,400\n");
+    const char *const dry[] = {"import",
+                               path,
+                               "--dry-run",
+                               "--id",
+                               "opp-{opp}-closed",
+                               "--deal",
+                               "opp-{opp}",
+                               "--stage",
+                               "{state}",
+                               "--map",
+                               "state=Won:won,Lost:lost",
+                               "--where",
+                               "state=Won,Lost",
+                               "--at",
+                               "closed",
+                               "--amount",
+                               "value",
+                               NULL};
+    int64_t before = it_last_seq(&daemon_);
+    cli_result r = cli_run(&daemon_, NULL, dry);
+    CHECK_STATUS(r, 0);
+    json_t *lines = ndjson(r.out);
+    CHECK_INT(json_array_size(lines), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "stage")), "won");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 1), "stage")), "lost");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 2), "id")), "opp-o4-closed");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(lines, 2), "amount")), 400);
+    json_decref(lines);
+    CHECK(has(r.err, "4 rows: 3 events printed, nothing sent, 0 refused, 1 skipped"));
+    CHECK_INT(it_last_seq(&daemon_), before);
+    cli_result_free(&r);
+    /* the same without --dry-run records them */
+    const char *const real[] = {
+        "import",  path,      "--id",  "opp-{opp}-closed",        "--deal",  "opp-{opp}",
+        "--stage", "{state}", "--map", "state=Won:won,Lost:lost", "--where", "state=Won,Lost",
+        "--at",    "closed",  NULL};
+    r = cli_run(&daemon_, NULL, real);
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "4 rows: 3 recorded, 0 duplicates, 0 refused, 1 skipped"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "opp-o2");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"stage\":\"lost\""));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "import", path, "--id", "x", "--deal", "y", "--where", "nope=1");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "no column `nope`"));
+    cli_result_free(&r);
+}
+
 static bool start_daemon(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -813,6 +872,7 @@ static const df_test tests[] = {
     {"tail", test_tail},
     {"pipeline", test_pipeline},
     {"small_things", test_small_things},
+    {"import_where_map_dry_run", test_import_where_map_dry_run},
     {"keygen", test_keygen},
     {NULL, NULL},
 };
