@@ -50,10 +50,21 @@ static int pick_endpoint(const char *given, const char *env_name, const char *fa
         return df_fail(err, DF_EBAD_REQUEST,
                        "the %s endpoint (%s) is not a ZeroMQ endpoint such as tcp://host:port",
                        role, from);
-    *out = malloc(len + 1);
+    /* localhost is what people type, but it is a name ZeroMQ need not
+     * resolve (nor to the IPv4 address the daemon's loopback binds use) */
+    static const char local_name[] = "tcp://localhost:", local_address[] = "tcp://127.0.0.1:";
+    size_t name_len = sizeof local_name - 1, address_len = sizeof local_address - 1;
+    bool local = strncmp(endpoint, local_name, name_len) == 0;
+    size_t out_len = local ? len - name_len + address_len : len;
+    *out = malloc(out_len + 1);
     if (*out == NULL)
         return df_fail(err, DF_EINTERNAL, "out of memory");
-    memcpy(*out, endpoint, len + 1);
+    if (local) {
+        memcpy(*out, local_address, address_len);
+        memcpy(*out + address_len, endpoint + name_len, len - name_len + 1);
+    } else {
+        memcpy(*out, endpoint, len + 1);
+    }
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* query.c: the api's single-reply reads as calls: a deal (at a time, as of
- * a time), the board, the metrics, the counters and ping, and the one
- * single-reply write, redact. Each builds the request and gives back the
+ * a time), the board, the metrics, the pipelines, the counters and ping, and the
+ * one single-reply write, redact. Each builds the request and gives back the
  * reply map (msgpack) that df_request returned, or what redact's holds.
  * Names are the daemon's to judge (an owner no deal has is a filter that
  * matches nothing), so only what cannot be packed is refused here. */
@@ -55,6 +55,16 @@ int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply, d
     df__request_time(&r, "now", q->now);
     df__request_time(&r, "from", q->from);
     df__request_time(&r, "to", q->to);
+    return df__request_send(c, &r, reply, err);
+}
+
+int df_get_pipelines(df_client *c, const char *pipeline, df_bytes *reply, df_error *err)
+{
+    if (c == NULL)
+        return refuse(reply, err, "df_get_pipelines needs a client");
+    df__request r;
+    df__request_begin(&r, "pipelines");
+    df__request_str(&r, "pipeline", pipeline);
     return df__request_send(c, &r, reply, err);
 }
 

@@ -344,8 +344,10 @@ static int open_sub(df_subscription *s, df_error *err)
     return 0;
 }
 
-int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscription **out,
-                 df_error *err)
+/* catch_up: deliver the moves after from_seq first (0 included: from the
+ * first); otherwise from_seq 0 means from now on. */
+static int subscribe(df_client *c, const char *prefix, uint64_t from_seq, bool catch_up,
+                     df_subscription **out, df_error *err)
 {
     if (out == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "df_subscribe needs somewhere to put it");
@@ -369,7 +371,7 @@ int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscri
     s->last = from_seq;
     int rc = open_sub(s, err);
     if (rc == 0 && s->tracks_moves) {
-        if (from_seq > 0) {
+        if (catch_up) {
             start_repair(s, UINT64_MAX); /* caught up on the first df_subscription_next */
         } else {
             /* "from now on" is from the moves' end as it is after the
@@ -388,4 +390,16 @@ int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscri
     }
     *out = s;
     return 0;
+}
+
+int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq, df_subscription **out,
+                 df_error *err)
+{
+    return subscribe(c, prefix, from_seq, from_seq > 0, out, err);
+}
+
+int df_subscribe_after(df_client *c, const char *prefix, uint64_t after_seq, df_subscription **out,
+                       df_error *err)
+{
+    return subscribe(c, prefix, after_seq, true, out, err);
 }

@@ -489,6 +489,33 @@ static int op_metrics(query *q)
     return ANSWERED;
 }
 
+/* Every pipeline, in the order they were first defined, or the one
+ * `pipeline` names. */
+static int op_pipelines(query *q)
+{
+    df_str name;
+    int rc;
+    if (!opt_str(q, "pipeline", &name))
+        return ANSWERED;
+    if ((rc = load_pipelines(q)) != 0)
+        return rc;
+    const df_pipelines *pl = &q->r->pipelines;
+    if (name.ptr) {
+        const df_pipeline *p = df_pipelines_find(pl, name.ptr, name.len);
+        if (p)
+            df_reply_pipelines(q->pk, &p, 1);
+        else
+            fail(q, DF_EUNKNOWN_PIPELINE, "pipeline `%.*s` is not defined", (int)name.len,
+                 name.ptr);
+        return ANSWERED;
+    }
+    const df_pipeline *all[DF_MAX_PIPELINES];
+    for (int i = 0; i < pl->count; i++)
+        all[i] = &pl->items[i];
+    df_reply_pipelines(q->pk, all, (size_t)pl->count);
+    return ANSWERED;
+}
+
 /* ---- requests ---- */
 
 /* When a read must wait for the writer's flush (df_request_needs_flush). */
@@ -516,6 +543,7 @@ static const df_read_op read_ops[] = {
     {"rejected", op_rejected, FLUSH_NEVER, DF_ROLE_ADMIN},
     {"moves", op_moves, FLUSH_NEVER, DF_ROLES_READ},
     {"metrics", op_metrics, FLUSH_ALWAYS, DF_ROLES_READ},
+    {"pipelines", op_pipelines, FLUSH_NEVER, DF_ROLES_READ},
 };
 
 int df_request_read(df_daemon *d, const char *body, size_t len, df_parsed_request *req,

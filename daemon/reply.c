@@ -280,6 +280,36 @@ void df_reply_list(msgpack_packer *pk, size_t count, const msgpack_sbuffer *deal
         msgpack_pack_nil(pk);
 }
 
+void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines, size_t count)
+{
+    df_reply_ok(pk, 1);
+    df_pack_cstr(pk, "pipelines");
+    msgpack_pack_array(pk, count);
+    for (size_t i = 0; i < count; i++) {
+        const df_pipeline *p = pipelines[i];
+        msgpack_pack_map(pk, 2);
+        df_pack_cstr(pk, "name");
+        pack_name(pk, &p->name);
+        df_pack_cstr(pk, "stages");
+        msgpack_pack_array(pk, (size_t)p->nstages);
+        for (int k = 0; k < p->nstages; k++) {
+            const df_stage_def *st = &p->stages[k];
+            msgpack_pack_map(pk, 4);
+            df_pack_cstr(pk, "name");
+            pack_name(pk, &st->name);
+            df_pack_cstr(pk, "probability");
+            msgpack_pack_int(pk, st->probability);
+            df_pack_cstr(pk, "rot_days");
+            if (st->rot_days < 0)
+                msgpack_pack_nil(pk);
+            else
+                msgpack_pack_int(pk, st->rot_days);
+            df_pack_cstr(pk, "outcome");
+            df_pack_cstr(pk, df_outcome_name(st->outcome));
+        }
+    }
+}
+
 void df_reply_board(msgpack_packer *pk, const df_figures *f)
 {
     size_t count = 0;

@@ -67,6 +67,8 @@ void df_reply_moves(msgpack_packer *pk, size_t count, const msgpack_sbuffer *mov
 void df_reply_list(msgpack_packer *pk, size_t count, const msgpack_sbuffer *deals,
                    const char *cursor, size_t cursor_len);
 void df_reply_board(msgpack_packer *pk, const df_figures *f);
+/* `pipelines`: the given pipelines, each with its stages in pipeline order. */
+void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines, size_t count);
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
 /* An append's results: one per event of items [first, end) of a committed
  * batch; for a redact (one item), its seq and how many events it changed. */

@@ -151,6 +151,10 @@ DF_EXTERN int df_get_deal(df_client *c, const char *deal, const int64_t *now, co
 /* pipeline: NULL for `default`. */
 DF_EXTERN int df_get_board(df_client *c, const char *pipeline, const int64_t *now, df_bytes *reply,
                            df_error *err);
+/* The defined pipelines with their stages (`pipelines`); pipeline: NULL
+ * for all of them, else that one alone (DF_EUNKNOWN_PIPELINE when it is not
+ * defined). */
+DF_EXTERN int df_get_pipelines(df_client *c, const char *pipeline, df_bytes *reply, df_error *err);
 typedef struct df_metrics_request {
     const char *pipeline; /* NULL: `default` */
     const char *owner;    /* NULL: every owner */
@@ -240,6 +244,11 @@ typedef struct df_notification {
  * subscription uses its client for repairs; the client must outlive it. */
 DF_EXTERN int df_subscribe(df_client *c, const char *prefix, uint64_t from_seq,
                            df_subscription **out, df_error *err);
+/* df_subscribe that always catches up first: every deal.moved with
+ * seq > after_seq is delivered from `moves` (marked repaired), after_seq 0
+ * included, so 0 replays every move from the first; then live ones. */
+DF_EXTERN int df_subscribe_after(df_client *c, const char *prefix, uint64_t after_seq,
+                                 df_subscription **out, df_error *err);
 /* Waits up to timeout_ms (-1: forever) for the next notification. Returns 1
  * with one in *n, 0 when none came in time, or a negative code (a repair
  * whose `moves` request failed; the next call resumes it). A repair's

@@ -176,7 +176,12 @@ int cmd_ping(cli *g, int argc, char **argv);
 int cmd_board(cli *g, int argc, char **argv);
 int cmd_metrics(cli *g, int argc, char **argv);
 int cmd_keygen(cli *g, int argc, char **argv);
+int cmd_pipeline(cli *g, int argc, char **argv);
 int cmd_redact(cli *g, int argc, char **argv);
+
+/* After a pipeline was not found: says on stderr which pipelines are
+ * defined (nothing when the daemon does not say). */
+void cli_pipeline_hint(cli *g);
 
 /* ---- send.c: batched, acknowledged appends, shared by send and import ---- */
 

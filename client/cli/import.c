@@ -42,12 +42,17 @@ static const char import_help[] =
     "  --amount C      a column name or template; an integer stays an int, else a float\n"
     "  --close-date C  like --at\n"
     "  --skip-empty C  skip rows whose column C is empty (not counted as refused)\n"
+    "  --where C=V,... only rows whose column C is one of the values (others skipped)\n"
+    "  --map C=A:B,... column C's value A reads as B in templates (e.g.\n"
+    "                  deal_stage=Won:won,Lost:lost); other values are kept as they are\n"
     "A key whose template comes out empty is left out of the event; an empty\n"
     "id, deal, stage or at refuses the row.\n"
     "\n"
     "  --csv, --ndjson   the format, when the file name does not say it\n"
     "  --batch N         events per acknowledged batch (default 1000, at most 10000)\n"
     "  --no-progress     no progress bar (shown only when stderr is a terminal)\n"
+    "  --dry-run         print the events as NDJSON instead of sending them; the\n"
+    "                    summary goes to stderr and nothing is sent\n"
     "\n"
     "Prints a summary: rows, recorded, duplicates, refused and why (with --json\n"
     "one JSON object). Exit status: 0 every row recorded or a duplicate; 1 some\n"
@@ -205,7 +210,43 @@ typedef struct mapping {
     const char *at_format;
     bool has_skip;
     size_t skip_column;
+    const char *where, *map; /* C=... as given; the values after the = */
+    size_t where_column, map_column;
 } mapping;
+
+/* Whether value[0..len) is one of the comma-separated items of list. */
+static bool listed(const char *list, const char *value, size_t len)
+{
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t item = comma ? (size_t)(comma - p) : strlen(p);
+        if (item == len && memcmp(p, value, len) == 0)
+            return true;
+        if (!comma)
+            return false;
+        p = comma + 1;
+    }
+}
+
+/* What --map makes of value[0..len): *out and *out_len point into the map
+ * when value is one of its A:B pairs' A, else are left alone. */
+static void map_value(const char *map, const char *value, size_t len, const char **out,
+                      size_t *out_len)
+{
+    for (const char *p = map;;) {
+        const char *comma = strchr(p, ',');
+        size_t pair = comma ? (size_t)(comma - p) : strlen(p);
+        const char *colon = memchr(p, ':', pair);
+        if (colon && (size_t)(colon - p) == len && memcmp(p, value, len) == 0) {
+            *out = colon + 1;
+            *out_len = pair - (size_t)(colon + 1 - p);
+            return;
+        }
+        if (!comma)
+            return;
+        p = comma + 1;
+    }
+}
 
 static bool parse_time_value(const mapping *m, const char *text, size_t len, int64_t *ms)
 {
@@ -391,10 +432,46 @@ static void progress_draw(progress *p, long long bytes, size_t rows, bool final)
 
 /* Everything an import run needs. */
 typedef struct run {
+    bool dry_run;
+    size_t printed; /* events a dry run printed */
     sender *s;
     import_state st;
     progress prog;
 } run;
+
+/* Sends one event, or prints it in a dry run. */
+static int emit(run *r, const char *event, size_t len, const char *tag)
+{
+    if (!r->dry_run)
+        return sender_add(r->s, event, len, tag);
+    msgpack_zone zone;
+    msgpack_object obj;
+    df_error err;
+    msgpack_zone_init(&zone, 1024);
+    if (df_msgpack_unpack(event, len, &zone, &obj, &err) == 0 && json_print_line(stdout, &obj))
+        r->printed++;
+    msgpack_zone_destroy(&zone);
+    return 0;
+}
+
+/* Finds the column of a --where or --map value C=...; false after a usage
+ * message. *values points past the =. */
+static bool column_spec(const char *flag, const char *spec, char **names, size_t *lens,
+                        size_t ncols, size_t *column, const char **values)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || eq[1] == '\0') {
+        cli_usage("import", "%s `%s` is not COLUMN=%s", flag, spec,
+                  strcmp(flag, "--map") == 0 ? "A:B,..." : "V,...");
+        return false;
+    }
+    if (!column_index(names, lens, ncols, spec, (size_t)(eq - spec), column)) {
+        cli_usage("import", "%s: no column `%.*s`", flag, (int)(eq - spec), spec);
+        return false;
+    }
+    *values = eq + 1;
+    return true;
+}
 
 static void refuse_row(run *r, long line, const char *code, const char *message)
 {
@@ -448,6 +525,12 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
         }
         m->has_skip = true;
     }
+    if (rc == 0 && m->where &&
+        !column_spec("--where", m->where, names, name_lens, ncols, &m->where_column, &m->where))
+        rc = EXIT_USAGE;
+    if (rc == 0 && m->map &&
+        !column_spec("--map", m->map, names, name_lens, ncols, &m->map_column, &m->map))
+        rc = EXIT_USAGE;
     if (rc == 0 && !m->id.given)
         rc = cli_usage("import", "a CSV import needs --id, a template that derives each "
                                  "event's id from its row (e.g. 'lead-{mql_id}')");
@@ -470,6 +553,14 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
             r->st.skipped++;
             continue;
         }
+        if (m->where && (m->where_column >= n ||
+                         !listed(m->where, fields[m->where_column], lens[m->where_column]))) {
+            r->st.skipped++;
+            continue;
+        }
+        if (m->map && m->map_column < n)
+            map_value(m->map, fields[m->map_column], lens[m->map_column],
+                      (const char **)&fields[m->map_column], &lens[m->map_column]);
         char error[DF_MESSAGE_MAX];
         row_ctx ctx = {fields, lens, n, NULL, 0, error, sizeof error};
         if (!build_row(m, &ctx)) {
@@ -488,7 +579,7 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
         if (!expand(&m->id, fields, lens, n, id, sizeof id, &idlen))
             snprintf(id, sizeof id, "(too long)");
         snprintf(tag, sizeof tag, "line %ld (id %s)", line, id);
-        rc = sender_add(r->s, buf.data, buf.size, tag);
+        rc = emit(r, buf.data, buf.size, tag);
         progress_draw(&r->prog, csv_offset(csv), r->st.rows, false);
     }
     msgpack_sbuffer_destroy(&buf);
@@ -545,7 +636,7 @@ static int import_ndjson(run *r, FILE *in)
         snprintf(tag, sizeof tag, "line %ld (id %.128s)", lineno,
                  json_is_string(id) ? json_string_value(id) : "none");
         json_decref(v);
-        rc = sender_add(r->s, buf.data, buf.size, tag);
+        rc = emit(r, buf.data, buf.size, tag);
         progress_draw(&r->prog, bytes, r->st.rows, false);
     }
     msgpack_sbuffer_destroy(&buf);
@@ -555,7 +646,19 @@ static int import_ndjson(run *r, FILE *in)
 
 static void print_summary(const run *r, bool json, double secs)
 {
-    size_t recorded, dups, refused, published;
+    size_t recorded = 0, dups = 0, refused = 0, published = 0;
+    if (r->dry_run) {
+        /* stdout holds the events */
+        fprintf(stderr, "%zu rows: %zu event%s printed, nothing sent, %zu refused", r->st.rows,
+                r->printed, r->printed == 1 ? "" : "s", r->st.local_refused);
+        if (r->st.skipped)
+            fprintf(stderr, ", %zu skipped", r->st.skipped);
+        fprintf(stderr, "\n");
+        for (int i = 0; i < r->st.nreasons; i++)
+            fprintf(stderr, "  %s: %zu, first: %s\n", r->st.reasons[i].code, r->st.reasons[i].count,
+                    r->st.reasons[i].first);
+        return;
+    }
     sender_counts(r->s, &recorded, &dups, &refused, &published);
     refused += r->st.local_refused;
     if (json) {
@@ -596,7 +699,8 @@ int cmd_import(cli *g, int argc, char **argv)
         "id",    "deal", "type", "stage",   "pipeline", "owner",  "reason",     "kind",
         "actor", "note", "name", "product", "at",       "amount", "close-date", "skip-empty"};
     const char *csv = NULL, *ndjson = NULL, *batch = NULL, *no_progress = NULL, *at_format = NULL;
-    cli_opt opts[16 + 6];
+    const char *where = NULL, *map = NULL, *dry_run = NULL;
+    cli_opt opts[16 + 9];
     char flagnames[16][24];
     for (int i = 0; i < 16; i++) {
         snprintf(flagnames[i], sizeof flagnames[i], "--%s", names[i]);
@@ -609,7 +713,10 @@ int cmd_import(cli *g, int argc, char **argv)
     opts[18] = (cli_opt){"--batch", true, &batch};
     opts[19] = (cli_opt){"--no-progress", false, &no_progress};
     opts[20] = (cli_opt){"--at-format", true, &at_format};
-    opts[21] = (cli_opt){NULL, false, NULL};
+    opts[21] = (cli_opt){"--where", true, &where};
+    opts[22] = (cli_opt){"--map", true, &map};
+    opts[23] = (cli_opt){"--dry-run", false, &dry_run};
+    opts[24] = (cli_opt){NULL, false, NULL};
     const char *pos[1];
     int rc = cli_parse(g, "import", import_help, argc, argv, opts, pos, 1, 1, NULL);
     if (rc)
@@ -626,17 +733,19 @@ int cmd_import(cli *g, int argc, char **argv)
         for (int i = 0; i < 16; i++)
             if (v[i + 16] && i != 15)
                 return cli_usage("import", "--%s maps CSV columns: give --csv too", names[i]);
+        if (where || map)
+            return cli_usage("import", "--where and --map read CSV columns: give --csv too");
     }
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!in) {
         fprintf(stderr, "dealflow import: cannot open %s: %s\n", path, strerror(errno));
         return EXIT_USAGE;
     }
-    df_client *c = cli_client(g);
-    run r = {0};
+    run r = {.dry_run = dry_run != NULL};
     r.st.json = g->json;
+    df_client *c = r.dry_run ? NULL : cli_client(g);
     r.s = c ? sender_new(c, (size_t)batch_size, false, import_result, &r.st) : NULL;
-    if (!r.s) {
+    if (!r.s && !r.dry_run) {
         if (in != stdin)
             fclose(in);
         return EXIT_FAILED;
@@ -650,15 +759,14 @@ int cmd_import(cli *g, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    mapping m = {0};
-    m.at_format = at_format;
+    mapping m = {.at_format = at_format, .where = where, .map = map};
     if (is_csv)
         rc = import_csv(&r, in, &m, v);
     else
         rc = import_ndjson(&r, in);
     if (in != stdin)
         fclose(in);
-    if (rc == 0 || rc == EXIT_REFUSED)
+    if ((rc == 0 || rc == EXIT_REFUSED) && !r.dry_run)
         rc = sender_flush(r.s);
     progress_draw(&r.prog, r.prog.total_bytes, r.st.rows, true);
     sigaction(SIGINT, &old_int, NULL);
@@ -668,8 +776,9 @@ int cmd_import(cli *g, int argc, char **argv)
         return rc;
     }
     print_summary(&r, g->json, (double)(time_now_ms() - r.prog.start_ms) / 1000.0);
-    size_t recorded, dups, refused, published;
-    sender_counts(r.s, &recorded, &dups, &refused, &published);
+    size_t recorded = 0, dups = 0, refused = 0, published = 0;
+    if (r.s)
+        sender_counts(r.s, &recorded, &dups, &refused, &published);
     sender_free(r.s);
     if (interrupted) {
         fprintf(stderr, "dealflow import: interrupted; every batch above was acknowledged: run "

@@ -1,9 +1,12 @@
 /* main.c: the dealflow command: global options, the table of commands, errors and exit statuses,
  * and ping. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "codec.h"
@@ -24,6 +27,7 @@ static const char usage_text[] =
     "  replay                 every recorded event, in seq order\n"
     "  board                  the pipeline's stages: count, amount, weighted, days, stale\n"
     "  metrics                win rate, cycle time, conversion, velocity\n"
+    "  pipeline               list, show or define pipelines and their stages\n"
     "  tail                   follow deal moves live (with gap repair)\n"
     "  stats                  the daemon's counters\n"
     "  rejected               what ingest could not record\n"
@@ -38,14 +42,21 @@ static const char usage_text[] =
     "  --server-key K  the daemon's CURVE public key, Z85 or a file ($DEALFLOW_SERVER_KEY)\n"
     "  --key-file F    this client's CURVE secret key file ($DEALFLOW_KEY_FILE)\n"
     "  --json          print JSON only on stdout (NDJSON for streams)\n"
-    "  --timeout MS    how long one attempt of a request waits (default 3000)\n"
-    "  --attempts N    attempts before the daemon counts as unreachable (default 5)\n"
+    "  --timeout MS    how long one attempt of a request waits (default 3000; ping 450)\n"
+    "  --attempts N    attempts before the daemon counts as unreachable (default 5; ping 2)\n"
     "  --help, --version\n"
     "\n"
     "Times: ms since the epoch, 2024-01-31 (UTC midnight), 2024-01-31T10:00:00Z, or now.\n"
     "Exit status: 0 done; 1 something refused or not found; 2 usage or unreadable input;\n"
     "3 daemon unreachable; 4 the daemon or the command failed; 130 interrupted.\n"
     "`dealflow COMMAND --help` describes a command; man dealflow says more.\n";
+
+/* ping's own defaults: 2 x 450 ms, so that a daemon that is down is said
+ * to be within a second */
+#define PING_TIMEOUT_MS    450
+#define PING_TIMEOUT_TEXT  "450"
+#define PING_ATTEMPTS      2
+#define PING_ATTEMPTS_TEXT "2"
 
 typedef struct command {
     const char *name;
@@ -57,7 +68,7 @@ static const command commands[] = {
     {"history", cmd_history}, {"list", cmd_list},         {"replay", cmd_replay},
     {"board", cmd_board},     {"metrics", cmd_metrics},   {"tail", cmd_tail},
     {"stats", cmd_stats},     {"rejected", cmd_rejected}, {"ping", cmd_ping},
-    {"keygen", cmd_keygen},   {"redact", cmd_redact},
+    {"keygen", cmd_keygen},   {"pipeline", cmd_pipeline}, {"redact", cmd_redact},
 };
 
 int cli_usage(const char *command_name, const char *fmt, ...)
@@ -257,11 +268,19 @@ bad:
 
 int cmd_ping(cli *g, int argc, char **argv)
 {
-    static const char help[] = "usage: dealflow ping\n"
-                               "Asks the daemon for its version and last recorded seq.\n";
+    static const char help[] =
+        "usage: dealflow ping\n"
+        "Asks the daemon for its version and last recorded seq. It says the daemon\n"
+        "is unreachable (exit 3) within a second: unless --timeout or --attempts\n"
+        "say otherwise, it makes " PING_ATTEMPTS_TEXT " attempts of " PING_TIMEOUT_TEXT " ms.\n";
     int rc = cli_parse(g, "ping", help, argc, argv, NULL, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
+    /* a check wants a quick answer, not the patience other requests get */
+    if (g->timeout_ms == 0)
+        g->timeout_ms = PING_TIMEOUT_MS;
+    if (g->attempts == 0)
+        g->attempts = PING_ATTEMPTS;
     cli_reply r;
     cli_reply_init(&r);
     rc = cli_reply_take(g, "ping", df_ping(cli_client(g), &r.bytes, &r.err), &r);
@@ -282,6 +301,14 @@ int cmd_ping(cli *g, int argc, char **argv)
     }
     cli_reply_free(&r);
     return rc;
+}
+
+/* The reader of a pipe on stdout has gone (`dealflow replay | head`): as
+ * for a program killed by SIGPIPE, that is no failure to report. */
+static bool stdout_reader_gone(void)
+{
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+    return errno == EPIPE || (poll(&p, 1, 0) == 1 && (p.revents & POLLERR));
 }
 
 int main(int argc, char **argv)
@@ -351,8 +378,12 @@ int main(int argc, char **argv)
     if (!cmd)
         return cli_usage(NULL, "unknown command `%s`", argv[i]);
     int rc = cmd->run(&g, argc - i, argv + i);
-    if (fflush(stdout) != 0 && rc == EXIT_OK)
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == EXIT_OK && !stdout_reader_gone()) {
+        fprintf(stderr, "dealflow: writing the output failed%s%s\n", errno ? ": " : "",
+                errno ? strerror(errno) : "");
         rc = EXIT_FAILED;
+    }
     if (g.client)
         df_client_close(g.client);
     return rc;

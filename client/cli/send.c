@@ -1,4 +1,5 @@
 /* send.c: the send command, and the batching appender that send and import share. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,7 +182,7 @@ static void send_result(void *ctx, size_t index, const char *tag, const df_appen
                (unsigned long long)r->seq, r->dup ? " (duplicate)" : "");
 }
 
-/* Reads a whole file or stdin, bounded. */
+/* Reads a whole file or stdin, bounded. NULL with errno saying why. */
 static char *read_all(const char *path, size_t *len)
 {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -194,12 +195,14 @@ static char *read_all(const char *path, size_t *len)
             if (cap >= INPUT_MAX) {
                 free(buf);
                 buf = NULL;
+                errno = EFBIG;
                 break;
             }
             char *grown = realloc(buf, cap * 2);
             if (!grown) {
                 free(buf);
                 buf = NULL;
+                errno = ENOMEM;
                 break;
             }
             buf = grown;
@@ -207,11 +210,20 @@ static char *read_all(const char *path, size_t *len)
         }
         size_t got = fread(buf + n, 1, cap - n, in);
         n += got;
-        if (got == 0)
+        if (got == 0) {
+            if (ferror(in)) {
+                int why = errno;
+                free(buf);
+                buf = NULL;
+                errno = why;
+            }
             break;
+        }
     }
+    int why = errno;
     if (in != stdin)
         fclose(in);
+    errno = why;
     *len = n;
     return buf;
 }
@@ -334,7 +346,8 @@ int cmd_send(cli *g, int argc, char **argv)
     if (npos == 0) {
         text = read_all(path, &text_len);
         if (!text) {
-            fprintf(stderr, "dealflow send: cannot read %s\n", path);
+            fprintf(stderr, "dealflow send: cannot read %s: %s\n", path,
+                    errno == EFBIG ? "over 256 MiB" : strerror(errno));
             rc = EXIT_USAGE;
         }
     }
@@ -361,7 +374,8 @@ int cmd_send(cli *g, int argc, char **argv)
         return rc;
     if (!g->json) {
         if (fire)
-            printf("%zu events published over ingest (not acknowledged)\n", published);
+            printf("%zu event%s published over ingest (not acknowledged)\n", published,
+                   published == 1 ? "" : "s");
         else
             printf("%zu recorded, %zu duplicates, %zu refused\n", recorded, dups, refused);
     }

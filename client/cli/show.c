@@ -223,6 +223,8 @@ static int drain(cli *g, const char *what, int opened, df_iter *it, df_error *er
             break;
         }
         fn(ctx, &obj);
+        if (ferror(stdout))
+            break; /* the reader went away (a pipe into head): nothing to print for */
     }
     msgpack_zone_destroy(&zone);
     df_iter_free(it);
@@ -363,7 +365,17 @@ int cmd_list(cli *g, int argc, char **argv)
     list_state st = {.json = g->json};
     rc = drain(g, "list", rc, it, &err, print_list_row, &st);
     if (rc == 0 && !g->json)
-        printf("%zu deals\n", st.rows);
+        printf("%zu deal%s\n", st.rows, st.rows == 1 ? "" : "s");
+    if (rc == 0 && st.rows == 0 && f.pipeline && g->client) {
+        /* no deal: say so when it is because the pipeline does not exist */
+        cli_reply p;
+        cli_reply_init(&p);
+        if (df_get_pipelines(g->client, f.pipeline, &p.bytes, &p.err) == DF_EUNKNOWN_PIPELINE) {
+            fprintf(stderr, "dealflow list: pipeline `%s` is not defined\n", f.pipeline);
+            cli_pipeline_hint(g);
+        }
+        cli_reply_free(&p);
+    }
     return rc;
 }
 
@@ -384,14 +396,24 @@ int cmd_stats(cli *g, int argc, char **argv)
     if (rc == 0 && g->json) {
         json_print_line(stdout, &r.obj);
     } else if (rc == 0) {
-        for (uint32_t i = 0; i < r.obj.via.map.size; i++) {
-            const msgpack_object *k = &r.obj.via.map.ptr[i].key;
-            char key[TEXT_SHOWN + 1], num[40];
-            df_printable(k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "",
-                         k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0, key, sizeof key);
-            if (strcmp(key, "ok") == 0)
-                continue;
-            printf("%-16s %s\n", key, mp_num_text(&r.obj.via.map.ptr[i].val, num, sizeof num));
+        /* two passes: the columns are as wide as the widest key and value */
+        int key_width = 0, num_width = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (uint32_t i = 0; i < r.obj.via.map.size; i++) {
+                const msgpack_object *k = &r.obj.via.map.ptr[i].key;
+                char key[TEXT_SHOWN + 1], num[40];
+                df_printable(k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "",
+                             k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0, key, sizeof key);
+                if (strcmp(key, "ok") == 0)
+                    continue;
+                mp_num_text(&r.obj.via.map.ptr[i].val, num, sizeof num);
+                if (pass == 0) {
+                    key_width = (int)strlen(key) > key_width ? (int)strlen(key) : key_width;
+                    num_width = (int)strlen(num) > num_width ? (int)strlen(num) : num_width;
+                } else {
+                    printf("%-*s  %*s\n", key_width, key, num_width, num);
+                }
+            }
         }
     }
     cli_reply_free(&r);
@@ -455,7 +477,7 @@ int cmd_rejected(cli *g, int argc, char **argv)
     rejected_state st = {.json = g->json};
     rc = drain(g, "rejected", rc, it, &err, print_rejected, &st);
     if (rc == 0 && !g->json)
-        printf("%zu rejected items\n", st.shown);
+        printf("%zu rejected item%s\n", st.shown, st.shown == 1 ? "" : "s");
     return rc;
 }
 
@@ -485,6 +507,8 @@ int cmd_board(cli *g, int argc, char **argv)
     cli_reply_init(&r);
     rc = df_get_board(cli_client(g), pipeline, now ? &now_ms : NULL, &r.bytes, &r.err);
     rc = cli_reply_take(g, "board", rc, &r);
+    if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
+        cli_pipeline_hint(g);
     if (rc == 0 && g->json) {
         json_print_line(stdout, &r.obj);
     } else if (rc == 0) {
@@ -533,6 +557,8 @@ int cmd_metrics(cli *g, int argc, char **argv)
     cli_reply r;
     cli_reply_init(&r);
     rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
+    if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
+        cli_pipeline_hint(g);
     if (rc == 0 && g->json)
         json_print_line(stdout, &r.obj);
     else if (rc == 0 && metrics_render(stdout, &r.obj, q.pipeline ? q.pipeline : "default") < 0)

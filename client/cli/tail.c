@@ -13,12 +13,20 @@ static const char tail_help[] =
     "Follows deal moves as they happen, one line each:\n"
     "  SEQ  AT  DEAL  FROM -> TO  (PIPELINE, STATUS, amount A, owner O)\n"
     "and stale deals (`stale DEAL in PIPELINE/STAGE since T, idle N days`).\n"
+    "\n"
+    "options:\n"
+    "  --from SEQ    first print every recorded move after SEQ (marked `catch-up`),\n"
+    "                then live ones: 0 replays every move from the first; to\n"
+    "                resume, pass the last SEQ printed. Without it: live moves only.\n"
+    "  --pipeline P  only moves and stale deals of pipeline P\n"
+    "  --count N     stop after N moves (stale deals do not count)\n"
+    "\n"
     "Moves missed while the subscriber lagged are fetched from the daemon and\n"
     "printed in order (marked `repaired`), so none is lost or repeated.\n"
-    "With --from SEQ, moves after SEQ are printed first, then live ones: to\n"
-    "resume, pass the last SEQ printed. --count N stops after N moves.\n"
     "With --json, one JSON object per line: the notification's body plus\n"
-    "`topic` and `repaired`. Runs until interrupted (exit 0).\n";
+    "`topic`, `repaired` (fetched rather than received live) and `catch_up`\n"
+    "(printed before the first live move because of --from). Runs until\n"
+    "interrupted (exit 0).\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -28,7 +36,7 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void print_text(const df_notification *n, const msgpack_object *body)
+static void print_text(const df_notification *n, const msgpack_object *body, bool catch_up)
 {
     char deal[129], pipeline[129], a[129], b[129], status[16], at[TIME_TEXT_MAX], num[40];
     int64_t t;
@@ -44,7 +52,9 @@ static void print_text(const df_notification *n, const msgpack_object *body)
                mp_str(body, "to", b, sizeof b), mp_str(body, "pipeline", pipeline, sizeof pipeline),
                mp_str(body, "status", status, sizeof status),
                mp_num_text(mp_get(body, "amount"), num, sizeof num), owner[0] ? owner : "-",
-               n->repaired ? "  repaired" : "");
+               catch_up      ? "  catch-up"
+               : n->repaired ? "  repaired"
+                             : "");
     } else if (strncmp(n->topic, "deal.stale.", 11) == 0) {
         int64_t idle = 0;
         mp_int(body, "idle_days", &idle);
@@ -75,7 +85,10 @@ int cmd_tail(cli *g, int argc, char **argv)
         return EXIT_USAGE;
     df_subscription *sub = NULL;
     df_error err = {0};
-    rc = cli_check(g, "tail", df_subscribe(cli_client(g), "deal.", from_seq, &sub, &err), &err);
+    df_client *c = cli_client(g);
+    rc = from ? df_subscribe_after(c, "deal.", from_seq, &sub, &err)
+              : df_subscribe(c, "deal.", 0, &sub, &err);
+    rc = cli_check(g, "tail", rc, &err);
     if (rc)
         return rc;
     struct sigaction sa = {0};
@@ -85,6 +98,9 @@ int cmd_tail(cli *g, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     uint64_t moves = 0;
     bool waiting = false;
+    /* with --from, the moves fetched before the first live one are the
+     * catch-up the user asked for, not a repair of a gap */
+    bool catching_up = from != NULL;
     msgpack_zone zone;
     msgpack_zone_init(&zone, 2048);
     rc = EXIT_OK;
@@ -117,6 +133,9 @@ int cmd_tail(cli *g, int argc, char **argv)
         if (df_msgpack_unpack(n.body, n.body_len, &zone, &body, &err) < 0)
             continue; /* not ours to judge: the library delivered it, we cannot print it */
         bool moved = strncmp(n.topic, "deal.moved.", 11) == 0;
+        if (moved && !n.repaired)
+            catching_up = false;
+        bool catch_up = moved && catching_up;
         if (pipeline) {
             char p[129];
             if (strcmp(mp_str(&body, "pipeline", p, sizeof p), pipeline) != 0)
@@ -129,12 +148,13 @@ int cmd_tail(cli *g, int argc, char **argv)
                 json_object_set_new(out, "topic", json_string(n.topic));
                 json_object_update(out, line);
                 json_object_set_new(out, "repaired", json_boolean(n.repaired));
+                json_object_set_new(out, "catch_up", json_boolean(catch_up));
                 json_print_value(stdout, out);
                 json_decref(out);
             }
             json_decref(line);
         } else {
-            print_text(&n, &body);
+            print_text(&n, &body, catch_up);
         }
         fflush(stdout);
         moves += moved;

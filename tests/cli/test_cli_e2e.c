@@ -1,5 +1,6 @@
 /* test_cli_e2e.c: the dealflow command end to end against the real daemon: outputs and exit
  * statuses. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,9 +103,9 @@ static void test_usage_and_ping(void)
     CHECK_STATUS(r, 0);
     CHECK(has(r.out, "Exit status"));
     cli_result_free(&r);
-    static const char *const commands[] = {"send",     "import", "deal",    "history", "list",
-                                           "replay",   "board",  "metrics", "tail",    "stats",
-                                           "rejected", "ping",   "keygen",  NULL};
+    static const char *const commands[] = {"send",     "import", "deal",    "history",  "list",
+                                           "replay",   "board",  "metrics", "tail",     "stats",
+                                           "rejected", "ping",   "keygen",  "pipeline", NULL};
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
@@ -186,7 +187,7 @@ static void test_send(void)
     r = RUN_CLI("{\"id\":\"s-6\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"email\"}",
                 "send", "--no-ack");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 events published"));
+    CHECK(has(r.out, "1 event published"));
     cli_result_free(&r);
     CHECK(it_wait_seq(&daemon_, last + 1));
 }
@@ -519,8 +520,208 @@ static void test_tail(void)
     CHECK_STATUS(r, 0);
     CHECK(has(r.out, "tail-a  (new) -> lead  (default, open"));
     CHECK(has(r.out, "tail-a  lead -> qualified"));
-    CHECK(has(r.out, "repaired"));
+    CHECK(has(r.out, "catch-up"));
     CHECK_INT(cli_count_lines(r.out), 2);
+    cli_result_free(&r);
+}
+
+static void test_pipeline(void)
+{
+    cli_result r =
+        RUN_CLI(NULL, "pipeline", "define", "--name", "cli-sales", "--stage", "new:10:7", "--stage",
+                "demo:50", "--stage=signed:100::won", "--stage", "dropped:0:-:lost");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "pipeline cli-sales defined"));
+    CHECK(has(r.out, "  new                          10%         7  open\n"));
+    CHECK(has(r.out, "  signed                      100%         -  won\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "pipeline default\n"));
+    CHECK(has(r.out, "pipeline cli-sales\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "pipeline", "show", "cli-sales");
+    CHECK_STATUS(r, 0);
+    json_t *reply = json_loads(r.out, 0, NULL);
+    json_t *p = json_array_get(json_object_get(reply, "pipelines"), 0);
+    CHECK_STR(json_string_value(json_object_get(p, "name")), "cli-sales");
+    json_t *stages = json_object_get(p, "stages");
+    CHECK_INT(json_array_size(stages), 4);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(stages, 0), "rot_days")), 7);
+    CHECK(json_is_null(json_object_get(json_array_get(stages, 1), "rot_days")));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(stages, 3), "outcome")), "lost");
+    json_decref(reply);
+    cli_result_free(&r);
+    /* a pipeline that is not defined: the defined ones are named */
+    const char *const *asks[] = {
+        (const char *const[]){"pipeline", "show", "nope", NULL},
+        (const char *const[]){"board", "--pipeline", "nope", NULL},
+        (const char *const[]){"metrics", "--pipeline", "nope", NULL},
+        (const char *const[]){"list", "--pipeline", "nope", NULL},
+    };
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+        r = cli_run(&daemon_, NULL, asks[i]);
+        CHECK_STATUS(r, i == 3 ? 0 : 1);
+        CHECK(has(r.err, "`nope` is not defined"));
+        CHECK(has(r.err, "the defined pipelines are: default,"));
+        CHECK(has(r.err, "cli-sales"));
+        cli_result_free(&r);
+    }
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/pipeline.json", daemon_.dir);
+    write_file(path, "{\"pipeline\":\"cli-file\",\"stages\":[{\"name\":\"a\",\"probability\":5,"
+                     "\"rot_days\":3},{\"name\":\"b\",\"probability\":100,\"outcome\":\"won\"}]}");
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "  a                             5%         3  open\n"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "was defined by that id"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--name", "x", "--stage", "a:101");
+    CHECK_STATUS(r, 2);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "pipeline", "define", "--file", "/nonexistent/p.json");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "No such file or directory"));
+    cli_result_free(&r);
+}
+
+/* Runs dealflow with stdout into a pipe that is closed after the first line,
+ * as `dealflow ... | head -1` does; its exit status, and stderr in err_path. */
+static int run_into_short_pipe(const char *const *args, const char *err_path)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(fds[1], 1);
+        dup2(err, 2);
+        close(fds[0]);
+        setenv("DEALFLOW_API", daemon_.api, 1);
+        int n = 0;
+        while (args[n])
+            n++;
+        const char *argv[16] = {DEALFLOW_BIN};
+        for (int i = 0; i < n && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(DEALFLOW_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') {
+    }
+    close(fds[0]);
+    return cli_wait(pid, 60000);
+}
+
+static void test_small_things(void)
+{
+    /* singular nouns for one */
+    CHECK(it_append(&daemon_, "{id: solo-1, type: stage, deal: solo, stage: lead, owner: solo}") >
+          0);
+    cli_result r = RUN_CLI(NULL, "list", "--owner", "solo");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\n1 deal\n"));
+    cli_result_free(&r);
+    /* stats: the values in one column, right-aligned */
+    r = RUN_CLI(NULL, "stats");
+    CHECK_STATUS(r, 0);
+    const char *events = strstr(r.out, "events "), *stale = strstr(r.out, "stale_notifications ");
+    CHECK(events && stale);
+    if (events && stale)
+        CHECK_INT((int)(strchr(events, '\n') - events), (int)(strchr(stale, '\n') - stale));
+    cli_result_free(&r);
+    /* a reader that goes away is no error */
+    char err_path[IT_PATH_MAX + 16];
+    snprintf(err_path, sizeof err_path, "%s/pipe.err", daemon_.dir);
+    CHECK_INT(run_into_short_pipe((const char *const[]){"--json", "replay", NULL}, err_path), 0);
+    char *err = cli_read_file(err_path);
+    CHECK_STR(err, "");
+    free(err);
+    CHECK_INT(run_into_short_pipe((const char *const[]){"replay", NULL}, err_path), 0);
+    /* localhost is the loopback address */
+    const char *port = strrchr(daemon_.api, ':');
+    char api[64];
+    snprintf(api, sizeof api, "tcp://localhost%s", port ? port : ":0");
+    r = RUN_CLI(NULL, "--api", api, "ping");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "dealflowd 0.1.0"));
+    cli_result_free(&r);
+    /* ping says a daemon is down within a second (and a bit for the start) */
+    int64_t start = it_wall_ms();
+    r = RUN_CLI(NULL, "--api", "tcp://127.0.0.1:1", "ping");
+    CHECK_STATUS(r, 3);
+    CHECK(it_wall_ms() - start < 1500);
+    cli_result_free(&r);
+    /* an unreadable file says why */
+    r = RUN_CLI(NULL, "send", "--file", "/nonexistent/events.ndjson");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "/nonexistent/events.ndjson: No such file or directory"));
+    cli_result_free(&r);
+}
+
+static void test_import_where_map_dry_run(void)
+{
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/opps.csv", daemon_.dir);
+    write_file(path, "opp,state,closed,value\n"
+                     "o1,Won,2024-02-01,100\n"
+                     "o2,Lost,2024-02-02,200\n"
+                     "o3,Engaging,,300\n"
+                     "o4,Won,2024-02-04,400\n");
+    const char *const dry[] = {"import",
+                               path,
+                               "--dry-run",
+                               "--id",
+                               "opp-{opp}-closed",
+                               "--deal",
+                               "opp-{opp}",
+                               "--stage",
+                               "{state}",
+                               "--map",
+                               "state=Won:won,Lost:lost",
+                               "--where",
+                               "state=Won,Lost",
+                               "--at",
+                               "closed",
+                               "--amount",
+                               "value",
+                               NULL};
+    int64_t before = it_last_seq(&daemon_);
+    cli_result r = cli_run(&daemon_, NULL, dry);
+    CHECK_STATUS(r, 0);
+    json_t *lines = ndjson(r.out);
+    CHECK_INT(json_array_size(lines), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "stage")), "won");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 1), "stage")), "lost");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 2), "id")), "opp-o4-closed");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(lines, 2), "amount")), 400);
+    json_decref(lines);
+    CHECK(has(r.err, "4 rows: 3 events printed, nothing sent, 0 refused, 1 skipped"));
+    CHECK_INT(it_last_seq(&daemon_), before);
+    cli_result_free(&r);
+    /* the same without --dry-run records them */
+    const char *const real[] = {
+        "import",  path,      "--id",  "opp-{opp}-closed",        "--deal",  "opp-{opp}",
+        "--stage", "{state}", "--map", "state=Won:won,Lost:lost", "--where", "state=Won,Lost",
+        "--at",    "closed",  NULL};
+    r = cli_run(&daemon_, NULL, real);
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "4 rows: 3 recorded, 0 duplicates, 0 refused, 1 skipped"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "opp-o2");
+    CHECK_STATUS(r, 0);
+    CHECK(has(r.out, "\"stage\":\"lost\""));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "import", path, "--id", "x", "--deal", "y", "--where", "nope=1");
+    CHECK_STATUS(r, 2);
+    CHECK(has(r.err, "no column `nope`"));
     cli_result_free(&r);
 }
 
@@ -722,6 +923,9 @@ static const df_test tests[] = {
     {"list_replay_stats", test_list_replay_stats},
     {"board_and_metrics", test_board_and_metrics},
     {"tail", test_tail},
+    {"pipeline", test_pipeline},
+    {"small_things", test_small_things},
+    {"import_where_map_dry_run", test_import_where_map_dry_run},
     {"keygen", test_keygen},
     {"redact", test_redact},
     {NULL, NULL},

@@ -420,7 +420,7 @@ static void test_cli_roles(void)
            "\"qualified\",\"at\":1700007200000}\n",
            "send", "--no-ack");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 events published"));
+    CHECK(has(r.out, "1 event published"));
     cli_result_free(&r);
 
     /* the reader sees what the producer sent, recorded `by` the producer's name */
