@@ -45,6 +45,13 @@ static const char import_help[] =
     "  --where C=V,... only rows whose column C is one of the values (others skipped)\n"
     "  --map C=A:B,... column C's value A reads as B in templates (e.g.\n"
     "                  deal_stage=Won:won,Lost:lost); other values are kept as they are\n"
+    "  --also ID:STAGE:AT  a second stage event from each row, with the first\n"
+    "                  one's keys but this id, stage and at (templates; AT as --at),\n"
+    "                  e.g. '{opportunity_id}-closed:{deal_stage}:close_date'; a row\n"
+    "                  whose AT comes out empty makes only the first event\n"
+    "A key the event's --type does not read is refused rather than dropped:\n"
+    "stage reads --stage --amount --owner --reason; activity --kind --actor\n"
+    "--note; update --amount --owner --name --product --close-date.\n"
     "A key whose template comes out empty is left out of the event; an empty\n"
     "id, deal, stage or at refuses the row.\n"
     "\n"
@@ -212,6 +219,7 @@ typedef struct mapping {
     size_t skip_column;
     const char *where, *map; /* C=... as given; the values after the = */
     size_t where_column, map_column;
+    const char *also; /* ID:STAGE:AT as given */
 } mapping;
 
 /* Whether value[0..len) is one of the comma-separated items of list. */
@@ -481,6 +489,65 @@ static void refuse_row(run *r, long line, const char *code, const char *message)
     note_reason(&r->st, code, where, message);
 }
 
+/* Builds the event m makes of a row and sends it; a row it cannot make is
+ * refused. Returns what emit returns. */
+static int emit_row(run *r, const mapping *m, char **fields, size_t *lens, size_t n, long line,
+                    msgpack_sbuffer *buf)
+{
+    char error[DF_MESSAGE_MAX];
+    row_ctx ctx = {fields, lens, n, NULL, 0, error, sizeof error};
+    if (!build_row(m, &ctx)) {
+        refuse_row(r, line, "bad_row", error);
+        return 0;
+    }
+    buf->size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, (uint32_t)ctx.keys);
+    ctx.pk = &pk;
+    ctx.keys = 0;
+    build_row(m, &ctx);
+    char id[DF_MAX_ID + 1], tag[DF_MAX_ID + 48];
+    size_t idlen;
+    if (!expand(&m->id, fields, lens, n, id, sizeof id, &idlen))
+        snprintf(id, sizeof id, "(too long)");
+    snprintf(tag, sizeof tag, "line %ld (id %s)", line, id);
+    return emit(r, buf->data, buf->size, tag);
+}
+
+/* Whether a row makes the --also event: its at must come out non-empty, since
+ * a row without the date of a later step has not reached it. */
+static bool also_wanted(const mapping *also, char **fields, size_t *lens, size_t n)
+{
+    char at[FIELD_TEXT_MAX];
+    size_t len;
+    return !expand(&also->at, fields, lens, n, at, sizeof at, &len) || len > 0;
+}
+
+/* Compiles --also ID:STAGE:AT into *also, a copy of m with that id, stage and
+ * at. parts keeps the three texts, which the templates point into. Returns 0
+ * or an exit status. */
+static int compile_also(mapping *also, const mapping *m, char *parts[3], char **names, size_t *lens,
+                        size_t ncols)
+{
+    const char *first = strchr(m->also, ':');
+    const char *second = first ? strchr(first + 1, ':') : NULL;
+    if (!second || first == m->also || second == first + 1 || second[1] == '\0') {
+        return cli_usage("import", "--also `%s` is not ID:STAGE:AT", m->also);
+    }
+    parts[0] = strndup(m->also, (size_t)(first - m->also));
+    parts[1] = strndup(first + 1, (size_t)(second - first - 1));
+    parts[2] = strdup(second + 1);
+    if (!parts[0] || !parts[1] || !parts[2])
+        return EXIT_FAILED;
+    *also = *m;
+    also->id = also->stage = also->at = (template){0};
+    bool ok = compile(&also->id, "--also", parts[0], false, names, lens, ncols) &&
+              compile(&also->stage, "--also", parts[1], false, names, lens, ncols) &&
+              compile(&also->at, "--also", parts[2], true, names, lens, ncols);
+    return ok ? 0 : EXIT_USAGE;
+}
+
 static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
 {
     csv_reader *csv = csv_open(in);
@@ -536,6 +603,15 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
                                  "event's id from its row (e.g. 'lead-{mql_id}')");
     if (rc == 0 && !m->deal.given)
         rc = cli_usage("import", "a CSV import needs --deal");
+    mapping *also = NULL;
+    char *also_parts[3] = {NULL, NULL, NULL};
+    if (rc == 0 && m->also) {
+        also = malloc(sizeof *also);
+        if (!also)
+            rc = EXIT_FAILED;
+        else
+            rc = compile_also(also, m, also_parts, names, name_lens, ncols);
+    }
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
     while (rc == 0 && !interrupted) {
@@ -561,28 +637,15 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
         if (m->map && m->map_column < n)
             map_value(m->map, fields[m->map_column], lens[m->map_column],
                       (const char **)&fields[m->map_column], &lens[m->map_column]);
-        char error[DF_MESSAGE_MAX];
-        row_ctx ctx = {fields, lens, n, NULL, 0, error, sizeof error};
-        if (!build_row(m, &ctx)) {
-            refuse_row(r, line, "bad_row", error);
-            continue;
-        }
-        buf.size = 0;
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, (uint32_t)ctx.keys);
-        ctx.pk = &pk;
-        ctx.keys = 0;
-        build_row(m, &ctx);
-        char id[DF_MAX_ID + 1], tag[DF_MAX_ID + 48];
-        size_t idlen;
-        if (!expand(&m->id, fields, lens, n, id, sizeof id, &idlen))
-            snprintf(id, sizeof id, "(too long)");
-        snprintf(tag, sizeof tag, "line %ld (id %s)", line, id);
-        rc = emit(r, buf.data, buf.size, tag);
+        rc = emit_row(r, m, fields, lens, n, line, &buf);
+        if (rc == 0 && also && also_wanted(also, fields, lens, n))
+            rc = emit_row(r, also, fields, lens, n, line, &buf);
         progress_draw(&r->prog, csv_offset(csv), r->st.rows, false);
     }
     msgpack_sbuffer_destroy(&buf);
+    free(also);
+    for (int i = 0; i < 3; i++)
+        free(also_parts[i]);
     for (size_t i = 0; names && i < ncols; i++)
         free(names[i]);
     free(names);
@@ -691,6 +754,41 @@ static void print_summary(const run *r, bool json, double secs)
                r->st.reasons[i].first);
 }
 
+/* Refuses a key that the event's type, when the command line says it, does
+ * not read: the daemon would keep it in the log but no deal would show it.
+ * names[i] is a flag, given[i + 16] its value when given. */
+static int check_keys_read(const char *const *names, const char *const *given, const char *also)
+{
+    static const struct {
+        const char *type, *reads, *listed;
+    } types[] = {
+        {"stage", " deal stage amount owner reason ", "--stage, --amount, --owner, --reason"},
+        {"activity", " deal kind actor note ", "--kind, --actor, --note"},
+        {"update", " deal amount owner name product close-date ",
+         "--amount, --owner, --name, --product, --close-date"},
+        {"pipeline", " ", "no deal keys"},
+    };
+    static const char every_type[] = " id type pipeline at skip-empty ";
+    const char *type = given[16 + 2] ? given[16 + 2] : "stage";
+    if (strchr(type, '{'))
+        return 0; /* from the rows: known only there */
+    if (also && strcmp(type, "stage") != 0)
+        return cli_usage("import", "--also makes stage events: the --type is `%s`", type);
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        if (strcmp(type, types[t].type) != 0)
+            continue;
+        for (int i = 0; i < 16; i++) {
+            char word[24];
+            snprintf(word, sizeof word, " %s ", names[i]);
+            if (!given[i + 16] || strstr(every_type, word) || strstr(types[t].reads, word))
+                continue;
+            return cli_usage("import", "--%s: a %s event does not read it (it reads %s)", names[i],
+                             type, types[t].listed);
+        }
+    }
+    return 0;
+}
+
 int cmd_import(cli *g, int argc, char **argv)
 {
     /* Order matters: flags[i] names targets[i] of import_csv, flags[i + 16] its value. */
@@ -699,8 +797,8 @@ int cmd_import(cli *g, int argc, char **argv)
         "id",    "deal", "type", "stage",   "pipeline", "owner",  "reason",     "kind",
         "actor", "note", "name", "product", "at",       "amount", "close-date", "skip-empty"};
     const char *csv = NULL, *ndjson = NULL, *batch = NULL, *no_progress = NULL, *at_format = NULL;
-    const char *where = NULL, *map = NULL, *dry_run = NULL;
-    cli_opt opts[16 + 9];
+    const char *where = NULL, *map = NULL, *dry_run = NULL, *also = NULL;
+    cli_opt opts[16 + 10];
     char flagnames[16][24];
     for (int i = 0; i < 16; i++) {
         snprintf(flagnames[i], sizeof flagnames[i], "--%s", names[i]);
@@ -716,7 +814,8 @@ int cmd_import(cli *g, int argc, char **argv)
     opts[21] = (cli_opt){"--where", true, &where};
     opts[22] = (cli_opt){"--map", true, &map};
     opts[23] = (cli_opt){"--dry-run", false, &dry_run};
-    opts[24] = (cli_opt){NULL, false, NULL};
+    opts[24] = (cli_opt){"--also", true, &also};
+    opts[25] = (cli_opt){NULL, false, NULL};
     const char *pos[1];
     int rc = cli_parse(g, "import", import_help, argc, argv, opts, pos, 1, 1, NULL);
     if (rc)
@@ -733,9 +832,13 @@ int cmd_import(cli *g, int argc, char **argv)
         for (int i = 0; i < 16; i++)
             if (v[i + 16] && i != 15)
                 return cli_usage("import", "--%s maps CSV columns: give --csv too", names[i]);
-        if (where || map)
-            return cli_usage("import", "--where and --map read CSV columns: give --csv too");
+        if (where || map || also)
+            return cli_usage("import",
+                             "--where, --map and --also read CSV columns: give --csv too");
     }
+    rc = check_keys_read(names, v, also);
+    if (rc)
+        return rc;
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!in) {
         fprintf(stderr, "dealflow import: cannot open %s: %s\n", path, strerror(errno));
@@ -759,7 +862,7 @@ int cmd_import(cli *g, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    mapping m = {.at_format = at_format, .where = where, .map = map};
+    mapping m = {.at_format = at_format, .where = where, .map = map, .also = also};
     if (is_csv)
         rc = import_csv(&r, in, &m, v);
     else
