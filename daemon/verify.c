@@ -180,11 +180,12 @@ int df_verify(const char *dir)
     } else {
         char hex[2 * DF_CHAIN_BYTES + 1];
         sodium_bin2hex(hex, sizeof(hex), w->head, DF_CHAIN_BYTES);
+        const char *plural = w->count == 1 ? "" : "s";
         if (w->redacted > 0)
-            printf("%llu events, %llu redacted, chain head %s\n", (unsigned long long)w->count,
-                   (unsigned long long)w->redacted, hex);
+            printf("%llu event%s, %llu redacted, chain head %s\n", (unsigned long long)w->count,
+                   plural, (unsigned long long)w->redacted, hex);
         else
-            printf("%llu events, chain head %s\n", (unsigned long long)w->count, hex);
+            printf("%llu event%s, chain head %s\n", (unsigned long long)w->count, plural, hex);
         result = 0;
     }
     munmap(w, sizeof(*w));
