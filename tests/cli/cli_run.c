@@ -1,6 +1,8 @@
 /* cli_run.c: runs the built dealflow command for the end-to-end tests, polling with deadlines. */
 #include "cli_run.h"
 
+#include <jansson.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -157,4 +159,47 @@ void cli_result_free(cli_result *r)
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+void cli_show(const cli_result *r)
+{
+    fprintf(stderr, "--- status %d\n--- stdout:\n%s--- stderr:\n%s---\n", r->status, r->out,
+            r->err);
+}
+
+bool cli_has(const char *text, const char *needle)
+{
+    bool found = text && strstr(text, needle) != NULL;
+    if (!found)
+        fprintf(stderr, "not found: \"%s\" in:\n%s\n", needle, text ? text : "(null)");
+    return found;
+}
+
+json_t *cli_ndjson(const char *text)
+{
+    json_t *all = json_array();
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0) {
+            json_error_t jerr;
+            json_t *v = json_loadb(p, len, 0, &jerr);
+            if (!v)
+                fprintf(stderr, "not JSON: %.*s (%s)\n", (int)len, p, jerr.text);
+            json_array_append_new(all, v ? v : json_null());
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return all;
+}
+
+void cli_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
 }

@@ -34,4 +34,21 @@ int cli_count_lines(const char *text);
 /* The dir of the test data (tests/cli/data). */
 const char *cli_data_dir(void);
 
+/* Prints what a run said, to make a failed check on it readable. */
+void cli_show(const cli_result *r);
+/* Whether text holds needle; says what was looked for when not. */
+bool cli_has(const char *text, const char *needle);
+/* Each non-empty line of text parsed as JSON (null where it is not JSON, and
+ * said so). The caller decrefs the array. */
+struct json_t *cli_ndjson(const char *text);
+/* Writes text to path (a failed check when it cannot). */
+void cli_write_file(const char *path, const char *text);
+
+#define CHECK_STATUS(r, expected)                                                                  \
+    do {                                                                                           \
+        if ((r).status != (expected))                                                              \
+            cli_show(&(r));                                                                        \
+        CHECK_INT((r).status, (expected));                                                         \
+    } while (0)
+
 #endif

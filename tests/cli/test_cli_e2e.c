@@ -18,72 +18,20 @@ static it_daemon daemon_;
 
 #define RUN_CLI(input, ...) CLI(&daemon_, (input), __VA_ARGS__)
 
-/* Prints what a run said when a check on it fails, to make failures readable. */
-static void show(const cli_result *r)
-{
-    fprintf(stderr, "--- status %d\n--- stdout:\n%s--- stderr:\n%s---\n", r->status, r->out,
-            r->err);
-}
-
-#define CHECK_STATUS(r, expected)                                                                  \
-    do {                                                                                           \
-        if ((r).status != (expected))                                                              \
-            show(&(r));                                                                            \
-        CHECK_INT((r).status, (expected));                                                         \
-    } while (0)
-
-static bool has(const char *text, const char *needle)
-{
-    bool found = text && strstr(text, needle) != NULL;
-    if (!found)
-        fprintf(stderr, "not found: \"%s\" in:\n%s\n", needle, text ? text : "(null)");
-    return found;
-}
-
-/* Each non-empty line of text parsed as JSON; count in *n. Caller decrefs the array. */
-static json_t *ndjson(const char *text)
-{
-    json_t *all = json_array();
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len > 0) {
-            json_error_t jerr;
-            json_t *v = json_loadb(p, len, 0, &jerr);
-            if (!v)
-                fprintf(stderr, "not JSON: %.*s (%s)\n", (int)len, p, jerr.text);
-            json_array_append_new(all, v ? v : json_null());
-        }
-        p += len + (nl ? 1 : 0);
-    }
-    return all;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 static void test_usage_and_ping(void)
 {
     cli_result r = RUN_CLI(NULL, "ping");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "dealflowd 0.1.0"));
+    CHECK(cli_has(r.out, "dealflowd 0.1.0"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "ping");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\"version\":\"0.1.0\""));
+    CHECK(cli_has(r.out, "\"version\":\"0.1.0\""));
     cli_result_free(&r);
     /* Nothing listens on port 1: unreachable, said on stderr, exit 3. */
     r = RUN_CLI(NULL, "--api", "tcp://127.0.0.1:1", "--timeout", "100", "--attempts", "1", "ping");
     CHECK_STATUS(r, 3);
-    CHECK(has(r.err, "unreachable"));
+    CHECK(cli_has(r.err, "unreachable"));
     CHECK_STR(r.out, "");
     cli_result_free(&r);
     r = RUN_CLI(NULL, "frobnicate");
@@ -97,11 +45,11 @@ static void test_usage_and_ping(void)
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--version");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "dealflow 0.1.0"));
+    CHECK(cli_has(r.out, "dealflow 0.1.0"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--help");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "Exit status"));
+    CHECK(cli_has(r.out, "Exit status"));
     cli_result_free(&r);
     static const char *const commands[] = {"send",     "import", "deal",    "history",  "list",
                                            "replay",   "board",  "metrics", "tail",     "stats",
@@ -109,7 +57,7 @@ static void test_usage_and_ping(void)
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
-        CHECK(has(r.out, "usage: dealflow"));
+        CHECK(cli_has(r.out, "usage: dealflow"));
         cli_result_free(&r);
     }
 }
@@ -124,14 +72,14 @@ static void test_send(void)
     int64_t before = it_stat(&daemon_, "events");
     cli_result r = RUN_CLI(NULL, "send", e1, e2, e3);
     CHECK_STATUS(r, 1);
-    CHECK(has(r.out, "2 recorded, 0 duplicates, 1 refused"));
-    CHECK(has(r.err, "event 3 (s-3) refused: unknown_stage"));
+    CHECK(cli_has(r.out, "2 recorded, 0 duplicates, 1 refused"));
+    CHECK(cli_has(r.err, "event 3 (s-3) refused: unknown_stage"));
     cli_result_free(&r);
     CHECK_INT(it_stat(&daemon_, "events"), before + 2);
     /* Again: duplicates, nothing recorded twice. */
     r = RUN_CLI(NULL, "send", e1, e2);
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "0 recorded, 2 duplicates, 0 refused"));
+    CHECK(cli_has(r.out, "0 recorded, 2 duplicates, 0 refused"));
     cli_result_free(&r);
     CHECK_INT(it_stat(&daemon_, "events"), before + 2);
     /* times written as dates are sent as ms; a string that is no time sends nothing */
@@ -149,7 +97,7 @@ static void test_send(void)
                 "{\"id\":\"s-bad\",\"type\":\"stage\",\"deal\":\"iso\",\"stage\":\"lead\","
                 "\"at\":\"yesterday\"}");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "not a time"));
+    CHECK(cli_has(r.err, "not a time"));
     cli_result_free(&r);
     /* NDJSON on stdin, per-event results as NDJSON with --json. */
     char input[1024];
@@ -159,7 +107,7 @@ static void test_send(void)
              e1, e3);
     r = RUN_CLI(input, "send", "--json");
     CHECK_STATUS(r, 1);
-    json_t *lines = ndjson(r.out);
+    json_t *lines = cli_ndjson(r.out);
     CHECK_INT(json_array_size(lines), 3);
     CHECK(json_is_true(json_object_get(json_array_get(lines, 0), "dup")));
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 1), "error")),
@@ -173,21 +121,21 @@ static void test_send(void)
     r = RUN_CLI("{\"id\":\"s-5\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"x\"}\n{oops\n",
                 "send");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "not JSON"));
+    CHECK(cli_has(r.err, "not JSON"));
     cli_result_free(&r);
     CHECK_INT(it_stat(&daemon_, "events"), before);
     /* Ints stay ints and floats floats on the way in and out. */
     r = RUN_CLI(NULL, "--json", "history", "acme");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\"amount\":12000,"));
-    CHECK(has(r.out, "\"amount\":12000.5"));
+    CHECK(cli_has(r.out, "\"amount\":12000,"));
+    CHECK(cli_has(r.out, "\"amount\":12000.5"));
     cli_result_free(&r);
     /* Fire and forget over ingest. */
     int64_t last = it_last_seq(&daemon_);
     r = RUN_CLI("{\"id\":\"s-6\",\"type\":\"activity\",\"deal\":\"acme\",\"kind\":\"email\"}",
                 "send", "--no-ack");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 event published"));
+    CHECK(cli_has(r.out, "1 event published"));
     cli_result_free(&r);
     CHECK(it_wait_seq(&daemon_, last + 1));
 }
@@ -251,7 +199,7 @@ static void test_import(void)
                               "\"stage\":\"qualified\",\"at\":%lld}\n",
                               i, i, IT_T0 + i * IT_DAY);
     n += (size_t)snprintf(text + n, sizeof text - n, "not json\n");
-    write_file(path, text);
+    cli_write_file(path, text);
     cli_result r = RUN_CLI(NULL, "--json", "import", path);
     CHECK_STATUS(r, 1);
     json_t *s = json_loads(r.out, 0, NULL);
@@ -264,30 +212,30 @@ static void test_import(void)
     int64_t deals = it_stat(&daemon_, "deals"), events = it_stat(&daemon_, "events");
     r = RUN_CLI(NULL, "import", path);
     CHECK_STATUS(r, 1);
-    CHECK(has(r.out, "6 rows: 0 recorded, 5 duplicates, 1 refused"));
-    CHECK(has(r.out, "bad_json: 1, first: line 6"));
+    CHECK(cli_has(r.out, "6 rows: 0 recorded, 5 duplicates, 1 refused"));
+    CHECK(cli_has(r.out, "bad_json: 1, first: line 6"));
     cli_result_free(&r);
     CHECK_INT(it_stat(&daemon_, "deals"), deals);
     CHECK_INT(it_stat(&daemon_, "events"), events);
 
     /* CSV through a column mapping, quotes and a bad date included. */
     snprintf(path, sizeof path, "%s/leads.csv", daemon_.dir);
-    write_file(path, "ref,when,value,who\n"
-                     "c1,31-01-2024,100,\"Smith, Ann\"\n"
-                     "c2,01-02-2024,250.5,\n"
-                     "c3,31-02-2024,7,bob\n"
-                     "c4,,8,bob\n");
+    cli_write_file(path, "ref,when,value,who\n"
+                         "c1,31-01-2024,100,\"Smith, Ann\"\n"
+                         "c2,01-02-2024,250.5,\n"
+                         "c3,31-02-2024,7,bob\n"
+                         "c4,,8,bob\n");
     const char *mapping[] = {"import",      path,           "--id",     "csv-{ref}", "--deal",
                              "deal-{ref}",  "--stage",      "meeting",  "--at",      "when",
                              "--at-format", "%d-%m-%Y",     "--amount", "value",     "--owner",
                              "{who}",       "--skip-empty", "when",     NULL};
     r = cli_run(&daemon_, NULL, mapping);
     CHECK_STATUS(r, 1);
-    CHECK(has(r.out, "4 rows: 2 recorded, 0 duplicates, 1 refused, 1 skipped"));
-    CHECK(has(r.out, "bad_row: 1, first: line 4: at `31-02-2024` does not match %d-%m-%Y"));
+    CHECK(cli_has(r.out, "4 rows: 2 recorded, 0 duplicates, 1 refused, 1 skipped"));
+    CHECK(cli_has(r.out, "bad_row: 1, first: line 4: at `31-02-2024` does not match %d-%m-%Y"));
     cli_result_free(&r);
     r = cli_run(&daemon_, NULL, mapping);
-    CHECK(has(r.out, "4 rows: 0 recorded, 2 duplicates, 1 refused, 1 skipped"));
+    CHECK(cli_has(r.out, "4 rows: 0 recorded, 2 duplicates, 1 refused, 1 skipped"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "deal", "deal-c1");
     CHECK_STATUS(r, 0);
@@ -307,11 +255,11 @@ static void test_import(void)
     /* A mapping naming a column that is not there is a usage error. */
     r = RUN_CLI(NULL, "import", path, "--id", "x-{nope}", "--deal", "{ref}", "--stage", "lead");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "no column `nope`"));
+    CHECK(cli_has(r.err, "no column `nope`"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "import", path, "--deal", "{ref}", "--stage", "lead");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "needs --id"));
+    CHECK(cli_has(r.err, "needs --id"));
     cli_result_free(&r);
 }
 
@@ -326,17 +274,17 @@ static void test_history_and_deal(void)
                     IT_T0, IT_T0 + 2 * IT_DAY, IT_T0 + IT_DAY, IT_T0 + 3 * IT_DAY) > 0);
     cli_result r = RUN_CLI(NULL, "history", "audit");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "seq"));
-    CHECK(has(r.out, "what happened"));
-    CHECK(has(r.out, "2023-11-14T22:13:20Z"));
-    CHECK(has(r.out, "moved to lead, owner ana"));
-    CHECK(has(r.out, "moved to proposal, amount 900"));
-    CHECK(has(r.out, "call by ana (late: happened before an earlier event)"));
-    CHECK(has(r.out, "updated, amount cleared"));
+    CHECK(cli_has(r.out, "seq"));
+    CHECK(cli_has(r.out, "what happened"));
+    CHECK(cli_has(r.out, "2023-11-14T22:13:20Z"));
+    CHECK(cli_has(r.out, "moved to lead, owner ana"));
+    CHECK(cli_has(r.out, "moved to proposal, amount 900"));
+    CHECK(cli_has(r.out, "call by ana (late: happened before an earlier event)"));
+    CHECK(cli_has(r.out, "updated, amount cleared"));
     CHECK_INT(cli_count_lines(r.out), 5);
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "history", "audit");
-    json_t *lines = ndjson(r.out);
+    json_t *lines = cli_ndjson(r.out);
     CHECK_INT(json_array_size(lines), 4);
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 2), "id")), "h-3");
     CHECK(json_is_integer(json_object_get(json_array_get(lines, 2), "recv")));
@@ -344,13 +292,13 @@ static void test_history_and_deal(void)
     cli_result_free(&r);
     r = RUN_CLI(NULL, "history", "nobody");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "not_found"));
+    CHECK(cli_has(r.err, "not_found"));
     cli_result_free(&r);
 
     r = RUN_CLI(NULL, "deal", "audit", "--now", "2023-11-20");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "stage                proposal"));
-    CHECK(has(r.out, "stage_since          2023-11-16T22:13:20Z"));
+    CHECK(cli_has(r.out, "stage                proposal"));
+    CHECK(cli_has(r.out, "stage_since          2023-11-16T22:13:20Z"));
     cli_result_free(&r);
     /* As it stood on its second day: still a lead. */
     r = RUN_CLI(NULL, "--json", "deal", "audit", "--as-of", "1700086400000");
@@ -380,7 +328,7 @@ static void test_list_replay_stats(void)
     cli_result_free(&r);
     r = RUN_CLI(NULL, "list", "--stage", "negotiation", "--owner", "nobody");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "0 deals"));
+    CHECK(cli_has(r.out, "0 deals"));
     cli_result_free(&r);
     int64_t last = it_last_seq(&daemon_);
     char after[32];
@@ -395,18 +343,18 @@ static void test_list_replay_stats(void)
     cli_result_free(&r);
     r = RUN_CLI(NULL, "stats");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "events"));
-    CHECK(has(r.out, "duplicates"));
+    CHECK(cli_has(r.out, "events"));
+    CHECK(cli_has(r.out, "duplicates"));
     cli_result_free(&r);
     /* A rejected ingest frame: raw comes back as base64. */
     CHECK(it_push_raw(&daemon_, "\xc1", 1));
     CHECK(it_wait_stat(&daemon_, "rejected", 1));
     r = RUN_CLI(NULL, "--json", "rejected");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\"raw\":\"wQ==\""));
+    CHECK(cli_has(r.out, "\"raw\":\"wQ==\""));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "rejected");
-    CHECK(has(r.out, "raw (base64, 1 bytes): wQ=="));
+    CHECK(cli_has(r.out, "raw (base64, 1 bytes): wQ=="));
     cli_result_free(&r);
 }
 
@@ -423,11 +371,11 @@ static void test_board_and_metrics(void)
           0);
     cli_result r = RUN_CLI(NULL, "board", "--pipeline", "trial", "--now", "2024-01-31");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "pipeline trial"));
-    CHECK(has(r.out, "b (removed)"));
-    CHECK(has(r.out, "count"));
-    CHECK(has(r.out, "##############################")); /* b has the largest amount */
-    CHECK(strchr(r.out, '\033') == NULL);                /* not a terminal: plain text */
+    CHECK(cli_has(r.out, "pipeline trial"));
+    CHECK(cli_has(r.out, "b (removed)"));
+    CHECK(cli_has(r.out, "count"));
+    CHECK(cli_has(r.out, "##############################")); /* b has the largest amount */
+    CHECK(strchr(r.out, '\033') == NULL);                    /* not a terminal: plain text */
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "board", "--pipeline", "trial");
     CHECK_STATUS(r, 0);
@@ -440,16 +388,16 @@ static void test_board_and_metrics(void)
     cli_result_free(&r);
     r = RUN_CLI(NULL, "board", "--pipeline", "nope");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "unknown_pipeline"));
+    CHECK(cli_has(r.err, "unknown_pipeline"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "metrics", "--pipeline", "trial", "--from", "2020-01-01", "--to", "now");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "win rate"));
-    CHECK(has(r.out, "open                   2"));
+    CHECK(cli_has(r.out, "win rate"));
+    CHECK(cli_has(r.out, "open                   2"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "metrics");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\"conversion\":"));
+    CHECK(cli_has(r.out, "\"conversion\":"));
     cli_result_free(&r);
 }
 
@@ -500,7 +448,7 @@ static void test_tail(void)
     CHECK_INT(status, 0);
     free(text);
     text = cli_read_file(out_path);
-    json_t *lines = ndjson(text);
+    json_t *lines = cli_ndjson(text);
     CHECK_INT(json_array_size(lines), 6);
     for (size_t i = 0; i < json_array_size(lines); i++) {
         json_t *l = json_array_get(lines, i);
@@ -518,9 +466,9 @@ static void test_tail(void)
     snprintf(from, sizeof from, "%lld", (long long)first - 1);
     cli_result r = RUN_CLI(NULL, "tail", "--from", from, "--count", "2");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "tail-a  (new) -> lead  (default, open"));
-    CHECK(has(r.out, "tail-a  lead -> qualified"));
-    CHECK(has(r.out, "catch-up"));
+    CHECK(cli_has(r.out, "tail-a  (new) -> lead  (default, open"));
+    CHECK(cli_has(r.out, "tail-a  lead -> qualified"));
+    CHECK(cli_has(r.out, "catch-up"));
     CHECK_INT(cli_count_lines(r.out), 2);
     cli_result_free(&r);
 }
@@ -531,14 +479,14 @@ static void test_pipeline(void)
         RUN_CLI(NULL, "pipeline", "define", "--name", "cli-sales", "--stage", "new:10:7", "--stage",
                 "demo:50", "--stage=signed:100::won", "--stage", "dropped:0:-:lost");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "pipeline cli-sales defined"));
-    CHECK(has(r.out, "  new                          10%         7  open\n"));
-    CHECK(has(r.out, "  signed                      100%         -  won\n"));
+    CHECK(cli_has(r.out, "pipeline cli-sales defined"));
+    CHECK(cli_has(r.out, "  new                          10%         7  open\n"));
+    CHECK(cli_has(r.out, "  signed                      100%         -  won\n"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "pipeline");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "pipeline default\n"));
-    CHECK(has(r.out, "pipeline cli-sales\n"));
+    CHECK(cli_has(r.out, "pipeline default\n"));
+    CHECK(cli_has(r.out, "pipeline cli-sales\n"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "pipeline", "show", "cli-sales");
     CHECK_STATUS(r, 0);
@@ -562,29 +510,30 @@ static void test_pipeline(void)
     for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
         r = cli_run(&daemon_, NULL, asks[i]);
         CHECK_STATUS(r, i == 3 ? 0 : 1);
-        CHECK(has(r.err, "`nope` is not defined"));
-        CHECK(has(r.err, "the defined pipelines are: default,"));
-        CHECK(has(r.err, "cli-sales"));
+        CHECK(cli_has(r.err, "`nope` is not defined"));
+        CHECK(cli_has(r.err, "the defined pipelines are: default,"));
+        CHECK(cli_has(r.err, "cli-sales"));
         cli_result_free(&r);
     }
     char path[IT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/pipeline.json", daemon_.dir);
-    write_file(path, "{\"pipeline\":\"cli-file\",\"stages\":[{\"name\":\"a\",\"probability\":5,"
-                     "\"rot_days\":3},{\"name\":\"b\",\"probability\":100,\"outcome\":\"won\"}]}");
+    cli_write_file(path,
+                   "{\"pipeline\":\"cli-file\",\"stages\":[{\"name\":\"a\",\"probability\":5,"
+                   "\"rot_days\":3},{\"name\":\"b\",\"probability\":100,\"outcome\":\"won\"}]}");
     r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "  a                             5%         3  open\n"));
+    CHECK(cli_has(r.out, "  a                             5%         3  open\n"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "pipeline", "define", "--file", path, "--id", "cli-file-1");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "was defined by that id"));
+    CHECK(cli_has(r.out, "was defined by that id"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "pipeline", "define", "--name", "x", "--stage", "a:101");
     CHECK_STATUS(r, 2);
     cli_result_free(&r);
     r = RUN_CLI(NULL, "pipeline", "define", "--file", "/nonexistent/p.json");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "No such file or directory"));
+    CHECK(cli_has(r.err, "No such file or directory"));
     cli_result_free(&r);
 }
 
@@ -627,7 +576,7 @@ static void test_small_things(void)
           0);
     cli_result r = RUN_CLI(NULL, "list", "--owner", "solo");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\n1 deal\n"));
+    CHECK(cli_has(r.out, "\n1 deal\n"));
     cli_result_free(&r);
     /* stats: the values in one column, right-aligned */
     r = RUN_CLI(NULL, "stats");
@@ -651,7 +600,7 @@ static void test_small_things(void)
     snprintf(api, sizeof api, "tcp://localhost%s", port ? port : ":0");
     r = RUN_CLI(NULL, "--api", api, "ping");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "dealflowd 0.1.0"));
+    CHECK(cli_has(r.out, "dealflowd 0.1.0"));
     cli_result_free(&r);
     /* ping says a daemon is down within a second (and a bit for the start) */
     int64_t start = it_wall_ms();
@@ -662,7 +611,7 @@ static void test_small_things(void)
     /* an unreadable file says why */
     r = RUN_CLI(NULL, "send", "--file", "/nonexistent/events.ndjson");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "/nonexistent/events.ndjson: No such file or directory"));
+    CHECK(cli_has(r.err, "/nonexistent/events.ndjson: No such file or directory"));
     cli_result_free(&r);
 }
 
@@ -670,11 +619,11 @@ static void test_import_where_map_dry_run(void)
 {
     char path[IT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/opps.csv", daemon_.dir);
-    write_file(path, "opp,state,closed,value\n"
-                     "o1,Won,2024-02-01,100\n"
-                     "o2,Lost,2024-02-02,200\n"
-                     "o3,Engaging,,300\n"
-                     "o4,Won,2024-02-04,400\n");
+    cli_write_file(path, "opp,state,closed,value\n"
+                         "o1,Won,2024-02-01,100\n"
+                         "o2,Lost,2024-02-02,200\n"
+                         "o3,Engaging,,300\n"
+                         "o4,Won,2024-02-04,400\n");
     const char *const dry[] = {"import",
                                path,
                                "--dry-run",
@@ -696,14 +645,14 @@ static void test_import_where_map_dry_run(void)
     int64_t before = it_last_seq(&daemon_);
     cli_result r = cli_run(&daemon_, NULL, dry);
     CHECK_STATUS(r, 0);
-    json_t *lines = ndjson(r.out);
+    json_t *lines = cli_ndjson(r.out);
     CHECK_INT(json_array_size(lines), 3);
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 0), "stage")), "won");
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 1), "stage")), "lost");
     CHECK_STR(json_string_value(json_object_get(json_array_get(lines, 2), "id")), "opp-o4-closed");
     CHECK_INT(json_integer_value(json_object_get(json_array_get(lines, 2), "amount")), 400);
     json_decref(lines);
-    CHECK(has(r.err, "4 rows: 3 events printed, nothing sent, 0 refused, 1 skipped"));
+    CHECK(cli_has(r.err, "4 rows: 3 events printed, nothing sent, 0 refused, 1 skipped"));
     CHECK_INT(it_last_seq(&daemon_), before);
     cli_result_free(&r);
     /* the same without --dry-run records them */
@@ -713,15 +662,15 @@ static void test_import_where_map_dry_run(void)
         "--at",    "closed",  NULL};
     r = cli_run(&daemon_, NULL, real);
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "4 rows: 3 recorded, 0 duplicates, 0 refused, 1 skipped"));
+    CHECK(cli_has(r.out, "4 rows: 3 recorded, 0 duplicates, 0 refused, 1 skipped"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--json", "deal", "opp-o2");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "\"stage\":\"lost\""));
+    CHECK(cli_has(r.out, "\"stage\":\"lost\""));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "import", path, "--id", "x", "--deal", "y", "--where", "nope=1");
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "no column `nope`"));
+    CHECK(cli_has(r.err, "no column `nope`"));
     cli_result_free(&r);
 }
 
@@ -781,7 +730,7 @@ static void test_keygen(void)
     CHECK(strcmp(secret_key, public_key) != 0);
     char comment[64];
     snprintf(comment, sizeof comment, "\n# public %s\n", public_key);
-    CHECK(has(text, comment));
+    CHECK(cli_has(text, comment));
     cli_result_free(&r);
 
     r = RUN_CLI(NULL, "keygen", "--public", path);
@@ -792,7 +741,7 @@ static void test_keygen(void)
     /* an existing key stays, unless --force */
     r = RUN_CLI(NULL, "keygen", "--out", path);
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "exists"));
+    CHECK(cli_has(r.err, "exists"));
     cli_result_free(&r);
     char *unchanged = cli_read_file(path);
     CHECK_STR(unchanged, text);
@@ -820,13 +769,13 @@ static void test_keygen(void)
 
     r = RUN_CLI(NULL, "keygen", "--public", open_path);
     CHECK_STATUS(r, 2);
-    CHECK(has(r.err, "open.key"));
+    CHECK(cli_has(r.err, "open.key"));
     cli_result_free(&r);
 
     /* keys on the command line, before or after the command */
     r = RUN_CLI(NULL, "--server-key", "not-a-key", "--key-file", path, "ping");
     CHECK_STATUS(r, 4);
-    CHECK(has(r.err, "Z85"));
+    CHECK(cli_has(r.err, "Z85"));
     cli_result_free(&r);
     text = cli_read_file(path);
     FILE *f = fopen(open_path, "w");
@@ -839,14 +788,14 @@ static void test_keygen(void)
     chmod(open_path, 0644);
     r = RUN_CLI(NULL, "ping", "--server-key", public_key, "--key-file", open_path);
     CHECK_STATUS(r, 4);
-    CHECK(has(r.err, "too open"));
+    CHECK(cli_has(r.err, "too open"));
     cli_result_free(&r);
     /* and from the environment: a CURVE client gets nothing from a plain daemon */
     setenv("DEALFLOW_SERVER_KEY", public_key, 1);
     setenv("DEALFLOW_KEY_FILE", path, 1);
     r = RUN_CLI(NULL, "ping", "--timeout", "200", "--attempts", "1");
     CHECK_STATUS(r, 3);
-    CHECK(has(r.err, "CURVE"));
+    CHECK(cli_has(r.err, "CURVE"));
     cli_result_free(&r);
     /* an empty option turns the environment's keys off */
     r = RUN_CLI(NULL, "ping", "--server-key=", "--key-file=");
@@ -875,7 +824,7 @@ static void test_redact(void)
     cli_result r = RUN_CLI(NULL, "redact", "cr-text", "--field", "owner", "--field=name",
                            "--reason", "erasure request");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "redacted 2 events of cr-text (seq "));
+    CHECK(cli_has(r.out, "redacted 2 events of cr-text (seq "));
     cli_result_free(&r);
     const msgpack_object *deal = it_get(it_call(&daemon_, "{op: deal, deal: cr-text}"), "deal");
     CHECK(it_is_nil(deal, "name"));
@@ -895,22 +844,22 @@ static void test_redact(void)
 
     r = RUN_CLI(NULL, "redact", "cr-nobody", "--field", "name", "--reason", "gdpr");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "not_found"));
+    CHECK(cli_has(r.err, "not_found"));
     CHECK_STR(r.out, "");
     cli_result_free(&r);
     r = RUN_CLI(NULL, "redact", "cr-text", "--field", "stage", "--reason", "gdpr");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "bad_request"));
+    CHECK(cli_has(r.err, "bad_request"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "redact", "cr-text", "--field", "name");
     CHECK_STATUS(r, 2);
     cli_result_free(&r);
     r = RUN_CLI(NULL, "redact", "--help");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "usage: dealflow redact"));
+    CHECK(cli_has(r.out, "usage: dealflow redact"));
     cli_result_free(&r);
     r = RUN_CLI(NULL, "--help");
-    CHECK(has(r.out, "  redact DEAL"));
+    CHECK(cli_has(r.out, "  redact DEAL"));
     cli_result_free(&r);
 }
 

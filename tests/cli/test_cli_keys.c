@@ -36,56 +36,6 @@ static role_key server = {.name = "server"}, producer = {.name = "producer"},
                 stranger = {.name = "stranger"}, latecomer = {.name = "latecomer"};
 static char clients_path[IT_PATH_MAX + 32], server_pub_path[IT_PATH_MAX + 32];
 
-static void show(const cli_result *r)
-{
-    fprintf(stderr, "--- status %d\n--- stdout:\n%s--- stderr:\n%s---\n", r->status, r->out,
-            r->err);
-}
-
-#define CHECK_STATUS(r, expected)                                                                  \
-    do {                                                                                           \
-        if ((r).status != (expected))                                                              \
-            show(&(r));                                                                            \
-        CHECK_INT((r).status, (expected));                                                         \
-    } while (0)
-
-static bool has(const char *text, const char *needle)
-{
-    bool found = text && strstr(text, needle) != NULL;
-    if (!found)
-        fprintf(stderr, "not found: \"%s\" in:\n%s\n", needle, text ? text : "(null)");
-    return found;
-}
-
-/* Each non-empty line of text parsed as JSON. Caller decrefs the array. */
-static json_t *ndjson(const char *text)
-{
-    json_t *all = json_array();
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len > 0) {
-            json_t *v = json_loadb(p, len, 0, NULL);
-            if (!v)
-                fprintf(stderr, "not JSON: %.*s\n", (int)len, p);
-            json_array_append_new(all, v ? v : json_null());
-        }
-        p += len + (nl ? 1 : 0);
-    }
-    return all;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 /* The dealflow command runs with k's key and the server's public key from the
  * environment, as a user's shell would give them (k NULL: no keys). */
 static void use_key(const role_key *k)
@@ -129,7 +79,7 @@ static void write_clients(bool with_latecomer)
                      producer.pub, reader.pub, admin.pub);
     if (with_latecomer)
         snprintf(text + n, sizeof text - (size_t)n, "reader   %s late\n", latecomer.pub);
-    write_file(clients_path, text);
+    cli_write_file(clients_path, text);
 }
 
 /* A libdealflow client of endpoints api/ingest/notify with k's key (NULL: none). */
@@ -188,7 +138,7 @@ static bool start_daemon(void)
     snprintf(server_pub_path, sizeof server_pub_path, "%s/server.pub", daemon_.dir);
     char line[64];
     snprintf(line, sizeof line, "%s\n", server.pub);
-    write_file(server_pub_path, line);
+    cli_write_file(server_pub_path, line);
     snprintf(clients_path, sizeof clients_path, "%s/clients", daemon_.dir);
     write_clients(false);
     daemon_.extra[daemon_.nextra++] = "--curve-key";
@@ -413,14 +363,14 @@ static void test_cli_roles(void)
                       "{\"id\":\"cli-2\",\"type\":\"update\",\"deal\":\"cli\",\"amount\":750,"
                       "\"at\":1700003600000}");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "2 recorded, 0 duplicates, 0 refused"));
+    CHECK(cli_has(r.out, "2 recorded, 0 duplicates, 0 refused"));
     cli_result_free(&r);
     r = AS(&producer,
            "{\"id\":\"cli-3\",\"type\":\"stage\",\"deal\":\"cli\",\"stage\":"
            "\"qualified\",\"at\":1700007200000}\n",
            "send", "--no-ack");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 event published"));
+    CHECK(cli_has(r.out, "1 event published"));
     cli_result_free(&r);
 
     /* the reader sees what the producer sent, recorded `by` the producer's name */
@@ -430,7 +380,7 @@ static void test_cli_roles(void)
         json_decref(lines);
         r = AS(&reader, NULL, "--json", "history", "cli");
         CHECK_STATUS(r, 0);
-        lines = ndjson(r.out);
+        lines = cli_ndjson(r.out);
         cli_result_free(&r);
     } while (json_array_size(lines) < 3 && it_wall_ms() < deadline);
     CHECK_INT(json_array_size(lines), 3);
@@ -439,52 +389,52 @@ static void test_cli_roles(void)
     json_decref(lines);
     r = AS(&reader, NULL, "history", "cli");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "moved to qualified"));
+    CHECK(cli_has(r.out, "moved to qualified"));
     cli_result_free(&r);
     r = AS(&reader, NULL, "deal", "cli");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "qualified"));
-    CHECK(has(r.out, "750"));
+    CHECK(cli_has(r.out, "qualified"));
+    CHECK(cli_has(r.out, "750"));
     cli_result_free(&r);
     r = AS(&reader, NULL, "board");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "qualified"));
+    CHECK(cli_has(r.out, "qualified"));
     cli_result_free(&r);
 
     /* a reader may not send, a producer may not read or define pipelines */
     r = AS(&reader, NULL, "send",
            "{\"id\":\"cli-r\",\"type\":\"stage\",\"deal\":\"cli\",\"stage\":\"won\"}");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "forbidden"));
+    CHECK(cli_has(r.err, "forbidden"));
     cli_result_free(&r);
     r = AS(&producer, NULL, "deal", "cli");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "forbidden"));
+    CHECK(cli_has(r.err, "forbidden"));
     cli_result_free(&r);
     const char *pipeline = "{\"id\":\"cli-pl\",\"type\":\"pipeline\",\"pipeline\":\"team\","
                            "\"stages\":[{\"name\":\"new\",\"probability\":10},"
                            "{\"name\":\"done\",\"probability\":100,\"outcome\":\"won\"}]}";
     r = AS(&producer, NULL, "send", pipeline);
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "forbidden"));
+    CHECK(cli_has(r.err, "forbidden"));
     cli_result_free(&r);
     r = AS(&admin, NULL, "send", pipeline);
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "1 recorded"));
+    CHECK(cli_has(r.out, "1 recorded"));
     cli_result_free(&r);
     r = AS(&reader, NULL, "board", "--pipeline", "team");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "pipeline team"));
+    CHECK(cli_has(r.out, "pipeline team"));
     cli_result_free(&r);
 
     /* an unknown key and no key are unreachable: nothing answers them */
     r = AS(&stranger, NULL, "ping", "--timeout", "200", "--attempts", "1");
     CHECK_STATUS(r, 3);
-    CHECK(has(r.err, "unreachable"));
+    CHECK(cli_has(r.err, "unreachable"));
     cli_result_free(&r);
     r = AS(NULL, NULL, "board", "--timeout", "200", "--attempts", "1");
     CHECK_STATUS(r, 3);
-    CHECK(has(r.err, "unreachable"));
+    CHECK(cli_has(r.err, "unreachable"));
     cli_result_free(&r);
 }
 
@@ -552,7 +502,7 @@ static void test_cli_tail_gap(void)
     }
     CHECK_INT(status, 0);
     char *text = cli_read_file(out_path);
-    json_t *lines = ndjson(text);
+    json_t *lines = cli_ndjson(text);
     CHECK_INT(json_array_size(lines), COUNT);
     int repaired_missed = 0;
     for (size_t k = 0; k < json_array_size(lines); k++) {
@@ -593,12 +543,12 @@ static void test_sighup_adds_key(void)
     CHECK(reloaded);
     r = AS(&latecomer, NULL, "board");
     CHECK_STATUS(r, 0);
-    CHECK(has(r.out, "pipeline default"));
+    CHECK(cli_has(r.out, "pipeline default"));
     cli_result_free(&r);
     r = AS(&latecomer, NULL, "send",
            "{\"id\":\"late-1\",\"type\":\"stage\",\"deal\":\"late\",\"stage\":\"won\"}");
     CHECK_STATUS(r, 1);
-    CHECK(has(r.err, "forbidden"));
+    CHECK(cli_has(r.err, "forbidden"));
     cli_result_free(&r);
     CHECK_INT(daemon_.pid, before);
     CHECK(kill(daemon_.pid, 0) == 0);
