@@ -49,7 +49,7 @@ static int list_each(void *ctx, const char *id, size_t len)
     df_list_page *l = ctx;
     if (len == 0 || len > DF_MAX_ID)
         return 0;
-    if (++l->examined > LIST_SCAN_BUDGET && l->count < l->limit) {
+    if (++l->examined > LIST_SCAN_BUDGET) {
         /* the page ends early, and the cursor goes on from the last deal seen */
         l->more = true;
         return 1;
