@@ -75,8 +75,11 @@ static bool is_pipeline_event(const char *raw, size_t len)
 bool df_ingest_attribute(df_batch *b, df_item *it, df_str by, unsigned roles)
 {
     if (by.len > 0) {
-        if ((it->by = df_batch_copy(b, by.ptr, by.len)) == DF_NO_TEXT)
+        if ((it->by = df_batch_copy(b, by.ptr, by.len)) == DF_NO_TEXT) {
+            /* not recorded unchecked: kept as rejected, like what cannot be taken */
+            it->error = DF_EUNAVAILABLE;
             return false;
+        }
         it->by_len = by.len;
     }
     if (it->error)
