@@ -96,10 +96,8 @@ static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sb
     }
     size_t size = body->size;
     void *data = msgpack_sbuffer_release(body);
-    for (int i = 0; i < frames; i++) {
-        if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-            goto gone;
-    }
+    /* the body is made a message before any frame goes, so that a failure
+     * never leaves an envelope waiting for another reply's body */
     unsent_body *u = malloc(sizeof(*u));
     if (!u) {
         free(data);
@@ -113,12 +111,15 @@ static void send_reply(df_daemon *d, zmq_msg_t *envelope, int frames, msgpack_sb
         free(data);
         return;
     }
+    for (int i = 0; i < frames; i++) {
+        /* the peer left (ZMQ_ROUTER_MANDATORY says so): nobody to answer */
+        if (zmq_msg_send(&envelope[i], d->api, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+    }
     if (zmq_msg_send(&msg, d->api, ZMQ_DONTWAIT) < 0)
         zmq_msg_close(&msg); /* frees data */
-    return;
-gone:
-    /* the peer left (ZMQ_ROUTER_MANDATORY says so): nobody to answer */
-    free(data);
 }
 
 static void reply_error(df_daemon *d, zmq_msg_t *envelope, int frames, int code,
