@@ -11,6 +11,7 @@
 
 #include "apply.h"
 #include "auth.h"
+#include "descriptors.h"
 #include "log.h"
 #include "rejections.h"
 #include "store.h"
@@ -86,6 +87,7 @@ typedef struct df_daemon {
     int64_t appends_seen_ms; /* when the api last took an append */
     df_read_state *read_state;
     df_waiting_reads waiting;
+    df_descriptor_watch descriptors;
     /* reply bytes handed to ZeroMQ and not yet written out (its I/O thread
      * frees them, hence atomic) */
     atomic_size_t unsent_reply_bytes;

@@ -9,19 +9,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "log.h"
 
 #define WARN_PERCENT     90
 #define CALM_PERCENT     80
 #define WARN_INTERVAL_MS 60000
-
-static struct {
-    rlim_t limit; /* 0: unknown, nothing is checked */
-    bool near;
-    int64_t warned_ms;
-} watch;
 
 static const char *limit_text(rlim_t v, char *buf, size_t size)
 {
@@ -31,7 +24,7 @@ static const char *limit_text(rlim_t v, char *buf, size_t size)
     return buf;
 }
 
-void df_descriptors_raise(void)
+void df_descriptors_raise(df_descriptor_watch *watch)
 {
     struct rlimit rl;
     char soft[32], hard[32];
@@ -54,7 +47,7 @@ void df_descriptors_raise(void)
                limit_text(was, hard, sizeof(hard)));
     else
         df_log("descriptor limit %s", limit_text(rl.rlim_cur, soft, sizeof(soft)));
-    watch.limit = rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
+    watch->limit = rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
 }
 
 /* The open descriptors, or -1 when they cannot be counted. */
@@ -71,25 +64,25 @@ static long count_open(void)
     return n - 1; /* the directory's own */
 }
 
-void df_descriptors_check(void)
+void df_descriptors_check(df_descriptor_watch *watch)
 {
-    if (watch.limit == 0)
+    if (watch->limit == 0)
         return;
     long open = count_open();
     if (open < 0)
         return;
-    uint64_t percent = (uint64_t)open * 100 / watch.limit;
+    uint64_t percent = (uint64_t)open * 100 / watch->limit;
     int64_t now = df_now_ms();
     if (percent >= WARN_PERCENT) {
-        if (!watch.near || now - watch.warned_ms >= WARN_INTERVAL_MS) {
+        if (!watch->near || now - watch->warned_ms >= WARN_INTERVAL_MS) {
             df_log("%ld descriptors open of a limit of %llu: every connection takes one, and "
                    "at the limit new clients wait until one closes",
-                   open, (unsigned long long)watch.limit);
-            watch.warned_ms = now;
+                   open, (unsigned long long)watch->limit);
+            watch->warned_ms = now;
         }
-        watch.near = true;
-    } else if (watch.near && percent < CALM_PERCENT) {
-        df_log("%ld descriptors open of a limit of %llu", open, (unsigned long long)watch.limit);
-        watch.near = false;
+        watch->near = true;
+    } else if (watch->near && percent < CALM_PERCENT) {
+        df_log("%ld descriptors open of a limit of %llu", open, (unsigned long long)watch->limit);
+        watch->near = false;
     }
 }

@@ -5,12 +5,23 @@
 #ifndef DF_DESCRIPTORS_H
 #define DF_DESCRIPTORS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+/* What the daemon knows of its descriptor limit, and whether it warned. */
+typedef struct df_descriptor_watch {
+    rlim_t limit; /* 0: unknown, nothing is checked */
+    bool near;
+    int64_t warned_ms;
+} df_descriptor_watch;
+
 /* Raises the soft RLIMIT_NOFILE to the hard limit, and logs the limit. */
-void df_descriptors_raise(void);
+void df_descriptors_raise(df_descriptor_watch *watch);
 
 /* Counts the open descriptors (call it now and then, from one thread): logs
  * when they pass 90% of the limit, at most once a minute while they stay
  * there, and once when they are back under 80%. */
-void df_descriptors_check(void);
+void df_descriptors_check(df_descriptor_watch *watch);
 
 #endif

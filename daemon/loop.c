@@ -287,7 +287,7 @@ static void on_housekeeping(uv_timer_t *handle)
         df_writer_request_stale_check(d->writer);
     if (++d->ticks % 60 == 0)
         df_store_check_readers(d->store);
-    df_descriptors_check();
+    df_descriptors_check(&d->descriptors);
 }
 
 static int fd_of(void *socket, uv_os_sock_t *fd)

@@ -369,7 +369,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
-    df_descriptors_raise();
+    df_descriptors_raise(&d->descriptors);
     d->started_ms = df_now_ms();
     d->loop = uv_default_loop();
     if (df_store_open(&d->store, d->opt.data, d->opt.map_mib, &err) != 0) {
