@@ -330,7 +330,7 @@ static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         (rc = df_store_log_put(r->st, txn, seq, r->scratch.data, r->scratch.size)) != 0)
         return rc;
     char id[40];
-    int idlen = snprintf(id, sizeof(id), "redaction/%llu", (unsigned long long)seq);
+    int idlen = snprintf(id, sizeof(id), DF_REDACTION_ID_PREFIX "%llu", (unsigned long long)seq);
     if ((rc = remember_id(r, (df_str){id, (uint32_t)idlen}, seq)) != 0)
         return rc;
     r->last_seq = seq;

@@ -224,7 +224,7 @@ int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, u
                      int64_t recv, msgpack_sbuffer *out)
 {
     char id[40];
-    int idlen = snprintf(id, sizeof(id), "redaction/%llu", (unsigned long long)seq);
+    int idlen = snprintf(id, sizeof(id), DF_REDACTION_ID_PREFIX "%llu", (unsigned long long)seq);
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     int failed = msgpack_pack_map(&pk, by.len > 0 ? 10 : 9);
@@ -260,8 +260,10 @@ int df_redact_record(const df_redact_request *rq, uint32_t changed, df_str by, u
 static int collect_seq(void *ctx, uint64_t seq)
 {
     df_redactor *x = ctx;
-    if (!df_grow((void **)&x->seqs, &x->cap, x->nseqs + 1, sizeof(*x->seqs)))
+    if (!df_grow((void **)&x->seqs, &x->cap, x->nseqs + 1, sizeof(*x->seqs))) {
+        x->rc = ENOMEM; /* the scan stops: the redaction must not miss an event */
         return 1;
+    }
     x->seqs[x->nseqs++] = seq;
     return 0;
 }
@@ -286,8 +288,11 @@ int df_redact_events(df_redactor *x, df_store *st, MDB_txn *txn, const df_redact
     uint8_t secret[DF_REDACT_SECRET];
     int rc = df_redact_secret(st, txn, secret);
     x->nseqs = 0;
+    x->rc = 0;
     if (rc == 0)
         rc = df_store_deal_event_scan(st, txn, rq->deal.ptr, rq->deal.len, 0, collect_seq, x);
+    if (rc == 0)
+        rc = x->rc;
     for (size_t i = 0; rc == 0 && i < npending; i++)
         if (collect_seq(x, pending[i]))
             rc = ENOMEM;

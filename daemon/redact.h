@@ -70,6 +70,7 @@ typedef struct df_redactor {
     msgpack_sbuffer bytes;
     uint64_t *seqs; /* the events of the deal being redacted */
     size_t nseqs, cap;
+    int rc; /* ENOMEM when seqs could not hold them all */
 } df_redactor;
 
 void df_redactor_init(df_redactor *x);

@@ -464,6 +464,11 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
     if (!get_str(val[K_ID], 1, DF_MAX_ID, false, &ev->id))
         return df_fail(err, DF_EBAD_REQUEST, "`id` must be a string of 1..%d bytes of UTF-8",
                        DF_MAX_ID);
+    /* the daemon names its redactions so: a sent id there would collide */
+    if (!recorded && ev->id.len >= sizeof(DF_REDACTION_ID_PREFIX) - 1 &&
+        memcmp(ev->id.ptr, DF_REDACTION_ID_PREFIX, sizeof(DF_REDACTION_ID_PREFIX) - 1) == 0)
+        return df_fail(err, DF_EBAD_REQUEST, "ids starting with `%s` are the daemon's own",
+                       DF_REDACTION_ID_PREFIX);
 
     if (val[K_TYPE] == NULL)
         return df_fail(err, DF_EBAD_REQUEST, "`type` is required");

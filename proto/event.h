@@ -15,12 +15,14 @@
 #define DF_DAY_MS 86400000LL
 
 /* Limits of the wire format (proto/PROTOCOL.md documents them). */
-#define DF_MAX_ID     128   /* event id and deal id, bytes */
-#define DF_MAX_NAME   128   /* pipeline, stage and owner names, bytes */
-#define DF_MAX_TEXT   255   /* deal name and product, bytes */
-#define DF_MAX_KIND   64    /* activity kind, bytes */
-#define DF_MAX_STAGES 64    /* stages of one pipeline */
-#define DF_MAX_BATCH  10000 /* events in one append or ingest frame */
+/* The ids of the redaction events the daemon records start so. */
+#define DF_REDACTION_ID_PREFIX "redaction/"
+#define DF_MAX_ID              128   /* event id and deal id, bytes */
+#define DF_MAX_NAME            128   /* pipeline, stage and owner names, bytes */
+#define DF_MAX_TEXT            255   /* deal name and product, bytes */
+#define DF_MAX_KIND            64    /* activity kind, bytes */
+#define DF_MAX_STAGES          64    /* stages of one pipeline */
+#define DF_MAX_BATCH           10000 /* events in one append or ingest frame */
 /* A sent amount's magnitude: beyond it a double no longer holds every
  * integer, and it keeps the aggregate sums far from overflow (metrics.h). */
 #define DF_AMOUNT_MAX 9007199254740992LL /* 2^53 */

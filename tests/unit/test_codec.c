@@ -538,6 +538,8 @@ static void test_decode_rejects_common(void)
     REJECTED("{'id':5,'type':'stage','deal':'d','stage':'lead'}", "`id`");
     REJECTED("{'id':b'e','type':'stage','deal':'d','stage':'lead'}", "`id`");
     REJECTED("{'id':null,'type':'stage','deal':'d','stage':'lead'}", "`id`");
+    REJECTED("{'id':'redaction/7','type':'stage','deal':'d','stage':'lead'}",
+             "ids starting with `redaction/` are the daemon's own");
     REJECTED("{'id':'e','deal':'d','stage':'lead'}", "`type` is required");
     REJECTED("{'id':'e','type':'stag','deal':'d','stage':'lead'}", "`type` must be");
     REJECTED("{'id':'e','type':'Stage','deal':'d','stage':'lead'}", "`type` must be");
