@@ -75,7 +75,8 @@ static bool public_comment(const char *text, size_t text_len, uint8_t key[DF__KE
 static int read_key_file(const char *what, const char *path, bool owner_only, char *buf, size_t cap,
                          size_t *len, df_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named as a key file must not hang the open */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return df_fail(err, DF_EBAD_REQUEST, "cannot read %s %s: %s", what, path, strerror(errno));
     struct stat st;
@@ -83,11 +84,11 @@ static int read_key_file(const char *what, const char *path, bool owner_only, ch
         close(fd);
         return df_fail(err, DF_EBAD_REQUEST, "%s %s is not a regular file", what, path);
     }
-    if (owner_only && (st.st_mode & 077) != 0) {
+    if (owner_only && ((st.st_mode & 077) != 0 || st.st_uid != geteuid())) {
         close(fd);
         return df_fail(err, DF_EBAD_REQUEST,
                        "permissions %04o for %s %s are too open: a secret key must be "
-                       "accessible by its owner only (chmod 600)",
+                       "yours and accessible by you only (chmod 600)",
                        (unsigned)(st.st_mode & 07777), what, path);
     }
     size_t got = 0;
