@@ -56,7 +56,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (df_msgpack_map_find(buf, size, keys[k], &value, &value_len)) {
             REQUIRE(value >= buf && value_len > 0 && value + value_len <= buf + size);
             REQUIRE(df_msgpack_skip(value, value_len) == value_len);
+            /* the typed readers the client uses on replies and notifications */
+            uint64_t as_uint;
+            int64_t as_int;
+            bool as_bool;
+            const char *str;
+            uint32_t str_len;
+            if (df_msgpack_read_str(value, value_len, &str, &str_len))
+                REQUIRE(str >= value && str + str_len <= value + value_len);
+            (void)df_msgpack_read_uint(value, value_len, &as_uint);
+            (void)df_msgpack_read_int(value, value_len, &as_int);
+            (void)df_msgpack_read_bool(value, value_len, &as_bool);
+            (void)df_msgpack_is_nil(value, value_len);
         }
+        const char *first;
+        size_t rest_len;
+        uint32_t elements;
+        if (df_msgpack_map_array(buf, size, keys[k], &first, &rest_len, &elements))
+            REQUIRE(first >= buf && first + rest_len <= buf + size);
     }
 
     msgpack_zone zone;
