@@ -328,3 +328,36 @@ int64_t it_wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int it_run_tool(const it_daemon *d, const char *flag, char *out, size_t size)
+{
+    char log[IT_PATH_MAX + 16];
+    snprintf(log, sizeof log, "%s/tool.out", d->dir);
+    out[0] = '\0';
+    it_daemon tool = {0};
+    tool.pid = fork();
+    if (tool.pid < 0) {
+        it_fail("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (tool.pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(DEALFLOWD_PATH, DEALFLOWD_PATH, flag, "--data", d->data, (char *)NULL);
+        _exit(127);
+    }
+    int status = it_wait_exit(&tool, 60000);
+    if (status < 0 && tool.pid > 0) {
+        it_fail("dealflowd %s did not finish within a minute", flag);
+        kill(tool.pid, SIGKILL);
+        it_wait_exit(&tool, 5000);
+    }
+    FILE *f = fopen(log, "r");
+    if (f) {
+        size_t n = fread(out, 1, size - 1, f);
+        out[n] = '\0';
+        fclose(f);
+    }
+    return status;
+}

@@ -52,6 +52,10 @@ void it_crash(it_daemon *d);
 bool it_restart(it_daemon *d);
 /* Stops the daemon if it runs, closes its sockets and removes the temp dir. */
 void it_cleanup(it_daemon *d);
+/* Runs `dealflowd FLAG --data DIR` on the daemon's data directory (a tool such
+ * as --verify or --compact) and waits for it, killing it after a minute:
+ * its exit status as it_wait_exit, and what it printed in out. */
+int it_run_tool(const it_daemon *d, const char *flag, char *out, size_t size);
 void it_print_log(const it_daemon *d);
 bool it_log_contains(const it_daemon *d, const char *needle);
 /* The port of a tcp endpoint, as text. */

@@ -51,31 +51,6 @@ static const msgpack_object *bin(const msgpack_object *map, const char *key, uin
     return o;
 }
 
-/* Runs `dealflowd --verify --data DIR`: its exit status, and what it printed in out. */
-static int run_verify(const it_daemon *d, char *out, size_t size)
-{
-    char log[IT_PATH_MAX + 16];
-    snprintf(log, sizeof log, "%s/verify.out", d->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(DEALFLOWD_PATH, DEALFLOWD_PATH, "--verify", "--data", d->data, (char *)NULL);
-        _exit(127);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    out[0] = '\0';
-    FILE *f = fopen(log, "r");
-    if (f) {
-        size_t n = fread(out, 1, size - 1, f);
-        out[n] = '\0';
-        fclose(f);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Each event's digest and hash recomputed from `raw` alone, and the head. */
 static void test_proof(void)
 {
@@ -115,7 +90,7 @@ static void test_proof(void)
     CHECK(head && memcmp(head->via.bin.ptr, hash, 32) == 0);
 
     char out[1024], hex[65];
-    CHECK_INT(run_verify(&d, out, sizeof out), 0);
+    CHECK_INT(it_run_tool(&d, "--verify", out, sizeof out), 0);
     sodium_bin2hex(hex, sizeof hex, hash, 32);
     CHECK(strstr(out, "12 events") != NULL);
     CHECK(strstr(out, hex) != NULL);
@@ -163,7 +138,7 @@ static void test_damage_named(void)
     CHECK_INT(it_stop(&d), 0);
     CHECK(damage(&d) > 0);
     char out[1024];
-    CHECK_INT(run_verify(&d, out, sizeof out), 1);
+    CHECK_INT(it_run_tool(&d, "--verify", out, sizeof out), 1);
     CHECK(strstr(out, "seq 5") != NULL);
     if (!it_restart(&d)) {
         it_cleanup(&d);

@@ -148,30 +148,6 @@ static int check_chain(it_daemon *d)
     return redacted;
 }
 
-static int run_tool(const it_daemon *d, const char *flag, char *out, size_t size)
-{
-    char log[IT_PATH_MAX + 16];
-    snprintf(log, sizeof log, "%s/tool.out", d->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(DEALFLOWD_PATH, DEALFLOWD_PATH, flag, "--data", d->data, (char *)NULL);
-        _exit(127);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    out[0] = '\0';
-    FILE *f = fopen(log, "r");
-    if (f) {
-        size_t n = fread(out, 1, size - 1, f);
-        out[n] = '\0';
-        fclose(f);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* Whether the file holds needle; data.mdb is sparse (as large as the map):
  * only its data extents are read. */
 static bool file_holds(const char *path, const char *needle)
@@ -277,7 +253,7 @@ static void test_redact(void)
 
     char out[1024];
     CHECK_INT(it_stop(&d), 0);
-    CHECK_INT(run_tool(&d, "--verify", out, sizeof out), 0);
+    CHECK_INT(it_run_tool(&d, "--verify", out, sizeof out), 0);
     CHECK(strstr(out, "4 redacted") != NULL);
     CHECK(it_restart(&d));
     check_no_secret(&d);
@@ -285,17 +261,17 @@ static void test_redact(void)
     CHECK(it_equal(before.board, restarted.board));
     CHECK(it_equal(before.owner_metrics, restarted.owner_metrics));
     /* --compact is refused while the daemon holds the store */
-    CHECK(run_tool(&d, "--compact", out, sizeof out) != 0);
+    CHECK(it_run_tool(&d, "--compact", out, sizeof out) != 0);
     CHECK(files_with(&d, "name" SECRET) > 0); /* freed pages keep them until --compact */
     CHECK_INT(it_stop(&d), 0);
-    CHECK_INT(run_tool(&d, "--compact", out, sizeof out), 0);
+    CHECK_INT(it_run_tool(&d, "--compact", out, sizeof out), 0);
     /* --compact drops the derived state too (an emptied aggregate row may
      * keep the owner's name in its key): the next start writes it again */
     const char *const removed[] = {"name" SECRET, "owner" SECRET, "actor" SECRET, "note" SECRET,
                                    "mail" SECRET};
     for (size_t i = 0; i < sizeof(removed) / sizeof(removed[0]); i++)
         CHECK_INT(files_with(&d, removed[i]), 0);
-    CHECK_INT(run_tool(&d, "--verify", out, sizeof out), 0);
+    CHECK_INT(it_run_tool(&d, "--verify", out, sizeof out), 0);
     CHECK(it_restart(&d));
     figures rebuilt = read_figures(&d, pseudonym ? pseudonym : "");
     CHECK(it_equal(before.board, rebuilt.board));
