@@ -213,11 +213,19 @@ static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, df_pending *p,
         r->nwaiting += !p->refold_waiting;
         p->refold_waiting = true;
     } else if (result == DF_APPLY_REFOLD && (rc = refold_now(r, txn, p)) != 0) {
-        return rc;
+        goto untouched;
     }
-    if (!df_overlay_keep(r->overlay, p, &r->after))
-        return ENOMEM;
+    if (!df_overlay_keep(r->overlay, p, &r->after)) {
+        rc = ENOMEM;
+        goto untouched;
+    }
     return b ? add_move(r, txn, b, before) : 0;
+untouched:
+    /* the deal is not among those the batch touched, so undo would not
+     * trim this seq: a later batch reuses it */
+    p->nseqs--;
+    r->pending_events--;
+    return rc;
 }
 
 /* ---- recording one item ---- */
