@@ -477,7 +477,7 @@ static int when_compile(const compiler *c, const char *where, const json_t *spec
 static bool when_holds(const condition *cond, const json_t *item)
 {
     const json_t *got = path_get(&cond->path, item);
-    bool present = got && !json_is_null(got);
+    bool present = got && !json_is_null(got) && !(json_is_string(got) && !json_string_length(got));
     switch (cond->kind) {
     case WHEN_EXISTS:
         return present == cond->exists;
@@ -698,7 +698,7 @@ static int template_eval(const mapper *m, const field *f, const json_t *item, js
         char num[NUM_TEXT];
         if (!s) {
             int got = scalar_text(path_get(&pt->path, item), num, &s, &n);
-            if (got == 0)
+            if (got == 0 || (got > 0 && n == 0))
                 return 0;
             if (got < 0)
                 return wrong(m, "`%s` from `%s`: a part is an object or an array", f->key,

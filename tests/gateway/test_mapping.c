@@ -420,6 +420,9 @@ static void value_sources(void)
                   " {\"id\": \"crm-2-{x}-false-2\", \"type\": \"update\", \"deal\": \"d2\","
                   "  \"source\": \"$not-a-path\", \"priority\": 3, \"at\": 5,"
                   "  \"note\": \"by Ann\"}]"));
+    /* "" is nothing, in a template too */
+    CHECK(refused(h, "{\"results\": [{\"n\": \"\", \"kind\": \"x\", \"deal\": [0, {\"id\": 1}]}]}",
+                  "items[0]: no `id`: `crm-{n}-{{x}}-{flag}-{ratio}` gives nothing"));
     /* an empty list of items is no events */
     CHECK(maps_to(h, "{\"results\": []}", "[]"));
     gw_hook_free(h);
@@ -450,6 +453,7 @@ static void cases_and_conditions(void)
                   " {\"i\": 3, \"k\": 3.0, \"d\": \"D\"},"
                   " {\"i\": 4, \"k\": 4, \"d\": \"D\", \"x\": \"12\"},"
                   " {\"i\": 5, \"d\": \"D\", \"x\": null},"
+                  " {\"i\": 7, \"d\": \"D\", \"x\": \"\"},"
                   " {\"i\": 6, \"d\": \"D\", \"x\": \"-7.25\"}]",
                   "[{\"id\": \"a1\", \"type\": \"activity\", \"deal\": \"D\", \"kind\": \"call\"},"
                   " {\"id\": \"b3\", \"type\": \"update\", \"deal\": \"D\"},"
