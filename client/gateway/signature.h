@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* "sha256=" and 64 hex digits, with the NUL. */
-#define GW_SIGNATURE_MAX 72
+#define GW_SIGNATURE_MAX (7 + 64 + 1)
 
 /* HubSpot refuses to be believed about a request further than this from now. */
 #define GW_HUBSPOT_WINDOW_MS (5 * 60 * 1000)
