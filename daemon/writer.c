@@ -148,7 +148,7 @@ static void process(df_writer *w, df_batch *b, bool behind_held)
     for (size_t i = 0; rc == 0 && i < b->count; i++)
         rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
     if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
-        rc = mdb_txn_commit(txn);
+        rc = df_store_write_commit(w->st, txn);
         txn = NULL;
     }
     if (rc == 0) {
