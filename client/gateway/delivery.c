@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,8 +32,11 @@
 #define DAEMON_TIMEOUT_MS  2000
 #define CONNECT_TIMEOUT_MS 5000
 #define REQUEST_TIMEOUT_MS 10000
-/* While an endpoint fails, how often the daemon's end is asked for, to keep the lag current. */
-#define PROBE_EVERY_MS 5000
+/* The longest wait before asking a daemon that did not answer again. */
+#define DAEMON_RETRY_MAX_MS 5000
+/* How often an idle or failing endpoint asks for the daemon's last move: for the lag, and
+ * because a move missed while the subscription reconnects is noticed only at the next. */
+#define PROBE_EVERY_MS 2000
 #define ERROR_MAX      (CURL_ERROR_SIZE + 64)
 
 typedef struct worker {
@@ -41,6 +45,7 @@ typedef struct worker {
     char *url, *topics, *secret;
     char *state_path; /* NULL without a state dir */
     bool resume;      /* a position is known: deliver what comes after it */
+    bool moves;       /* the topics let deal.moved ones through */
     df_client *client;
     CURL *curl;
     pthread_t thread;
@@ -187,9 +192,11 @@ static void keep_position(worker *w, uint64_t seq)
 }
 
 /* Asks the daemon for the seq of its last deal.moved, for the lag of an
- * endpoint that is not reading notifications while it fails. */
-static void probe_daemon_end(worker *w)
+ * endpoint that is not reading notifications while it fails, and to find
+ * moves an idle subscription missed. Returns it, or 0 without an answer. */
+static uint64_t probe_daemon_end(worker *w)
 {
+    uint64_t end = 0;
     w->probed_ms = monotonic_ms();
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
@@ -213,13 +220,15 @@ static void probe_daemon_end(worker *w)
                 if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 8 &&
                     memcmp(kv->key.via.str.ptr, "last_seq", 8) == 0 &&
                     kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                    note_daemon_seq(w, kv->val.via.u64);
+                    end = kv->val.via.u64;
             }
         }
         msgpack_unpacked_destroy(&u);
     }
     df_bytes_free(&reply);
     msgpack_sbuffer_destroy(&buf);
+    note_daemon_seq(w, end);
+    return end;
 }
 
 static size_t discard_answer(char *data, size_t size, size_t count, void *ctx)
@@ -361,16 +370,26 @@ static void *worker_main(void *arg)
             rc = df_subscription_next(sub, POLL_MS, &n, &e);
         if (rc < 0) {
             if (setbacks++ == 0)
-                log_line(w, "the daemon does not answer (%s); trying again", e.message);
-            wait_or_stop(w, gw_outbox_backoff_ms(setbacks, randombytes_random()));
+                log_line(w, "cannot follow the daemon's notifications (%s); trying again",
+                         e.message);
+            int64_t wait = gw_outbox_backoff_ms(setbacks, randombytes_random());
+            wait_or_stop(w, wait < DAEMON_RETRY_MAX_MS ? wait : DAEMON_RETRY_MAX_MS);
             continue;
         }
         if (setbacks > 0)
-            log_line(w, "the daemon answers again");
+            log_line(w, "following the daemon's notifications again");
         setbacks = 0;
         if (rc == 0) {
             /* moves that did not match the topics moved the position on */
-            keep_position(w, df_subscription_last_seq(sub));
+            uint64_t last = df_subscription_last_seq(sub);
+            keep_position(w, last);
+            if (w->moves && monotonic_ms() - w->probed_ms >= PROBE_EVERY_MS &&
+                probe_daemon_end(w) > last) {
+                /* moves published while the subscription was not connected
+                 * (a daemon restart): a new one catches up from `moves` */
+                df_subscription_close(sub);
+                sub = NULL;
+            }
             continue;
         }
         note_daemon_seq(w, n.seq);
@@ -455,6 +474,10 @@ static int worker_init(worker *w, const df_client_options *daemon, const gw_webh
     if (!w->url || !w->topics || !w->secret)
         return fail(err, cap, "out of memory");
     w->state.url = w->url;
+    size_t topics_len = strlen(w->topics);
+    w->moves =
+        strncmp(w->topics, "deal.moved.",
+                topics_len < sizeof "deal.moved." - 1 ? topics_len : sizeof "deal.moved." - 1) == 0;
     if (state_dir) {
         char name[GW_STATE_NAME_MAX];
         gw_outbox_state_name(w->url, w->topics, name);
@@ -550,13 +573,20 @@ int gw_delivery_start(gw_delivery **out, const df_client_options *daemon, const 
         d->n = i + 1;
         rc = worker_init(w, daemon, &hooks[i], state_dir, err, cap);
     }
+    /* the workers take none of the process's signals (a SIGPIPE from a
+     * closed TLS connection included): they start with all blocked */
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &before);
     for (size_t i = 0; i < d->n && rc == 0; i++) {
         worker *w = &d->workers[i];
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-            rc = fail(err, cap, "cannot start a delivery thread: %s", strerror(errno));
+        int failed = pthread_create(&w->thread, NULL, worker_main, w);
+        if (failed)
+            rc = fail(err, cap, "cannot start a delivery thread: %s", strerror(failed));
         else
             w->running = true;
     }
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     if (rc != 0) {
         gw_delivery_stop(d);
         return -1;

@@ -486,6 +486,30 @@ static void test_failing_endpoint_does_not_delay_others(void)
     receiver_stop(&good);
 }
 
+static void test_daemon_restart_is_followed(void)
+{
+    receiver r;
+    if (!receiver_start(&r, "daemon-secret", 200))
+        return;
+    char dir[IT_PATH_MAX];
+    state_dir(dir, sizeof dir, "daemon");
+    gw_webhook hook = {r.url, "deal.moved.", "daemon-secret"};
+    gw_delivery *d = start_fresh(&hook, 1, dir);
+    int64_t seqs[6];
+    for (int i = 0; i < 2; i++)
+        seqs[i] = move_new_deal("lead");
+    CHECK(wait_accepted(&r, 2));
+    CHECK_INT(it_stop(&D), 0);
+    CHECK(it_restart(&D));
+    /* what the subscription misses while it reconnects is repaired from `moves` */
+    for (int i = 2; i < 6; i++)
+        seqs[i] = move_new_deal("lead");
+    CHECK(wait_accepted(&r, 6));
+    check_received(&r, seqs, 6, NULL);
+    gw_delivery_stop(d);
+    receiver_stop(&r);
+}
+
 static void test_bad_entries_are_refused(void)
 {
     df_client_options opt = daemon_options();
@@ -540,6 +564,7 @@ static const df_test tests[] = {
     {"restart_neither_skips_nor_repeats", test_restart_neither_skips_nor_repeats},
     {"topics_filter", test_topics_filter},
     {"failing_endpoint_does_not_delay_others", test_failing_endpoint_does_not_delay_others},
+    {"daemon_restart_is_followed", test_daemon_restart_is_followed},
     {"bad_entries_are_refused", test_bad_entries_are_refused},
     {NULL, NULL},
 };
