@@ -12,16 +12,18 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "codec.h"
 
 char *gw_outbox_body(const char *topic, const char *body, size_t body_len, size_t *len)
 {
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init(&unpacked);
-    size_t offset = 0;
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 2048))
+        return NULL;
+    msgpack_object map;
     char *text = NULL;
-    if (msgpack_unpack_next(&unpacked, body, body_len, &offset) == MSGPACK_UNPACK_SUCCESS &&
-        offset == body_len && unpacked.data.type == MSGPACK_OBJECT_MAP) {
-        json_t *object = json_from_msgpack(&unpacked.data);
+    if (df_msgpack_unpack(body, body_len, &zone, &map, NULL) == 0 &&
+        map.type == MSGPACK_OBJECT_MAP) {
+        json_t *object = json_from_msgpack(&map);
         json_t *name = json_string(topic);
         if (object && name && json_object_set_new(object, "topic", name) == 0) {
             name = NULL;
@@ -30,7 +32,7 @@ char *gw_outbox_body(const char *topic, const char *body, size_t body_len, size_
         json_decref(name);
         json_decref(object);
     }
-    msgpack_unpacked_destroy(&unpacked);
+    msgpack_zone_destroy(&zone);
     if (text && len)
         *len = strlen(text);
     return text;

@@ -22,7 +22,7 @@
 /* The body POSTed for one notification: its msgpack map as compact JSON
  * with `topic` added (replacing one the map had). Returns a malloc'd
  * NUL-terminated string and its length in *len, or NULL when the body is
- * not one msgpack map or memory ran out. */
+ * not one msgpack map that df_msgpack_check passes, or memory ran out. */
 char *gw_outbox_body(const char *topic, const char *body, size_t body_len, size_t *len);
 
 /* The value of X-Dealflow-Signature for body: "sha256=" and the lowercase

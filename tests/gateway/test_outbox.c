@@ -150,6 +150,37 @@ static void test_position_text_round_trips(void)
     }
 }
 
+/* Random and cut bytes: never a crash, and a body only for a whole map, as JSON. */
+static void test_random_bytes_are_survived(void)
+{
+    unsigned char seed[randombytes_SEEDBYTES] = {7};
+    unsigned char bytes[64];
+    int bodies = 0;
+    for (int i = 0; i < 20000; i++) {
+        seed[1] = (unsigned char)i;
+        seed[2] = (unsigned char)(i >> 8);
+        randombytes_buf_deterministic(bytes, sizeof bytes, seed);
+        size_t len = bytes[0] % sizeof bytes;
+        if (i % 2)
+            bytes[1] = (unsigned char)(0x80 | (bytes[1] & 0x0f)); /* often a fixmap */
+        char *body = gw_outbox_body("t", (const char *)bytes + 1, len, NULL);
+        if (body) {
+            bodies++;
+            /* jansson reads no \u0000 in a key, which is JSON all the same */
+            json_t *o = json_loads(body, JSON_ALLOW_NUL, NULL);
+            CHECK(json_is_object(o) || strstr(body, "\\u0000") != NULL);
+            json_decref(o);
+        }
+        free(body);
+        uint64_t seq = 0;
+        if (gw_outbox_position_parse((const char *)bytes + 1, len, &seq)) {
+            char text[GW_POSITION_TEXT_MAX];
+            CHECK_INT(gw_outbox_position_format(seq, text), len);
+        }
+    }
+    CHECK(bodies > 0);
+}
+
 static const df_test tests[] = {
     {"body_is_the_map_with_topic", test_body_is_the_map_with_topic},
     {"body_replaces_a_topic_key", test_body_replaces_a_topic_key},
@@ -157,6 +188,7 @@ static const df_test tests[] = {
     {"backoff_doubles_to_the_cap_with_jitter", test_backoff_doubles_to_the_cap_with_jitter},
     {"state_name_hashes_url_and_topics", test_state_name_hashes_url_and_topics},
     {"position_text_round_trips", test_position_text_round_trips},
+    {"random_bytes_are_survived", test_random_bytes_are_survived},
     {NULL, NULL},
 };
 
