@@ -1,8 +1,10 @@
 /* test_prometheus.c: the Prometheus text of gw_prometheus_render, read back
  * by the reference parser (python3-prometheus-client) and checked for names,
  * types, labels and values; hostile stats bytes leave the gateway's own
- * figures intact. Skips (77) without python3 and the parser. */
+ * figures intact; a real daemon's reply shows as it reads. Skips (77)
+ * without python3 and the parser. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include <msgpack.h>
 
 #include "check.h"
+#include "dealflow.h"
+#include "harness.h"
 #include "prometheus.h"
 
 /* The interpreter that has the parser; NULL when none has. */
@@ -444,11 +448,88 @@ static void test_hostile_stats(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A real daemon's `stats` after some appends: the figures of the text are
+ * those of the reply, the histograms' counts those of the appends and
+ * commits. */
+static void test_real_daemon(void)
+{
+    static it_daemon d;
+    if (!it_setup(&d, NULL))
+        return;
+    for (int i = 0; i < 4; i++)
+        CHECK(it_append(&d, "{id: p-%d, type: stage, deal: p-%d, stage: lead, at: %lld}", i, i,
+                        (long long)IT_T0) > 0);
+    df_client_options opt = {.api = d.api, .ingest = d.ingest, .notify = d.notify};
+    df_client *c = NULL;
+    df_error err;
+    df_bytes reply = {0};
+    CHECK_INT(df_client_open(&c, &opt, &err), 0);
+    CHECK_INT(df_get_stats(c, &reply, &err), 0);
+    df_client_close(c);
+    msgpack_sbuffer sb = {.size = reply.len, .data = reply.data};
+    json_t *p = render_and_parse(&sb, NULL, 0, NULL, 0, NULL);
+    msgpack_zone zone;
+    msgpack_object stats;
+    msgpack_zone_init(&zone, 4096);
+    CHECK_INT(msgpack_unpack(reply.data, reply.len, NULL, &zone, &stats), MSGPACK_UNPACK_SUCCESS);
+    if (p) {
+        CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 1);
+        CHECK_VALUE(sample(p, "dealflow_events_total", NULL), it_int(&stats, "events"));
+        CHECK_VALUE(sample(p, "dealflow_events_total", NULL), 4);
+        CHECK_VALUE(sample(p, "dealflow_deals", NULL), 4);
+        CHECK_VALUE(sample(p, "dealflow_commits_total", NULL), it_int(&stats, "commits"));
+        CHECK_VALUE(sample(p, "dealflow_map_bytes", NULL), it_int(&stats, "map_bytes"));
+        CHECK_VALUE(sample(p, "dealflow_uptime_seconds", NULL),
+                    (double)it_int(&stats, "uptime_ms") / 1000);
+        CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_count", NULL), 4);
+        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_count", NULL),
+                    it_int(&stats, "commits"));
+        const msgpack_object *commit = it_get(&stats, "commit_latency");
+        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_sum", NULL),
+                    (double)it_int(commit, "sum_us") / 1e6);
+        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.01", NULL),
+                    (double)it_at(it_at(it_get(commit, "buckets"), 7), 1)->via.u64);
+        /* every number of the reply is shown */
+        static const char *const shown[] = {"dealflow_events",
+                                            "dealflow_duplicates",
+                                            "dealflow_rejected",
+                                            "dealflow_deals",
+                                            "dealflow_last_seq",
+                                            "dealflow_flushed_seq",
+                                            "dealflow_commits",
+                                            "dealflow_flushes",
+                                            "dealflow_notifications",
+                                            "dealflow_stale_notifications",
+                                            "dealflow_pending_items",
+                                            "dealflow_uptime_seconds",
+                                            "dealflow_db_bytes",
+                                            "dealflow_disk_free_bytes",
+                                            "dealflow_map_bytes",
+                                            "dealflow_map_used_bytes",
+                                            "dealflow_store_full",
+                                            "dealflow_lost",
+                                            "dealflow_commit_latency_seconds",
+                                            "dealflow_append_latency_seconds"};
+        for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+            if (!family_type(p, shown[i])) {
+                fprintf(stderr, "%s is not shown\n", shown[i]);
+                CHECK(family_type(p, shown[i]) != NULL);
+            }
+        CHECK_INT(json_object_size(json_object_get(p, "families")),
+                  sizeof(shown) / sizeof(shown[0]) + 1 + 6);
+        json_decref(p);
+    }
+    msgpack_zone_destroy(&zone);
+    df_bytes_free(&reply);
+    it_teardown(&d);
+}
+
 static const df_test tests[] = {
     {"daemon_stats", test_daemon_stats},
     {"gateway_counts", test_gateway_counts},
     {"empty", test_empty},
     {"hostile_stats", test_hostile_stats},
+    {"real_daemon", test_real_daemon},
     {NULL, NULL},
 };
 
