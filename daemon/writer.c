@@ -153,7 +153,7 @@ static void process(df_writer *w, df_batch *b, bool behind_held)
         rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
     if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
         commit_ns = now_ns();
-        rc = mdb_txn_commit(txn);
+        rc = df_store_write_commit(w->st, txn);
         commit_ns = now_ns() - commit_ns;
         txn = NULL;
     }

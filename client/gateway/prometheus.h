@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery_state.h"
+#include "delivery.h"
 
 /* The media type of what gw_prometheus_render gives. */
 #define GW_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
