@@ -44,11 +44,19 @@ struct df_writer {
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
+    df_histogram commit_latency; /* of mdb_txn_commit, fsync included (relaxed atomics) */
 
     df_overlay *overlay;    /* what readers see of the deals in memory (locks itself) */
     df_stale_finder *stale; /* the look, and what it found for the loop (locks itself) */
     df_recorder *recorder;  /* the writer thread's */
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 /* The monotonic time ms from now, for a timed wait on `wake`. */
 static struct timespec deadline_in(int64_t ms)
@@ -211,11 +219,15 @@ static void process(df_writer *w, df_batch *b, bool behind_held, df_batch **join
         *joined = q;
         rc = record_items(w, txn, q);
     }
+    uint64_t commit_ns = 0;
     if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
+        commit_ns = now_ns();
         rc = df_store_write_commit(w->st, txn);
+        commit_ns = now_ns() - commit_ns;
         txn = NULL;
     }
     if (rc == 0) {
+        df_histogram_observe(&w->commit_latency, commit_ns / 1000);
         df_recorder_publish(w->recorder);
         publish_counts(w);
         pthread_mutex_lock(&w->mu);
@@ -278,13 +290,6 @@ static bool wait_for_work(df_writer *w)
             return true;
     }
     return false;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 static void *writer_main(void *arg)
@@ -358,6 +363,7 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
+    df_histogram_init(&w->commit_latency);
     if (!(w->overlay = df_overlay_new()) || !(w->stale = df_stale_finder_new()) ||
         !(w->recorder = df_recorder_new(st, w->overlay, w->stale))) {
         df_writer_stop(w);
@@ -471,6 +477,11 @@ df_writer_counters df_writer_counters_get(df_writer *w)
     pthread_mutex_unlock(&w->mu);
     c.store_full = df_room_full(&w->room);
     return c;
+}
+
+df_histogram_snapshot df_writer_commit_latency(df_writer *w)
+{
+    return df_histogram_read(&w->commit_latency);
 }
 
 bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,
