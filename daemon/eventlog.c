@@ -51,23 +51,39 @@ int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]
     return rc;
 }
 
-/* Extends the chain by one event's digest: the head, and a checkpoint. */
+/* Extends the chain by one event's digest: the head, kept in memory until
+ * the commit, and a checkpoint. */
 static int chain_extend(df_store *st, MDB_txn *txn, uint64_t seq,
                         const uint8_t digest[DF_CHAIN_BYTES])
 {
-    uint8_t hash[DF_CHAIN_BYTES];
-    int rc = df_store_chain_head(st, txn, hash);
-    if (rc != 0)
-        return rc;
-    df_chain_next(hash, digest, hash);
-    MDB_val k = {sizeof(CHAIN_HEAD_KEY) - 1, (void *)CHAIN_HEAD_KEY}, v = {DF_CHAIN_BYTES, hash};
-    if ((rc = mdb_put(txn, df_store_dbi(st, DF_DB_META), &k, &v, 0)) != 0 ||
-        seq % CHECKPOINT_EVERY != 0)
-        return rc;
+    df_chain_tip *tip = df_store_chain_tip(st);
+    int rc;
+    if (!tip->known) {
+        if ((rc = df_store_chain_head(st, txn, tip->hash)) != 0)
+            return rc;
+        tip->known = true;
+    }
+    df_chain_next(tip->hash, digest, tip->hash);
+    tip->unsaved = true;
+    if (seq % CHECKPOINT_EVERY != 0)
+        return 0;
     uint8_t key[8];
     df_put_be64(key, seq);
-    k = (MDB_val){8, key};
+    MDB_val k = {8, key}, v = {DF_CHAIN_BYTES, tip->hash};
     return mdb_put(txn, df_store_dbi(st, DF_DB_CHAIN), &k, &v, 0);
+}
+
+int df_store_chain_save(df_store *st, MDB_txn *txn)
+{
+    df_chain_tip *tip = df_store_chain_tip(st);
+    if (!tip->unsaved)
+        return 0;
+    MDB_val k = {sizeof(CHAIN_HEAD_KEY) - 1, (void *)CHAIN_HEAD_KEY},
+            v = {DF_CHAIN_BYTES, tip->hash};
+    int rc = mdb_put(txn, df_store_dbi(st, DF_DB_META), &k, &v, 0);
+    if (rc == 0)
+        tip->unsaved = false;
+    return rc;
 }
 
 /* A store written before digests were kept: each event's digest is computed

@@ -544,7 +544,7 @@ int df_recorder_flush(df_recorder *r)
     if (rc == 0)
         rc = df_store_meta_put(st, txn, "derived_seq", r->last_seq);
     if (rc == 0) {
-        rc = mdb_txn_commit(txn);
+        rc = df_store_write_commit(st, txn);
         txn = NULL;
     }
     free(deals);

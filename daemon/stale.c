@@ -206,7 +206,7 @@ int df_stale_finder_look(df_stale_finder *f, df_store *st, const df_pipelines *p
      * flushes keep the mark too). */
     if (rc == 0 && f->nfound > 0 &&
         (rc = df_store_meta_put(st, txn, "stale_checked", (uint64_t)now)) == 0) {
-        rc = mdb_txn_commit(txn);
+        rc = df_store_write_commit(st, txn);
         txn = NULL;
     }
     if (txn)

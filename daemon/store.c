@@ -33,6 +33,7 @@ struct df_store {
     int lock_fd, dir_fd;
     /* the last damaged log record a read found (either thread) */
     _Atomic uint64_t corrupt_seq;
+    df_chain_tip chain_tip; /* the writer's, in its write transaction */
     char path[4096];
 };
 
@@ -197,8 +198,8 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
-    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
-        (rc = open_dbi(txn, "log", &st->log)) != 0 || (rc = open_dbi(txn, "ids", &st->ids)) != 0 ||
+    if ((rc = df_store_write_begin(st, &txn)) != 0 || (rc = open_dbi(txn, "log", &st->log)) != 0 ||
+        (rc = open_dbi(txn, "ids", &st->ids)) != 0 ||
         (rc = open_dbi(txn, "deal_events", &st->deal_events)) != 0 ||
         (rc = open_dbi(txn, "deals", &st->deals)) != 0 ||
         (rc = open_dbi(txn, "index", &st->index)) != 0 ||
@@ -249,7 +250,7 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
-    if ((rc = mdb_txn_commit(txn)) != 0) {
+    if ((rc = df_store_write_commit(st, txn)) != 0) {
         txn = NULL;
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
@@ -296,7 +297,7 @@ int df_store_compact(df_store *st, const char *dir, df_error *err)
     int drc = df_store_write_begin(st, &txn);
     if (drc == 0) {
         if ((drc = drop_derived(st, txn)) == 0)
-            drc = mdb_txn_commit(txn);
+            drc = df_store_write_commit(st, txn);
         else
             mdb_txn_abort(txn);
     }
@@ -376,7 +377,23 @@ uint64_t df_store_disk_bytes(df_store *st)
 
 int df_store_write_begin(df_store *st, MDB_txn **txn)
 {
+    st->chain_tip.known = st->chain_tip.unsaved = false;
     return mdb_txn_begin(st->env, NULL, 0, txn);
+}
+
+int df_store_write_commit(df_store *st, MDB_txn *txn)
+{
+    int rc = df_store_chain_save(st, txn);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+df_chain_tip *df_store_chain_tip(df_store *st)
+{
+    return &st->chain_tip;
 }
 
 int df_store_read_begin(df_store *st, MDB_txn **txn)

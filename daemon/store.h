@@ -68,7 +68,11 @@ typedef enum df_store_db {
 } df_store_db;
 MDB_dbi df_store_dbi(df_store *st, df_store_db db);
 
+/* A write transaction is begun and committed through these, never
+ * mdb_txn_commit, so that what the transaction keeps in memory (the chain's
+ * head) is written with it. */
 int df_store_write_begin(df_store *st, MDB_txn **txn);
+int df_store_write_commit(df_store *st, MDB_txn *txn);
 /* The one read transaction of the calling (loop) thread, renewed. */
 int df_store_read_begin(df_store *st, MDB_txn **txn);
 void df_store_read_end(df_store *st, MDB_txn *txn);
@@ -125,6 +129,15 @@ const uint8_t *df_store_record_chain_digest(const MDB_val *record);
 /* The chain's hash at seq (32 zero bytes at 0), and at the log's last seq. */
 int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_CHAIN_BYTES]);
 int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]);
+/* The chain's head as a write transaction extends it: read from the store
+ * once, then kept here and written once, at commit, rather than got and put
+ * for every event. A new write transaction forgets it. */
+typedef struct df_chain_tip {
+    uint8_t hash[DF_CHAIN_BYTES];
+    bool known, unsaved;
+} df_chain_tip;
+df_chain_tip *df_store_chain_tip(df_store *st);
+int df_store_chain_save(df_store *st, MDB_txn *txn);
 
 /* deal.moved notifications as published: seq -> the msgpack body. */
 int df_store_move_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);

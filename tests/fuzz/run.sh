@@ -13,10 +13,11 @@ cmake --build build-fuzz -j "$jobs" --target fuzzers
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dealflow-fuzz-XXXXXX")
 failed=""
-for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_mapping; do
+for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body fuzz_prometheus \
+    fuzz_mapping; do
     mkdir -p "$work/$harness/corpus" "$work/$harness/crashes"
     cp tests/fuzz/corpus/$harness/* "$work/$harness/corpus/"
-    dict=tests/fuzz/$harness.dict # JSON harnesses have their own; the rest share msgpack's
+    dict=tests/fuzz/$harness.dict # a dictionary of its own where it has one, else msgpack's
     [ -f "$dict" ] || dict=tests/fuzz/dealflow.dict
     echo "$harness: ${seconds}s"
     if ! build-fuzz/tests/fuzz/$harness -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

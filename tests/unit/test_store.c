@@ -255,7 +255,7 @@ static void test_older_derived_format(void)
     uint64_t last_move = df_store_moves_last(store, txn);
     CHECK(last_move > 0);
     CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
-    CHECK(mdb_txn_commit(txn) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
     df_store_close(store);
     start();
     CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
@@ -288,7 +288,7 @@ static void test_newer_format(void)
     CHECK(df_store_open(&store, dir, 256, &err) == 0);
     CHECK(df_store_write_begin(store, &txn) == 0);
     CHECK(df_store_meta_put(store, txn, "format", DF_STORE_FORMAT + 1) == 0);
-    CHECK(mdb_txn_commit(txn) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
     df_store_close(store);
     store = NULL;
     CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);
