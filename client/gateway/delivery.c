@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "outbox.h"
+#include "signature.h"
 
 #define LOG_PREFIX "dealflow-gateway: "
 /* How long a worker waits for a notification before it looks at the stop flag again. */
@@ -252,7 +253,7 @@ static int abort_on_stop(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_o
 static bool post_once(worker *w, const char *body, size_t len, char *err, size_t cap)
 {
     char signature[GW_SIGNATURE_MAX];
-    gw_outbox_sign(w->secret, body, len, signature);
+    gw_signature_sign(w->secret, body, len, signature);
     char header[sizeof "X-Dealflow-Signature: " + GW_SIGNATURE_MAX];
     snprintf(header, sizeof header, "X-Dealflow-Signature: %s", signature);
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");

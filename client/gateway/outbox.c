@@ -1,5 +1,5 @@
-/* outbox.c: the pure parts of webhooks out: a notification's JSON body, its signature
- * header, the retry schedule, and the name and text of an endpoint's position file. */
+/* outbox.c: the pure parts of webhooks out: a notification's JSON body, the retry schedule, and the
+ * name and text of an endpoint's position file. */
 #include "outbox.h"
 
 #include <inttypes.h>
@@ -36,18 +36,6 @@ char *gw_outbox_body(const char *topic, const char *body, size_t body_len, size_
     if (text && len)
         *len = strlen(text);
     return text;
-}
-
-void gw_outbox_sign(const char *secret, const char *body, size_t len, char out[GW_SIGNATURE_MAX])
-{
-    crypto_auth_hmacsha256_state state;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_init(&state, (const unsigned char *)secret, strlen(secret));
-    crypto_auth_hmacsha256_update(&state, (const unsigned char *)body, len);
-    crypto_auth_hmacsha256_final(&state, mac);
-    memcpy(out, "sha256=", 7);
-    sodium_bin2hex(out + 7, GW_SIGNATURE_MAX - 7, mac, sizeof mac);
-    sodium_memzero(&state, sizeof state);
 }
 
 int64_t gw_outbox_backoff_ms(uint32_t retry, uint32_t random)

@@ -1,5 +1,6 @@
-/* outbox.h: the pure parts of webhooks out: a notification's JSON body, its signature
- * header, the retry schedule, and the name and text of an endpoint's position file. */
+/* outbox.h: the pure parts of webhooks out: a notification's JSON body (signed by
+ * gw_signature_sign, signature.h), the retry schedule, and the name and text of an endpoint's
+ * position file. */
 #ifndef GW_OUTBOX_H
 #define GW_OUTBOX_H
 
@@ -7,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "sha256=" and 64 hex digits, with the NUL. */
-#define GW_SIGNATURE_MAX (7 + 64 + 1)
 /* "endpoint-", 32 hex digits and ".pos", with the NUL. */
 #define GW_STATE_NAME_MAX (9 + 32 + 4 + 1)
 /* The text of a position file, at most. */
@@ -24,10 +23,6 @@
  * NUL-terminated string and its length in *len, or NULL when the body is
  * not one msgpack map that df_msgpack_check passes, or memory ran out. */
 char *gw_outbox_body(const char *topic, const char *body, size_t body_len, size_t *len);
-
-/* The value of X-Dealflow-Signature for body: "sha256=" and the lowercase
- * hex of HMAC-SHA256(secret, body). */
-void gw_outbox_sign(const char *secret, const char *body, size_t len, char out[GW_SIGNATURE_MAX]);
 
 /* How long to wait before retry number `retry` (1 for the first), in ms:
  * the doubling schedule capped at GW_BACKOFF_MAX_MS, less up to a tenth of

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "outbox.h"
+#include "signature.h"
 
 static void test_body_is_the_map_with_topic(void)
 {
@@ -71,14 +72,14 @@ static void test_signature_is_hmac_sha256_hex(void)
     /* RFC 4231, test case 2 */
     char sig[GW_SIGNATURE_MAX];
     const char *data = "what do ya want for nothing?";
-    gw_outbox_sign("Jefe", data, strlen(data), sig);
+    gw_signature_sign("Jefe", data, strlen(data), sig);
     CHECK_STR(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     /* RFC 4231, test case 6: a key longer than the block */
     char key[132];
     memset(key, 0xaa, 131);
     key[131] = '\0';
     data = "Test Using Larger Than Block-Size Key - Hash Key First";
-    gw_outbox_sign(key, data, strlen(data), sig);
+    gw_signature_sign(key, data, strlen(data), sig);
     CHECK_STR(sig, "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
