@@ -250,6 +250,25 @@ static int read_hooks(gw_config *c, const checker *k, const json_t *hooks)
             return bad(k, where, "must be an object (a mapping)");
     }
     c->hooks = hooks;
+    size_t n = json_object_size(hooks);
+    c->compiled_hooks = n ? calloc(n, sizeof *c->compiled_hooks) : NULL;
+    if (n && !c->compiled_hooks)
+        return bad(k, "hooks", "cannot be read: out of memory");
+    /* compiled now, so that a mapping's mistake stops the start instead of a request */
+    json_object_foreach((json_t *)hooks, name, spec)
+    {
+        char where[160], why[GW_ERROR_MAX];
+        snprintf(where, sizeof where, "hooks.%.120s", name);
+        gw_hook *h = gw_hook_compile(name, spec, why, sizeof why);
+        if (!h)
+            return bad(k, where, "is not a mapping the gateway can use: %s", why);
+        const char *signature = json_string_value(json_object_get(spec, "signature"));
+        c->compiled_hooks[c->nhooks++] = (gw_config_hook){
+            .name = name,
+            .hook = h,
+            .signed_by_sender = !signature || strcmp(signature, "none") != 0,
+        };
+    }
     return 0;
 }
 
@@ -374,6 +393,9 @@ void gw_config_free(gw_config *c)
 {
     free(c->tokens);
     free(c->webhooks);
+    for (size_t i = 0; i < c->nhooks; i++)
+        gw_hook_free(c->compiled_hooks[i].hook);
+    free(c->compiled_hooks);
     json_decref(c->root);
     memset(c, 0, sizeof *c);
 }
@@ -388,4 +410,13 @@ const gw_token *gw_token_find(const gw_config *c, const char *token, size_t len)
         if (sodium_memcmp(hash, c->tokens[i].hash, GW_TOKEN_HASH_BYTES) == 0)
             found = &c->tokens[i];
     return found;
+}
+
+const gw_config_hook *gw_config_hook_find(const gw_config *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->nhooks; i++)
+        if (strlen(c->compiled_hooks[i].name) == len &&
+            memcmp(c->compiled_hooks[i].name, name, len) == 0)
+            return &c->compiled_hooks[i];
+    return NULL;
 }

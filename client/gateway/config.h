@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "mapping.h"
+
 #define GW_DEFAULT_LISTEN      "127.0.0.1:7780"
 #define GW_DEFAULT_BODY_BYTES  (1024 * 1024)
 #define GW_DEFAULT_CONNECTIONS 1024
@@ -35,6 +37,15 @@ typedef struct gw_config_webhook {
     const char *url, *topics, *secret;
 } gw_config_webhook;
 
+/* One entry of `hooks`, compiled when the config is read. */
+typedef struct gw_config_hook {
+    const char *name; /* into the config's JSON */
+    gw_hook *hook;
+    /* its signature (generic, hubspot-v3, basic) is what proves the sender; with `none` the
+     * request needs a producer token instead */
+    bool signed_by_sender;
+} gw_config_hook;
+
 /* The config; every string points into root, which lives as long as the config. */
 typedef struct gw_config {
     json_t *root;
@@ -47,7 +58,9 @@ typedef struct gw_config {
     size_t ntokens;
     gw_config_webhook *webhooks;
     size_t nwebhooks;
-    const json_t *hooks; /* `hooks`: name -> mapping object, or NULL */
+    const json_t *hooks;            /* `hooks`: name -> mapping object, or NULL */
+    gw_config_hook *compiled_hooks; /* each of `hooks`, compiled */
+    size_t nhooks;
     const char *state_dir;
     size_t body_bytes;
     unsigned connections;
@@ -62,6 +75,9 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t cap);
 int gw_config_parse(gw_config *c, const char *text, size_t len, const char *path, char *err,
                     size_t cap);
 void gw_config_free(gw_config *c);
+
+/* The hook named name (len bytes, not NUL-terminated); NULL when there is none. */
+const gw_config_hook *gw_config_hook_find(const gw_config *c, const char *name, size_t len);
 
 /* Whether "producer", "reader" or "admin" may do what needs role `needed`. */
 bool gw_role_allows(gw_role held, gw_role needed);

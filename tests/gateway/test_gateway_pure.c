@@ -164,6 +164,27 @@ static const char *config_error(const char *text)
     return err;
 }
 
+static void test_hooks_compiled(void)
+{
+    gw_config c;
+    char err[GW_ERROR_MAX];
+    const char *text =
+        "{\"tokens\": [{\"token\": \"x\", \"role\": \"producer\"}], \"hooks\": {"
+        "\"signed\": {\"signature\": \"generic\", \"secret\": \"k\", \"event\": "
+        "{\"id\": \"$.id\", \"type\": \"stage\", \"deal\": \"$.deal\", \"stage\": \"lead\"}},"
+        "\"open\": {\"signature\": \"none\", \"event\": "
+        "{\"id\": \"$.id\", \"type\": \"stage\", \"deal\": \"$.deal\", \"stage\": \"lead\"}}}}";
+    CHECK_INT(gw_config_parse(&c, text, strlen(text), "gw.json", err, sizeof err), 0);
+    CHECK_INT(c.nhooks, 2);
+    const gw_config_hook *h = gw_config_hook_find(&c, "signed", 6);
+    CHECK(h && h->hook && h->signed_by_sender);
+    h = gw_config_hook_find(&c, "openX", 4);
+    CHECK(h && h->hook && !h->signed_by_sender);
+    CHECK(gw_config_hook_find(&c, "ope", 3) == NULL);
+    CHECK(gw_config_hook_find(&c, "unknown", 7) == NULL);
+    gw_config_free(&c);
+}
+
 static void test_config(void)
 {
     gw_config c;
@@ -222,6 +243,10 @@ static void test_config(void)
                               "\"hooks\": {\"a b\": {}}}"),
                  "is not a hook name") != NULL);
     CHECK(strstr(config_error("{\"tokens\": "), "gw.json:1:") != NULL);
+    CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
+                              "\"hooks\": {\"crm\": {\"signature\": \"none\", \"event\": "
+                              "{\"id\": \"$.id\", \"type\": \"stage\", \"deal\": \"d\"}}}}"),
+                 "`hooks.crm` is not a mapping the gateway can use: hooks.crm") != NULL);
 
     CHECK_INT(gw_config_load(&c, "/nonexistent/gw.json", err, sizeof err), -1);
     CHECK(strstr(err, "/nonexistent/gw.json: cannot be opened") != NULL);
@@ -236,6 +261,7 @@ int main(int argc, char **argv)
         {"too_many", test_too_many},
         {"from_json", test_from_json},
         {"config", test_config},
+        {"hooks_compiled", test_hooks_compiled},
         {NULL, NULL},
     };
     return df_test_main(argc, argv, tests, NULL);
