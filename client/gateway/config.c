@@ -296,12 +296,14 @@ static int read_limits(gw_config *c, const checker *k, const json_t *l)
 static int read_root(gw_config *c, const checker *k)
 {
     static const char *const keys[] = {"listen", "daemon",    "tokens", "webhooks",
-                                       "hooks",  "state_dir", "limits", NULL};
+                                       "hooks",  "state_dir", "limits", "metrics_token_required",
+                                       NULL};
     const json_t *root = c->root;
     if (!json_is_object(root))
         return bad(k, "(top level)", "must be a JSON object");
-    if (only_keys(k, root, "", keys, "listen, daemon, tokens, webhooks, hooks, state_dir, limits") <
-        0)
+    if (only_keys(k, root, "", keys,
+                  "listen, daemon, tokens, webhooks, hooks, state_dir, limits, "
+                  "metrics_token_required") < 0)
         return -1;
     c->body_bytes = GW_DEFAULT_BODY_BYTES;
     c->connections = GW_DEFAULT_CONNECTIONS;
@@ -327,6 +329,11 @@ static int read_root(gw_config *c, const checker *k)
         return -1;
     if ((v = json_object_get(root, "limits")) && read_limits(c, k, v) < 0)
         return -1;
+    if ((v = json_object_get(root, "metrics_token_required"))) {
+        if (!json_is_boolean(v))
+            return bad(k, "metrics_token_required", "must be true or false");
+        c->metrics_token_required = json_is_true(v);
+    }
     return opt_string(k, root, "state_dir", "state_dir", &c->state_dir);
 }
 

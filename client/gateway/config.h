@@ -65,7 +65,8 @@ typedef struct gw_config {
     size_t body_bytes;
     unsigned connections;
     unsigned timeout_s;
-    unsigned threads; /* serving HTTP, each with its own client of the daemon */
+    unsigned threads;            /* serving HTTP, each with its own client of the daemon */
+    bool metrics_token_required; /* GET /metrics needs a reader token */
 } gw_config;
 
 /* Reads and checks the file at path. 0, or -1 with why in err (the file, the

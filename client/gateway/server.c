@@ -16,11 +16,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "append.h"
 #include "events.h"
+#include "hook_request.h"
+#include "prometheus.h"
 #include "reads.h"
 
 #define MAX_PARAMS     32
@@ -28,9 +32,12 @@
 #define TOKEN_MAX      4096
 #define RAW_PATH_MAX   2048
 #define LISTEN_BACKLOG 512
+#define HOOKS_PREFIX   "/v1/hooks/"
 
 typedef enum route {
     ROUTE_EVENTS,
+    ROUTE_HOOK,
+    ROUTE_PROMETHEUS,
     ROUTE_DEAL,
     ROUTE_HISTORY,
     ROUTE_BOARD,
@@ -41,8 +48,8 @@ typedef enum route {
 } route;
 
 static const char *const route_names[ROUTE_COUNT] = {
-    "/v1/events", "/v1/deals/{id}", "/v1/deals/{id}/history", "/v1/board", "/v1/metrics",
-    "/healthz",   "other",
+    "/v1/events", "/v1/hooks/{name}", "/metrics", "/v1/deals/{id}", "/v1/deals/{id}/history",
+    "/v1/board",  "/v1/metrics",      "/healthz", "other",
 };
 
 /* The statuses the gateway answers, for counting. */
@@ -57,6 +64,7 @@ struct gw_server {
     unsigned port;
     pthread_key_t client_key;
     _Atomic uint64_t counts[ROUTE_COUNT][NSTATUSES];
+    _Atomic(gw_delivery *) deliveries; /* for /metrics; NULL until webhooks out is set */
 };
 
 /* One request, from its first line to its answer. */
@@ -64,13 +72,20 @@ typedef struct request {
     char *raw_uri; /* as sent, before libmicrohttpd decodes it */
     bool started;  /* its headers were judged */
     route route;
-    char *deal; /* decoded id, for the deal routes */
+    char *deal;                 /* decoded id, for the deal routes */
+    const gw_config_hook *hook; /* for ROUTE_HOOK */
     char *body;
     size_t len, cap;
     bool too_large;
 } request;
 
 /* ---- answers ---- */
+
+/* Whether the route takes a POST with a body (else GET and HEAD). */
+static bool route_posts(route r)
+{
+    return r == ROUTE_EVENTS || r == ROUTE_HOOK;
+}
 
 static void count(gw_server *s, route r, int status)
 {
@@ -105,8 +120,7 @@ static enum MHD_Result send_answer(gw_server *s, struct MHD_Connection *conn, ro
     if (status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                r == ROUTE_EVENTS ? "POST" : "GET, HEAD");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route_posts(r) ? "POST" : "GET, HEAD");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (rc == MHD_YES)
@@ -164,6 +178,11 @@ static route find_route(const char *raw_uri, char **deal)
 #define IS(path) (len == sizeof(path) - 1 && memcmp(raw_uri, path, len) == 0)
     if (IS("/v1/events"))
         return ROUTE_EVENTS;
+    if (IS("/metrics"))
+        return ROUTE_PROMETHEUS;
+    if (len > sizeof HOOKS_PREFIX - 1 &&
+        memcmp(raw_uri, HOOKS_PREFIX, sizeof HOOKS_PREFIX - 1) == 0)
+        return ROUTE_HOOK;
     if (IS("/v1/board"))
         return ROUTE_BOARD;
     if (IS("/v1/metrics"))
@@ -199,25 +218,38 @@ static route find_route(const char *raw_uri, char **deal)
 
 static gw_role route_role(route r)
 {
-    return r == ROUTE_EVENTS ? GW_ROLE_PRODUCER : GW_ROLE_READER;
+    return route_posts(r) ? GW_ROLE_PRODUCER : GW_ROLE_READER;
 }
 
-/* Judges method, token and role from the headers; MHD_YES to go on (with no answer queued). */
-static enum MHD_Result judge_headers(gw_server *s, struct MHD_Connection *conn, request *rq,
-                                     const char *method, bool *answered)
+/* The hook a /v1/hooks/NAME path names; NULL when none has that name. */
+static const gw_config_hook *find_hook(const gw_config *c, const char *raw_uri)
 {
-    *answered = true;
-    route r = rq->route;
-    if (r == ROUTE_UNKNOWN)
-        return send_error(s, conn, r, 404, "not_found", "no such route");
-    bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if ((r == ROUTE_EVENTS && strcmp(method, "POST") != 0) || (r != ROUTE_EVENTS && !is_get))
-        return send_error(s, conn, r, 405, "method_not_allowed", "%s is not allowed here",
-                          r == ROUTE_EVENTS ? "only POST" : "only GET");
-    if (r == ROUTE_HEALTHZ) {
-        *answered = false;
-        return MHD_YES;
+    const char *name = raw_uri + sizeof HOOKS_PREFIX - 1;
+    return gw_config_hook_find(c, name, strcspn(name, "?#"));
+}
+
+/* Whether the request must carry a bearer token. A hook whose sender signs (HubSpot, Pipedrive's
+ * basic credentials) cannot send one of ours: its signature is the proof. /metrics is open
+ * unless the config asks for a reader token. */
+static bool needs_token(const gw_server *s, const request *rq)
+{
+    switch (rq->route) {
+    case ROUTE_HEALTHZ:
+        return false;
+    case ROUTE_HOOK:
+        return !rq->hook->signed_by_sender;
+    case ROUTE_PROMETHEUS:
+        return s->config->metrics_token_required;
+    default:
+        return true;
     }
+}
+
+/* Checks the bearer token and its role: *allowed, or the refusal queued (its result returned). */
+static enum MHD_Result judge_token(gw_server *s, struct MHD_Connection *conn, route r,
+                                   const char *method, bool *allowed)
+{
+    *allowed = false;
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!auth || strncasecmp(auth, BEARER, sizeof BEARER - 1) != 0)
         return send_error(s, conn, r, 401, "unauthorized",
@@ -232,7 +264,31 @@ static enum MHD_Result judge_headers(gw_server *s, struct MHD_Connection *conn, 
     if (!gw_role_allows(t->role, route_role(r)))
         return send_error(s, conn, r, 403, "forbidden", "the role %s may not %s %s",
                           gw_role_name(t->role), method, route_names[r]);
-    if (r == ROUTE_EVENTS) {
+    *allowed = true;
+    return MHD_YES;
+}
+
+/* Judges method, token and role from the headers; MHD_YES to go on (with no answer queued). */
+static enum MHD_Result judge_headers(gw_server *s, struct MHD_Connection *conn, request *rq,
+                                     const char *method, bool *answered)
+{
+    *answered = true;
+    route r = rq->route;
+    if (r == ROUTE_UNKNOWN)
+        return send_error(s, conn, r, 404, "not_found", "no such route");
+    bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if ((route_posts(r) && strcmp(method, "POST") != 0) || (!route_posts(r) && !is_get))
+        return send_error(s, conn, r, 405, "method_not_allowed", "%s is not allowed here",
+                          route_posts(r) ? "only POST" : "only GET");
+    if (r == ROUTE_HOOK && !(rq->hook = find_hook(s->config, rq->raw_uri)))
+        return send_error(s, conn, r, 404, "not_found", "no such hook");
+    if (needs_token(s, rq)) {
+        bool allowed;
+        enum MHD_Result rc = judge_token(s, conn, r, method, &allowed);
+        if (!allowed)
+            return rc;
+    }
+    if (route_posts(r)) {
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         char *end;
@@ -273,13 +329,6 @@ static bool take_body(gw_server *s, request *rq, const char *data, size_t size)
     return true;
 }
 
-static json_t *result_json(const df_append_result *r)
-{
-    if (r->error)
-        return json_pack("{s:s, s:s}", "error", df_error_name(r->error), "message", r->message);
-    return json_pack("{s:I, s:b}", "seq", (json_int_t)r->seq, "dup", r->dup);
-}
-
 /* POST /v1/events: the body into events, appended, each one's result. */
 static enum MHD_Result post_events(gw_server *s, struct MHD_Connection *conn, request *rq)
 {
@@ -290,28 +339,62 @@ static enum MHD_Result post_events(gw_server *s, struct MHD_Connection *conn, re
         return send_error(s, conn, rq->route, 400, "bad_request", "%s", why);
     df_error err = {0};
     df_client *c = thread_client(s, &err);
-    df_append_result *results = c ? calloc(n, sizeof *results) : NULL;
-    int rc = !c ? DF_EBAD_REQUEST : !results ? DF_EINTERNAL : 0;
-    if (rc == 0)
-        rc = df_append(c, events.data, events.len, results, n, &err);
-    df_bytes_free(&events);
     gw_answer a = {0};
-    if (!c) {
+    if (!c)
         gw_answer_error(&a, 500, "internal", "no client of the daemon: %s", err.message);
-    } else if (rc < 0) {
-        gw_answer_error(&a, gw_http_status(rc), df_error_name(rc), "%s",
-                        err.message[0] ? err.message : df_error_name(rc));
-    } else {
-        json_t *list = json_array();
-        for (size_t i = 0; list && i < n; i++)
-            if (json_array_append_new(list, result_json(&results[i])) < 0) {
-                json_decref(list);
-                list = NULL;
-            }
+    else
+        gw_append_answer(c, &events, n, &a);
+    df_bytes_free(&events);
+    return send_answer(s, conn, rq->route, &a);
+}
+
+static const char *request_header(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* POST /v1/hooks/NAME: the sender's signature checked, its payload mapped, the events appended
+ * and answered as POST /v1/events answers; a payload whose every item is skipped is answered
+ * without the daemon. */
+static enum MHD_Result post_hook(gw_server *s, struct MHD_Connection *conn, request *rq)
+{
+    /* the URL as the sender called it, for signatures over it (a hook may name it instead) */
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char url[RAW_PATH_MAX + 300];
+    snprintf(url, sizeof url, "%s%.255s%s", host ? "http://" : "", host ? host : "", rq->raw_uri);
+    gw_hook_request hr = {
+        .method = "POST",
+        .url = url,
+        .body = rq->body ? rq->body : "",
+        .body_len = rq->len,
+        .header = request_header,
+        .header_ctx = conn,
+        .now_ms = wall_ms(),
+    };
+    df_bytes events = {0};
+    size_t n = 0;
+    gw_answer a = {0};
+    if (gw_hook_events(rq->hook->hook, &hr, &events, &n, &a) < 0)
+        return send_answer(s, conn, rq->route, &a);
+    if (n == 0) {
         a.status = 200;
-        a.body = list ? json_pack("{s:o}", "results", list) : NULL;
+        a.body = json_pack("{s:[]}", "results");
+        return send_answer(s, conn, rq->route, &a);
     }
-    free(results);
+    df_error err = {0};
+    df_client *c = thread_client(s, &err);
+    if (!c)
+        gw_answer_error(&a, 500, "internal", "no client of the daemon: %s", err.message);
+    else
+        gw_append_answer(c, &events, n, &a);
+    df_bytes_free(&events);
     return send_answer(s, conn, rq->route, &a);
 }
 
@@ -376,6 +459,73 @@ static enum MHD_Result get_health(gw_server *s, struct MHD_Connection *conn, req
     return send_answer(s, conn, rq->route, &a);
 }
 
+/* The delivery states of webhooks out, malloc'd (NULL and none without webhooks out). */
+static gw_delivery_state *delivery_states(gw_server *s, size_t *n)
+{
+    *n = 0;
+    gw_delivery *d = atomic_load(&s->deliveries);
+    size_t want = d ? gw_delivery_states(d, NULL, 0) : 0;
+    gw_delivery_state *states = want ? calloc(want, sizeof *states) : NULL;
+    if (states) {
+        *n = gw_delivery_states(d, states, want);
+        if (*n > want)
+            *n = want;
+    }
+    return states;
+}
+
+/* GET /metrics: the daemon's stats (none when it does not answer: dealflow_gateway_daemon_up
+ * says so), the requests answered so far and the deliveries, in the Prometheus text format. */
+static enum MHD_Result get_prometheus(gw_server *s, struct MHD_Connection *conn, request *rq)
+{
+    df_error err = {0};
+    df_client *c = thread_client(s, &err);
+    df_bytes stats = {0};
+    bool up = c && df_get_stats(c, &stats, &err) == 0;
+    gw_route_count routes[ROUTE_COUNT * NSTATUSES];
+    size_t nroutes = 0;
+    for (size_t r = 0; r < ROUTE_COUNT; r++)
+        for (size_t i = 0; i < NSTATUSES; i++) {
+            uint64_t n = atomic_load(&s->counts[r][i]);
+            if (n)
+                routes[nroutes++] = (gw_route_count){route_names[r], statuses[i], n};
+        }
+    size_t ndeliveries;
+    gw_delivery_state *deliveries = delivery_states(s, &ndeliveries);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = gw_prometheus_render(up ? stats.data : NULL, up ? stats.len : 0, routes, nroutes,
+                                  deliveries, ndeliveries, &text, &len);
+    free(deliveries);
+    df_bytes_free(&stats);
+    struct MHD_Response *resp =
+        rc == 0 ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(text);
+        gw_answer a = {.status = 500, .body = NULL}; /* send_answer says out of memory */
+        return send_answer(s, conn, rq->route, &a);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, GW_PROMETHEUS_CONTENT_TYPE);
+    enum MHD_Result queued = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    if (queued == MHD_YES)
+        count(s, rq->route, 200);
+    return queued;
+}
+
+/* A GET route's answer. */
+static enum MHD_Result answer_get(gw_server *s, struct MHD_Connection *conn, request *rq)
+{
+    switch (rq->route) {
+    case ROUTE_HEALTHZ:
+        return get_health(s, conn, rq);
+    case ROUTE_PROMETHEUS:
+        return get_prometheus(s, conn, rq);
+    default:
+        return get_read(s, conn, rq);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -393,8 +543,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         enum MHD_Result rc = judge_headers(s, conn, rq, method, &answered);
         if (answered || rc != MHD_YES)
             return rc;
-        if (rq->route != ROUTE_EVENTS)
-            return rq->route == ROUTE_HEALTHZ ? get_health(s, conn, rq) : get_read(s, conn, rq);
+        if (!route_posts(rq->route))
+            return answer_get(s, conn, rq);
         return MHD_YES; /* the body follows */
     }
     if (*upload_data_size > 0) {
@@ -412,7 +562,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    return post_events(s, conn, rq);
+    return rq->route == ROUTE_HOOK ? post_hook(s, conn, rq) : post_events(s, conn, rq);
 }
 
 /* Keeps the URI as sent, so that an id's %2F is not taken for a '/'. */
@@ -591,4 +741,9 @@ void gw_server_stop(gw_server *s)
     MHD_stop_daemon(s->mhd);
     pthread_key_delete(s->client_key);
     free(s);
+}
+
+void gw_server_set_deliveries(gw_server *s, gw_delivery *deliveries)
+{
+    atomic_store(&s->deliveries, deliveries);
 }

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "dealflow.h"
+#include "delivery.h"
 
 typedef struct gw_server gw_server;
 
@@ -28,6 +29,9 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
 unsigned gw_server_port(const gw_server *s);
 /* The counts so far, at most cap of them; returns how many there are. */
 size_t gw_server_counts(gw_server *s, gw_request_count *out, size_t cap);
+/* Gives GET /metrics the states of webhooks out (NULL: none); deliveries must outlive the
+ * server or be set back to NULL first. */
+void gw_server_set_deliveries(gw_server *s, gw_delivery *deliveries);
 /* Stops serving, waits for the threads and closes their clients. */
 void gw_server_stop(gw_server *s);
 

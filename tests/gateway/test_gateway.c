@@ -329,9 +329,10 @@ static void test_routes_and_methods(void)
         const char *method, *path;
         long status;
     } cases[] = {
-        {"GET", "/v1/nothing", 404},  {"POST", "/v1/hooks/hubspot", 404},
-        {"GET", "/metrics", 404},     {"GET", "/v1/events", 405},
-        {"DELETE", "/v1/board", 405}, {"GET", "/v1/deals/one/else", 404},
+        {"GET", "/v1/nothing", 404},       {"POST", "/v1/hooks/hubspot", 404},
+        {"GET", "/metricz", 404},          {"POST", "/metrics", 405},
+        {"GET", "/v1/hooks/hubspot", 405}, {"GET", "/v1/events", 405},
+        {"DELETE", "/v1/board", 405},      {"GET", "/v1/deals/one/else", 404},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         http h = request(cases[i].method, cases[i].path, ADMIN_TOKEN, NULL);
