@@ -1,0 +1,666 @@
+/* test_gateway_hooks.c: hooks in and GET /metrics through the built gateway in front of the real
+ * daemon: the HubSpot and Pipedrive example payloads of examples/, signed as their senders sign
+ * them, recorded as the right events (read back from the daemon); a bad signature, a stale
+ * HubSpot timestamp and wrong credentials refused with 401, a payload that does not fit with
+ * 400; the bearer token required only by a hook without a signature; and /metrics read by
+ * python3-prometheus-client's parser, its figures those of `stats` taken right after and its
+ * request counts those of the requests made here. */
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "harness.h"
+
+#define WAIT_MS          30000
+#define PRODUCER_TOKEN   "producer-token-0123456789"
+#define READER_TOKEN     "reader-token-0123456789"
+#define HUBSPOT_SECRET   "hubspot-client-secret-for-the-test"
+#define HUBSPOT_URL      "https://gateway.example.com/v1/hooks/hubspot"
+#define PIPEDRIVE_USER   "dealflow"
+#define PIPEDRIVE_SECRET "pipedrive-password-for-the-test"
+#define MAX_TALLY        64
+
+static it_daemon D;
+static pid_t gateway;
+static char base_url[96], gateway_log[IT_PATH_MAX + 32], config_path[IT_PATH_MAX + 32];
+static const char *python; /* the interpreter with prometheus_client, or NULL */
+
+/* Every answer the gateway gave this test, by route pattern and status, to check /metrics. */
+typedef struct answered {
+    const char *route;
+    long status;
+    uint64_t count;
+} answered;
+static answered tally[MAX_TALLY];
+static size_t ntally;
+
+static const char *route_of(const char *path)
+{
+    if (strncmp(path, "/v1/hooks/", 10) == 0)
+        return "/v1/hooks/{name}";
+    if (strcmp(path, "/metrics") == 0)
+        return "/metrics";
+    if (strcmp(path, "/healthz") == 0)
+        return "/healthz";
+    return "/v1/events";
+}
+
+static void count_answer(const char *path, long status)
+{
+    if (status == 0)
+        return;
+    const char *route = route_of(path);
+    for (size_t i = 0; i < ntally; i++)
+        if (strcmp(tally[i].route, route) == 0 && tally[i].status == status) {
+            tally[i].count++;
+            return;
+        }
+    CHECK(ntally < MAX_TALLY);
+    if (ntally < MAX_TALLY)
+        tally[ntally++] = (answered){route, status, 1};
+}
+
+typedef struct http {
+    long status;
+    json_t *json;
+    char *text;
+    size_t len;
+    char content_type[128];
+} http;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+    http *h = ctx;
+    char *grown = realloc(h->text, h->len + size * n + 1);
+    if (!grown)
+        return 0;
+    h->text = grown;
+    memcpy(h->text + h->len, data, size * n);
+    h->len += size * n;
+    h->text[h->len] = '\0';
+    return size * n;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *ctx)
+{
+    http *h = ctx;
+    size_t len = size * n;
+    if (len > 14 && strncasecmp(line, "Content-Type: ", 14) == 0)
+        snprintf(h->content_type, sizeof h->content_type, "%.*s", (int)strcspn(line + 14, "\r\n"),
+                 line + 14);
+    return len;
+}
+
+/* method path with the headers (NULL-ended "Name: value" lines) and body (NULL: none). */
+static http request(const char *method, const char *path, const char *const *headers,
+                    const char *body)
+{
+    http h = {0};
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base_url, path);
+    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h.status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+    if (h.text)
+        h.json = json_loadb(h.text, h.len, 0, NULL);
+    count_answer(path, h.status);
+    return h;
+}
+
+static void http_free(http *h)
+{
+    json_decref(h->json);
+    free(h->text);
+}
+
+#define CHECK_HTTP(h, expected)                                                                    \
+    do {                                                                                           \
+        if ((h).status != (expected))                                                              \
+            fprintf(stderr, "answer: %s\n", (h).text ? (h).text : "(none)");                       \
+        CHECK_INT((h).status, (expected));                                                         \
+    } while (0)
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static char *load_example(const char *name)
+{
+    char path[IT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", EXAMPLES_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *text = malloc((size_t)size + 1);
+    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
+        free(text);
+        text = NULL;
+    }
+    if (text)
+        text[size] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* The X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp lines of a HubSpot request at ts. */
+static void hubspot_headers(const char *secret, const char *body, int64_t ts, char sig_line[128],
+                            char ts_line[64])
+{
+    char stamp[32];
+    snprintf(stamp, sizeof stamp, "%lld", (long long)ts);
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"POST", 4);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)HUBSPOT_URL, strlen(HUBSPOT_URL));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)stamp, strlen(stamp));
+    crypto_auth_hmacsha256_final(&st, mac);
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(sig_line, 128, "X-HubSpot-Signature-v3: %s", b64);
+    snprintf(ts_line, 64, "X-HubSpot-Request-Timestamp: %s", stamp);
+}
+
+static http post_hubspot(const char *secret, const char *body, int64_t ts)
+{
+    char sig[128], stamp[64];
+    hubspot_headers(secret, body, ts, sig, stamp);
+    const char *const headers[] = {sig, stamp, "Content-Type: application/json", NULL};
+    return request("POST", "/v1/hooks/hubspot", headers, body);
+}
+
+static http post_pipedrive(const char *user, const char *password, const char *body)
+{
+    char credentials[128], b64[192], auth[256];
+    snprintf(credentials, sizeof credentials, "%s:%s", user, password);
+    sodium_bin2base64(b64, sizeof b64, (const unsigned char *)credentials, strlen(credentials),
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
+    const char *const headers[] = {auth, "Content-Type: application/json", NULL};
+    return request("POST", "/v1/hooks/pipedrive", headers, body);
+}
+
+/* results[i]'s seq (-1 without one) and dup of an events answer. */
+static long long result_seq(const http *h, size_t i, int *dup)
+{
+    json_t *r = json_array_get(json_object_get(h->json, "results"), i);
+    *dup = json_is_true(json_object_get(r, "dup"));
+    json_t *seq = json_object_get(r, "seq");
+    return json_is_integer(seq) ? (long long)json_integer_value(seq) : -1;
+}
+
+static const char *error_of(const http *h)
+{
+    return json_string_value(json_object_get(h->json, "error"));
+}
+
+/* ---- setup ---- */
+
+static bool find_python(void)
+{
+    static const char *const candidates[] = {"/usr/bin/python3", "python3"};
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "%s -c 'import prometheus_client.parser' >/dev/null 2>&1",
+                 candidates[i]);
+        if (system(cmd) == 0) {
+            python = candidates[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The config: the example mappings with the test's secrets, and a hook without a signature. */
+static bool write_config(void)
+{
+    json_error_t jerr;
+    char path[IT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/hubspot-deals.json", EXAMPLES_DIR);
+    json_t *hubspot = json_load_file(path, 0, &jerr);
+    snprintf(path, sizeof path, "%s/pipedrive-deals.json", EXAMPLES_DIR);
+    json_t *pipedrive = json_load_file(path, 0, &jerr);
+    if (!hubspot || !pipedrive)
+        return false;
+    json_t *hooks = json_object();
+    json_t *h = json_object_get(json_object_get(hubspot, "hooks"), "hubspot");
+    json_object_set_new(h, "secret", json_string(HUBSPOT_SECRET));
+    json_object_set(hooks, "hubspot", h);
+    json_t *p = json_object_get(json_object_get(pipedrive, "hooks"), "pipedrive");
+    json_object_set_new(p, "user", json_string(PIPEDRIVE_USER));
+    json_object_set_new(p, "password", json_string(PIPEDRIVE_SECRET));
+    json_object_set(hooks, "pipedrive", p);
+    json_object_set_new(hooks, "open",
+                        json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "signature", "none", "event",
+                                  "id", "$.id", "type", "stage", "deal", "$.deal", "stage",
+                                  "$.stage"));
+    json_t *config =
+        json_pack("{s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}], s:{s:i, s:i}, s:o, s:{s:i, s:i}}",
+                  "tokens", "token", PRODUCER_TOKEN, "role", "producer", "name", "crm", "token",
+                  READER_TOKEN, "role", "reader", "name", "dash", "daemon", "timeout_ms", 2000,
+                  "attempts", 2, "hooks", hooks, "limits", "connections", 64, "timeout_s", 10);
+    int rc = config ? json_dump_file(config, config_path, JSON_INDENT(2)) : -1;
+    json_decref(config);
+    json_decref(hubspot);
+    json_decref(pipedrive);
+    return rc == 0;
+}
+
+static bool wait_health(void)
+{
+    int64_t deadline = it_mono_ms() + WAIT_MS;
+    while (it_mono_ms() < deadline) {
+        http h = request("GET", "/healthz", NULL, NULL);
+        long status = h.status;
+        http_free(&h);
+        if (status == 200)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static bool setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (sodium_init() < 0 || !it_start(&D, NULL))
+        return false;
+    char ports[3][IT_ENDPOINT_MAX];
+    if (!it_pick_ports(ports))
+        return false;
+    char listen_on[64];
+    snprintf(listen_on, sizeof listen_on, "127.0.0.1:%s", it_port(ports[0]));
+    snprintf(base_url, sizeof base_url, "http://%s", listen_on);
+    snprintf(config_path, sizeof config_path, "%s/gateway.json", D.dir);
+    snprintf(gateway_log, sizeof gateway_log, "%s/gateway.log", D.dir);
+    if (!write_config())
+        return false;
+    gateway = fork();
+    if (gateway == 0) {
+        FILE *log = freopen(gateway_log, "a", stderr);
+        (void)log;
+        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", config_path, "--listen", listen_on, "--api",
+              D.api, (char *)NULL);
+        _exit(127);
+    }
+    if (gateway < 0 || !wait_health()) {
+        fprintf(stderr, "the gateway did not answer /healthz:\n");
+        FILE *log = fopen(gateway_log, "r");
+        for (int c; log && (c = fgetc(log)) != EOF;)
+            fputc(c, stderr);
+        if (log)
+            fclose(log);
+        return false;
+    }
+    return true;
+}
+
+static void teardown(void)
+{
+    if (gateway > 0) {
+        kill(gateway, SIGTERM);
+        int status = 0;
+        CHECK_INT(waitpid(gateway, &status, 0), gateway);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    it_cleanup(&D);
+    CHECK_INT(it_done(), 0);
+    curl_global_cleanup();
+}
+
+/* ---- hooks in ---- */
+
+static void test_hubspot_example(void)
+{
+    char *body = load_example("hubspot-deal-payload.json");
+    CHECK(body != NULL);
+    if (!body)
+        return;
+    http h = post_hubspot(HUBSPOT_SECRET, body, now_ms() - 1000);
+    CHECK_HTTP(h, 200);
+    /* five notifications, the deal.creation one skipped by the mapping */
+    CHECK_INT(json_array_size(json_object_get(h.json, "results")), 4);
+    int dup;
+    long long first = result_seq(&h, 0, &dup);
+    CHECK(first > 0);
+    CHECK_INT(dup, 0);
+    http_free(&h);
+
+    const msgpack_object *r = it_call(&D, "{op: history, deal: hubspot-18045012}");
+    const msgpack_object *events = it_get(r, "events");
+    CHECK_INT(it_len(events), 2);
+    CHECK_STR(it_str(it_at(events, 0), "id"), "hubspot-18045012-dealstage-1717236000000");
+    CHECK_STR(it_str(it_at(events, 0), "type"), "stage");
+    CHECK_STR(it_str(it_at(events, 0), "stage"), "qualified");
+    CHECK_INT(it_int(it_at(events, 0), "at"), 1717236000000LL);
+    CHECK_INT(it_int(it_at(events, 0), "seq"), first);
+    CHECK_STR(it_str(it_at(events, 1), "type"), "update");
+    CHECK(fabs(it_num(it_at(events, 1), "amount") - 12500.5) < 1e-9);
+    it_release();
+    r = it_call(&D, "{op: deal, deal: hubspot-18045977}");
+    const msgpack_object *deal = it_get(r, "deal");
+    CHECK_STR(it_str(deal, "stage"), "won");
+    CHECK_STR(it_str(deal, "status"), "won");
+    CHECK_INT(it_int(deal, "close_date"), 1719792000000LL);
+    CHECK_INT(it_int(deal, "version"), 2);
+    it_release();
+    r = it_call(&D, "{op: deal, deal: hubspot-18046001}");
+    CHECK_STR(it_err(r), "not_found");
+    it_release();
+
+    /* HubSpot retries a notification it got no 2xx for: the same events are duplicates */
+    h = post_hubspot(HUBSPOT_SECRET, body, now_ms());
+    CHECK_HTTP(h, 200);
+    CHECK_INT(result_seq(&h, 0, &dup), first);
+    CHECK_INT(dup, 1);
+    http_free(&h);
+    free(body);
+}
+
+static void test_hubspot_refusals(void)
+{
+    char *body = load_example("hubspot-deal-payload.json");
+    CHECK(body != NULL);
+    if (!body)
+        return;
+    int64_t seq = it_last_seq(&D);
+    http h = post_hubspot("not-the-secret", body, now_ms());
+    CHECK_HTTP(h, 401);
+    CHECK_STR(error_of(&h), "unauthorized");
+    CHECK(strstr(json_string_value(json_object_get(h.json, "message")), "does not match") != NULL);
+    http_free(&h);
+    /* signed with the right secret, but six minutes ago: a replay */
+    h = post_hubspot(HUBSPOT_SECRET, body, now_ms() - 6 * 60 * 1000);
+    CHECK_HTTP(h, 401);
+    CHECK(strstr(json_string_value(json_object_get(h.json, "message")), "5 minutes") != NULL);
+    http_free(&h);
+    /* a signature over another body */
+    char sig[128], stamp[64];
+    hubspot_headers(HUBSPOT_SECRET, "[]", now_ms(), sig, stamp);
+    const char *const headers[] = {sig, stamp, NULL};
+    h = request("POST", "/v1/hooks/hubspot", headers, body);
+    CHECK_HTTP(h, 401);
+    http_free(&h);
+    /* no signature at all, even with a producer token */
+    const char *const bearer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
+    h = request("POST", "/v1/hooks/hubspot", bearer, body);
+    CHECK_HTTP(h, 401);
+    http_free(&h);
+    /* signed, but not what the mapping expects: an object where HubSpot sends an array */
+    h = post_hubspot(HUBSPOT_SECRET, "{\"objectId\": 1}", now_ms());
+    CHECK_HTTP(h, 400);
+    CHECK_STR(error_of(&h), "bad_request");
+    http_free(&h);
+    h = post_hubspot(HUBSPOT_SECRET, "[{\"objectId\": 1", now_ms());
+    CHECK_HTTP(h, 400);
+    http_free(&h);
+    /* a dealstage change without the deal's id cannot become an event */
+    h = post_hubspot(HUBSPOT_SECRET,
+                     "[{\"subscriptionType\": \"deal.propertyChange\", \"propertyName\": "
+                     "\"dealstage\", \"propertyValue\": \"closedwon\", \"occurredAt\": 1}]",
+                     now_ms());
+    CHECK_HTTP(h, 400);
+    http_free(&h);
+    CHECK_INT(it_last_seq(&D), seq);
+    free(body);
+}
+
+static void test_all_skipped(void)
+{
+    int64_t seq = it_last_seq(&D);
+    const char *body = "[{\"subscriptionType\": \"deal.creation\", \"objectId\": 5, "
+                       "\"occurredAt\": 1717240000000}]";
+    http h = post_hubspot(HUBSPOT_SECRET, body, now_ms());
+    CHECK_HTTP(h, 200);
+    const json_t *results = json_object_get(h.json, "results");
+    CHECK(json_is_array(results) && json_array_size(results) == 0 && json_object_size(h.json) == 1);
+    http_free(&h);
+    CHECK_INT(it_last_seq(&D), seq);
+}
+
+static void test_pipedrive_example(void)
+{
+    char *body = load_example("pipedrive-deal-payload.json");
+    CHECK(body != NULL);
+    if (!body)
+        return;
+    http h = post_pipedrive(PIPEDRIVE_USER, PIPEDRIVE_SECRET, body);
+    CHECK_HTTP(h, 200);
+    CHECK_INT(json_array_size(json_object_get(h.json, "results")), 1);
+    http_free(&h);
+    const msgpack_object *r = it_call(&D, "{op: history, deal: pipedrive-746}");
+    const msgpack_object *event = it_at(it_get(r, "events"), 0);
+    CHECK_STR(it_str(event, "id"), "pipedrive-0f5d2a6c-8b41-4c3e-a1f9-7e2d4b6c8a10");
+    CHECK_STR(it_str(event, "type"), "stage");
+    CHECK_STR(it_str(event, "stage"), "proposal");
+    CHECK_INT(it_int(event, "at"), 1727447128412LL);
+    CHECK_INT(it_int(event, "amount"), 24000);
+    CHECK_STR(it_str(event, "owner"), "pipedrive-user-18487521");
+    it_release();
+
+    int64_t seq = it_last_seq(&D);
+    h = post_pipedrive(PIPEDRIVE_USER, "wrong-password", body);
+    CHECK_HTTP(h, 401);
+    http_free(&h);
+    const char *const bearer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
+    h = request("POST", "/v1/hooks/pipedrive", bearer, body);
+    CHECK_HTTP(h, 401);
+    http_free(&h);
+    /* a deal change whose time is not one */
+    h = post_pipedrive(PIPEDRIVE_USER, PIPEDRIVE_SECRET,
+                       "{\"meta\": {\"entity\": \"deal\", \"action\": \"change\", \"id\": "
+                       "\"x\", \"timestamp\": \"yesterday\"}, \"data\": {\"id\": 1}}");
+    CHECK_HTTP(h, 400);
+    http_free(&h);
+    CHECK_INT(it_last_seq(&D), seq);
+    free(body);
+}
+
+static void test_unsigned_hook_needs_token(void)
+{
+    const char *body = "{\"id\": \"open-1\", \"deal\": \"open\", \"stage\": \"lead\"}";
+    http h = request("POST", "/v1/hooks/open", NULL, body);
+    CHECK_HTTP(h, 401);
+    http_free(&h);
+    const char *const reader[] = {"Authorization: Bearer " READER_TOKEN, NULL};
+    h = request("POST", "/v1/hooks/open", reader, body);
+    CHECK_HTTP(h, 403);
+    http_free(&h);
+    const char *const producer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
+    h = request("POST", "/v1/hooks/open", producer, body);
+    CHECK_HTTP(h, 200);
+    int dup;
+    CHECK(result_seq(&h, 0, &dup) > 0);
+    http_free(&h);
+    h = request("POST", "/v1/hooks/nothing", producer, body);
+    CHECK_HTTP(h, 404);
+    http_free(&h);
+    h = request("GET", "/v1/hooks/open", producer, NULL);
+    CHECK_HTTP(h, 405);
+    http_free(&h);
+}
+
+/* ---- /metrics ---- */
+
+static const char PARSE_SCRIPT[] =
+    "import json, sys\n"
+    "from prometheus_client.parser import text_string_to_metric_families\n"
+    "out = []\n"
+    "with open(sys.argv[1], encoding='utf-8') as f:\n"
+    "    text = f.read()\n"
+    "for fam in text_string_to_metric_families(text):\n"
+    "    for s in fam.samples:\n"
+    "        out.append([s.name, s.labels, s.value])\n"
+    "print(json.dumps(out))\n";
+
+/* The samples of the text as [name, labels, value], by the reference parser; NULL if refused. */
+static json_t *parse_metrics(const char *text)
+{
+    char text_path[IT_PATH_MAX + 32], script_path[IT_PATH_MAX + 32], out_path[IT_PATH_MAX + 32];
+    char cmd[3 * IT_PATH_MAX + 200];
+    snprintf(text_path, sizeof text_path, "%s/metrics.txt", D.dir);
+    snprintf(script_path, sizeof script_path, "%s/parse.py", D.dir);
+    snprintf(out_path, sizeof out_path, "%s/metrics.json", D.dir);
+    FILE *f = fopen(text_path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    f = fopen(script_path, "w");
+    if (f) {
+        fputs(PARSE_SCRIPT, f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "%s %s %s > %s", python, script_path, text_path, out_path);
+    if (system(cmd) != 0)
+        return NULL;
+    json_error_t jerr;
+    return json_load_file(out_path, 0, &jerr);
+}
+
+/* The value of the sample name with exactly the labels given (NULL-ended pairs); NAN if none. */
+static double sample(const json_t *samples, const char *name, ...)
+{
+    const char *want[8];
+    size_t nwant = 0;
+    va_list ap;
+    va_start(ap, name);
+    for (const char *s; nwant < 8 && (s = va_arg(ap, const char *));)
+        want[nwant++] = s;
+    va_end(ap);
+    size_t i;
+    json_t *s;
+    json_array_foreach(samples, i, s)
+    {
+        const json_t *labels = json_array_get(s, 1);
+        if (strcmp(json_string_value(json_array_get(s, 0)), name) != 0 ||
+            json_object_size(labels) != nwant / 2)
+            continue;
+        bool match = true;
+        for (size_t l = 0; l + 1 < nwant && match; l += 2) {
+            const char *v = json_string_value(json_object_get(labels, want[l]));
+            match = v && strcmp(v, want[l + 1]) == 0;
+        }
+        if (match)
+            return json_number_value(json_array_get(s, 2));
+    }
+    return NAN;
+}
+
+static void test_metrics(void)
+{
+    /* the scrape is counted once answered, so the counts it shows are those made before it */
+    size_t before = ntally;
+    answered made[MAX_TALLY];
+    memcpy(made, tally, sizeof made);
+    http h = request("GET", "/metrics", NULL, NULL);
+    CHECK_HTTP(h, 200);
+    CHECK_STR(h.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    const msgpack_object *stats = it_call(&D, "{op: stats}");
+    CHECK(it_ok(stats));
+    json_t *samples = h.text ? parse_metrics(h.text) : NULL;
+    CHECK(samples != NULL);
+    if (samples) {
+        CHECK_INT(sample(samples, "dealflow_gateway_daemon_up", NULL), 1);
+        CHECK_INT(sample(samples, "dealflow_events_total", NULL), it_int(stats, "events"));
+        CHECK_INT(sample(samples, "dealflow_duplicates_total", NULL), it_int(stats, "duplicates"));
+        CHECK(it_int(stats, "duplicates") >= 4);
+        CHECK_INT(sample(samples, "dealflow_rejected_total", NULL), it_int(stats, "rejected"));
+        CHECK_INT(sample(samples, "dealflow_last_seq", NULL), it_int(stats, "last_seq"));
+        CHECK_INT(sample(samples, "dealflow_append_latency_seconds_count", NULL),
+                  it_int(it_get(stats, "append_latency"), "count"));
+        CHECK(it_int(it_get(stats, "append_latency"), "count") >= 4);
+        CHECK_INT(sample(samples, "dealflow_commit_latency_seconds_count", NULL),
+                  it_int(it_get(stats, "commit_latency"), "count"));
+        for (size_t i = 0; i < before; i++) {
+            char status[16];
+            snprintf(status, sizeof status, "%ld", made[i].status);
+            double shown = sample(samples, "dealflow_gateway_http_requests_total", "route",
+                                  made[i].route, "status", status, NULL);
+            if (shown != (double)made[i].count)
+                fprintf(stderr, "%s %s: shown %g, made %llu\n", made[i].route, status, shown,
+                        (unsigned long long)made[i].count);
+            CHECK(shown == (double)made[i].count);
+        }
+        /* and nothing else was counted */
+        double total = 0, expected = 0;
+        size_t i;
+        json_t *s;
+        json_array_foreach(samples, i, s)
+        {
+            if (strcmp(json_string_value(json_array_get(s, 0)),
+                       "dealflow_gateway_http_requests_total") == 0)
+                total += json_number_value(json_array_get(s, 2));
+        }
+        for (size_t k = 0; k < before; k++)
+            expected += (double)made[k].count;
+        CHECK(total == expected);
+        json_decref(samples);
+    }
+    it_release();
+    http_free(&h);
+
+    /* the second scrape shows the first */
+    h = request("GET", "/metrics", NULL, NULL);
+    CHECK_HTTP(h, 200);
+    samples = h.text ? parse_metrics(h.text) : NULL;
+    CHECK_INT(sample(samples, "dealflow_gateway_http_requests_total", "route", "/metrics", "status",
+                     "200", NULL),
+              1);
+    json_decref(samples);
+    http_free(&h);
+}
+
+int main(int argc, char **argv)
+{
+    static const df_test tests[] = {
+        {"hubspot_example", test_hubspot_example},
+        {"hubspot_refusals", test_hubspot_refusals},
+        {"all_skipped", test_all_skipped},
+        {"pipedrive_example", test_pipedrive_example},
+        {"unsigned_hook_needs_token", test_unsigned_hook_needs_token},
+        {"metrics", test_metrics},
+        {NULL, NULL},
+    };
+    if (!find_python()) {
+        fprintf(stderr, "skipped: no python3 with prometheus_client (python3-prometheus-client)\n");
+        return 77;
+    }
+    static const df_fixture fixture = {setup, teardown, NULL};
+    return df_test_main(argc, argv, tests, &fixture);
+}
