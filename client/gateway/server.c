@@ -21,7 +21,9 @@
 
 #include <microhttpd.h>
 
+#include "admission.h"
 #include "append.h"
+#include "deadline.h"
 #include "events.h"
 #include "hook_request.h"
 #include "prometheus.h"
@@ -65,6 +67,9 @@ struct gw_server {
     pthread_key_t client_key;
     _Atomic uint64_t counts[ROUTE_COUNT][NSTATUSES];
     _Atomic(gw_delivery *) deliveries; /* for /metrics; NULL until webhooks out is set */
+    gw_deadlines *deadlines;           /* cuts requests that arrive too slowly */
+    gw_admission *admission;           /* accepts, or answers 503 over the limit */
+    _Atomic unsigned open;             /* connections libmicrohttpd holds */
 };
 
 /* One request, from its first line to its answer. */
@@ -539,6 +544,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq->started) {
         rq->started = true;
         rq->route = find_route(rq->raw_uri, &rq->deal);
+        if (!route_posts(rq->route))
+            gw_deadlines_arrived(conn); /* no body follows */
         bool answered;
         enum MHD_Result rc = judge_headers(s, conn, rq, method, &answered);
         if (answered || rc != MHD_YES)
@@ -562,6 +569,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    gw_deadlines_arrived(conn);
     return rq->route == ROUTE_HOOK ? post_hook(s, conn, rq) : post_events(s, conn, rq);
 }
 
@@ -582,8 +590,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode why)
 {
     (void)cls;
-    (void)conn;
     (void)why;
+    gw_deadlines_next(conn);
     request *rq = *req_cls;
     if (!rq)
         return;
@@ -592,6 +600,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(rq->body);
     free(rq);
     *req_cls = NULL;
+}
+
+/* A connection opened or closed: watched for its deadline, and counted for admission. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    gw_server *s = cls;
+    gw_deadlines_notify(s->deadlines, conn, socket_context, toe);
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&s->open, 1);
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -686,23 +704,38 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
         free(s);
         return -1;
     }
+    if (gw_deadlines_start(&s->deadlines, config->timeout_s) < 0) {
+        snprintf(err, cap, "cannot start a thread");
+        close(s->listen_fd);
+        free(s);
+        return -1;
+    }
     if (pthread_key_create(&s->client_key, close_client) != 0) {
         snprintf(err, cap, "out of memory");
+        gw_deadlines_stop(s->deadlines);
         close(s->listen_fd);
         free(s);
         return -1;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     (ipv6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | (ipv6 ? MHD_USE_IPv6 : 0);
     /* the logger goes first, so that every message of the start goes through it */
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, (void *)NULL,
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, config->threads,
-        MHD_OPTION_CONNECTION_LIMIT, config->connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_THREAD_POOL_SIZE, config->threads,
+        /* the limit is kept by admission, with room for the pool's uneven shares */
+        MHD_OPTION_CONNECTION_LIMIT, 2 * config->connections, MHD_OPTION_CONNECTION_TIMEOUT,
         config->timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_END);
+    if (s->mhd && gw_admission_start(&s->admission, s->listen_fd, s->mhd, config->connections,
+                                     &s->open) < 0) {
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+    }
     if (!s->mhd) {
         snprintf(err, cap, "cannot start the HTTP server on %s (its message is above)", listen_on);
+        gw_deadlines_stop(s->deadlines);
         pthread_key_delete(s->client_key);
         close(s->listen_fd);
         free(s);
@@ -736,9 +769,11 @@ void gw_server_stop(gw_server *s)
 {
     if (!s)
         return;
-    /* the pool's threads close their clients as they exit; the listening
-     * socket is closed with the daemon */
+    /* the pool's threads close their clients as they exit */
+    gw_admission_stop(s->admission);
     MHD_stop_daemon(s->mhd);
+    gw_deadlines_stop(s->deadlines); /* after every connection is closed */
+    close(s->listen_fd);
     pthread_key_delete(s->client_key);
     free(s);
 }
