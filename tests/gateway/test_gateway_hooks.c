@@ -515,6 +515,54 @@ static void test_unsigned_hook_needs_token(void)
     http_free(&h);
 }
 
+/* A mapping the gateway cannot use stops its start, naming the hook. */
+static void test_bad_mapping_stops_start(void)
+{
+    char path[IT_PATH_MAX + 32], log_path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/bad.json", D.dir);
+    snprintf(log_path, sizeof log_path, "%s/bad.log", D.dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f,
+            "{\"tokens\": [{\"token\": \"%s\", \"role\": \"producer\"}],"
+            " \"hooks\": {\"crm\": {\"signature\": \"generic\", \"event\": {\"id\": \"$.id\"}}}}\n",
+            PRODUCER_TOKEN);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *log = freopen(log_path, "w", stderr);
+        (void)log;
+        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", path, "--listen", "127.0.0.1:0", "--api",
+              D.api, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int64_t deadline = it_mono_ms() + WAIT_MS; done == 0 && it_mono_ms() < deadline;) {
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0)
+            usleep(20 * 1000);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    CHECK_INT(done, pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    char *log = NULL;
+    f = fopen(log_path, "r");
+    if (f) {
+        log = calloc(1, 4096);
+        if (log && fread(log, 1, 4095, f) == 0)
+            log[0] = '\0';
+        fclose(f);
+    }
+    CHECK(log && strstr(log, "`hooks.crm`") != NULL);
+    free(log);
+}
+
 /* ---- /metrics ---- */
 
 static const char PARSE_SCRIPT[] =
@@ -654,6 +702,7 @@ int main(int argc, char **argv)
         {"all_skipped", test_all_skipped},
         {"pipedrive_example", test_pipedrive_example},
         {"unsigned_hook_needs_token", test_unsigned_hook_needs_token},
+        {"bad_mapping_stops_start", test_bad_mapping_stops_start},
         {"metrics", test_metrics},
         {NULL, NULL},
     };
