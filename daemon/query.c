@@ -172,7 +172,8 @@ static bool read_list_filter(query *q, df_list_page *l)
     df_str status;
     bool bad = false, stale;
     if (!opt_str(q, "pipeline", &f->pipeline) || !opt_str(q, "stage", &f->stage) ||
-        !opt_str(q, "owner", &f->owner) || !opt_str(q, "status", &status) || !read_now(q) ||
+        !opt_str(q, "owner", &f->owner) || !opt_str(q, "product", &f->product) ||
+        !opt_str(q, "source", &f->source) || !opt_str(q, "status", &status) || !read_now(q) ||
         !opt_uint(q, "limit", &l->limit, LIST_DEFAULT, 1, PAGE_MAX))
         return false;
     f->now = q->now;

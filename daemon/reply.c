@@ -63,7 +63,7 @@ static void pack_name(msgpack_packer *pk, const df_name *n)
 void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view)
 {
     df_str pipeline = df_deal_pipeline(deal);
-    msgpack_pack_map(pk, 22);
+    msgpack_pack_map(pk, 23);
     df_pack_cstr(pk, "deal");
     df_pack_str(pk, deal->deal.s, deal->deal.len);
     df_pack_cstr(pk, "pipeline");
@@ -90,6 +90,8 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *v
     pack_opt_str(pk, deal->has_name, deal->name.s, deal->name.len);
     df_pack_cstr(pk, "product");
     pack_opt_str(pk, deal->has_product, deal->product.s, deal->product.len);
+    df_pack_cstr(pk, "source");
+    pack_opt_str(pk, deal->has_source, deal->source.s, deal->source.len);
     df_pack_cstr(pk, "close_date");
     pack_opt_int(pk, deal->has_close_date, deal->close_date);
     df_pack_cstr(pk, "probability");

@@ -30,17 +30,36 @@ static const char deal_help[] =
 
 static void print_deal(const msgpack_object *d)
 {
-    static const char *const order[] = {
-        "deal",       "pipeline",    "stage",         "status",        "probability",
-        "amount",     "owner",       "name",          "product",       "close_date",
-        "created",    "stage_since", "days_in_stage", "last_activity", "days_since_activity",
-        "activities", "version",     "stale",         "regressions",   "reopened",
-        "pushes",     NULL};
+    static const char *const order[] = {"deal",
+                                        "pipeline",
+                                        "stage",
+                                        "status",
+                                        "probability",
+                                        "amount",
+                                        "owner",
+                                        "name",
+                                        "product",
+                                        "source",
+                                        "close_date",
+                                        "created",
+                                        "stage_since",
+                                        "days_in_stage",
+                                        "last_activity",
+                                        "days_since_activity",
+                                        "activities",
+                                        "version",
+                                        "stale",
+                                        "regressions",
+                                        "reopened",
+                                        "pushes",
+                                        NULL};
     static const char *const times[] = {"close_date", "created", "stage_since", "last_activity",
                                         NULL};
     for (int i = 0; order[i]; i++) {
         const msgpack_object *v = mp_get(d, order[i]);
-        if (!v)
+        /* a source is shown when the deal has one, so that deals without
+         * read as they always did */
+        if (!v || (strcmp(order[i], "source") == 0 && v->type == MSGPACK_OBJECT_NIL))
             continue;
         char buf[TIME_TEXT_MAX + TEXT_SHOWN];
         const char *text = "-";
@@ -141,8 +160,8 @@ static void describe(const msgpack_object *e, char *out, size_t cap)
         ADD("%s", type);
     }
     /* Values a stage or update event sets; nil clears. */
-    static const char *const keys[] = {"amount",     "owner",  "name", "product",
-                                       "close_date", "reason", NULL};
+    static const char *const keys[] = {"amount",     "owner",  "name",   "product",
+                                       "close_date", "reason", "source", NULL};
     for (int i = 0; keys[i]; i++) {
         const msgpack_object *v = mp_get(e, keys[i]);
         if (!v)

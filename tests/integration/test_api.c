@@ -15,29 +15,12 @@
 static it_daemon D;
 
 static const char *const DEAL_KEYS[] = {
-    "deal",
-    "pipeline",
-    "stage",
-    "status",
-    "stage_since",
-    "days_in_stage",
-    "last_activity",
-    "days_since_activity",
-    "created",
-    "amount",
-    "owner",
-    "name",
-    "product",
-    "close_date",
-    "probability",
-    "activities",
-    "version",
-    "time_in_stage",
-    "stale",
-    "regressions",
-    "reopened",
-    "pushes",
-    NULL,
+    "deal",        "pipeline",      "stage",         "status",
+    "stage_since", "days_in_stage", "last_activity", "days_since_activity",
+    "created",     "amount",        "owner",         "name",
+    "product",     "close_date",    "probability",   "activities",
+    "version",     "time_in_stage", "stale",         "regressions",
+    "reopened",    "pushes",        "source",        NULL,
 };
 
 static bool is_float(const msgpack_object *o)
@@ -191,6 +174,42 @@ static void test_expect(void)
     CHECK_INT(it_len(events), 3);
     for (uint32_t i = 0; i < 3; i++)
         CHECK(it_get(it_at(events, i), "expect") == NULL);
+}
+
+/* `source` is set by stage and update events like owner; list filters on
+ * product and source */
+static void test_source(void)
+{
+    CHECK(it_append(&D,
+                    "{id: src-1, type: stage, deal: src-a, stage: lead, at: %lld, source: web},"
+                    "{id: src-2, type: update, deal: src-a, at: %lld, product: Gadgets},"
+                    "{id: src-3, type: stage, deal: src-b, stage: lead, at: %lld, source: web},"
+                    "{id: src-4, type: update, deal: src-b, at: %lld, source: referral, "
+                    "product: Gadgets}",
+                    T0, T0 + HOUR, T0, T0 + HOUR) > 0);
+    const msgpack_object *deal = deal_at("src-a", T0 + DAY);
+    CHECK_STR(it_str(deal, "source"), "web");
+    CHECK_STR(it_str(deal_at("src-b", T0 + DAY), "source"), "referral");
+    const msgpack_object *r = it_call(&D, "{op: list, product: Gadgets, source: web}");
+    CHECK(it_ok(r));
+    CHECK_INT(it_len(it_get(r, "deals")), 1);
+    CHECK_STR(it_str(it_at(it_get(r, "deals"), 0), "deal"), "src-a");
+    r = it_call(&D, "{op: list, product: Gadgets}");
+    CHECK_INT(it_len(it_get(r, "deals")), 2);
+    r = it_call(&D, "{op: list, source: nowhere}");
+    CHECK_INT(it_len(it_get(r, "deals")), 0);
+    CHECK_ERR(it_call(&D, "{op: list, source: 5}"), "bad_request");
+
+    r = it_call(&D,
+                "{op: append, events: ["
+                "{id: src-x1, type: update, deal: src-a, source: ''},"
+                "{id: src-x2, type: stage, deal: src-a, stage: lead, source: 7},"
+                "{id: src-5, type: update, deal: src-a, source: nil, at: %lld}]}",
+                T0 + 2 * HOUR);
+    const msgpack_object *results = it_get(r, "results");
+    CHECK_RESULT_ERR(it_at(results, 0), "bad_request");
+    CHECK_RESULT_ERR(it_at(results, 1), "bad_request");
+    CHECK(it_is_nil(deal_at("src-a", T0 + DAY), "source"));
 }
 
 static void test_deal_object(void)
@@ -1087,6 +1106,7 @@ static const df_test tests[] = {
     {"append_results", test_append_results},
     {"expect", test_expect},
     {"deal_object", test_deal_object},
+    {"source", test_source},
     {"late_events", test_late_events},
     {"pipelines_and_stale", test_pipelines_and_stale},
     {"history", test_history},
