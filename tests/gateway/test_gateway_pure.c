@@ -216,6 +216,12 @@ static void test_config(void)
                               "\"webhooks\": [{\"url\": \"ftp://x\"}]}"),
                  "`webhooks[0].url` is \"ftp://x\"") != NULL);
     CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
+                              "\"webhooks\": [{\"url\": \"http://x/\", \"topics\": \"deal.\"}]}"),
+                 "`webhooks[0].secret` is missing") != NULL);
+    CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
+                              "\"webhooks\": [{\"url\": \"http://x/\", \"secret\": \"\"}]}"),
+                 "`webhooks[0].secret` must be a non-empty string") != NULL);
+    CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
                               "\"daemon\": {\"apl\": \"tcp://x:1\"}}"),
                  "`daemon.apl` is not a key") != NULL);
     CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
