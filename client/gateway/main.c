@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     }
     const char *listen_on = f.listen ? f.listen : config.listen;
     gw_server *server = NULL;
-    if (gw_server_start(&server, &config, &daemon, listen_on, err, sizeof err) < 0) {
+    if (gw_server_start(&server, &config, &daemon, delivery, listen_on, err, sizeof err) < 0) {
         fprintf(stderr, "dealflow-gateway: %s\n", err);
         gw_delivery_stop(delivery);
         gw_config_free(&config);
