@@ -22,6 +22,7 @@
 typedef struct append_request {
     zmq_msg_t envelope[ENVELOPE_MAX];
     int frames;
+    uint64_t received_ns; /* uv_hrtime, for `stats` append_latency */
 } append_request;
 
 /* Reads of the store's indexes wait, in arrival order, until the writer has
@@ -175,6 +176,7 @@ static int take_append(df_daemon *d, const char *body, size_t len, bool redact, 
         zmq_msg_move(&req->envelope[i], &envelope[i]);
     }
     req->frames = frames;
+    req->received_ns = uv_hrtime();
     d->appends_seen_ms = recv;
     b->request_bytes += sizeof(*req) + frame_bytes(req->envelope, frames);
     return 0;
@@ -354,6 +356,8 @@ void df_api_complete(df_daemon *d, df_batch *b)
         while (end < b->count && b->items[end].request == req)
             end++;
         reply_append(d, b, req, i, end);
+        if (!b->failure)
+            df_histogram_observe(&d->append_latency, (uv_hrtime() - req->received_ns) / 1000);
         for (int f = 0; f < req->frames; f++)
             zmq_msg_close(&req->envelope[f]);
         free(req);

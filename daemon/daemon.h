@@ -94,6 +94,7 @@ typedef struct df_daemon {
     int64_t started_ms;
     uint64_t notifications;
     uint64_t stale_notifications;
+    df_histogram append_latency; /* acknowledged appends, from request to reply (api.c) */
     uint64_t ticks;
     bool draining;    /* a signal came: finish what was received, then exit */
     bool ingest_done; /* draining, and ingest is empty (or took too long) */

@@ -234,6 +234,8 @@ static int op_stats(query *q)
         .disk_free_bytes = space.disk_free,
         .map_bytes = space.map_bytes,
         .map_used_bytes = space.map_used,
+        .commit_latency = df_writer_commit_latency(d->writer),
+        .append_latency = df_histogram_read(&d->append_latency),
     };
     int rc = df_store_chain_head(d->store, q->txn, s.chain_head);
     if (rc != 0)

@@ -120,9 +120,26 @@ static void pack_bin(msgpack_packer *pk, const void *data, size_t len)
     msgpack_pack_bin_body(pk, data, len);
 }
 
+/* {buckets: [[le_us, cumulative count], ...], count, sum_us} */
+static void pack_histogram(msgpack_packer *pk, const df_histogram_snapshot *h)
+{
+    msgpack_pack_map(pk, 3);
+    df_pack_cstr(pk, "buckets");
+    msgpack_pack_array(pk, DF_HISTOGRAM_BOUNDS);
+    for (size_t i = 0; i < DF_HISTOGRAM_BOUNDS; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, df_histogram_bounds_us[i]);
+        msgpack_pack_uint64(pk, h->le[i]);
+    }
+    df_pack_cstr(pk, "count");
+    msgpack_pack_uint64(pk, h->count);
+    df_pack_cstr(pk, "sum_us");
+    msgpack_pack_uint64(pk, h->sum_us);
+}
+
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s)
 {
-    df_reply_ok(pk, 19);
+    df_reply_ok(pk, 21);
     df_pack_cstr(pk, "events");
     msgpack_pack_uint64(pk, c->committed_seq);
     df_pack_cstr(pk, "duplicates");
@@ -161,6 +178,10 @@ void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_st
     msgpack_pack_uint64(pk, c->lost);
     df_pack_cstr(pk, "chain_head");
     pack_bin(pk, s->chain_head, sizeof(s->chain_head));
+    df_pack_cstr(pk, "commit_latency");
+    pack_histogram(pk, &s->commit_latency);
+    df_pack_cstr(pk, "append_latency");
+    pack_histogram(pk, &s->append_latency);
 }
 
 void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view)

@@ -45,6 +45,8 @@ typedef struct df_stats {
     uint64_t map_bytes;
     uint64_t map_used_bytes;
     uint8_t chain_head[DF_CHAIN_BYTES]; /* the log's last hash (store.h) */
+    df_histogram_snapshot commit_latency;
+    df_histogram_snapshot append_latency;
 } df_stats;
 
 void df_reply_stats(msgpack_packer *pk, const df_writer_counters *c, const df_stats *s);

@@ -31,6 +31,7 @@ struct df_writer {
     df_batch *queued;    /* the next batch, while the writer works on one */
     bool queued_held;    /* submitted behind a held batch the loop has not taken back */
     df_batch *current;   /* the batch being recorded */
+    df_batch *joined;    /* an append batch taken from `queued` into current's commit */
     df_batch *finished[DF_WRITER_HOLDS]; /* oldest first */
     size_t nfinished;
     size_t held_untaken; /* held batches in finished */
@@ -43,11 +44,19 @@ struct df_writer {
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
+    df_histogram commit_latency; /* of mdb_txn_commit, fsync included (relaxed atomics) */
 
     df_overlay *overlay;    /* what readers see of the deals in memory (locks itself) */
     df_stale_finder *stale; /* the look, and what it found for the loop (locks itself) */
     df_recorder *recorder;  /* the writer thread's */
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 /* The monotonic time ms from now, for a timed wait on `wake`. */
 static struct timespec deadline_in(int64_t ms)
@@ -127,48 +136,37 @@ static void wait_for_retry(df_writer *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-static void process(df_writer *w, df_batch *b, bool behind_held)
+/* Whether a batch holds the events of append requests, which wait for its commit. */
+static bool of_requests(const df_batch *b)
 {
-    MDB_txn *txn = NULL;
-    int rc;
-    if (behind_held) {
-        /* recorded now, its events would come before the held ones the loop
-         * puts back ahead of what arrived since */
-        df_room_hold(&w->room, b);
-        return;
-    }
-    if (df_room_full(&w->room))
-        wait_for_retry(w);
-    if (df_room_make(&w->room, w->st, 4 * b->arena_len) != 0) {
-        df_room_hold(&w->room, b);
-        return;
-    }
-    df_recorder_mark mark = df_recorder_mark_get(w->recorder);
-    rc = df_store_write_begin(w->st, &txn);
-    for (size_t i = 0; rc == 0 && i < b->count; i++)
-        rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
-    if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
-        rc = df_store_write_commit(w->st, txn);
-        txn = NULL;
-    }
-    if (rc == 0) {
-        df_recorder_publish(w->recorder);
-        publish_counts(w);
-        pthread_mutex_lock(&w->mu);
-        w->counters.commits++;
-        pthread_mutex_unlock(&w->mu);
-        return;
-    }
-    if (txn)
-        mdb_txn_abort(txn);
-    /* what the batch changed in memory is undone; only a pipeline definition
-     * makes the unflushed log be folded back */
-    if (!df_recorder_undo(w->recorder, b, &mark)) {
-        int load_rc = load(w);
-        if (load_rc != 0)
-            df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
-    }
-    if (df_room_commit_failed(&w->room, w->st, rc) != 0) {
+    return b->count > 0 && b->items[0].request;
+}
+
+/* An append batch queued behind the ingest batch being recorded is taken
+ * into the same commit, so that an acknowledged append waits for one fsync
+ * behind a flood rather than two. NULL when none is queued, or the store has
+ * no room for both. */
+static df_batch *join_queued(df_writer *w, const df_batch *b)
+{
+    if (of_requests(b))
+        return NULL;
+    pthread_mutex_lock(&w->mu);
+    df_batch *q = w->queued && !w->queued_held && of_requests(w->queued) ? w->queued : NULL;
+    pthread_mutex_unlock(&w->mu);
+    /* only this thread takes `queued` back, so q stays queued meanwhile */
+    if (!q || df_room_make(&w->room, w->st, 4 * (b->arena_len + q->arena_len)) != 0)
+        return NULL;
+    pthread_mutex_lock(&w->mu);
+    w->queued = NULL;
+    w->joined = q;
+    pthread_mutex_unlock(&w->mu);
+    return q;
+}
+
+/* Marks a batch the failed commit did not record. */
+static void not_recorded(df_writer *w, df_batch *b, int rc, bool full)
+{
+    if (full) {
         /* the room looked for was not enough: held like a batch not tried */
         df_room_hold(&w->room, b);
         return;
@@ -184,6 +182,74 @@ static void process(df_writer *w, df_batch *b, bool behind_held)
         b->items[i].dup = false;
         b->items[i].message = DF_NO_TEXT;
     }
+}
+
+static int record_items(df_writer *w, MDB_txn *txn, df_batch *b)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < b->count; i++)
+        rc = df_recorder_item(w->recorder, txn, b, &b->items[i]);
+    return rc;
+}
+
+/* Records b, and an append batch queued behind it (returned in *joined), in one commit. */
+static void process(df_writer *w, df_batch *b, bool behind_held, df_batch **joined)
+{
+    MDB_txn *txn = NULL;
+    df_batch *q = NULL;
+    int rc;
+    *joined = NULL;
+    if (behind_held) {
+        /* recorded now, its events would come before the held ones the loop
+         * puts back ahead of what arrived since */
+        df_room_hold(&w->room, b);
+        return;
+    }
+    if (df_room_full(&w->room))
+        wait_for_retry(w);
+    if (df_room_make(&w->room, w->st, 4 * b->arena_len) != 0) {
+        df_room_hold(&w->room, b);
+        return;
+    }
+    df_recorder_mark mark = df_recorder_mark_get(w->recorder);
+    rc = df_store_write_begin(w->st, &txn);
+    if (rc == 0)
+        rc = record_items(w, txn, b);
+    if (rc == 0 && (q = join_queued(w, b)) != NULL) {
+        *joined = q;
+        rc = record_items(w, txn, q);
+    }
+    uint64_t commit_ns = 0;
+    if (rc == 0 && (rc = df_recorder_end_batch(w->recorder, txn)) == 0) {
+        commit_ns = now_ns();
+        rc = df_store_write_commit(w->st, txn);
+        commit_ns = now_ns() - commit_ns;
+        txn = NULL;
+    }
+    if (rc == 0) {
+        df_histogram_observe(&w->commit_latency, commit_ns / 1000);
+        df_recorder_publish(w->recorder);
+        publish_counts(w);
+        pthread_mutex_lock(&w->mu);
+        w->counters.commits++;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    /* what the batches changed in memory is undone; only a pipeline
+     * definition makes the unflushed log be folded back */
+    bool undone =
+        (!q || df_recorder_undo(w->recorder, q, &mark)) && df_recorder_undo(w->recorder, b, &mark);
+    if (!undone) {
+        int load_rc = load(w);
+        if (load_rc != 0)
+            df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
+    }
+    bool full = df_room_commit_failed(&w->room, w->st, rc) != 0;
+    not_recorded(w, b, rc, full);
+    if (q)
+        not_recorded(w, q, rc, full);
 }
 
 /* Whether the log holds events the flushed state does not cover. */
@@ -226,13 +292,6 @@ static bool wait_for_work(df_writer *w)
     return false;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void *writer_main(void *arg)
 {
     df_writer *w = arg;
@@ -261,21 +320,24 @@ static void *writer_main(void *arg)
             flush(w); /* looks for stale deals too */
         else if (want_stale && !unflushed(w))
             look_for_stale(w);
+        df_batch *joined = NULL;
         if (b) {
-            process(w, b, behind_held);
+            process(w, b, behind_held, &joined);
             b->writer_ns = now_ns() - began;
         }
         pthread_mutex_lock(&w->mu);
-        if (b) {
+        df_batch *done[2] = {b, joined};
+        for (size_t i = 0; i < 2 && done[i]; i++) {
             assert(w->nfinished < DF_WRITER_HOLDS);
-            w->finished[w->nfinished++] = b;
-            w->current = NULL;
-            if (b->store_full) {
+            w->finished[w->nfinished++] = done[i];
+            if (done[i]->store_full) {
                 w->held_untaken++;
                 if (w->queued)
                     w->queued_held = true;
             }
         }
+        w->current = NULL;
+        w->joined = NULL;
         w->working = false;
         pthread_mutex_unlock(&w->mu);
         if (stopping)
@@ -301,6 +363,7 @@ int df_writer_start(df_writer **out, df_store *st, void (*done)(void *ctx), void
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
+    df_histogram_init(&w->commit_latency);
     if (!(w->overlay = df_overlay_new()) || !(w->stale = df_stale_finder_new()) ||
         !(w->recorder = df_recorder_new(st, w->overlay, w->stale))) {
         df_writer_stop(w);
@@ -330,7 +393,7 @@ void df_writer_set_max_future(df_writer *w, int64_t ms)
 /* Under mu: the batches handed over and not taken back. */
 static size_t holds(const df_writer *w)
 {
-    return (w->queued != NULL) + (w->current != NULL) + w->nfinished;
+    return (w->queued != NULL) + (w->current != NULL) + (w->joined != NULL) + w->nfinished;
 }
 
 bool df_writer_can_take(df_writer *w)
@@ -414,6 +477,11 @@ df_writer_counters df_writer_counters_get(df_writer *w)
     pthread_mutex_unlock(&w->mu);
     c.store_full = df_room_full(&w->room);
     return c;
+}
+
+df_histogram_snapshot df_writer_commit_latency(df_writer *w)
+{
+    return df_histogram_read(&w->commit_latency);
 }
 
 bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,

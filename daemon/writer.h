@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "histogram.h"
 #include "stale.h"
 #include "store.h"
 
@@ -66,6 +67,9 @@ void df_writer_request_flush(df_writer *w);
 bool df_writer_lookup(df_writer *w, const char *deal, size_t len, uint8_t *record,
                       size_t *record_len);
 df_writer_counters df_writer_counters_get(df_writer *w);
+/* How long the commits of batches took (successful ones: as many as
+ * `commits`), readable from any thread. */
+df_histogram_snapshot df_writer_commit_latency(df_writer *w);
 /* Asks the writer to look for open deals that went stale since it last
  * looked (call it every second or so); `done` is called when it found some. */
 void df_writer_request_stale_check(df_writer *w);

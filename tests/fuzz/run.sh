@@ -13,7 +13,7 @@ cmake --build build-fuzz -j "$jobs" --target fuzzers
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dealflow-fuzz-XXXXXX")
 failed=""
-for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body; do
+for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body fuzz_prometheus; do
     mkdir -p "$work/$harness/corpus" "$work/$harness/crashes"
     cp tests/fuzz/corpus/$harness/* "$work/$harness/corpus/"
     echo "$harness: ${seconds}s"

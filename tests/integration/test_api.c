@@ -900,6 +900,61 @@ static void test_stats(void)
     CHECK(it_int(r, "deals") > BULK_DEALS);
 }
 
+/* A latency histogram of `stats`: {buckets: [[le_us, count], ...], count,
+ * sum_us}, bounds rising, counts cumulative and within count. */
+static void check_histogram(const msgpack_object *stats, const char *key)
+{
+    const msgpack_object *h = it_get(stats, key), *buckets = it_get(h, "buckets");
+    CHECK(h && h->type == MSGPACK_OBJECT_MAP && h->via.map.size == 3);
+    CHECK(is_uint(it_get(h, "count")));
+    CHECK(is_uint(it_get(h, "sum_us")));
+    CHECK(it_len(buckets) >= 10);
+    int64_t last_le = 0, last_count = 0;
+    for (long i = 0; i < it_len(buckets); i++) {
+        const msgpack_object *pair = it_at(buckets, (uint32_t)i);
+        CHECK_INT(it_len(pair), 2);
+        CHECK(is_uint(it_at(pair, 0)) && is_uint(it_at(pair, 1)));
+        int64_t le = (int64_t)it_at(pair, 0)->via.u64, count = (int64_t)it_at(pair, 1)->via.u64;
+        CHECK(le > last_le);
+        CHECK(count >= last_count);
+        last_le = le;
+        last_count = count;
+    }
+    CHECK(last_count <= it_int(h, "count"));
+}
+
+static int64_t histogram_count(const msgpack_object *stats, const char *key)
+{
+    return it_int(it_get(stats, key), "count");
+}
+
+/* Each acknowledged append counts once in append_latency, each commit of a
+ * batch once in commit_latency. */
+static void test_stats_latency(void)
+{
+    const msgpack_object *before = it_call(&D, "{op: stats}");
+    CHECK(it_ok(before));
+    check_histogram(before, "commit_latency");
+    check_histogram(before, "append_latency");
+    CHECK_INT(histogram_count(before, "commit_latency"), it_int(before, "commits"));
+    for (int i = 0; i < 5; i++)
+        CHECK(it_append(&D, "{id: lat-%d, type: stage, deal: lat-%d, stage: lead, at: %lld}", i, i,
+                        T0) > 0);
+    const msgpack_object *after = it_call(&D, "{op: stats}");
+    CHECK(it_ok(after));
+    check_histogram(after, "commit_latency");
+    check_histogram(after, "append_latency");
+    CHECK_INT(histogram_count(after, "append_latency"),
+              histogram_count(before, "append_latency") + 5);
+    CHECK_INT(histogram_count(after, "commit_latency"), it_int(after, "commits"));
+    CHECK(it_int(after, "commits") >= it_int(before, "commits") + 5);
+    /* each append waited for a commit with its fsync: time was counted */
+    CHECK(it_int(it_get(after, "append_latency"), "sum_us") >
+          it_int(it_get(before, "append_latency"), "sum_us"));
+    CHECK(it_int(it_get(after, "commit_latency"), "sum_us") >=
+          it_int(it_get(before, "commit_latency"), "sum_us"));
+}
+
 static void send_raw_frames(void *socket, const char *const *frames, const size_t *sizes, int n)
 {
     for (int i = 0; i < n; i++)
@@ -1099,6 +1154,7 @@ static const df_test tests[] = {
     {"clients", test_clients},
     {"history_newest_first", test_history_newest_first},
     {"as_of_before_everything", test_as_of_before_everything},
+    {"stats_latency", test_stats_latency},
     {NULL, NULL},
 };
 
