@@ -22,6 +22,7 @@
 
 #include "events.h"
 #include "reads.h"
+#include "webhook_state.h"
 
 #define MAX_PARAMS     32
 #define BEARER         "Bearer "
@@ -36,13 +37,14 @@ typedef enum route {
     ROUTE_BOARD,
     ROUTE_METRICS,
     ROUTE_HEALTHZ,
+    ROUTE_WEBHOOKS,
     ROUTE_UNKNOWN,
     ROUTE_COUNT
 } route;
 
 static const char *const route_names[ROUTE_COUNT] = {
-    "/v1/events", "/v1/deals/{id}", "/v1/deals/{id}/history", "/v1/board", "/v1/metrics",
-    "/healthz",   "other",
+    "/v1/events",  "/v1/deals/{id}", "/v1/deals/{id}/history", "/v1/board",
+    "/v1/metrics", "/healthz",       "/v1/webhooks",           "other",
 };
 
 /* The statuses the gateway answers, for counting. */
@@ -52,6 +54,7 @@ static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 500, 502,
 struct gw_server {
     const gw_config *config;
     df_client_options daemon;
+    gw_delivery *delivery; /* NULL without webhooks */
     struct MHD_Daemon *mhd;
     int listen_fd;
     unsigned port;
@@ -170,6 +173,8 @@ static route find_route(const char *raw_uri, char **deal)
         return ROUTE_METRICS;
     if (IS("/healthz"))
         return ROUTE_HEALTHZ;
+    if (IS("/v1/webhooks"))
+        return ROUTE_WEBHOOKS;
 #undef IS
     static const char prefix[] = "/v1/deals/";
     if (len <= sizeof prefix - 1 || memcmp(raw_uri, prefix, sizeof prefix - 1) != 0)
@@ -358,6 +363,26 @@ static enum MHD_Result get_read(gw_server *s, struct MHD_Connection *conn, reque
     return send_answer(s, conn, rq->route, &a);
 }
 
+/* GET /v1/webhooks: each endpoint's delivery state, in the config's order. */
+static enum MHD_Result get_webhooks(gw_server *s, struct MHD_Connection *conn, request *rq)
+{
+    size_t n = s->config->nwebhooks;
+    gw_delivery_state *states = n ? calloc(n, sizeof *states) : NULL;
+    const char **topics = n ? calloc(n, sizeof *topics) : NULL;
+    gw_answer a = {.status = 200};
+    if (n && (!states || !topics)) {
+        a.status = 500; /* send_answer says out of memory */
+    } else {
+        n = gw_delivery_states(s->delivery, states, n);
+        for (size_t i = 0; i < n; i++)
+            topics[i] = s->config->webhooks[i].topics;
+        a.body = gw_webhook_state_json(states, topics, n);
+    }
+    free(states);
+    free(topics);
+    return send_answer(s, conn, rq->route, &a);
+}
+
 static enum MHD_Result get_health(gw_server *s, struct MHD_Connection *conn, request *rq)
 {
     df_error err = {0};
@@ -393,6 +418,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         enum MHD_Result rc = judge_headers(s, conn, rq, method, &answered);
         if (answered || rc != MHD_YES)
             return rc;
+        if (rq->route == ROUTE_WEBHOOKS)
+            return get_webhooks(s, conn, rq);
         if (rq->route != ROUTE_EVENTS)
             return rq->route == ROUTE_HEALTHZ ? get_health(s, conn, rq) : get_read(s, conn, rq);
         return MHD_YES; /* the body follows */
@@ -520,7 +547,7 @@ static int open_listener(const char *listen_on, unsigned *port, bool *ipv6, char
 }
 
 int gw_server_start(gw_server **out, const gw_config *config, const df_client_options *daemon,
-                    const char *listen_on, char *err, size_t cap)
+                    gw_delivery *delivery, const char *listen_on, char *err, size_t cap)
 {
     *out = NULL;
     gw_server *s = calloc(1, sizeof *s);
@@ -530,6 +557,7 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
     }
     s->config = config;
     s->daemon = *daemon;
+    s->delivery = delivery;
     bool ipv6 = false;
     s->listen_fd = open_listener(listen_on, &s->port, &ipv6, err, cap);
     if (s->listen_fd < 0) {

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "dealflow.h"
+#include "delivery.h"
 
 typedef struct gw_server gw_server;
 
@@ -20,10 +21,12 @@ typedef struct gw_request_count {
 
 /* Listens on listen (HOST:PORT, [IPv6]:PORT; port 0 picks one) and serves
  * with config's tokens and limits; daemon says how each thread's client
- * reaches the daemon. 0, or -1 with why in err. config and daemon's strings
- * must outlive the server. */
+ * reaches the daemon; delivery (NULL without webhooks), started with the
+ * config's webhooks in order, gives GET /v1/webhooks its states. 0, or -1
+ * with why in err. config, daemon's strings and delivery must outlive the
+ * server. */
 int gw_server_start(gw_server **out, const gw_config *config, const df_client_options *daemon,
-                    const char *listen, char *err, size_t cap);
+                    gw_delivery *delivery, const char *listen, char *err, size_t cap);
 /* The port it listens on. */
 unsigned gw_server_port(const gw_server *s);
 /* The counts so far, at most cap of them; returns how many there are. */
