@@ -1,6 +1,7 @@
 /* aggregates.c: the aggregate rows in their LMDB database. A value is the
- * row's df_sums, followed for a V row by its names; which key a row is stored
- * under is metrics.c's to say. */
+ * row's df_sums, followed for a V row by its names, or for a row that holds a
+ * count only that count; which key a row is stored under is metrics.c's to
+ * say. */
 #include "aggregates.h"
 
 #include <string.h>
@@ -45,6 +46,24 @@ static int apply_visited_set(const row_writer *w, const uint8_t *key, size_t len
     return 0;
 }
 
+/* A row that holds a count only is stored as that count, 8 bytes. */
+static int apply_count(const row_writer *w, const df_agg_slot *slot, const df_sums *delta)
+{
+    MDB_val k = {slot->len, (void *)slot->key}, v;
+    int64_t count = 0;
+    int rc = mdb_get(w->txn, w->aggs, &k, &v);
+    if (rc == 0 && v.mv_size == sizeof(count))
+        memcpy(&count, v.mv_data, sizeof(count));
+    else if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    count = (int64_t)((uint64_t)count + (uint64_t)delta->count);
+    if (count == 0)
+        return rc == 0 ? mdb_del(w->txn, w->aggs, &k, NULL) : 0;
+    v.mv_size = sizeof(count);
+    v.mv_data = &count;
+    return mdb_put(w->txn, w->aggs, &k, &v, 0);
+}
+
 static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
 {
     const row_writer *w = ctx;
@@ -53,6 +72,8 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
         return MDB_BAD_VALSIZE; /* a programmer error: keys are built by metrics.c */
     if (slot.names)
         return apply_visited_set(w, key, len, &slot, delta);
+    if (df_agg_count_only(key, len))
+        return apply_count(w, &slot, delta);
     MDB_val k = {slot.len, slot.key}, v;
     df_sums sums = {0};
     int rc = mdb_get(w->txn, w->aggs, &k, &v);
@@ -101,9 +122,18 @@ static int aggs_walk(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_le
         } else if (k.mv_size < lo_len || memcmp(key, lo, lo_len) != 0) {
             break;
         }
+        df_sums sums;
+        if (df_agg_count_only(key, k.mv_size)) {
+            if (v.mv_size != sizeof(int64_t))
+                continue; /* damaged: LMDB has no checksums */
+            memset(&sums, 0, sizeof(sums));
+            memcpy(&sums.count, v.mv_data, sizeof(sums.count));
+            if (each(ctx, key, k.mv_size, &sums))
+                break;
+            continue;
+        }
         if (v.mv_size < sizeof(df_sums))
             continue; /* damaged: LMDB has no checksums */
-        df_sums sums;
         memcpy(&sums, v.mv_data, sizeof(sums));
         size_t row_len;
         const uint8_t *row =

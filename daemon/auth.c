@@ -2,9 +2,11 @@
  * (RFC 27). The handler is a REP socket on inproc://zeromq.zap.01 in the
  * daemon's context, answered from the loop: a CURVE handshake is admitted
  * when the client's public key is listed, and on the notify domain only
- * when its role may read; the reply's user id is the key's name, which
- * ZeroMQ then attaches to every message of that connection (User-Id), so
- * each request and push is checked against the clients set of the moment. */
+ * when its role may read; the reply's user id is the client's public key
+ * (Z85), which ZeroMQ then attaches to every message of that connection
+ * (User-Id), so each request and push is checked against the clients set of
+ * the moment: a key removed by a reload loses its rights on the connections
+ * it has open, also when its name is given to another key. */
 #include "auth.h"
 
 #include <errno.h>
@@ -57,6 +59,11 @@ static int split_words(char *s, char **words, int max)
         if (*p)
             *p++ = '\0';
     }
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return memcmp(((const client *)a)->key, ((const client *)b)->key, 32);
 }
 
 static bool decode_key(const char *z85, uint8_t key[32])
@@ -210,6 +217,8 @@ static bool read_clients(const char *path, client_set *out, char *why, size_t wh
         goto fail;
     }
     fclose(f);
+    if (set.count)
+        qsort(set.items, set.count, sizeof(client), compare_keys);
     *out = set;
     return true;
 fail:
@@ -257,20 +266,13 @@ void *df_auth_socket(const df_auth *a)
     return a->zap;
 }
 
+/* The set is sorted by key when read. */
 static const client *find_key(const client_set *set, const uint8_t key[32])
 {
-    for (size_t i = 0; i < set->count; i++)
-        if (memcmp(set->items[i].key, key, 32) == 0)
-            return &set->items[i];
-    return NULL;
-}
-
-static const client *find_name(const client_set *set, const char *name, size_t len)
-{
-    for (size_t i = 0; i < set->count; i++)
-        if (strlen(set->items[i].name) == len && memcmp(set->items[i].name, name, len) == 0)
-            return &set->items[i];
-    return NULL;
+    client probe;
+    memcpy(probe.key, key, 32);
+    return set->count ? bsearch(&probe, set->items, set->count, sizeof(client), compare_keys)
+                      : NULL;
 }
 
 static bool frame_is(zmq_msg_t *m, const char *s)
@@ -335,6 +337,9 @@ int df_auth_serve(df_auth *a, int budget)
         }
         int kept = count < ZAP_FRAMES ? count : ZAP_FRAMES;
         const client *c = count <= ZAP_FRAMES ? admit(a, f, count) : NULL;
+        char user[Z85_KEY_LEN + 1] = "";
+        if (c && !zmq_z85_encode(user, c->key, 32))
+            c = NULL;
         /* a REP socket must answer what it received, also garbage */
         send_frame(a->zap, "1.0", 3, true);
         if (kept > ZAP_ID)
@@ -343,7 +348,7 @@ int df_auth_serve(df_auth *a, int budget)
             send_frame(a->zap, "", 0, true);
         send_frame(a->zap, c ? "200" : "400", 3, true);
         send_frame(a->zap, c ? "OK" : "not a client of this daemon", c ? 2 : 27, true);
-        send_frame(a->zap, c ? c->name : "", c ? strlen(c->name) : 0, true);
+        send_frame(a->zap, c ? user : "", c ? Z85_KEY_LEN : 0, true);
         send_frame(a->zap, "", 0, false);
         for (int i = 0; i < kept; i++)
             zmq_msg_close(&f[i]);
@@ -369,9 +374,10 @@ int df_auth_reload(df_auth *a)
 unsigned df_auth_roles(const df_auth *a, void *msg, df_str *name)
 {
     const char *user = zmq_msg_gets(msg, "User-Id");
-    if (!user)
+    uint8_t key[32];
+    if (!user || strlen(user) != Z85_KEY_LEN || !zmq_z85_decode(key, user))
         return 0;
-    const client *c = find_name(&a->clients, user, strlen(user));
+    const client *c = find_key(&a->clients, key);
     if (!c)
         return 0;
     name->ptr = c->name;

@@ -49,7 +49,7 @@ int df_auth_serve(df_auth *a, int budget);
  * -1. */
 int df_auth_reload(df_auth *a);
 
-/* The roles of the sender of msg (a zmq_msg_t *) by its User-Id, checked
+/* The roles of the sender of msg (a zmq_msg_t *) by its User-Id (its public key), checked
  * against the current clients set; 0 when it is no longer (or never was)
  * listed. *name is then the sender's name, valid until the next reload. */
 unsigned df_auth_roles(const df_auth *a, void *msg, df_str *name);

@@ -198,7 +198,7 @@ void df_deal_init(df_deal *d, const char *id, size_t len)
     df_name_set(&d->deal, id, len);
     /* a value nothing has set yet is taken by any event, whatever its time */
     d->amount_pos.at = d->owner_pos.at = d->name_pos.at = d->product_pos.at = d->close_date_pos.at =
-        INT64_MIN;
+        d->source_pos.at = INT64_MIN;
 }
 
 void df_deal_copy(df_deal *dst, const df_deal *src)
@@ -268,6 +268,34 @@ static void apply_owner(df_deal *d, df_presence set, df_str owner, df_pos pos)
         d->owner.len = 0;
 }
 
+static void apply_source(df_deal *d, df_presence set, df_str source, df_pos pos)
+{
+    if (!takes(set, pos, &d->source_pos))
+        return;
+    d->has_source = set == DF_SET;
+    if (set == DF_SET)
+        df_name_set(&d->source, source.ptr, source.len);
+    else
+        d->source.len = 0;
+}
+
+/* Keeps the first DF_MAX_REASON bytes of a reason, up to a NUL, without
+ * cutting a UTF-8 character. */
+static void set_reason(df_deal *d, df_str reason)
+{
+    size_t len = reason.len;
+    const char *nul = len ? memchr(reason.ptr, 0, len) : NULL;
+    if (nul)
+        len = (size_t)(nul - reason.ptr);
+    if (len > DF_MAX_REASON) {
+        len = DF_MAX_REASON;
+        while (len > 0 && ((uint8_t)reason.ptr[len] & 0xC0) == 0x80)
+            len--;
+    }
+    d->has_reason = len > 0;
+    df_name_set(&d->reason, reason.ptr, len);
+}
+
 static void apply_text(bool *has, df_text *text, df_presence set, df_str value, df_pos pos,
                        df_pos *last)
 {
@@ -286,6 +314,7 @@ static void apply_update(df_deal *d, const df_event *ev, df_pos pos)
     apply_owner(d, ev->owner_set, ev->owner, pos);
     apply_text(&d->has_name, &d->name, ev->name_set, ev->name, pos, &d->name_pos);
     apply_text(&d->has_product, &d->product, ev->product_set, ev->product, pos, &d->product_pos);
+    apply_source(d, ev->source_set, ev->source, pos);
     if (takes(ev->close_date_set, pos, &d->close_date_pos)) {
         if (ev->close_date_set == DF_SET && d->has_close_date && ev->close_date > d->close_date &&
             d->pushes < UINT32_MAX)
@@ -325,8 +354,11 @@ static void count_backward_move(df_deal *d, const df_pipeline *p, bool same_pipe
 
 static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl, bool same_pipeline)
 {
-    if (d->has_stage && df_name_eq(&d->stage, ev->stage.ptr, ev->stage.len))
+    if (d->has_stage && df_name_eq(&d->stage, ev->stage.ptr, ev->stage.len)) {
+        if (ev->reason.len > 0)
+            set_reason(d, ev->reason);
         return;
+    }
     /* The log is never refused once recorded: a stage its pipeline no longer
      * has still moves the deal, as an open stage with probability 0. */
     const df_pipeline *p = find_deal_pipeline(pl, &d->pipeline);
@@ -338,6 +370,13 @@ static void apply_stage(df_deal *d, const df_event *ev, const df_pipelines *pl, 
     if (d->has_stage)
         add_stage_time(d->stage_times, &d->nstage_times, &d->stage,
                        saturating_sub(ev->at, d->stage_since));
+    if (d->has_stage && d->stage_outcome == DF_OPEN) {
+        d->has_last_open = true;
+        d->last_open = d->stage;
+    }
+    d->has_reason = false;
+    d->reason.len = 0;
+    set_reason(d, ev->reason);
     d->has_stage = true;
     df_name_set(&d->stage, ev->stage.ptr, ev->stage.len);
     d->stage_since = ev->at;
@@ -364,6 +403,7 @@ void df_fold_apply(df_deal *d, const df_event *ev, const df_pipelines *pl)
         apply_stage(d, ev, pl, same_pipeline);
         apply_amount(d, ev->amount_set, ev->amount, pos);
         apply_owner(d, ev->owner_set, ev->owner, pos);
+        apply_source(d, ev->source_set, ev->source, pos);
         break;
     case DF_EV_ACTIVITY:
         apply_activity(d, ev);

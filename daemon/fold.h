@@ -26,6 +26,10 @@ bool df_name_same(const df_name *a, const df_name *b);
 bool df_str_same(df_str a, df_str b);
 void df_name_set(df_name *n, const char *s, size_t len); /* truncates at DF_MAX_NAME */
 
+/* A loss reason is counted by its first bytes (up to a NUL, cut at a
+ * character boundary): it is part of aggregate row keys (metrics.h). */
+#define DF_MAX_REASON 100
+
 typedef struct df_stage_def {
     df_name name;
     int probability; /* 0..100 */
@@ -116,6 +120,17 @@ typedef struct df_deal {
     /* the events that last set each value, so that a late event changes a
      * value only when it comes after them */
     df_pos amount_pos, owner_pos, name_pos, product_pos, close_date_pos;
+    bool has_source;
+    df_name source;
+    df_pos source_pos;
+    /* the open stage the deal was in last before its current stage, as its
+     * outcome was when the deal moved there: where a lost deal was lost from */
+    bool has_last_open;
+    df_name last_open;
+    /* `reason` of the stage event that moved the deal into its current stage,
+     * or of a later one naming that stage again; at most DF_MAX_REASON bytes */
+    bool has_reason;
+    df_name reason;
     /* ms spent in each stage over finished visits; the current visit is not in it */
     int nstage_times;
     df_stage_time stage_times[DF_MAX_STAGES];

@@ -29,6 +29,12 @@ static bool matches(const df_list_filter *f, const df_deal *deal, const df_deal_
         return false;
     if (f->owner.len && (!deal->has_owner || !df_name_eq(&deal->owner, f->owner.ptr, f->owner.len)))
         return false;
+    if (f->product.len && (!deal->has_product || deal->product.len != f->product.len ||
+                           memcmp(deal->product.s, f->product.ptr, f->product.len) != 0))
+        return false;
+    if (f->source.len &&
+        (!deal->has_source || !df_name_eq(&deal->source, f->source.ptr, f->source.len)))
+        return false;
     if (f->status >= 0 && view->status != f->status)
         return false;
     if (f->stale >= 0 && view->stale != (f->stale == 1))

@@ -9,7 +9,7 @@
 
 /* Which deals a list asks for; an empty name matches every deal. */
 typedef struct df_list_filter {
-    df_str pipeline, stage, owner;
+    df_str pipeline, stage, owner, product, source;
     int status; /* a df_outcome, or -1: any */
     int stale;  /* 0 or 1, or -1: any */
     bool has_idle;

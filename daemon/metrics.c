@@ -59,22 +59,32 @@ int64_t df_day_of(int64_t t)
     return t % DF_DAY_MS < 0 ? day - 1 : day;
 }
 
-size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
+size_t df_agg_scope_prefix(uint8_t *out, df_str pipeline, df_agg_scope scope, df_str value)
 {
     df_key k = {.len = 0};
     df_key_add_name(&k, pipeline.ptr, pipeline.len);
-    if (owner) {
-        k.b[k.len++] = 'O';
-        df_key_add_name(&k, owner->ptr, owner->len);
-    } else {
-        k.b[k.len++] = 'A';
-    }
+    k.b[k.len++] = (uint8_t)scope;
+    if (scope != DF_SCOPE_ALL)
+        df_key_add_name(&k, value.ptr, value.len);
     memcpy(out, k.b, k.len);
     return k.len;
 }
 
+size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner)
+{
+    if (owner)
+        return df_agg_scope_prefix(out, pipeline, DF_SCOPE_OWNER, *owner);
+    return df_agg_scope_prefix(out, pipeline, DF_SCOPE_ALL, (df_str){NULL, 0});
+}
+
+bool df_agg_product_scoped(const char *product, size_t len)
+{
+    return len <= DF_MAX_NAME && (len == 0 || !memchr(product, 0, len));
+}
+
 /* Where the kind byte of a key is: after "pipeline NUL" and the scope ("A",
- * or "O owner NUL"). 0 when the key is malformed. */
+ * or "O owner NUL", "P product NUL", "S source NUL"). 0 when the key is
+ * malformed. */
 static size_t kind_offset(const uint8_t *key, size_t len)
 {
     const uint8_t *nul = memchr(key, 0, len);
@@ -83,10 +93,17 @@ static size_t kind_offset(const uint8_t *key, size_t len)
     size_t at = (size_t)(nul - key) + 1;
     if (key[at] == 'A')
         return at + 1 < len ? at + 1 : 0;
-    if (key[at] != 'O' || !(nul = memchr(key + at, 0, len - at)))
+    if ((key[at] != 'O' && key[at] != 'P' && key[at] != 'S') ||
+        !(nul = memchr(key + at, 0, len - at)))
         return 0;
     at = (size_t)(nul - key) + 1;
     return at < len ? at : 0;
+}
+
+bool df_agg_count_only(const uint8_t *key, size_t len)
+{
+    size_t at = kind_offset(key, len);
+    return at != 0 && (key[at] == 'N' || key[at] == 'M' || key[at] == 'F' || key[at] == 'G');
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t len)
@@ -217,6 +234,28 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
         emit(add, ctx, &k, t, sign);
     }
 
+    /* N, M: when it was created */
+    df_key_copy(&k, prefix);
+    k.b[k.len++] = 'N';
+    df_key_add_sortable(&k, df_day_of(d->created));
+    emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+    df_key_copy(&k, prefix);
+    k.b[k.len++] = 'M';
+    df_key_add_sortable(&k, d->created);
+    emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+
+    /* F, G: when a lost deal was lost, from where and why */
+    if (d->has_stage && d->stage_outcome == DF_LOST) {
+        for (int exact = 0; exact < 2; exact++) {
+            df_key_copy(&k, prefix);
+            k.b[k.len++] = exact ? 'G' : 'F';
+            df_key_add_sortable(&k, exact ? d->stage_since : df_day_of(d->stage_since));
+            df_key_add_name(&k, d->last_open.s, d->has_last_open ? d->last_open.len : 0);
+            df_key_add_name(&k, d->reason.s, d->has_reason ? d->reason.len : 0);
+            emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+        }
+    }
+
     /* V: the set of stages it has been in */
     if (nvisited > 0) {
         df_key_copy(&k, prefix);
@@ -258,6 +297,16 @@ void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
         prefix.len = df_agg_prefix(prefix.b, pipeline, &owner);
         contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
     }
+    if (d->has_product && df_agg_product_scoped(d->product.s, d->product.len)) {
+        df_str product = {d->product.s, d->product.len};
+        prefix.len = df_agg_scope_prefix(prefix.b, pipeline, DF_SCOPE_PRODUCT, product);
+        contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
+    }
+    if (d->has_source) {
+        df_str source = {d->source.s, d->source.len};
+        prefix.len = df_agg_scope_prefix(prefix.b, pipeline, DF_SCOPE_SOURCE, source);
+        contribute_scope(d, &prefix, visited, nvisited, sign, add, ctx);
+    }
 
     df_deal_contribute_idle(d, sign, add, ctx);
 }
@@ -277,7 +326,12 @@ bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b)
         a->stage.len != b->stage.len || memcmp(a->stage.s, b->stage.s, a->stage.len) != 0 ||
         a->stage_outcome != b->stage_outcome || a->stage_probability != b->stage_probability ||
         a->stage_since != b->stage_since || a->created != b->created ||
-        !same_num(a->amount, b->amount) || a->nstage_times != b->nstage_times)
+        !same_num(a->amount, b->amount) || a->nstage_times != b->nstage_times ||
+        a->has_product != b->has_product || a->product.len != b->product.len ||
+        memcmp(a->product.s, b->product.s, a->product.len) != 0 || a->has_source != b->has_source ||
+        !df_name_same(&a->source, &b->source) || a->has_last_open != b->has_last_open ||
+        !df_name_same(&a->last_open, &b->last_open) || a->has_reason != b->has_reason ||
+        !df_name_same(&a->reason, &b->reason))
         return false;
     for (int i = 0; i < a->nstage_times; i++) {
         const df_stage_time *x = &a->stage_times[i], *y = &b->stage_times[i];
@@ -512,10 +566,61 @@ bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_
         return add_visited_set(f, key, len, s);
     case 'E':
     case 'I':
+    case 'N':
+    case 'M':
+    case 'F':
+    case 'G':
         return true; /* read on their own */
     default:
         return false;
     }
+}
+
+static void add_reason(df_figures *f, const char *reason, size_t len, uint64_t count)
+{
+    if (len == 0) {
+        reason = DF_UNSPECIFIED_REASON;
+        len = sizeof DF_UNSPECIFIED_REASON - 1;
+    }
+    for (int i = 0; i < f->nreasons; i++) {
+        if (df_name_eq(&f->reasons[i].reason, reason, len)) {
+            f->reasons[i].count += count;
+            return;
+        }
+    }
+    if (f->nreasons == DF_MAX_LOSS_REASONS) {
+        f->other_reasons += count;
+        return;
+    }
+    df_name_set(&f->reasons[f->nreasons].reason, reason, len);
+    f->reasons[f->nreasons++].count = count;
+}
+
+bool df_figures_add_windowed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s)
+{
+    if (len < 9)
+        return false;
+    if (key[0] == 'N' || key[0] == 'M') {
+        if (len != 9)
+            return false;
+        f->created += (uint64_t)s->count;
+        return true;
+    }
+    if (key[0] != 'F' && key[0] != 'G')
+        return false;
+    size_t at = 9;
+    const char *from, *reason;
+    size_t from_len, reason_len;
+    if (!take_name(key, len, &at, &from, &from_len) ||
+        !take_name(key, len, &at, &reason, &reason_len) || at != len)
+        return false;
+    if (from_len > 0) {
+        df_stage_figures *st = stage_or_removed(f, from, from_len, DF_OPEN);
+        if (st)
+            st->lost_from += (uint64_t)s->count;
+    }
+    add_reason(f, reason, reason_len, (uint64_t)s->count);
+    return true;
 }
 
 /* ---- metrics ---- */
@@ -531,6 +636,11 @@ void df_metrics_compute(const df_figures *f, df_metrics *m)
     m->open = (uint64_t)f->open.count;
     m->open_amount = df_sums_amount(&f->open);
     m->weighted = f->open_weighted;
+    m->won_amount = df_sums_amount(&f->won);
+    m->lost_amount = df_sums_amount(&f->lost);
+    m->avg_won_amount =
+        m->won ? ((double)f->won.amount_int + f->won.amount_float) / (double)m->won : NAN;
+    m->created = f->created;
 
     double mean_won_amount =
         m->won ? ((double)f->won.amount_int + f->won.amount_float) / (double)m->won : NAN;

@@ -11,13 +11,24 @@
  * definitions when they are computed.
  *
  * Rows are keyed pipeline NUL, scope (`A` for every deal, `O` owner NUL for
- * one owner's), then a kind:
+ * one owner's, `P` product NUL for one product's, `S` source NUL for one
+ * source's), then a kind:
  *   C stage NUL outcome day     deals now in a stage, by the day they moved there
  *   E stage NUL outcome at      closed deals, by the exact time they closed
  *   T stage                     deals that have been in a stage, and their finished visits
  *   V name NUL name NUL ...     deals by the set of stages they have been in
  *   I stage NUL day             (scope A only) deals in a stage, by the day they went idle
- * `outcome` is the stage's outcome when the deal moved there. */
+ *   N day                       deals by the day they were created
+ *   M at                        deals by the exact time they were created
+ *   F day from NUL reason NUL   lost deals, by the day they were lost, the open stage
+ *                               they were lost from and the reason (both may be empty)
+ *   G at from NUL reason NUL    the same by the exact time they were lost
+ * `outcome` is the stage's outcome when the deal moved there; F and G rows
+ * are of deals whose stage was lost when they moved there. Whole days of a
+ * window read the day rows (C, N, F), the days it cuts the exact ones (E, M,
+ * G). N, M, F and G rows hold a count only, and are stored so (8 bytes).
+ * A deal has a P scope only when its product is at most DF_MAX_NAME bytes
+ * without NUL, so that keys stay within a store key. */
 #ifndef DF_METRICS_H
 #define DF_METRICS_H
 
@@ -80,6 +91,21 @@ bool df_same_idle(const df_deal *a, const df_deal *b);
  * DF_AGG_KEY_MAX). Returns its length. */
 size_t df_agg_prefix(uint8_t *out, df_str pipeline, const df_str *owner);
 
+/* Which deals a figure covers: every deal of the pipeline, or one owner's,
+ * product's or source's. */
+typedef enum df_agg_scope {
+    DF_SCOPE_ALL = 'A',
+    DF_SCOPE_OWNER = 'O',
+    DF_SCOPE_PRODUCT = 'P',
+    DF_SCOPE_SOURCE = 'S',
+} df_agg_scope;
+/* The same for any scope (value is ignored for DF_SCOPE_ALL). */
+size_t df_agg_scope_prefix(uint8_t *out, df_str pipeline, df_agg_scope scope, df_str value);
+/* Whether a product can name a scope: at most DF_MAX_NAME bytes, no NUL. */
+bool df_agg_product_scoped(const char *product, size_t len);
+/* Whether a row holds a count only (N, M, F and G rows): stored as 8 bytes. */
+bool df_agg_count_only(const uint8_t *key, size_t len);
+
 /* ---- how rows are stored ----
  * A row is stored under its key, except a V row: its names can be longer
  * than a store key, so it is stored under its head (up to and with the V)
@@ -119,18 +145,25 @@ int64_t df_day_start(int64_t day);
 
 typedef struct df_stage_figures {
     df_name stage;
-    bool removed;      /* deals still sit in it, but the pipeline no longer has it */
-    int outcome;       /* now: the pipeline's, or what it was when the deals moved */
-    int probability;   /* -1 for a removed stage */
-    int rot_days;      /* -1: never rots */
-    df_sums now_in;    /* deals now in the stage */
-    double weighted;   /* sum of amount x probability / 100 */
-    uint64_t stale;    /* filled by the caller from I rows and the idle index */
-    uint64_t visited;  /* deals that have been in it */
-    double visit_ms;   /* their time in it, current visits counted up to now */
-    uint64_t reached;  /* deals that reached it, for conversion */
-    df_sums won, lost; /* closed in it within the window */
+    bool removed;       /* deals still sit in it, but the pipeline no longer has it */
+    int outcome;        /* now: the pipeline's, or what it was when the deals moved */
+    int probability;    /* -1 for a removed stage */
+    int rot_days;       /* -1: never rots */
+    df_sums now_in;     /* deals now in the stage */
+    double weighted;    /* sum of amount x probability / 100 */
+    uint64_t stale;     /* filled by the caller from I rows and the idle index */
+    uint64_t visited;   /* deals that have been in it */
+    double visit_ms;    /* their time in it, current visits counted up to now */
+    uint64_t reached;   /* deals that reached it, for conversion */
+    uint64_t lost_from; /* lost deals whose last open stage was this one */
+    df_sums won, lost;  /* closed in it within the window */
 } df_stage_figures;
+
+/* Distinct loss reasons a metrics reply names; losses of further reasons
+ * count under DF_OTHER_REASONS. */
+#define DF_MAX_LOSS_REASONS   256
+#define DF_UNSPECIFIED_REASON "unspecified"
+#define DF_OTHER_REASONS      "other"
 
 typedef struct df_figures {
     const df_pipeline *pipeline;
@@ -141,9 +174,17 @@ typedef struct df_figures {
                          (removed stages, stages of other pipelines deals visited);
                          rows of further names are left out */
     df_stage_figures stages[2 * DF_MAX_STAGES];
-    df_sums open; /* open deals, those without a stage included */
+    bool stale_unknown; /* stale counts are kept for every deal only */
+    df_sums open;       /* open deals, those without a stage included */
     double open_weighted;
     df_sums won, lost; /* within the window */
+    uint64_t created;  /* deals created within the window */
+    int nreasons;      /* loss reasons within the window, in the order first read */
+    struct {
+        df_name reason; /* empty: unspecified */
+        uint64_t count;
+    } reasons[DF_MAX_LOSS_REASONS];
+    uint64_t other_reasons; /* losses of further reasons */
 } df_figures;
 
 void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now);
@@ -160,6 +201,11 @@ bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_
 void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi);
 /* Adds an E row the window holds. */
 bool df_figures_add_closed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s);
+/* Adds a count-only row of the window (N or M: created deals; F or G: lost
+ * deals by stage and reason), its key starting at the kind byte. The
+ * caller reads the day rows of whole days and the exact rows of cut ones.
+ * Returns false when the row is malformed. */
+bool df_figures_add_windowed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s);
 /* Stage figures for a stage name, NULL when unknown. */
 df_stage_figures *df_figures_stage(df_figures *f, const char *name, size_t len);
 
@@ -176,6 +222,9 @@ typedef struct df_metrics {
     uint64_t open;
     df_num open_amount;
     double weighted;
+    df_num won_amount, lost_amount; /* within the window */
+    double avg_won_amount;          /* NAN when no deal was won */
+    uint64_t created;
     int nconversions;
     df_conversion conversions[DF_MAX_STAGES];
 } df_metrics;

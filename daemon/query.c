@@ -172,7 +172,8 @@ static bool read_list_filter(query *q, df_list_page *l)
     df_str status;
     bool bad = false, stale;
     if (!opt_str(q, "pipeline", &f->pipeline) || !opt_str(q, "stage", &f->stage) ||
-        !opt_str(q, "owner", &f->owner) || !opt_str(q, "status", &status) || !read_now(q) ||
+        !opt_str(q, "owner", &f->owner) || !opt_str(q, "product", &f->product) ||
+        !opt_str(q, "source", &f->source) || !opt_str(q, "status", &status) || !read_now(q) ||
         !opt_uint(q, "limit", &l->limit, LIST_DEFAULT, 1, PAGE_MAX))
         return false;
     f->now = q->now;
@@ -452,15 +453,48 @@ static int op_list(query *q)
     return rc;
 }
 
+/* Reads `owner`, `product` and `source`: the scope of the figures. At most
+ * one of them: figures are kept for each alone (metrics.h). */
+static bool read_scope(query *q, df_agg_scope *scope, df_str *value)
+{
+    df_str owner, product, source;
+    if (!opt_str(q, "owner", &owner) || !opt_str(q, "product", &product) ||
+        !opt_str(q, "source", &source))
+        return false;
+    if ((owner.ptr != NULL) + (product.ptr != NULL) + (source.ptr != NULL) > 1) {
+        fail(q, DF_EBAD_REQUEST,
+             "`owner`, `product` and `source` filter figures one at a time, not combined");
+        return false;
+    }
+    *scope = DF_SCOPE_ALL;
+    *value = (df_str){NULL, 0};
+    if (owner.ptr) {
+        *scope = DF_SCOPE_OWNER;
+        *value = owner;
+    } else if (product.ptr) {
+        if (!df_agg_product_scoped(product.ptr, product.len))
+            return bad_key(q, "product", "a string of at most 128 bytes without NUL");
+        *scope = DF_SCOPE_PRODUCT;
+        *value = product;
+    } else if (source.ptr) {
+        *scope = DF_SCOPE_SOURCE;
+        *value = source;
+    }
+    return true;
+}
+
 static int op_board(query *q)
 {
     df_figures *figures = &q->r->figures;
     const df_pipeline *p;
+    df_agg_scope scope;
+    df_str value;
     int rc;
-    if (!read_now(q) || !(p = read_pipeline(q)))
+    if (!read_now(q) || !read_scope(q, &scope, &value) || !(p = read_pipeline(q)))
         return ANSWERED;
     df_figures_init(figures, p, q->now);
-    if ((rc = df_report_load(q->d->store, q->txn, p, NULL, figures, true)) != 0)
+    figures->stale_unknown = scope != DF_SCOPE_ALL;
+    if ((rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, true)) != 0)
         return rc;
     df_reply_board(q->pk, figures);
     return ANSWERED;
@@ -470,12 +504,13 @@ static int op_metrics(query *q)
 {
     df_figures *figures = &q->r->figures;
     const df_pipeline *p;
-    df_str owner;
+    df_agg_scope scope;
+    df_str value;
     int64_t from, to;
     bool has_from, has_to;
     df_metrics m;
     int rc;
-    if (!read_now(q) || !opt_str(q, "owner", &owner) || !opt_time(q, "from", &from, &has_from) ||
+    if (!read_now(q) || !read_scope(q, &scope, &value) || !opt_time(q, "from", &from, &has_from) ||
         !opt_time(q, "to", &to, &has_to) || !(p = read_pipeline(q)))
         return ANSWERED;
     df_figures_init(figures, p, q->now);
@@ -483,7 +518,7 @@ static int op_metrics(query *q)
     figures->from = from;
     figures->has_to = has_to;
     figures->to = to;
-    rc = df_report_load(q->d->store, q->txn, p, owner.ptr ? &owner : NULL, figures, false);
+    rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, false);
     if (rc != 0)
         return rc;
     df_metrics_compute(figures, &m);

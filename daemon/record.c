@@ -6,7 +6,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#define RECORD_FORMAT 2
+/* 3 adds, after the stage times, the deal's source, last open stage and loss
+ * reason; a record of format 2 reads as a deal without them. */
+#define RECORD_FORMAT           3
+#define RECORD_FORMAT_NO_SOURCE 2
 
 enum {
     HAS_STAGE = 1 << 0,
@@ -15,6 +18,13 @@ enum {
     HAS_NAME = 1 << 3,
     HAS_PRODUCT = 1 << 4,
     HAS_CLOSE_DATE = 1 << 5,
+};
+
+/* the second flags byte of format 3 */
+enum {
+    HAS_SOURCE = 1 << 0,
+    HAS_LAST_OPEN = 1 << 1,
+    HAS_REASON = 1 << 2,
 };
 
 typedef struct writer {
@@ -123,6 +133,13 @@ size_t df_deal_encode(const df_deal *d, uint8_t *out)
         put_bytes(&w, d->stage_times[i].stage.s, d->stage_times[i].stage.len);
         put_u64(&w, (uint64_t)d->stage_times[i].ms);
     }
+    put_u8(&w, (uint8_t)((d->has_source ? HAS_SOURCE : 0) | (d->has_last_open ? HAS_LAST_OPEN : 0) |
+                         (d->has_reason ? HAS_REASON : 0)));
+    put_bytes(&w, d->source.s, d->source.len);
+    put_u64(&w, (uint64_t)d->source_pos.at);
+    put_u64(&w, d->source_pos.seq);
+    put_bytes(&w, d->last_open.s, d->last_open.len);
+    put_bytes(&w, d->reason.s, d->reason.len);
     return (size_t)(w.p - out);
 }
 
@@ -132,8 +149,10 @@ int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
     df_name id = d->deal;
     memset(d, 0, offsetof(df_deal, stage_times));
     d->deal = id;
-    if (get_u8(&r) != RECORD_FORMAT)
+    uint8_t format = get_u8(&r);
+    if (format != RECORD_FORMAT && format != RECORD_FORMAT_NO_SOURCE)
         return DF_EINTERNAL;
+    d->source_pos.at = INT64_MIN; /* no source yet: any event's is taken */
     uint8_t flags = get_u8(&r);
     d->has_stage = flags & HAS_STAGE;
     d->has_activity = flags & HAS_ACTIVITY;
@@ -181,6 +200,17 @@ int df_deal_decode(const uint8_t *in, size_t len, df_deal *d)
         d->stage_times[i].stage.len =
             get_bytes(&r, d->stage_times[i].stage.s, sizeof(d->stage_times[i].stage.s));
         d->stage_times[i].ms = (int64_t)get_u64(&r);
+    }
+    if (format == RECORD_FORMAT) {
+        uint8_t more = get_u8(&r);
+        d->has_source = more & HAS_SOURCE;
+        d->has_last_open = more & HAS_LAST_OPEN;
+        d->has_reason = more & HAS_REASON;
+        d->source.len = get_bytes(&r, d->source.s, sizeof(d->source.s));
+        d->source_pos.at = (int64_t)get_u64(&r);
+        d->source_pos.seq = get_u64(&r);
+        d->last_open.len = get_bytes(&r, d->last_open.s, sizeof(d->last_open.s));
+        d->reason.len = get_bytes(&r, d->reason.s, DF_MAX_REASON);
     }
     if (r.bad || r.p != r.end || d->stage_outcome > DF_LOST || d->stage_probability > 100)
         return DF_EINTERNAL;

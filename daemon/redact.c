@@ -16,11 +16,12 @@ static const char PSEUDONYM_PREFIX[] = "owner-";
 
 /* The contract's keys whose values are figures, identities or the daemon's
  * own: never redacted. Every other key the contract knows is one of these
- * four, and a sender's own keys may be redacted too. */
+ * four, or `source`, which was a sender's own key before deals had one and
+ * stays redactable; a sender's own keys may be redacted too. */
 static bool field_redactable(df_str f)
 {
     if (df_str_eq(f, "name") || df_str_eq(f, "owner") || df_str_eq(f, "actor") ||
-        df_str_eq(f, "note"))
+        df_str_eq(f, "note") || df_str_eq(f, "source"))
         return true;
     /* `by` is set by the daemon for keyed senders; `redacted` is read back
      * by replay's proof */

@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#define METRICS_KEYS 10
+#define METRICS_KEYS 16
 
 size_t df_reply_bytes_max(size_t max_message)
 {
@@ -63,7 +63,7 @@ static void pack_name(msgpack_packer *pk, const df_name *n)
 void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *view)
 {
     df_str pipeline = df_deal_pipeline(deal);
-    msgpack_pack_map(pk, 22);
+    msgpack_pack_map(pk, 23);
     df_pack_cstr(pk, "deal");
     df_pack_str(pk, deal->deal.s, deal->deal.len);
     df_pack_cstr(pk, "pipeline");
@@ -90,6 +90,8 @@ void df_pack_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *v
     pack_opt_str(pk, deal->has_name, deal->name.s, deal->name.len);
     df_pack_cstr(pk, "product");
     pack_opt_str(pk, deal->has_product, deal->product.s, deal->product.len);
+    df_pack_cstr(pk, "source");
+    pack_opt_str(pk, deal->has_source, deal->source.s, deal->source.len);
     df_pack_cstr(pk, "close_date");
     pack_opt_int(pk, deal->has_close_date, deal->close_date);
     df_pack_cstr(pk, "probability");
@@ -331,16 +333,29 @@ void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines,
     }
 }
 
+static void pack_total(msgpack_packer *pk, const char *count_key, const char *amount_key,
+                       const df_sums *sums)
+{
+    df_pack_cstr(pk, count_key);
+    msgpack_pack_uint64(pk, (uint64_t)sums->count);
+    df_pack_cstr(pk, amount_key);
+    df_pack_num(pk, df_sums_amount(sums));
+}
+
 void df_reply_board(msgpack_packer *pk, const df_figures *f)
 {
     size_t count = 0;
+    df_sums all = {0};
+    double weighted = 0;
     for (int i = 0; i < f->nstages; i++)
         count += !f->stages[i].removed || f->stages[i].now_in.count > 0;
-    df_reply_ok(pk, 1);
+    df_reply_ok(pk, 2);
     df_pack_cstr(pk, "stages");
     msgpack_pack_array(pk, count);
     for (int i = 0; i < f->nstages; i++) {
         const df_stage_figures *s = &f->stages[i];
+        df_sums_add(&all, &s->now_in, 1);
+        weighted += s->weighted;
         if (s->removed && s->now_in.count == 0)
             continue; /* a stage deals visited but none sits in now */
         double avg_days = 0;
@@ -359,11 +374,70 @@ void df_reply_board(msgpack_packer *pk, const df_figures *f)
         df_pack_cstr(pk, "weighted");
         msgpack_pack_double(pk, s->weighted);
         df_pack_cstr(pk, "avg_days_in_stage");
-        msgpack_pack_double(pk, avg_days);
+        /* in a won or lost stage it would be the days since closing */
+        if (s->outcome == DF_OPEN)
+            msgpack_pack_double(pk, avg_days);
+        else
+            msgpack_pack_nil(pk);
         df_pack_cstr(pk, "stale");
-        msgpack_pack_uint64(pk, s->stale);
+        if (f->stale_unknown)
+            msgpack_pack_nil(pk);
+        else
+            msgpack_pack_uint64(pk, s->stale);
         df_pack_cstr(pk, "removed");
         pack_bool(pk, s->removed);
+    }
+    /* deals without a stage are in no stage's row, but open */
+    df_sums_add(&all, &f->open, 1);
+    for (int i = 0; i < f->nstages; i++)
+        if (f->stages[i].outcome == DF_OPEN)
+            df_sums_add(&all, &f->stages[i].now_in, -1);
+    df_pack_cstr(pk, "totals");
+    msgpack_pack_map(pk, 9);
+    pack_total(pk, "count", "amount", &all);
+    df_pack_cstr(pk, "weighted");
+    msgpack_pack_double(pk, weighted);
+    pack_total(pk, "open", "open_amount", &f->open);
+    pack_total(pk, "won", "won_amount", &f->won);
+    pack_total(pk, "lost", "lost_amount", &f->lost);
+}
+
+/* Every open stage of the pipeline, then any other stage lost deals were
+ * lost from (a removed one, or one of another pipeline). */
+static void pack_lost_from(msgpack_packer *pk, const df_figures *f)
+{
+    size_t count = 0;
+    for (int i = 0; i < f->nstages; i++) {
+        const df_stage_figures *s = &f->stages[i];
+        count += (!s->removed && s->outcome == DF_OPEN) || s->lost_from > 0;
+    }
+    df_pack_cstr(pk, "lost_from");
+    msgpack_pack_map(pk, count);
+    for (int i = 0; i < f->nstages; i++) {
+        const df_stage_figures *s = &f->stages[i];
+        if ((!s->removed && s->outcome == DF_OPEN) || s->lost_from > 0) {
+            pack_name(pk, &s->stage);
+            msgpack_pack_uint64(pk, s->lost_from);
+        }
+    }
+}
+
+static void pack_loss_reasons(msgpack_packer *pk, const df_figures *f)
+{
+    int other = -1;
+    for (int i = 0; i < f->nreasons; i++)
+        if (df_name_eq(&f->reasons[i].reason, DF_OTHER_REASONS, sizeof DF_OTHER_REASONS - 1))
+            other = i;
+    bool other_apart = f->other_reasons > 0 && other < 0;
+    df_pack_cstr(pk, "loss_reasons");
+    msgpack_pack_map(pk, (size_t)f->nreasons + other_apart);
+    for (int i = 0; i < f->nreasons; i++) {
+        pack_name(pk, &f->reasons[i].reason);
+        msgpack_pack_uint64(pk, f->reasons[i].count + (i == other ? f->other_reasons : 0));
+    }
+    if (other_apart) {
+        df_pack_cstr(pk, DF_OTHER_REASONS);
+        msgpack_pack_uint64(pk, f->other_reasons);
     }
 }
 
@@ -411,6 +485,17 @@ void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics 
     msgpack_pack_double(pk, m->weighted);
     df_pack_cstr(pk, "velocity");
     pack_float_or_nil(pk, m->velocity);
+
+    df_pack_cstr(pk, "created");
+    msgpack_pack_uint64(pk, m->created);
+    df_pack_cstr(pk, "won_amount");
+    df_pack_num(pk, m->won_amount);
+    df_pack_cstr(pk, "lost_amount");
+    df_pack_num(pk, m->lost_amount);
+    df_pack_cstr(pk, "avg_won_amount");
+    pack_float_or_nil(pk, m->avg_won_amount);
+    pack_lost_from(pk, f);
+    pack_loss_reasons(pk, f);
 }
 
 /* A redact: {seq (the redaction's), redacted (how many events it changed)},

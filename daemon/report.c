@@ -101,19 +101,74 @@ static int count_stale(loader *l, df_str pipeline, df_stage_figures *s)
     return rc;
 }
 
-int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, const df_str *owner,
-                   df_figures *f, bool with_stale)
+static int add_windowed(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
+{
+    loader *l = ctx;
+    if (len > l->prefix_len)
+        df_figures_add_windowed(l->f, key + l->prefix_len, len - l->prefix_len, s);
+    return 0;
+}
+
+/* The rows of a kind whose time (a day or an exact time, right after the
+ * kind byte) is in [lo, hi), a bound left out when not given. */
+static int scan_between(loader *l, uint8_t kind, bool has_lo, int64_t lo, bool has_hi, int64_t hi)
+{
+    uint8_t a[DF_AGG_KEY_MAX], b[DF_AGG_KEY_MAX];
+    size_t n = l->prefix_len, a_len = n + 1, b_len = n + 1;
+    if (n + 9 > sizeof(a))
+        return 0;
+    memcpy(a, l->prefix, n);
+    a[n] = kind;
+    memcpy(b, a, n + 1);
+    if (has_lo) {
+        df_put_sortable(a + n + 1, lo);
+        a_len += 8;
+    }
+    if (has_hi) {
+        df_put_sortable(b + n + 1, hi);
+        b_len += 8;
+    } else {
+        b[n] = (uint8_t)(kind + 1);
+    }
+    return df_store_aggs_range(l->st, l->txn, a, a_len, b, b_len, add_windowed, l);
+}
+
+/* A count-only figure of the window: the day rows of the whole days it
+ * holds, the exact rows of the days it cuts. */
+static int load_windowed(loader *l, uint8_t day_kind, uint8_t exact_kind)
+{
+    const df_figures *f = l->f;
+    if (f->has_from && f->has_to && f->from >= f->to)
+        return 0;
+    int64_t first_day = 0, end_day = 0; /* whole days: [first_day, end_day) */
+    if (f->has_from)
+        first_day = df_day_of(f->from) + (df_day_start(df_day_of(f->from)) < f->from);
+    if (f->has_to)
+        end_day = df_day_of(f->to);
+    if (f->has_from && f->has_to && first_day >= end_day)
+        return scan_between(l, exact_kind, true, f->from, true, f->to);
+    int rc = scan_between(l, day_kind, f->has_from, first_day, f->has_to, end_day);
+    if (rc == 0 && f->has_from && f->from < df_day_start(first_day))
+        rc = scan_between(l, exact_kind, true, f->from, true, df_day_start(first_day));
+    if (rc == 0 && f->has_to && df_day_start(end_day) < f->to)
+        rc = scan_between(l, exact_kind, true, df_day_start(end_day), true, f->to);
+    return rc;
+}
+
+int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, df_agg_scope scope,
+                   df_str value, df_figures *f, bool with_stale)
 {
     loader l = {.st = st, .txn = txn, .f = f};
     df_str pipeline = {p->name.s, p->name.len};
     int rc;
-    if (owner && owner->len > DF_MAX_NAME)
-        return 0; /* no deal has such an owner: the figures of no deals */
-    l.prefix_len = df_agg_prefix(l.prefix, pipeline, owner);
+    if (scope != DF_SCOPE_ALL && value.len > DF_MAX_NAME)
+        return 0; /* no deal has such an owner or source: the figures of no deals */
+    l.prefix_len = df_agg_scope_prefix(l.prefix, pipeline, scope, value);
     if ((rc = scan_kind(&l, 'C')) != 0 || (rc = scan_kind(&l, 'T')) != 0 ||
-        (rc = scan_kind(&l, 'V')) != 0)
+        (rc = scan_kind(&l, 'V')) != 0 || (rc = load_windowed(&l, 'N', 'M')) != 0 ||
+        (rc = load_windowed(&l, 'F', 'G')) != 0)
         return rc;
-    if (!with_stale || owner)
+    if (!with_stale || scope != DF_SCOPE_ALL)
         return 0;
     for (int i = 0; i < f->nstages; i++) {
         df_stage_figures *s = &f->stages[i];

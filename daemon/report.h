@@ -5,11 +5,12 @@
 
 #include "store.h"
 
-/* Reads the figures of pipeline p (of one owner's deals when owner is not
- * NULL) into f, which df_figures_init prepared with the time and window;
- * with_stale also counts the stale deals of each stage (every owner only).
+/* Reads the figures of pipeline p (of one owner's, product's or source's
+ * deals unless scope is DF_SCOPE_ALL) into f, which df_figures_init
+ * prepared with the time and window; with_stale also counts the stale deals
+ * of each stage (every deal only: I rows are kept for scope A alone).
  * Returns 0 or an LMDB error. */
-int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, const df_str *owner,
-                   df_figures *f, bool with_stale);
+int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, df_agg_scope scope,
+                   df_str value, df_figures *f, bool with_stale);
 
 #endif

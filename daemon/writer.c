@@ -41,6 +41,10 @@ struct df_writer {
     bool flush_wanted; /* under mu */
     bool stale_wanted; /* under mu */
     df_room room;      /* whether the store has room (writer thread; `full` read by all) */
+    /* why the memory state could not be read back from the store after a
+     * failed commit (writer thread): until it is, nothing is recorded or
+     * flushed from a state that is half of one batch */
+    int unloaded;
     void (*done)(void *ctx);
     void *done_ctx;
     df_writer_counters counters; /* under mu */
@@ -97,8 +101,21 @@ static void look_for_stale(df_writer *w)
     df_stale_finder_look(w->stale, w->st, df_recorder_pipelines(w->recorder));
 }
 
+/* Whether the memory state is whole: read back now if a failed commit left
+ * it half-built. */
+static bool state_whole(df_writer *w)
+{
+    if (w->unloaded == 0)
+        return true;
+    if ((w->unloaded = load(w)) == 0)
+        df_log("the state was read back from the store: recording again");
+    return w->unloaded == 0;
+}
+
 static void flush(df_writer *w)
 {
+    if (!state_whole(w))
+        return;
     int rc = df_store_make_room(w->st, 2 * df_overlay_bytes(w->overlay) + DF_ROOM_MIN);
     if (rc == 0)
         rc = df_recorder_flush(w->recorder);
@@ -205,6 +222,10 @@ static void process(df_writer *w, df_batch *b, bool behind_held, df_batch **join
         df_room_hold(&w->room, b);
         return;
     }
+    if (!state_whole(w)) {
+        not_recorded(w, b, w->unloaded, false);
+        return;
+    }
     if (df_room_full(&w->room))
         wait_for_retry(w);
     if (df_room_make(&w->room, w->st, 4 * b->arena_len) != 0) {
@@ -241,11 +262,10 @@ static void process(df_writer *w, df_batch *b, bool behind_held, df_batch **join
      * definition makes the unflushed log be folded back */
     bool undone =
         (!q || df_recorder_undo(w->recorder, q, &mark)) && df_recorder_undo(w->recorder, b, &mark);
-    if (!undone) {
-        int load_rc = load(w);
-        if (load_rc != 0)
-            df_log("cannot read the store back after a failed commit: %s", mdb_strerror(load_rc));
-    }
+    if (!undone && (w->unloaded = load(w)) != 0)
+        df_log("cannot read the store back after a failed commit (nothing is recorded until it "
+               "is): %s",
+               mdb_strerror(w->unloaded));
     bool full = df_room_commit_failed(&w->room, w->st, rc) != 0;
     not_recorded(w, b, rc, full);
     if (q)

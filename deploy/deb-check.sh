@@ -1,5 +1,5 @@
 #!/bin/sh
-# deb-check.sh: builds the Debian package, installs it with dpkg -i into a throwaway root, and starts and pings the dealflowd in it.
+# deb-check.sh: builds the Debian package, installs it with dpkg -i into a throwaway root, and starts and pings the dealflowd in it and runs its gateway.
 # usage: sh deploy/deb-check.sh [BUILD_DIR]   (default build-deb; slow: run it by hand, not in CI)
 #
 # The root is empty but for dpkg's database and the account files, so
@@ -24,7 +24,8 @@ say "$deb"
 dpkg-deb --info "$deb"
 dpkg-deb --contents "$deb"
 depends=$(dpkg-deb --field "$deb" Depends)
-for lib in libc6 libzmq5 liblmdb0 libuv1 libsodium23 libsystemd0 libmsgpackc2 adduser; do
+for lib in libc6 libzmq5 liblmdb0 libuv1 libsodium23 libsystemd0 libmsgpackc2 libjansson4 \
+    libmicrohttpd12 libcurl4 adduser; do
     case "$depends" in
     *"$lib"*) ;;
     *) echo "deb-check: Depends lacks $lib: $depends" >&2; exit 1 ;;
@@ -60,13 +61,26 @@ dpkg --root="$root" -l dealflow | tail -1
 say "what the package put in place"
 fail() { echo "deb-check: $*" >&2; exit 1; }
 for f in usr/bin/dealflowd usr/bin/dealflow usr/lib/systemd/system/dealflowd.service \
-    usr/share/man/man1/dealflowd.1 usr/share/man/man1/dealflow.1 usr/include/dealflow.h; do
+    usr/share/man/man1/dealflowd.1 usr/share/man/man1/dealflow.1 usr/include/dealflow.h \
+    usr/bin/dealflow-gateway usr/share/man/man1/dealflow-gateway.1 \
+    usr/lib/systemd/system/dealflow-gateway.service; do
     [ -e "$root/$f" ] || fail "/$f is missing"
     echo "/$f"
 done
 grep -q '^ExecStart=/usr/bin/dealflowd ' "$root/usr/lib/systemd/system/dealflowd.service" ||
     fail "the unit does not start /usr/bin/dealflowd"
+grep -q '^ExecStart=/usr/bin/dealflow-gateway ' \
+    "$root/usr/lib/systemd/system/dealflow-gateway.service" ||
+    fail "the gateway's unit does not start /usr/bin/dealflow-gateway"
 grep '^dealflow:' "$root/etc/passwd" || fail "no user dealflow"
+grep '^dealflow-gateway:' "$root/etc/passwd" || fail "no user dealflow-gateway"
+stat -c '%A %U:%G %n' "$root/var/lib/dealflow-gateway" "$root/etc/dealflow-gateway"
+guid=$(awk -F: '$1 == "dealflow-gateway" { print $3 }' "$root/etc/passwd")
+ggid=$(awk -F: '$1 == "dealflow-gateway" { print $3 }' "$root/etc/group")
+[ "$(stat -c '%u %a' "$root/var/lib/dealflow-gateway")" = "$guid 700" ] ||
+    fail "/var/lib/dealflow-gateway is not dealflow-gateway's, 0700"
+[ "$(stat -c '%u %g %a' "$root/etc/dealflow-gateway")" = "0 $ggid 750" ] ||
+    fail "/etc/dealflow-gateway is not root:dealflow-gateway, 0750"
 stat -c '%A %U:%G %n' "$root/var/lib/dealflow" "$root/etc/dealflow"
 uid=$(awk -F: '$1 == "dealflow" { print $3 }' "$root/etc/passwd")
 [ "$(stat -c '%u %a' "$root/var/lib/dealflow")" = "$uid 750" ] || fail "/var/lib/dealflow is not dealflow's, 0750"
@@ -86,6 +100,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
     fi
 done
 [ -n "$ok" ] || { cat "$work/daemon.log"; fail "the installed dealflowd did not answer ping"; }
+"$root/usr/bin/dealflow-gateway" --version || fail "the installed dealflow-gateway does not run"
 LD_LIBRARY_PATH=$libdir DEALFLOW_API=$api "$root/usr/bin/dealflow" send \
     '{"id":"deb-check-1","type":"stage","deal":"d","stage":"lead"}'
 kill -TERM "$pid"

@@ -42,6 +42,7 @@ enum event_key {
     K_CLOSE_DATE,
     K_STAGES,
     K_BY,
+    K_SOURCE,
     K_COUNT,
     K_UNKNOWN = -1,
 };
@@ -49,7 +50,7 @@ enum event_key {
 static const char *const event_key_names[K_COUNT] = {
     "id",   "type",  "deal",    "at",         "pipeline", "expect", "seq",
     "recv", "stage", "amount",  "owner",      "reason",   "kind",   "actor",
-    "note", "name",  "product", "close_date", "stages",   "by",
+    "note", "name",  "product", "close_date", "stages",   "by",     "source",
 };
 
 #define KEY_IS(s, lit) (memcmp((s), (lit), sizeof(lit) - 1) == 0)
@@ -105,6 +106,8 @@ static int event_key(const char *s, uint32_t len)
         case 'e':
             return KEY_IS(s, "expect") ? K_EXPECT : K_UNKNOWN;
         case 's':
+            if (KEY_IS(s, "source"))
+                return K_SOURCE;
             return KEY_IS(s, "stages") ? K_STAGES : K_UNKNOWN;
         default:
             break;
@@ -215,6 +218,29 @@ static int decode_owner(const msgpack_object *o, df_event *ev, df_error *err)
                        DF_MAX_NAME);
     ev->owner_set = DF_SET;
     return 0;
+}
+
+/* `source` names a scope of the aggregates (metrics.h), so it follows the
+ * rules of `owner`. The log kept a `source` unread before deals had one: a
+ * recorded one that breaks the rules is left unread, as it was. */
+static int decode_source(const msgpack_object *o, bool recorded, df_event *ev, df_error *err)
+{
+    if (o == NULL)
+        return 0;
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        ev->source_set = DF_NIL;
+        return 0;
+    }
+    if (get_str(o, 1, DF_MAX_NAME, true, &ev->source)) {
+        ev->source_set = DF_SET;
+        return 0;
+    }
+    ev->source = (df_str){NULL, 0};
+    if (recorded)
+        return 0;
+    return df_fail(err, DF_EBAD_REQUEST,
+                   "`source` must be a string of 1..%d bytes of UTF-8 without NUL, or nil",
+                   DF_MAX_NAME);
 }
 
 static int decode_text(const msgpack_object *o, const char *key, df_presence *set, df_str *out,
@@ -364,7 +390,8 @@ static int decode_stages(const msgpack_object *o, df_event *ev, df_error *err)
 
 /* Reads the keys that belong to the event's type; keys of other types are
  * kept in the log like any unknown key, unread. */
-static int decode_by_type(const msgpack_object *const *val, df_event *ev, df_error *err)
+static int decode_by_type(const msgpack_object *const *val, bool recorded, df_event *ev,
+                          df_error *err)
 {
     int rc = 0;
 
@@ -377,6 +404,8 @@ static int decode_by_type(const msgpack_object *const *val, df_event *ev, df_err
         if (val[K_AMOUNT] != NULL && (rc = decode_amount(val[K_AMOUNT], ev, err)) != 0)
             return rc;
         if (val[K_OWNER] != NULL && (rc = decode_owner(val[K_OWNER], ev, err)) != 0)
+            return rc;
+        if ((rc = decode_source(val[K_SOURCE], recorded, ev, err)) != 0)
             return rc;
         return decode_optional_str(val[K_REASON], "reason", &ev->reason, err);
     case DF_EV_ACTIVITY:
@@ -398,6 +427,8 @@ static int decode_by_type(const msgpack_object *const *val, df_event *ev, df_err
             return rc;
         if (val[K_PRODUCT] != NULL &&
             (rc = decode_text(val[K_PRODUCT], "product", &ev->product_set, &ev->product, err)) != 0)
+            return rc;
+        if ((rc = decode_source(val[K_SOURCE], recorded, ev, err)) != 0)
             return rc;
         if (val[K_CLOSE_DATE] != NULL)
             return decode_close_date(val[K_CLOSE_DATE], ev, err);
@@ -516,7 +547,7 @@ static int decode_event(const msgpack_object *map, bool recorded, df_event *ev, 
         return df_fail(err, DF_EBAD_REQUEST, "`pipeline` is required in a pipeline event");
     }
 
-    if ((rc = decode_by_type(val, ev, err)) != 0)
+    if ((rc = decode_by_type(val, recorded, ev, err)) != 0)
         return rc;
     /* The log keeps what it recorded before the bound existed: only a sent
      * amount is held to it. */

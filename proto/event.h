@@ -82,6 +82,8 @@ typedef struct df_event {
     df_str product;
     df_presence close_date_set;
     int64_t close_date;
+    df_presence source_set; /* stage and update events: where the deal came from */
+    df_str source;
 
     /* pipeline events */
     int nstages;

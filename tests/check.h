@@ -84,6 +84,18 @@ typedef struct df_fixture {
 
 static int df_tests_passed DF_MAYBE_UNUSED;
 static int df_tests_failed DF_MAYBE_UNUSED;
+static int df_tests_skipped DF_MAYBE_UNUSED;
+static bool df_skipping DF_MAYBE_UNUSED; /* the running test (or setup) called df_skip */
+
+/* Skips the running test, or from setup every test, saying why: what it
+ * needs is missing here (a mount, a descriptor limit, a data set). A
+ * program whose every test was skipped exits 77, which ctest shows as a
+ * skip, never as a pass. */
+static inline void df_skip(const char *why)
+{
+    printf("SKIP %s: %s\n", df_test_current, why);
+    df_skipping = true;
+}
 
 /* Runs a test function and names it when it failed something. */
 #define RUN(test) df_run_one(#test, test)
@@ -93,14 +105,18 @@ static inline void df_run_one(const char *name, void (*run)(void))
     const char *outer = df_test_current;
     int before = df_checks_failed;
     df_test_current = name;
+    df_skipping = false;
     run();
     df_test_current = outer;
     if (df_checks_failed != before) {
         df_tests_failed++;
         fprintf(stderr, "FAIL %s\n", name);
+    } else if (df_skipping) {
+        df_tests_skipped++;
     } else {
         df_tests_passed++;
     }
+    df_skipping = false;
 }
 
 /* Counts a check failing outside any test (in setup, teardown) as a failed test of that name. */
@@ -116,16 +132,33 @@ static inline void df_count_outside(const char *name, int failed_before)
 static inline int df_check_summary(void)
 {
     printf("%d checks passed, %d failed\n", df_checks_passed, df_checks_failed);
-    printf("%d passed, %d failed\n", df_tests_passed, df_tests_failed);
-    return df_checks_failed == 0 ? 0 : 1;
+    if (df_tests_skipped)
+        printf("%d passed, %d failed, %d skipped\n", df_tests_passed, df_tests_failed,
+               df_tests_skipped);
+    else
+        printf("%d passed, %d failed\n", df_tests_passed, df_tests_failed);
+    if (df_checks_failed != 0 || df_tests_failed != 0)
+        return 1;
+    return df_tests_skipped > 0 && df_tests_passed == 0 ? 77 : 0;
 }
 
+/* A setup that returns false has either failed a check, or skipped (df_skip)
+ * every test; anything else is a failure of its own. */
 static inline void df_setup_step(const char *name, bool *ok, bool (*step)(void))
 {
     int failed = df_checks_failed;
     df_test_current = name;
-    if (step && !step())
+    df_skipping = false;
+    if (step && !step()) {
         *ok = false;
+        if (df_skipping)
+            df_tests_skipped++;
+        else if (df_checks_failed == failed) {
+            DF_CHECK_FAILED(__FILE__, __LINE__);
+            fprintf(stderr, "%s returned false\n", name);
+        }
+    }
+    df_skipping = false;
     df_test_current = "main";
     df_count_outside(name, failed);
 }

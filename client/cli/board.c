@@ -100,10 +100,21 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
                 is_removed && colour ? COL_RESET : "", colour ? COL_BAR : "");
         for (int b = 0; b < len; b++)
             fputs(colour ? "\xe2\x96\x88" : "#", out);
-        fprintf(out, "%s%*s  %8" PRId64 "  %14s  %14.2f  %8.1f  %s%6" PRId64 "%s\n",
-                colour ? COL_RESET : "", bar_w - len, "", count,
-                amount_text(s, "amount", amount, sizeof amount), num_or_zero(s, "weighted"),
-                num_or_zero(s, "avg_days_in_stage"), stale > 0 && colour ? COL_RED : "", stale,
+        /* a closed stage has no days in stage (nil), nor a filtered board stale counts */
+        char days[24], stale_text[24];
+        const msgpack_object *days_value = mp_get(s, "avg_days_in_stage");
+        const msgpack_object *stale_value = mp_get(s, "stale");
+        if (days_value && days_value->type == MSGPACK_OBJECT_NIL)
+            snprintf(days, sizeof days, "-");
+        else
+            snprintf(days, sizeof days, "%.1f", num_or_zero(s, "avg_days_in_stage"));
+        if (stale_value && stale_value->type == MSGPACK_OBJECT_NIL)
+            snprintf(stale_text, sizeof stale_text, "-");
+        else
+            snprintf(stale_text, sizeof stale_text, "%" PRId64, stale);
+        fprintf(out, "%s%*s  %8" PRId64 "  %14s  %14.2f  %8s  %s%6s%s\n", colour ? COL_RESET : "",
+                bar_w - len, "", count, amount_text(s, "amount", amount, sizeof amount),
+                num_or_zero(s, "weighted"), days, stale > 0 && colour ? COL_RED : "", stale_text,
                 stale > 0 && colour ? COL_RESET : "");
     }
     char total[40];
@@ -183,5 +194,63 @@ int metrics_render(FILE *out, const msgpack_object *reply, const char *pipeline)
             fprintf(out, "  %-30s %s\n", pair, rate);
         }
     }
+    return 0;
+}
+
+/* Rows of a map of name -> count, largest first, with each one's share. */
+static void count_table(FILE *out, const char *title, const msgpack_object *map, bool sorted)
+{
+    uint32_t n = map->via.map.size;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (map->via.map.ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            total += map->via.map.ptr[i].val.via.u64;
+    fprintf(out, "%-30s %8s %7s\n", title, "lost", "share");
+    bool shown[n > 0 ? n : 1];
+    memset(shown, 0, sizeof shown);
+    for (uint32_t row = 0; row < n; row++) {
+        uint32_t pick = row;
+        if (sorted) { /* the largest not yet shown; ties in reply order */
+            pick = n;
+            for (uint32_t i = 0; i < n; i++) {
+                const msgpack_object *v = &map->via.map.ptr[i].val;
+                uint64_t c = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+                const msgpack_object *best = pick < n ? &map->via.map.ptr[pick].val : NULL;
+                uint64_t b =
+                    best && best->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? best->via.u64 : 0;
+                if (!shown[i] && (pick == n || c > b))
+                    pick = i;
+            }
+        }
+        shown[pick] = true;
+        const msgpack_object *k = &map->via.map.ptr[pick].key;
+        const msgpack_object *v = &map->via.map.ptr[pick].val;
+        char name[NAME_MAX_SHOWN + 1];
+        size_t len = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0;
+        if (len > NAME_MAX_SHOWN)
+            len = NAME_MAX_SHOWN;
+        memcpy(name, len ? k->via.str.ptr : "", len);
+        name[len] = '\0';
+        for (size_t c = 0; c < len; c++)
+            if ((unsigned char)name[c] < 0x20)
+                name[c] = '?';
+        uint64_t count = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+        fprintf(out, "  %-28s %8" PRIu64 " %6.1f%%\n", name, count,
+                total ? 100.0 * (double)count / (double)total : 0.0);
+    }
+}
+
+int losses_render(FILE *out, const msgpack_object *reply, const char *pipeline)
+{
+    const msgpack_object *from = mp_get(reply, "lost_from");
+    const msgpack_object *reasons = mp_get(reply, "loss_reasons");
+    if (!from || from->type != MSGPACK_OBJECT_MAP || !reasons ||
+        reasons->type != MSGPACK_OBJECT_MAP)
+        return -1;
+    fprintf(out, "losses of pipeline %s\n", pipeline);
+    metric_line(out, "lost", reply, "lost", false);
+    metric_line(out, "lost amount", reply, "lost_amount", false);
+    count_table(out, "lost from", from, false);
+    count_table(out, "reason", reasons, true);
     return 0;
 }

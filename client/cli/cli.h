@@ -90,6 +90,8 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
                  const render_opts *opt);
 /* Prints a metrics reply as a table. Returns 0, or -1 when it is not one. */
 int metrics_render(FILE *out, const msgpack_object *reply, const char *pipeline);
+/* The lost-from and loss-reason tables of a metrics reply. -1 when it is not one. */
+int losses_render(FILE *out, const msgpack_object *reply, const char *pipeline);
 
 /* ---- msgpack reading helpers (json.c) ---- */
 
@@ -175,6 +177,21 @@ int cmd_rejected(cli *g, int argc, char **argv);
 int cmd_ping(cli *g, int argc, char **argv);
 int cmd_board(cli *g, int argc, char **argv);
 int cmd_metrics(cli *g, int argc, char **argv);
+int cmd_losses(cli *g, int argc, char **argv);
+
+/* ---- figures.c: requests the library's structs do not carry ---- */
+
+/* The keys of a board, metrics or list request; NULL (false): not sent. */
+typedef struct cli_figures_args {
+    const char *pipeline, *owner, *product, *source, *stage, *status;
+    const int64_t *now, *from, *to;
+    bool stale;                /* list: only stale deals */
+    const uint64_t *idle_days; /* list */
+} cli_figures_args;
+/* Sends op with these keys; as cli_reply_take. */
+int cli_figures_request(cli *g, const char *op, const cli_figures_args *a, cli_reply *r);
+/* A list with these filters. */
+int cli_list_open(cli *g, const cli_figures_args *a, df_iter **it, df_error *err);
 int cmd_keygen(cli *g, int argc, char **argv);
 int cmd_pipeline(cli *g, int argc, char **argv);
 int cmd_redact(cli *g, int argc, char **argv);

@@ -30,17 +30,36 @@ static const char deal_help[] =
 
 static void print_deal(const msgpack_object *d)
 {
-    static const char *const order[] = {
-        "deal",       "pipeline",    "stage",         "status",        "probability",
-        "amount",     "owner",       "name",          "product",       "close_date",
-        "created",    "stage_since", "days_in_stage", "last_activity", "days_since_activity",
-        "activities", "version",     "stale",         "regressions",   "reopened",
-        "pushes",     NULL};
+    static const char *const order[] = {"deal",
+                                        "pipeline",
+                                        "stage",
+                                        "status",
+                                        "probability",
+                                        "amount",
+                                        "owner",
+                                        "name",
+                                        "product",
+                                        "source",
+                                        "close_date",
+                                        "created",
+                                        "stage_since",
+                                        "days_in_stage",
+                                        "last_activity",
+                                        "days_since_activity",
+                                        "activities",
+                                        "version",
+                                        "stale",
+                                        "regressions",
+                                        "reopened",
+                                        "pushes",
+                                        NULL};
     static const char *const times[] = {"close_date", "created", "stage_since", "last_activity",
                                         NULL};
     for (int i = 0; order[i]; i++) {
         const msgpack_object *v = mp_get(d, order[i]);
-        if (!v)
+        /* a source is shown when the deal has one, so that deals without
+         * read as they always did */
+        if (!v || (strcmp(order[i], "source") == 0 && v->type == MSGPACK_OBJECT_NIL))
             continue;
         char buf[TIME_TEXT_MAX + TEXT_SHOWN];
         const char *text = "-";
@@ -141,8 +160,8 @@ static void describe(const msgpack_object *e, char *out, size_t cap)
         ADD("%s", type);
     }
     /* Values a stage or update event sets; nil clears. */
-    static const char *const keys[] = {"amount",     "owner",  "name", "product",
-                                       "close_date", "reason", NULL};
+    static const char *const keys[] = {"amount",     "owner",  "name",   "product",
+                                       "close_date", "reason", "source", NULL};
     for (int i = 0; keys[i]; i++) {
         const msgpack_object *v = mp_get(e, keys[i]);
         if (!v)
@@ -299,7 +318,7 @@ int cmd_replay(cli *g, int argc, char **argv)
 
 static const char list_help[] =
     "usage: dealflow list [--pipeline P] [--stage S] [--owner O] [--status open|won|lost]\n"
-    "                     [--stale] [--idle-days N] [--now T]\n"
+    "                     [--product X] [--source S] [--stale] [--idle-days N] [--now T]\n"
     "\n"
     "Deals matching every filter given, ordered by deal id, every page.\n"
     "--stale: only stale deals; --idle-days N: nothing happened for N days.\n"
@@ -338,10 +357,13 @@ int cmd_list(cli *g, int argc, char **argv)
 {
     const char *stale = NULL, *idle = NULL, *now = NULL;
     df_list_filters f = {0};
+    const char *product = NULL, *source = NULL;
     const cli_opt opts[] = {
         {"--pipeline", true, &f.pipeline},
         {"--stage", true, &f.stage},
         {"--owner", true, &f.owner},
+        {"--product", true, &product},
+        {"--source", true, &source},
         {"--status", true, &f.status},
         {"--stale", false, &stale},
         {"--idle-days", true, &idle},
@@ -361,7 +383,21 @@ int cmd_list(cli *g, int argc, char **argv)
     f.now = now ? &now_ms : NULL;
     df_iter *it = NULL;
     df_error err = {0};
-    rc = df_list_open_filters(cli_client(g), &f, &it, &err);
+    if (product || source) {
+        /* the library's filter struct has no product or source */
+        cli_figures_args a = {.pipeline = f.pipeline,
+                              .owner = f.owner,
+                              .product = product,
+                              .source = source,
+                              .stage = f.stage,
+                              .status = f.status,
+                              .now = f.now,
+                              .stale = f.stale,
+                              .idle_days = f.idle_days};
+        rc = cli_list_open(g, &a, &it, &err);
+    } else {
+        rc = df_list_open_filters(cli_client(g), &f, &it, &err);
+    }
     list_state st = {.json = g->json};
     rc = drain(g, "list", rc, it, &err, print_list_row, &st);
     if (rc == 0 && !g->json)
@@ -484,19 +520,21 @@ int cmd_rejected(cli *g, int argc, char **argv)
 /* ---- board, metrics ---- */
 
 static const char board_help[] =
-    "usage: dealflow board [--pipeline P] [--now T]\n"
+    "usage: dealflow board [--pipeline P] [--owner O | --product X | --source S] [--now T]\n"
     "\n"
     "One row per stage, in pipeline order: a bar proportional to the amount\n"
     "(to the count when no deal has an amount), count, amount, weighted\n"
     "amount, average days in stage, stale deals. Stages a pipeline event\n"
-    "removed while deals still sit in them are marked (removed). Colour when\n"
+    "removed while deals still sit in them are marked (removed). --owner,\n"
+    "--product or --source (one of them) shows only those deals. Colour when\n"
     "stdout is a terminal; --json prints the daemon's reply.\n";
 
 int cmd_board(cli *g, int argc, char **argv)
 {
-    const char *pipeline = NULL, *now = NULL;
-    const cli_opt opts[] = {
-        {"--pipeline", true, &pipeline}, {"--now", true, &now}, {NULL, false, NULL}};
+    const char *pipeline = NULL, *now = NULL, *owner = NULL, *product = NULL, *source = NULL;
+    const cli_opt opts[] = {{"--pipeline", true, &pipeline}, {"--now", true, &now},
+                            {"--owner", true, &owner},       {"--product", true, &product},
+                            {"--source", true, &source},     {NULL, false, NULL}};
     int rc = cli_parse(g, "board", board_help, argc, argv, opts, NULL, 0, 0, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
@@ -505,8 +543,17 @@ int cmd_board(cli *g, int argc, char **argv)
         return EXIT_USAGE;
     cli_reply r;
     cli_reply_init(&r);
-    rc = df_get_board(cli_client(g), pipeline, now ? &now_ms : NULL, &r.bytes, &r.err);
-    rc = cli_reply_take(g, "board", rc, &r);
+    if (owner || product || source) {
+        cli_figures_args a = {.pipeline = pipeline,
+                              .owner = owner,
+                              .product = product,
+                              .source = source,
+                              .now = now ? &now_ms : NULL};
+        rc = cli_figures_request(g, "board", &a, &r);
+    } else {
+        rc = df_get_board(cli_client(g), pipeline, now ? &now_ms : NULL, &r.bytes, &r.err);
+        rc = cli_reply_take(g, "board", rc, &r);
+    }
     if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
         cli_pipeline_hint(g);
     if (rc == 0 && g->json) {
@@ -523,7 +570,8 @@ int cmd_board(cli *g, int argc, char **argv)
 }
 
 static const char metrics_help[] =
-    "usage: dealflow metrics [--pipeline P] [--owner O] [--from T] [--to T] [--now T]\n"
+    "usage: dealflow metrics [--pipeline P] [--owner O | --product X | --source S]\n"
+    "                        [--from T] [--to T] [--now T]\n"
     "\n"
     "The pipeline's figures: won, lost, win rate, average cycle, open deals\n"
     "and amounts, velocity, average days in each stage and stage-to-stage\n"
@@ -533,9 +581,12 @@ static const char metrics_help[] =
 int cmd_metrics(cli *g, int argc, char **argv)
 {
     const char *now = NULL, *from = NULL, *to = NULL;
+    const char *product = NULL, *source = NULL;
     df_metrics_request q = {0};
     const cli_opt opts[] = {{"--pipeline", true, &q.pipeline},
                             {"--owner", true, &q.owner},
+                            {"--product", true, &product},
+                            {"--source", true, &source},
                             {"--from", true, &from},
                             {"--to", true, &to},
                             {"--now", true, &now},
@@ -556,7 +607,18 @@ int cmd_metrics(cli *g, int argc, char **argv)
     }
     cli_reply r;
     cli_reply_init(&r);
-    rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
+    if (product || source) {
+        cli_figures_args a = {.pipeline = q.pipeline,
+                              .owner = q.owner,
+                              .product = product,
+                              .source = source,
+                              .now = q.now,
+                              .from = q.from,
+                              .to = q.to};
+        rc = cli_figures_request(g, "metrics", &a, &r);
+    } else {
+        rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
+    }
     if (rc != 0 && r.err.code == DF_EUNKNOWN_PIPELINE)
         cli_pipeline_hint(g);
     if (rc == 0 && g->json)

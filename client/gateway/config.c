@@ -227,6 +227,11 @@ static int read_webhooks(gw_config *c, const checker *k, const json_t *hooks)
         snprintf(key, sizeof key, "%s.secret", where);
         if (opt_string(k, h, "secret", key, &w->secret) < 0)
             return -1;
+        /* an unsigned delivery could not be told from a forged one */
+        if (!w->secret)
+            return bad(k, key,
+                       "is missing: each delivery is signed with it (X-Dealflow-Signature), "
+                       "so that the receiver can check it came from this gateway");
     }
     return 0;
 }

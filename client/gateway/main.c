@@ -1,5 +1,5 @@
 /* main.c: dealflow-gateway, the HTTP gateway to dealflowd: flags, environment and the config
- * file, then serving until SIGTERM or SIGINT. */
+ * file, then serving and delivering webhooks until SIGTERM or SIGINT. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "dealflow.h"
+#include "delivery.h"
 #include "server.h"
 
 enum { EXIT_CANNOT_START = 1, EXIT_USAGE_ERROR = 2 };
@@ -17,7 +18,9 @@ static const char help[] =
     "\n"
     "Lets HTTP systems reach dealflowd: events in (POST /v1/events), reads\n"
     "(GET /v1/deals/ID, /v1/deals/ID/history, /v1/board, /v1/metrics) and\n"
-    "GET /healthz, each but /healthz with Authorization: Bearer TOKEN.\n"
+    "GET /healthz, each but /healthz with Authorization: Bearer TOKEN; and\n"
+    "webhooks out: the daemon's notifications POSTed, signed, to the config's\n"
+    "`webhooks`, their state in GET /v1/webhooks.\n"
     "\n"
     "  --config FILE      the JSON config file (tokens, limits, daemon, ...)\n"
     "  --listen HOST:PORT where to serve (config `listen`, default " GW_DEFAULT_LISTEN ")\n"
@@ -103,6 +106,37 @@ static const char *pick(const char *flag, const char *env, const char *config)
     return from_env ? from_env : config;
 }
 
+/* Starts a worker for each of the config's webhooks (none without them) and logs it; 0, or -1
+ * after saying why. */
+static int start_delivery(gw_delivery **out, const gw_config *config,
+                          const df_client_options *daemon)
+{
+    *out = NULL;
+    if (config->nwebhooks == 0)
+        return 0;
+    gw_webhook *hooks = calloc(config->nwebhooks, sizeof *hooks);
+    if (!hooks) {
+        fprintf(stderr, "dealflow-gateway: webhooks: out of memory\n");
+        return -1;
+    }
+    for (size_t i = 0; i < config->nwebhooks; i++)
+        hooks[i] = (gw_webhook){config->webhooks[i].url, config->webhooks[i].topics,
+                                config->webhooks[i].secret};
+    char err[GW_ERROR_MAX];
+    int rc = gw_delivery_start(out, daemon, hooks, config->nwebhooks, config->state_dir, err,
+                               sizeof err);
+    free(hooks);
+    if (rc < 0) {
+        fprintf(stderr, "dealflow-gateway: %s: webhooks: %s\n", config->path, err);
+        return -1;
+    }
+    fprintf(stderr, "dealflow-gateway: delivering webhooks to %zu endpoint%s, %s%s\n",
+            config->nwebhooks, config->nwebhooks == 1 ? "" : "s",
+            config->state_dir ? "positions kept in " : "no state_dir: positions not kept",
+            config->state_dir ? config->state_dir : "");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     flags f = {0};
@@ -144,10 +178,16 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    gw_delivery *delivery = NULL;
+    if (start_delivery(&delivery, &config, &daemon) < 0) {
+        gw_config_free(&config);
+        return EXIT_CANNOT_START;
+    }
     const char *listen_on = f.listen ? f.listen : config.listen;
     gw_server *server = NULL;
-    if (gw_server_start(&server, &config, &daemon, listen_on, err, sizeof err) < 0) {
+    if (gw_server_start(&server, &config, &daemon, delivery, listen_on, err, sizeof err) < 0) {
         fprintf(stderr, "dealflow-gateway: %s\n", err);
+        gw_delivery_stop(delivery);
         gw_config_free(&config);
         return EXIT_CANNOT_START;
     }
@@ -160,6 +200,8 @@ int main(int argc, char **argv)
     sigwait(&stop, &sig);
     fprintf(stderr, "dealflow-gateway: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     gw_server_stop(server);
+    /* after the server, which reads the delivery's states until it stops */
+    gw_delivery_stop(delivery);
     gw_config_free(&config);
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "hook_request.h"
 #include "prometheus.h"
 #include "reads.h"
+#include "webhook_state.h"
 
 #define MAX_PARAMS     32
 #define BEARER         "Bearer "
@@ -45,13 +46,14 @@ typedef enum route {
     ROUTE_BOARD,
     ROUTE_METRICS,
     ROUTE_HEALTHZ,
+    ROUTE_WEBHOOKS,
     ROUTE_UNKNOWN,
     ROUTE_COUNT
 } route;
 
 static const char *const route_names[ROUTE_COUNT] = {
     "/v1/events", "/v1/hooks/{name}", "/metrics", "/v1/deals/{id}", "/v1/deals/{id}/history",
-    "/v1/board",  "/v1/metrics",      "/healthz", "other",
+    "/v1/board",  "/v1/metrics",      "/healthz", "/v1/webhooks",   "other",
 };
 
 /* The statuses the gateway answers, for counting. */
@@ -61,15 +63,15 @@ static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 500, 502,
 struct gw_server {
     const gw_config *config;
     df_client_options daemon;
+    gw_delivery *delivery; /* NULL without webhooks */
     struct MHD_Daemon *mhd;
     int listen_fd;
     unsigned port;
     pthread_key_t client_key;
     _Atomic uint64_t counts[ROUTE_COUNT][NSTATUSES];
-    _Atomic(gw_delivery *) deliveries; /* for /metrics; NULL until webhooks out is set */
-    gw_deadlines *deadlines;           /* cuts requests that arrive too slowly */
-    gw_admission *admission;           /* accepts, or answers 503 over the limit */
-    _Atomic unsigned open;             /* connections libmicrohttpd holds */
+    gw_deadlines *deadlines; /* cuts requests that arrive too slowly */
+    gw_admission *admission; /* accepts, or answers 503 over the limit */
+    _Atomic unsigned open;   /* connections libmicrohttpd holds */
 };
 
 /* One request, from its first line to its answer. */
@@ -194,6 +196,8 @@ static route find_route(const char *raw_uri, char **deal)
         return ROUTE_METRICS;
     if (IS("/healthz"))
         return ROUTE_HEALTHZ;
+    if (IS("/v1/webhooks"))
+        return ROUTE_WEBHOOKS;
 #undef IS
     static const char prefix[] = "/v1/deals/";
     if (len <= sizeof prefix - 1 || memcmp(raw_uri, prefix, sizeof prefix - 1) != 0)
@@ -446,6 +450,26 @@ static enum MHD_Result get_read(gw_server *s, struct MHD_Connection *conn, reque
     return send_answer(s, conn, rq->route, &a);
 }
 
+/* GET /v1/webhooks: each endpoint's delivery state, in the config's order. */
+static enum MHD_Result get_webhooks(gw_server *s, struct MHD_Connection *conn, request *rq)
+{
+    size_t n = s->config->nwebhooks;
+    gw_delivery_state *states = n ? calloc(n, sizeof *states) : NULL;
+    const char **topics = n ? calloc(n, sizeof *topics) : NULL;
+    gw_answer a = {.status = 200};
+    if (n && (!states || !topics)) {
+        a.status = 500; /* send_answer says out of memory */
+    } else {
+        n = gw_delivery_states(s->delivery, states, n);
+        for (size_t i = 0; i < n; i++)
+            topics[i] = s->config->webhooks[i].topics;
+        a.body = gw_webhook_state_json(states, topics, n);
+    }
+    free(states);
+    free(topics);
+    return send_answer(s, conn, rq->route, &a);
+}
+
 static enum MHD_Result get_health(gw_server *s, struct MHD_Connection *conn, request *rq)
 {
     df_error err = {0};
@@ -464,15 +488,14 @@ static enum MHD_Result get_health(gw_server *s, struct MHD_Connection *conn, req
     return send_answer(s, conn, rq->route, &a);
 }
 
-/* The delivery states of webhooks out, malloc'd (NULL and none without webhooks out). */
+/* The delivery states of webhooks out, malloc'd (NULL and none without webhooks). */
 static gw_delivery_state *delivery_states(gw_server *s, size_t *n)
 {
     *n = 0;
-    gw_delivery *d = atomic_load(&s->deliveries);
-    size_t want = d ? gw_delivery_states(d, NULL, 0) : 0;
+    size_t want = gw_delivery_states(s->delivery, NULL, 0);
     gw_delivery_state *states = want ? calloc(want, sizeof *states) : NULL;
     if (states) {
-        *n = gw_delivery_states(d, states, want);
+        *n = gw_delivery_states(s->delivery, states, want);
         if (*n > want)
             *n = want;
     }
@@ -526,6 +549,8 @@ static enum MHD_Result answer_get(gw_server *s, struct MHD_Connection *conn, req
         return get_health(s, conn, rq);
     case ROUTE_PROMETHEUS:
         return get_prometheus(s, conn, rq);
+    case ROUTE_WEBHOOKS:
+        return get_webhooks(s, conn, rq);
     default:
         return get_read(s, conn, rq);
     }
@@ -688,7 +713,7 @@ static int open_listener(const char *listen_on, unsigned *port, bool *ipv6, char
 }
 
 int gw_server_start(gw_server **out, const gw_config *config, const df_client_options *daemon,
-                    const char *listen_on, char *err, size_t cap)
+                    gw_delivery *delivery, const char *listen_on, char *err, size_t cap)
 {
     *out = NULL;
     gw_server *s = calloc(1, sizeof *s);
@@ -698,6 +723,7 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
     }
     s->config = config;
     s->daemon = *daemon;
+    s->delivery = delivery;
     bool ipv6 = false;
     s->listen_fd = open_listener(listen_on, &s->port, &ipv6, err, cap);
     if (s->listen_fd < 0) {
@@ -776,9 +802,4 @@ void gw_server_stop(gw_server *s)
     close(s->listen_fd);
     pthread_key_delete(s->client_key);
     free(s);
-}
-
-void gw_server_set_deliveries(gw_server *s, gw_delivery *deliveries)
-{
-    atomic_store(&s->deliveries, deliveries);
 }

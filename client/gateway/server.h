@@ -21,17 +21,16 @@ typedef struct gw_request_count {
 
 /* Listens on listen (HOST:PORT, [IPv6]:PORT; port 0 picks one) and serves
  * with config's tokens and limits; daemon says how each thread's client
- * reaches the daemon. 0, or -1 with why in err. config and daemon's strings
- * must outlive the server. */
+ * reaches the daemon; delivery (NULL without webhooks), started with the
+ * config's webhooks in order, gives GET /v1/webhooks its states. 0, or -1
+ * with why in err. config, daemon's strings and delivery must outlive the
+ * server. */
 int gw_server_start(gw_server **out, const gw_config *config, const df_client_options *daemon,
-                    const char *listen, char *err, size_t cap);
+                    gw_delivery *delivery, const char *listen, char *err, size_t cap);
 /* The port it listens on. */
 unsigned gw_server_port(const gw_server *s);
 /* The counts so far, at most cap of them; returns how many there are. */
 size_t gw_server_counts(gw_server *s, gw_request_count *out, size_t cap);
-/* Gives GET /metrics the states of webhooks out (NULL: none); deliveries must outlive the
- * server or be set back to NULL first. */
-void gw_server_set_deliveries(gw_server *s, gw_delivery *deliveries);
 /* Stops serving, waits for the threads and closes their clients. */
 void gw_server_stop(gw_server *s);
 

@@ -19,6 +19,12 @@
 #include <unistd.h>
 
 #include <zmq.h>
+#ifdef GATEWAY_PATH
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli.h"
+#endif
 
 #include "codec.h"
 #include "harness_process.h"
@@ -49,6 +55,9 @@
 
 typedef struct options {
     const char *daemon_path;
+    const char *gateway_path;
+    int connections;         /* HTTP connections of the gateway phase */
+    uint64_t gateway_single; /* events the gateway phase sends one per request */
     uint64_t events;
     uint64_t deals;
     uint64_t memory_deals;
@@ -69,6 +78,8 @@ static options opt = {
     .memory_deals = 1000000,
     .lookups = 20000,
     .inflight = 4,
+    .connections = 4,
+    .gateway_single = 20000,
     .repeat = 1,
     .seed = 1,
     .phase = "all",
@@ -97,6 +108,7 @@ static void *ctx;
 static server *running;                                       /* the daemon fail() must stop */
 static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER; /* two threads may check it */
 static atomic_flag failing = ATOMIC_FLAG_INIT;
+static pid_t running_gateway; /* the dealflow-gateway fail() must stop */
 
 static int64_t now_ns(void)
 {
@@ -160,6 +172,10 @@ static void fail(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
+    if (running_gateway > 0) {
+        kill(running_gateway, SIGKILL);
+        waitpid(running_gateway, NULL, 0);
+    }
     server *d = running;
     if (d) {
         pthread_mutex_lock(&reap_lock);
@@ -1228,6 +1244,264 @@ static figures run_memory(void)
     return fig;
 }
 
+/* ---- the gateway: POST /v1/events over HTTP ---- */
+
+#ifdef GATEWAY_PATH
+/* A dealflow-gateway the bench started in front of daemon d. */
+typedef struct gateway {
+    pid_t pid;
+    char url[96];
+    char config[320], log[320];
+} gateway;
+
+#define GATEWAY_TOKEN "bench-gateway-token"
+
+static void gateway_start(gateway *g, const server *d)
+{
+    memset(g, 0, sizeof *g);
+    char ports[3][IT_ENDPOINT_MAX];
+    if (!it_pick_ports(ports))
+        fail("cannot find a free port: %s", strerror(errno));
+    char listen_on[64];
+    snprintf(listen_on, sizeof listen_on, "127.0.0.1:%s", it_port(ports[0]));
+    snprintf(g->url, sizeof g->url, "http://%s/v1/events", listen_on);
+    snprintf(g->config, sizeof g->config, "%s/gateway.json", d->dir);
+    snprintf(g->log, sizeof g->log, "%s/gateway.log", d->dir);
+    char text[512];
+    /* one HTTP thread per connection, each with its own client of the daemon */
+    snprintf(text, sizeof text,
+             "{\"tokens\": [{\"token\": \"%s\", \"role\": \"admin\", \"name\": \"bench\"}],"
+             " \"limits\": {\"body_bytes\": %d, \"threads\": %d}}\n",
+             GATEWAY_TOKEN, 16 << 20, opt.connections);
+    write_text_file(g->config, text, 0600);
+    char key_path[sizeof d->dir + 16], server_public[41 + 1];
+    if (opt.curve) {
+        snprintf(key_path, sizeof key_path, "%s/bench.key", d->dir);
+        snprintf(text, sizeof text, "%s\n", curve.client_secret);
+        write_text_file(key_path, text, 0600);
+        snprintf(server_public, sizeof server_public, "%s", curve.server_public);
+    }
+    g->pid = fork();
+    if (g->pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (g->pid == 0) {
+        if (!freopen(g->log, "a", stderr))
+            _exit(127);
+        if (opt.curve)
+            execl(opt.gateway_path, opt.gateway_path, "--config", g->config, "--listen", listen_on,
+                  "--api", d->api, "--ingest", d->ingest, "--notify", d->notify, "--server-key",
+                  server_public, "--key-file", key_path, (char *)NULL);
+        else
+            execl(opt.gateway_path, opt.gateway_path, "--config", g->config, "--listen", listen_on,
+                  "--api", d->api, "--ingest", d->ingest, "--notify", d->notify, (char *)NULL);
+        _exit(127);
+    }
+    char health[128];
+    snprintf(health, sizeof health, "http://%s/healthz", listen_on);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, health);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+    int64_t deadline = now_ns() + START_DEADLINE_MS * 1000000LL;
+    long status = 0;
+    while (status != 200) {
+        int st;
+        if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+            g->pid = 0;
+            fail("dealflow-gateway exited at its start (its log: %s)", g->log);
+        }
+        if (now_ns() > deadline)
+            fail("dealflow-gateway did not answer /healthz within %d ms", START_DEADLINE_MS);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200)
+            nap_ns(20000000L);
+    }
+    curl_easy_cleanup(c);
+}
+
+static void gateway_stop(gateway *g)
+{
+    if (g->pid <= 0)
+        return;
+    kill(g->pid, SIGTERM);
+    int status = 0;
+    if (waitpid(g->pid, &status, 0) != g->pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("dealflow-gateway did not exit 0 after SIGTERM (its log: %s)", g->log);
+    g->pid = 0;
+}
+
+/* Request bodies in JSON: body i is text[off[i] .. off[i+1]). */
+typedef struct bodies {
+    frames f;
+    uint64_t events;
+} bodies;
+
+/* Events [0, n) of the stream as JSON bodies of `per` events: an array, or one object. */
+static void build_bodies(const stream *s, size_t n, size_t per, bodies *out)
+{
+    memset(out, 0, sizeof *out);
+    const frames *ev = &s->events;
+    for (size_t i = 0; i < n; i += per) {
+        size_t count = n - i < per ? n - i : per;
+        frames_begin(&out->f);
+        if (per > 1)
+            frames_add_bytes(&out->f, "[", 1);
+        for (size_t k = i; k < i + count; k++) {
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            if (msgpack_unpack_next(&u, ev->data + ev->off[k], ev->off[k + 1] - ev->off[k], NULL) !=
+                MSGPACK_UNPACK_SUCCESS)
+                fail("the workload's event %zu does not unpack", k);
+            json_t *j = json_from_msgpack(&u.data);
+            char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            if (!text)
+                fail("out of memory");
+            if (k > i)
+                frames_add_bytes(&out->f, ",", 1);
+            frames_add_bytes(&out->f, text, strlen(text));
+            free(text);
+            json_decref(j);
+            msgpack_unpacked_destroy(&u);
+        }
+        if (per > 1)
+            frames_add_bytes(&out->f, "]", 1);
+        frames_end(&out->f);
+        out->events += count;
+    }
+}
+
+/* One connection's share: the bodies it POSTs and what came back. */
+typedef struct poster {
+    const gateway *g;
+    const bodies *b;
+    atomic_size_t *next; /* the next body to send, shared by all connections */
+    uint64_t results, errors, dups, requests;
+    char first_error[160];
+    char *answer;
+    size_t answer_len, answer_cap;
+} poster;
+
+static size_t poster_take(char *data, size_t size, size_t n, void *arg)
+{
+    poster *p = arg;
+    size_t len = size * n;
+    if (p->answer_len + len + 1 > p->answer_cap) {
+        p->answer_cap = (p->answer_len + len + 1) * 2;
+        p->answer = xrealloc(p->answer, p->answer_cap);
+    }
+    memcpy(p->answer + p->answer_len, data, len);
+    p->answer_len += len;
+    p->answer[p->answer_len] = '\0';
+    return len;
+}
+
+static void *poster_run(void *arg)
+{
+    poster *p = arg;
+    CURL *c = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, "Authorization: Bearer " GATEWAY_TOKEN);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    if (!c || !headers)
+        fail("cannot start libcurl");
+    curl_easy_setopt(c, CURLOPT_URL, p->g->url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, poster_take);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)REPLY_DEADLINE_MS);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    const frames *f = &p->b->f;
+    for (size_t i; (i = atomic_fetch_add(p->next, 1)) < f->count;) {
+        p->answer_len = 0;
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->data + f->off[i]);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(f->off[i + 1] - f->off[i]));
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status != 200)
+            fail("POST /v1/events: %s, HTTP %ld: %.200s", curl_easy_strerror(rc), status,
+                 p->answer ? p->answer : "");
+        json_t *j = json_loadb(p->answer, p->answer_len, 0, NULL);
+        json_t *list = json_object_get(j, "results");
+        if (!json_is_array(list))
+            fail("POST /v1/events answered without results: %.200s", p->answer);
+        size_t k;
+        json_t *r;
+        json_array_foreach(list, k, r)
+        {
+            const char *error = json_string_value(json_object_get(r, "error"));
+            if (error && p->errors++ == 0)
+                snprintf(p->first_error, sizeof p->first_error, "%s", error);
+            else if (json_is_true(json_object_get(r, "dup")))
+                p->dups++;
+        }
+        p->results += json_array_size(list);
+        p->requests++;
+        json_decref(j);
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    free(p->answer);
+    return NULL;
+}
+
+/* POSTs the first n events of the stream through a gateway, `per` events a request, over
+ * opt.connections keep-alive connections; events acknowledged per second. */
+static figures run_gateway(const stream *s, size_t n, size_t per)
+{
+    figures fig = {0};
+    bodies b;
+    build_bodies(s, n, per, &b);
+    uint64_t duplicates = 0, distinct = 0;
+    server d;
+    daemon_start(&d);
+    gateway g;
+    gateway_start(&g, &d);
+    running_gateway = g.pid;
+    int conns = opt.connections;
+    poster posters[64];
+    pthread_t threads[64];
+    atomic_size_t next = 0;
+    int64_t t0 = now_ns();
+    for (int i = 0; i < conns; i++) {
+        posters[i] = (poster){.g = &g, .b = &b, .next = &next};
+        if (pthread_create(&threads[i], NULL, poster_run, &posters[i]) != 0)
+            fail("pthread_create: %s", strerror(errno));
+    }
+    uint64_t results = 0, errors = 0, requests = 0;
+    const char *first_error = "";
+    for (int i = 0; i < conns; i++) {
+        pthread_join(threads[i], NULL);
+        results += posters[i].results;
+        errors += posters[i].errors;
+        duplicates += posters[i].dups;
+        requests += posters[i].requests;
+        if (posters[i].errors && !first_error[0])
+            first_error = posters[i].first_error;
+    }
+    int64_t t_done = now_ns();
+    if (results != b.events)
+        fail("the gateway answered %" PRIu64 " results for %" PRIu64 " events", results, b.events);
+    distinct = results - duplicates - errors;
+    if (errors)
+        printf("    WARNING: %" PRIu64 " events refused (first: %s)\n", errors, first_error);
+    fig.rate = distinct / ((t_done - t0) / 1e9);
+    fig.appends = requests;
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    daemon_stats st = read_stats(&d, api);
+    check_stats(&st, distinct, duplicates);
+    fig.events_per_commit = st.commits ? (double)st.events / (double)st.commits : 0;
+    gateway_stop(&g);
+    running_gateway = 0;
+    zmq_close(api);
+    fig.stop_ms = daemon_stop(&d);
+    daemon_cleanup(&d);
+    frames_free(&b.f);
+    return fig;
+}
+#endif
+
 /* ---- reporting ---- */
 
 static double median_of(const figures *runs, int n, size_t offset)
@@ -1285,10 +1559,12 @@ static const char *thousands(double value, char *buf, size_t size)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|all]\n"
-                 "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
-                 "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
-                 "             [-- DEALFLOWD-FLAGS]\n");
+    fprintf(out,
+            "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|gateway|all]\n"
+            "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
+            "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
+            "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
+            "             [-- DEALFLOWD-FLAGS]\n");
 }
 
 static uint64_t parse_count(const char *flag, const char *value)
@@ -1307,6 +1583,9 @@ static uint64_t parse_count(const char *flag, const char *value)
 static void parse_options(int argc, char **argv)
 {
     opt.daemon_path = DEALFLOWD_PATH;
+#ifdef GATEWAY_PATH
+    opt.gateway_path = GATEWAY_PATH;
+#endif
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1345,6 +1624,12 @@ static void parse_options(int argc, char **argv)
             opt.repeat = (int)parse_count(a, v);
         } else if (strcmp(a, "--seed") == 0) {
             opt.seed = parse_count(a, v);
+        } else if (strcmp(a, "--gateway") == 0) {
+            opt.gateway_path = v;
+        } else if (strcmp(a, "--connections") == 0) {
+            opt.connections = (int)parse_count(a, v);
+        } else if (strcmp(a, "--gateway-single") == 0) {
+            opt.gateway_single = parse_count(a, v);
         } else {
             fprintf(stderr, "bench: unknown flag %s\n", a);
             usage(stderr);
@@ -1354,7 +1639,9 @@ static void parse_options(int argc, char **argv)
     }
     if (opt.repeat > 64)
         opt.repeat = 64;
-    const char *phases[] = {"pull", "append", "lookup", "mixed", "memory", "all"};
+    if (opt.connections > 64)
+        opt.connections = 64; /* the gateway's limits.threads allows 64 */
+    const char *phases[] = {"pull", "append", "lookup", "mixed", "memory", "gateway", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
         known |= strcmp(opt.phase, phases[i]) == 0;
@@ -1371,6 +1658,17 @@ static void parse_options(int argc, char **argv)
         fprintf(stderr, "bench: %s: %s\n", opt.daemon_path, strerror(errno));
         exit(2);
     }
+#ifdef GATEWAY_PATH
+    if (strcmp(opt.phase, "gateway") == 0 && access(opt.gateway_path, X_OK) != 0) {
+        fprintf(stderr, "bench: %s: %s\n", opt.gateway_path, strerror(errno));
+        exit(2);
+    }
+#else
+    if (strcmp(opt.phase, "gateway") == 0) {
+        fprintf(stderr, "bench: the gateway phase needs dealflow-gateway in the same build\n");
+        exit(2);
+    }
+#endif
     if (opt.curve && (zmq_curve_keypair(curve.server_public, curve.server_secret) != 0 ||
                       zmq_curve_keypair(curve.client_public, curve.client_secret) != 0)) {
         fprintf(stderr, "bench: --curve: %s (is libzmq built with CURVE?)\n", zmq_strerror(errno));
@@ -1480,6 +1778,44 @@ static void report_mixed(const stream *s)
     add_summary("PULL ingest during those appends", buf, "", -1);
 }
 
+#ifdef GATEWAY_PATH
+static void report_gateway(const stream *s)
+{
+    figures runs[64] = {{0}};
+    char buf[64], num[32], name[64];
+    size_t single = s->events.count < opt.gateway_single ? s->events.count : opt.gateway_single;
+    printf("the same events through dealflow-gateway: POST /v1/events over %d keep-alive "
+           "connections, each answered after the daemon's append\n",
+           opt.connections);
+    printf("  the daemon's own append, batches of 1000, %d in flight:\n", opt.connections);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_append(s, opt.connections);
+        printf("  run %d: %.0f ev/s acknowledged, %.0f events/commit\n", r + 1, runs[r].rate,
+               runs[r].events_per_commit);
+    }
+    snprintf(buf, sizeof buf, "%s ev/s",
+             thousands(MEDIAN(runs, opt.repeat, rate), num, sizeof num));
+    snprintf(name, sizeof name, "append, batches of 1000, %d in flight", opt.connections);
+    add_summary(name, buf, "", -1);
+    static const size_t per[2] = {1000, 1};
+    for (int m = 0; m < 2; m++) {
+        size_t n = per[m] == 1 ? single : s->events.count;
+        printf("  gateway, %zu event%s per request, %zu events:\n", per[m], per[m] > 1 ? "s" : "",
+               n);
+        for (int r = 0; r < opt.repeat; r++) {
+            runs[r] = run_gateway(s, n, per[m]);
+            printf("  run %d: %.0f ev/s acknowledged, %" PRIu64 " requests, %.0f events/commit\n",
+                   r + 1, runs[r].rate, runs[r].appends, runs[r].events_per_commit);
+        }
+        snprintf(buf, sizeof buf, "%s ev/s",
+                 thousands(MEDIAN(runs, opt.repeat, rate), num, sizeof num));
+        snprintf(name, sizeof name, "gateway, %zu event%s/request, %d conns", per[m],
+                 per[m] > 1 ? "s" : "", opt.connections);
+        add_summary(name, buf, "", -1);
+    }
+}
+#endif
+
 static void report_memory(void)
 {
     figures runs[64] = {{0}};
@@ -1527,7 +1863,8 @@ int main(int argc, char **argv)
            opt.daemon_path, opt.events, opt.deals, opt.seed, opt.repeat, opt.repeat > 1 ? "s" : "",
            opt.curve ? ", CURVE on every socket" : "");
     stream s = {0};
-    if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed")) {
+    if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed") ||
+        phase_on("gateway")) {
         int64_t t0 = now_ns();
         stream_generate(&s, opt.seed, opt.deals, opt.events);
         printf("workload: %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64
@@ -1549,6 +1886,13 @@ int main(int argc, char **argv)
         report_lookup(&s);
     if (phase_on("mixed"))
         report_mixed(&s);
+#ifdef GATEWAY_PATH
+    if (phase_on("gateway")) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        report_gateway(&s);
+        curl_global_cleanup();
+    }
+#endif
     if (phase_on("memory"))
         report_memory();
     frames_free(&s.events);

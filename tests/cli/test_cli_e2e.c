@@ -51,9 +51,9 @@ static void test_usage_and_ping(void)
     CHECK_STATUS(r, 0);
     CHECK(cli_has(r.out, "Exit status"));
     cli_result_free(&r);
-    static const char *const commands[] = {"send",     "import", "deal",    "history",  "list",
-                                           "replay",   "board",  "metrics", "tail",     "stats",
-                                           "rejected", "ping",   "keygen",  "pipeline", NULL};
+    static const char *const commands[] = {
+        "send", "import", "deal",     "history", "list",   "replay",   "board",  "metrics",
+        "tail", "stats",  "rejected", "ping",    "keygen", "pipeline", "losses", NULL};
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
@@ -398,6 +398,43 @@ static void test_board_and_metrics(void)
     r = RUN_CLI(NULL, "--json", "metrics");
     CHECK_STATUS(r, 0);
     CHECK(cli_has(r.out, "\"conversion\":"));
+    cli_result_free(&r);
+}
+
+static void test_losses(void)
+{
+    CHECK(it_append(&daemon_, "{id: 'ls-1', type: stage, deal: ls1, stage: meeting, amount: 10, "
+                              "source: web},"
+                              "{id: 'ls-2', type: stage, deal: ls1, stage: lost, reason: price},"
+                              "{id: 'ls-3', type: stage, deal: ls2, stage: lead, amount: 5},"
+                              "{id: 'ls-4', type: stage, deal: ls2, stage: lost}") > 0);
+    cli_result r = RUN_CLI(NULL, "losses");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "losses of pipeline default"));
+    CHECK(cli_has(r.out, "  meeting"));
+    CHECK(cli_has(r.out, "  price "));
+    CHECK(cli_has(r.out, "  unspecified "));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "losses", "--source", "web");
+    CHECK_STATUS(r, 0);
+    json_t *m = json_loads(r.out, 0, NULL);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(m, "lost_from"), "meeting")), 1);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(m, "loss_reasons"), "price")), 1);
+    CHECK(json_object_get(json_object_get(m, "loss_reasons"), "unspecified") == NULL);
+    json_decref(m);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "losses", "--owner", "x", "--product", "y");
+    CHECK_STATUS(r, 1);
+    CHECK(cli_has(r.err, "bad_request"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "list", "--source", "web");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "\"deal\":\"ls1\""));
+    CHECK(!cli_has(r.out, "\"deal\":\"ls2\""));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "board", "--source", "web");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "pipeline default"));
     cli_result_free(&r);
 }
 
@@ -871,6 +908,7 @@ static const df_test tests[] = {
     {"history_and_deal", test_history_and_deal},
     {"list_replay_stats", test_list_replay_stats},
     {"board_and_metrics", test_board_and_metrics},
+    {"losses", test_losses},
     {"tail", test_tail},
     {"pipeline", test_pipeline},
     {"small_things", test_small_things},

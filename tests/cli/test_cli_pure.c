@@ -213,6 +213,21 @@ static char *render(const char *json, bool colour, bool metrics)
     return rc == 0 ? out : NULL;
 }
 
+static char *render_losses(const char *json)
+{
+    static char out[4096];
+    msgpack_sbuffer buf;
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object obj = from_json(json, &buf, &zone);
+    FILE *f = fmemopen(out, sizeof out, "w");
+    int rc = losses_render(f, &obj, "default");
+    fclose(f);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&buf);
+    return rc == 0 ? out : NULL;
+}
+
 static int count_lines(const char *text)
 {
     int n = 0;
@@ -258,6 +273,28 @@ static void test_board(void)
     CHECK(text && strstr(text, "4.50") != NULL);
     CHECK(render("{\"ok\":true}", false, false) == NULL);
     CHECK(render("{\"stages\":[1]}", false, false) == NULL);
+    /* a closed stage's days, and a filtered board's stale counts, are nil: "-" */
+    text = render("{\"stages\":[{\"stage\":\"won\",\"count\":2,\"amount\":5,\"weighted\":5.0,"
+                  "\"avg_days_in_stage\":null,\"stale\":null,\"removed\":false}]}",
+                  false, false);
+    CHECK(text && strstr(text, "5.00         -       -\n") != NULL);
+
+    /* losses: the stages in pipeline order, the reasons largest first */
+    text = render_losses("{\"ok\":true,\"lost\":5,\"lost_amount\":150,"
+                         "\"lost_from\":{\"a\":1,\"b\":3,\"gone\":0},"
+                         "\"loss_reasons\":{\"price\":1,\"unspecified\":3,\"timing\":1}}");
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(strstr(text, "losses of pipeline default\n") != NULL);
+        CHECK(strstr(text, "lost amount            150\n") != NULL);
+        CHECK(strstr(text, "  a                                   1   25.0%\n"
+                           "  b                                   3   75.0%\n"
+                           "  gone                                0    0.0%\n") != NULL);
+        CHECK(strstr(text, "  unspecified                         3   60.0%\n"
+                           "  price                               1   20.0%\n"
+                           "  timing                              1   20.0%\n") != NULL);
+    }
+    CHECK(render_losses("{\"ok\":true,\"won\":1}") == NULL);
 
     text = render("{\"ok\":true,\"won\":3,\"lost\":1,\"win_rate\":0.75,\"avg_cycle_days\":12.5,"
                   "\"avg_days_in_stage\":{\"lead\":3.25},\"conversion\":[{\"from\":\"lead\","

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh [SECONDS]: builds the libFuzzer harnesses with clang in build-fuzz/
-# and runs each for SECONDS (default 60) from a copy of its seed corpus, so
-# that the repository is not written. Exits non-zero when a harness finds a
+# and runs each for SECONDS (default 60), as many at once as there are
+# processors, from a copy of its seed corpus, so that the repository is not
+# written. Exits non-zero when a harness finds a
 # crash; the input that did it is kept in the printed directory.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -12,21 +13,45 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDF_FUZZ=ON
 cmake --build build-fuzz -j "$jobs" --target fuzzers
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dealflow-fuzz-XXXXXX")
-failed=""
-for harness in fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body fuzz_prometheus \
-    fuzz_mapping; do
+
+# Runs one harness; its verdict is left in $work/HARNESS/status.
+run_one() {
+    harness=$1
     mkdir -p "$work/$harness/corpus" "$work/$harness/crashes"
     cp tests/fuzz/corpus/$harness/* "$work/$harness/corpus/"
     dict=tests/fuzz/$harness.dict # a dictionary of its own where it has one, else msgpack's
     [ -f "$dict" ] || dict=tests/fuzz/dealflow.dict
-    echo "$harness: ${seconds}s"
-    if ! build-fuzz/tests/fuzz/$harness -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    if build-fuzz/tests/fuzz/$harness -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -dict="$dict" -artifact_prefix="$work/$harness/crashes/" \
         -print_final_stats=1 "$work/$harness/corpus" >"$work/$harness/log" 2>&1; then
+        echo ok >"$work/$harness/status"
+    else
+        echo failed >"$work/$harness/status"
+    fi
+}
+
+# As many harnesses at once as there are processors.
+harnesses="fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body fuzz_prometheus
+    fuzz_mapping"
+running=0
+for harness in $harnesses; do
+    echo "$harness: ${seconds}s"
+    run_one "$harness" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait
+        running=0
+    fi
+done
+wait
+
+failed=""
+for harness in $harnesses; do
+    if [ "$(cat "$work/$harness/status")" = ok ]; then
+        echo "$harness: $(grep -E '^stat::number_of_executed_units' "$work/$harness/log" || true)"
+    else
         tail -n 40 "$work/$harness/log"
         failed="$failed $harness"
-    else
-        grep -E '^stat::number_of_executed_units' "$work/$harness/log" || true
     fi
 done
 if [ -n "$failed" ]; then

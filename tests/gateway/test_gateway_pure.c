@@ -1,5 +1,6 @@
 /* test_gateway_pure.c: the gateway's pure parts: request bodies into events (the three forms,
- * times, what is refused) and the config file's checks and tokens. */
+ * times, what is refused), the config file's checks and tokens, and the JSON of the webhooks'
+ * delivery state. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "codec.h"
 #include "config.h"
 #include "events.h"
+#include "webhook_state.h"
 
 /* The events of a body, unpacked into zone; their count, or -1 when refused (why in err). */
 static long events_of(const char *body, msgpack_zone *zone, msgpack_object *out, char *err,
@@ -237,6 +239,12 @@ static void test_config(void)
                               "\"webhooks\": [{\"url\": \"ftp://x\"}]}"),
                  "`webhooks[0].url` is \"ftp://x\"") != NULL);
     CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
+                              "\"webhooks\": [{\"url\": \"http://x/\", \"topics\": \"deal.\"}]}"),
+                 "`webhooks[0].secret` is missing") != NULL);
+    CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
+                              "\"webhooks\": [{\"url\": \"http://x/\", \"secret\": \"\"}]}"),
+                 "`webhooks[0].secret` must be a non-empty string") != NULL);
+    CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
                               "\"daemon\": {\"apl\": \"tcp://x:1\"}}"),
                  "`daemon.apl` is not a key") != NULL);
     CHECK(strstr(config_error("{\"tokens\": [{\"token\": \"x\", \"role\": \"reader\"}], "
@@ -252,6 +260,60 @@ static void test_config(void)
     CHECK(strstr(err, "/nonexistent/gw.json: cannot be opened") != NULL);
 }
 
+static const char *public_url(const char *url)
+{
+    static char out[256];
+    gw_webhook_public_url(url, out, sizeof out);
+    return out;
+}
+
+static void test_webhook_state(void)
+{
+    CHECK_STR(public_url("https://hooks.example.com/a/b"), "https://hooks.example.com/a/b");
+    CHECK_STR(public_url("https://user:pw@hooks.example.com:8443/a?token=t#x"),
+              "https://hooks.example.com:8443/a");
+    CHECK_STR(public_url("http://u:p@ss@host/p@th"), "http://host/p@th");
+    CHECK_STR(public_url("http://host?key=k"), "http://host");
+    CHECK_STR(public_url(""), "");
+    char small[8];
+    gw_webhook_public_url("http://example.com/", small, sizeof small);
+    CHECK_STR(small, "http://");
+
+    gw_delivery_state states[2] = {
+        {.url = "http://a:b@x/h?k=1",
+         .delivered = 7,
+         .retries = 3,
+         .failures = 4,
+         .position = 40,
+         .daemon_seq = 45,
+         .failing = true},
+        {.url = "https://y/h", .delivered = 1, .position = 9, .daemon_seq = 0},
+    };
+    const char *topics[2] = {"deal.moved.", ""};
+    json_t *j = gw_webhook_state_json(states, topics, 2);
+    CHECK(j != NULL);
+    json_t *list = json_object_get(j, "webhooks");
+    CHECK_INT(json_array_size(list), 2);
+    json_t *a = json_array_get(list, 0), *b = json_array_get(list, 1);
+    CHECK_STR(json_string_value(json_object_get(a, "url")), "http://x/h");
+    CHECK_STR(json_string_value(json_object_get(a, "topics")), "deal.moved.");
+    CHECK_INT(json_integer_value(json_object_get(a, "delivered")), 7);
+    CHECK_INT(json_integer_value(json_object_get(a, "retries")), 3);
+    CHECK_INT(json_integer_value(json_object_get(a, "failures")), 4);
+    CHECK_INT(json_integer_value(json_object_get(a, "position")), 40);
+    CHECK_INT(json_integer_value(json_object_get(a, "daemon_seq")), 45);
+    CHECK_INT(json_integer_value(json_object_get(a, "lag")), 5);
+    CHECK(json_is_true(json_object_get(a, "failing")));
+    CHECK_STR(json_string_value(json_object_get(b, "topics")), "");
+    CHECK_INT(json_integer_value(json_object_get(b, "lag")), 0); /* the daemon's end not known */
+    CHECK(json_is_false(json_object_get(b, "failing")));
+    json_decref(j);
+
+    j = gw_webhook_state_json(NULL, NULL, 0);
+    CHECK_INT(json_array_size(json_object_get(j, "webhooks")), 0);
+    json_decref(j);
+}
+
 int main(int argc, char **argv)
 {
     static const df_test tests[] = {
@@ -262,6 +324,7 @@ int main(int argc, char **argv)
         {"from_json", test_from_json},
         {"config", test_config},
         {"hooks_compiled", test_hooks_compiled},
+        {"webhook_state", test_webhook_state},
         {NULL, NULL},
     };
     return df_test_main(argc, argv, tests, NULL);

@@ -15,29 +15,12 @@
 static it_daemon D;
 
 static const char *const DEAL_KEYS[] = {
-    "deal",
-    "pipeline",
-    "stage",
-    "status",
-    "stage_since",
-    "days_in_stage",
-    "last_activity",
-    "days_since_activity",
-    "created",
-    "amount",
-    "owner",
-    "name",
-    "product",
-    "close_date",
-    "probability",
-    "activities",
-    "version",
-    "time_in_stage",
-    "stale",
-    "regressions",
-    "reopened",
-    "pushes",
-    NULL,
+    "deal",        "pipeline",      "stage",         "status",
+    "stage_since", "days_in_stage", "last_activity", "days_since_activity",
+    "created",     "amount",        "owner",         "name",
+    "product",     "close_date",    "probability",   "activities",
+    "version",     "time_in_stage", "stale",         "regressions",
+    "reopened",    "pushes",        "source",        NULL,
 };
 
 static bool is_float(const msgpack_object *o)
@@ -191,6 +174,42 @@ static void test_expect(void)
     CHECK_INT(it_len(events), 3);
     for (uint32_t i = 0; i < 3; i++)
         CHECK(it_get(it_at(events, i), "expect") == NULL);
+}
+
+/* `source` is set by stage and update events like owner; list filters on
+ * product and source */
+static void test_source(void)
+{
+    CHECK(it_append(&D,
+                    "{id: src-1, type: stage, deal: src-a, stage: lead, at: %lld, source: web},"
+                    "{id: src-2, type: update, deal: src-a, at: %lld, product: Gadgets},"
+                    "{id: src-3, type: stage, deal: src-b, stage: lead, at: %lld, source: web},"
+                    "{id: src-4, type: update, deal: src-b, at: %lld, source: referral, "
+                    "product: Gadgets}",
+                    T0, T0 + HOUR, T0, T0 + HOUR) > 0);
+    const msgpack_object *deal = deal_at("src-a", T0 + DAY);
+    CHECK_STR(it_str(deal, "source"), "web");
+    CHECK_STR(it_str(deal_at("src-b", T0 + DAY), "source"), "referral");
+    const msgpack_object *r = it_call(&D, "{op: list, product: Gadgets, source: web}");
+    CHECK(it_ok(r));
+    CHECK_INT(it_len(it_get(r, "deals")), 1);
+    CHECK_STR(it_str(it_at(it_get(r, "deals"), 0), "deal"), "src-a");
+    r = it_call(&D, "{op: list, product: Gadgets}");
+    CHECK_INT(it_len(it_get(r, "deals")), 2);
+    r = it_call(&D, "{op: list, source: nowhere}");
+    CHECK_INT(it_len(it_get(r, "deals")), 0);
+    CHECK_ERR(it_call(&D, "{op: list, source: 5}"), "bad_request");
+
+    r = it_call(&D,
+                "{op: append, events: ["
+                "{id: src-x1, type: update, deal: src-a, source: ''},"
+                "{id: src-x2, type: stage, deal: src-a, stage: lead, source: 7},"
+                "{id: src-5, type: update, deal: src-a, source: nil, at: %lld}]}",
+                T0 + 2 * HOUR);
+    const msgpack_object *results = it_get(r, "results");
+    CHECK_RESULT_ERR(it_at(results, 0), "bad_request");
+    CHECK_RESULT_ERR(it_at(results, 1), "bad_request");
+    CHECK(it_is_nil(deal_at("src-a", T0 + DAY), "source"));
 }
 
 static void test_deal_object(void)
@@ -739,8 +758,12 @@ static void check_board_stage(const msgpack_object *entry, const char *stage, in
     CHECK_INT(it_int(entry, "count"), count);
     CHECK_NUM(it_num(entry, "amount"), amount);
     CHECK_NUM(it_num(entry, "weighted"), weighted);
-    CHECK(is_float(it_get(entry, "avg_days_in_stage")));
-    CHECK_NUM(it_num(entry, "avg_days_in_stage"), avg_days);
+    if (avg_days < 0) { /* a closed stage: no days in stage */
+        CHECK(it_is_nil(entry, "avg_days_in_stage"));
+    } else {
+        CHECK(is_float(it_get(entry, "avg_days_in_stage")));
+        CHECK_NUM(it_num(entry, "avg_days_in_stage"), avg_days);
+    }
     CHECK_INT(it_int(entry, "stale"), stale);
 }
 
@@ -767,8 +790,8 @@ static void test_board(void)
     CHECK_INT(it_len(stages), 4);
     check_board_stage(it_at(stages, 0), "s1", 3, 300.5, 75.125, 2.0, 2);
     check_board_stage(it_at(stages, 1), "s2", 1, 1000, 500, 3.0, 0);
-    check_board_stage(it_at(stages, 2), "won", 1, 50, 50, 3.0, 0);
-    check_board_stage(it_at(stages, 3), "lost", 0, 0, 0, 0.0, 0);
+    check_board_stage(it_at(stages, 2), "won", 1, 50, 50, -1, 0);
+    check_board_stage(it_at(stages, 3), "lost", 0, 0, 0, -1, 0);
 
     /* a deal leaves s1: the board follows */
     CHECK(it_append(&D, "{id: b1-won, type: stage, deal: b1, stage: won, at: %lld}", T0 + 2 * DAY) >
@@ -776,7 +799,7 @@ static void test_board(void)
     r = it_call(&D, "{op: board, pipeline: brd, now: %lld}", T0 + 3 * DAY);
     stages = it_get(r, "stages");
     check_board_stage(it_at(stages, 0), "s1", 2, 200.5, 50.125, 1.5, 1);
-    check_board_stage(it_at(stages, 2), "won", 2, 150, 150, 2.0, 0);
+    check_board_stage(it_at(stages, 2), "won", 2, 150, 150, -1, 0);
 
     /* the default pipeline, in its order */
     r = it_call(&D, "{op: board, now: %lld}", T0 + 3 * DAY);
@@ -1142,6 +1165,7 @@ static const df_test tests[] = {
     {"append_results", test_append_results},
     {"expect", test_expect},
     {"deal_object", test_deal_object},
+    {"source", test_source},
     {"late_events", test_late_events},
     {"pipelines_and_stale", test_pipelines_and_stale},
     {"history", test_history},

@@ -1,7 +1,9 @@
 /* test_figures.c: `metrics` and `board` over a generated pipeline of a few
  * hundred deals whose events arrive shuffled (many late), against figures
  * the test computes a second way: each deal folded on its own, then every
- * figure taken from the contract's definitions, deal by deal. */
+ * figure taken from the contract's definitions, deal by deal; where a deal
+ * was lost from and why, and when it was created, are taken from its events
+ * on their own. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,13 @@ static it_daemon D;
 static df_pipelines pipelines;
 static const char *const STAGES[NSTAGES] = {"s0", "s1", "s2", "s3", "won", "lost"};
 static const char *const OWNERS[NOWNERS] = {"o1", "o2", "o3"};
+static const char *const PRODUCTS[2] = {"p1", "p2"};
+static const char *const SOURCES[2] = {"web", "ref"};
+#define NREASONS 3 /* the last one is sent empty: unspecified */
+static const char *const REASONS[NREASONS] = {"price", "timing", ""};
+/* A scope of the figures: an owner 0..2, a product 10 + k, a source 20 + k. */
+#define PRODUCT_SCOPE 10
+#define SOURCE_SCOPE  20
 
 typedef struct gen_event {
     int deal;
@@ -32,7 +41,10 @@ typedef struct gen_event {
     int amount_kind; /* 0 none, 1 int, 2 float */
     int64_t amount_int;
     double amount_float;
-    int owner; /* -1: not set */
+    int owner;   /* -1: not set */
+    int product; /* update events; -1: not set */
+    int source;  /* -1: not set */
+    int reason;  /* stage events; -1: none */
     uint64_t seq;
     char id[32];
     char deal_id[16];
@@ -41,6 +53,10 @@ typedef struct gen_event {
 static gen_event events[NDEALS * MAXEV];
 static size_t nevents;
 static df_deal deals[NDEALS];
+/* taken from each deal's events by the contract's words, not the fold's */
+static int lost_from_of[NDEALS]; /* the last open stage before its current one, or -1 */
+static int reason_of[NDEALS];    /* the reason of its current stage's visit */
+static int64_t created_of[NDEALS];
 static uint32_t random_state = 20261123;
 
 static uint32_t next_random(uint32_t below)
@@ -91,7 +107,13 @@ static void generate(void)
             e->type = i == 0 || r < 5 ? DF_EV_STAGE : r < 8 ? DF_EV_ACTIVITY : DF_EV_UPDATE;
             e->stage = (int)next_random(NSTAGES);
             e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) + (int64_t)next_random(1000);
-            e->owner = -1;
+            e->owner = e->product = e->source = e->reason = -1;
+            if (e->type == DF_EV_STAGE && next_random(2) == 0)
+                e->reason = (int)next_random(NREASONS);
+            if (e->type == DF_EV_UPDATE && next_random(3) == 0)
+                e->product = (int)next_random(2);
+            if (e->type != DF_EV_ACTIVITY && next_random(4) == 0)
+                e->source = (int)next_random(2);
             if (e->type != DF_EV_ACTIVITY) {
                 uint32_t a = next_random(4);
                 e->amount_kind = a == 0 ? 0 : a == 3 ? 2 : 1;
@@ -122,6 +144,12 @@ static void add_event_text(it_buf *t, const gen_event *e)
         if (e->owner >= 0)
             it_buf_add(t, ", owner: %s", OWNERS[e->owner]);
     }
+    if (e->product >= 0)
+        it_buf_add(t, ", product: %s", PRODUCTS[e->product]);
+    if (e->source >= 0)
+        it_buf_add(t, ", source: %s", SOURCES[e->source]);
+    if (e->reason >= 0)
+        it_buf_add(t, ", reason: '%s'", REASONS[e->reason]);
     it_buf_add(t, "}");
 }
 
@@ -193,6 +221,16 @@ static df_event to_event(const gen_event *e)
             ev.owner = (df_str){OWNERS[e->owner], 2};
         }
     }
+    if (e->product >= 0) {
+        ev.product_set = DF_SET;
+        ev.product = (df_str){PRODUCTS[e->product], 2};
+    }
+    if (e->source >= 0) {
+        ev.source_set = DF_SET;
+        ev.source = (df_str){SOURCES[e->source], 3};
+    }
+    if (e->reason >= 0)
+        ev.reason = (df_str){REASONS[e->reason], (uint32_t)strlen(REASONS[e->reason])};
     return ev;
 }
 
@@ -209,6 +247,35 @@ static void fold_deals(void)
         df_deal_init(&deals[d], mine[0].deal.ptr, mine[0].deal.len);
         for (size_t i = 0; i < n; i++)
             df_fold_apply(&deals[d], &mine[i], &pipelines);
+        /* walk the moves: a stage event naming the current stage is no move,
+         * but its reason, when it gives one, is the visit's */
+        int current = -1, last_open = -1, reason = NREASONS - 1;
+        created_of[d] = mine[0].at;
+        for (size_t i = 0; i < n; i++) {
+            created_of[d] = mine[i].at < created_of[d] ? mine[i].at : created_of[d];
+            if (mine[i].type != DF_EV_STAGE)
+                continue;
+            int to = -1, given = NREASONS - 1;
+            for (int k = 0; k < NSTAGES; k++)
+                if (mine[i].stage.len == strlen(STAGES[k]) &&
+                    memcmp(mine[i].stage.ptr, STAGES[k], mine[i].stage.len) == 0)
+                    to = k;
+            for (int k = 0; k < NREASONS - 1; k++)
+                if (mine[i].reason.len == strlen(REASONS[k]) &&
+                    memcmp(mine[i].reason.ptr, REASONS[k], mine[i].reason.len) == 0)
+                    given = k;
+            if (to == current) {
+                if (given != NREASONS - 1)
+                    reason = given;
+                continue;
+            }
+            if (current >= 0 && current < 4) /* s0..s3 are open */
+                last_open = current;
+            current = to;
+            reason = given;
+        }
+        lost_from_of[d] = last_open;
+        reason_of[d] = reason;
     }
 }
 
@@ -218,6 +285,8 @@ typedef struct expected {
     double days_sum[NSTAGES];
     uint64_t days_count[NSTAGES];
     double conversion[NSTAGES];
+    uint64_t created, lost_from[NSTAGES], reasons[NREASONS];
+    double won_amount, lost_amount;
 } expected;
 
 static int stage_index(const df_name *n)
@@ -257,8 +326,18 @@ static void compute(expected *x, int owner, bool has_from, int64_t from, bool ha
     memset(x, 0, sizeof(*x));
     for (int i = 0; i < NDEALS; i++) {
         const df_deal *d = &deals[i];
-        if (owner >= 0 && !(d->has_owner && df_name_eq(&d->owner, OWNERS[owner], 2)))
+        if (owner >= 0 && owner < PRODUCT_SCOPE &&
+            !(d->has_owner && df_name_eq(&d->owner, OWNERS[owner], 2)))
             continue;
+        if (owner >= PRODUCT_SCOPE && owner < SOURCE_SCOPE &&
+            !(d->has_product && d->product.len == 2 &&
+              memcmp(d->product.s, PRODUCTS[owner - PRODUCT_SCOPE], 2) == 0))
+            continue;
+        if (owner >= SOURCE_SCOPE &&
+            !(d->has_source && df_name_eq(&d->source, SOURCES[owner - SOURCE_SCOPE], 3)))
+            continue;
+        if ((!has_from || created_of[i] >= from) && (!has_to || created_of[i] < to))
+            x->created++;
         df_deal_view_at(d, NOW, &pipelines, &view);
         double amount = df_num_value(d->amount);
         if (d->amount.kind == DF_NUM_NONE)
@@ -274,6 +353,10 @@ static void compute(expected *x, int owner, bool has_from, int64_t from, bool ha
             cycle += (double)(d->stage_since - d->created) / DAY;
         } else if (in_window) {
             x->lost++;
+            x->lost_amount += amount;
+            if (lost_from_of[i] >= 0)
+                x->lost_from[lost_from_of[i]]++;
+            x->reasons[reason_of[i]]++;
         }
         for (int s = 0; s < view.nstage_times; s++) {
             int k = stage_index(&view.stage_times[s].stage);
@@ -283,6 +366,7 @@ static void compute(expected *x, int owner, bool has_from, int64_t from, bool ha
         for (int s = 0; s < NSTAGES; s++)
             reached_count[s] += reached(d, s);
     }
+    x->won_amount = won_amount;
     x->win_rate = x->won + x->lost ? (double)x->won / (double)(x->won + x->lost) : NAN;
     x->avg_cycle_days = x->won ? cycle / (double)x->won : NAN;
     x->velocity = NAN;
@@ -307,7 +391,11 @@ static void check_metrics(int owner, bool has_from, int64_t from, bool has_to, i
     compute(&x, owner, has_from, from, has_to, to);
     it_buf t = {0};
     it_buf_add(&t, "{op: metrics, pipeline: gen, now: %lld", (long long)NOW);
-    if (owner >= 0)
+    if (owner >= SOURCE_SCOPE)
+        it_buf_add(&t, ", source: %s", SOURCES[owner - SOURCE_SCOPE]);
+    else if (owner >= PRODUCT_SCOPE)
+        it_buf_add(&t, ", product: %s", PRODUCTS[owner - PRODUCT_SCOPE]);
+    else if (owner >= 0)
         it_buf_add(&t, ", owner: %s", OWNERS[owner]);
     if (has_from)
         it_buf_add(&t, ", from: %lld", (long long)from);
@@ -326,6 +414,25 @@ static void check_metrics(int owner, bool has_from, int64_t from, bool has_to, i
     CHECK(close_to(it_num(m, "open_amount"), x.open_amount));
     CHECK(close_to(it_num(m, "weighted"), x.weighted));
     CHECK(close_to(it_num(m, "velocity"), x.velocity));
+    CHECK_INT(it_int(m, "created"), x.created);
+    CHECK(close_to(it_num(m, "won_amount"), x.won_amount));
+    CHECK(close_to(it_num(m, "lost_amount"), x.lost_amount));
+    CHECK(close_to(it_num(m, "avg_won_amount"), x.won ? x.won_amount / (double)x.won : NAN));
+    const msgpack_object *lost_from = it_get(m, "lost_from");
+    CHECK_INT(it_len(lost_from), 4); /* the open stages */
+    for (int s = 0; s < 4; s++)
+        CHECK_INT(it_int(lost_from, STAGES[s]), x.lost_from[s]);
+    const msgpack_object *reasons = it_get(m, "loss_reasons");
+    uint32_t nreasons = 0;
+    for (int r = 0; r < NREASONS; r++) {
+        const char *name = r == NREASONS - 1 ? "unspecified" : REASONS[r];
+        nreasons += x.reasons[r] > 0;
+        if (x.reasons[r] == 0)
+            CHECK(it_get(reasons, name) == NULL);
+        else
+            CHECK_INT(it_int(reasons, name), x.reasons[r]);
+    }
+    CHECK_INT(it_len(reasons), nreasons);
     const msgpack_object *days = it_get(m, "avg_days_in_stage");
     for (int s = 0; s < NSTAGES; s++) {
         if (x.days_count[s] == 0)
@@ -373,7 +480,10 @@ static void check_board(void)
         CHECK_INT(it_int(e, "count"), count);
         CHECK(close_to(it_num(e, "amount"), amount));
         CHECK(close_to(it_num(e, "weighted"), amount * probability[s] / 100.0));
-        CHECK(close_to(it_num(e, "avg_days_in_stage"), count ? days / (double)count : 0));
+        if (s < 4) /* open stages; won and lost have no days in stage */
+            CHECK(close_to(it_num(e, "avg_days_in_stage"), count ? days / (double)count : 0));
+        else
+            CHECK(it_is_nil(e, "avg_days_in_stage"));
         CHECK_INT(it_int(e, "stale"), stale);
     }
 }
@@ -383,7 +493,9 @@ static void check_all(void)
     int64_t windows[][2] = {{T0 + 10 * DAY, T0 + 40 * DAY},
                             {T0 + 20 * DAY + DAY / 3, T0 + 33 * DAY + 7},
                             {T0 + 59 * DAY, T0 + 59 * DAY + 1}};
-    for (int owner = -1; owner < NOWNERS; owner++) {
+    int scopes[] = {-1, 0, 1, 2, PRODUCT_SCOPE, PRODUCT_SCOPE + 1, SOURCE_SCOPE, SOURCE_SCOPE + 1};
+    for (size_t k = 0; k < sizeof scopes / sizeof scopes[0]; k++) {
+        int owner = scopes[k];
         check_metrics(owner, false, 0, false, 0);
         for (int w = 0; w < 3; w++)
             check_metrics(owner, true, windows[w][0], true, windows[w][1]);

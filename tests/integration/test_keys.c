@@ -381,9 +381,10 @@ static void test_reload(void)
     zmq_msg_recv(&msg, open, 0);
     zmq_msg_recv(&msg, open, 0);
 
-    /* the reader goes, the stranger comes */
+    /* the reader goes, the stranger comes, as an admin under the reader's
+     * old name: the reader's open connection gains nothing by the name */
     char text[512];
-    snprintf(text, sizeof(text), "producer %s prod-1\nadmin %s boss\nreader %s newcomer\n",
+    snprintf(text, sizeof(text), "producer %s prod-1\nadmin %s boss\nadmin %s dash\n",
              producer.pub, admin.pub, stranger.pub);
     write_file(clients_path, text, 0644);
     CHECK_INT(kill(d.pid, SIGHUP), 0);

@@ -2,6 +2,7 @@
  * dozen deals with late events, a regression, a reopened deal, deals in a
  * removed stage, two owners and time windows. */
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "check.h"
@@ -112,13 +113,43 @@ static void check_conversion(const msgpack_object *conversion, uint32_t i, const
         CHECK_NUM(it_num(c, "rate"), rate);
 }
 
+/* A map of exactly these keys and counts: name, count, ..., NULL. */
+static void check_counts(const msgpack_object *map, ...)
+{
+    va_list ap;
+    uint32_t n = 0;
+    va_start(ap, map);
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL; n++) {
+        int count = va_arg(ap, int);
+        CHECK(it_get(map, key) != NULL);
+        CHECK_INT(it_int(map, key), count);
+    }
+    va_end(ap);
+    CHECK_INT(it_len(map), n);
+}
+
 static void test_all_deals(void)
 {
     const msgpack_object *m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld}", NOW);
     CHECK(it_ok(m));
-    static const char *const keys[] = {
-        "ok",         "won",  "lost",        "win_rate", "avg_cycle_days", "avg_days_in_stage",
-        "conversion", "open", "open_amount", "weighted", "velocity",       NULL};
+    static const char *const keys[] = {"ok",
+                                       "won",
+                                       "lost",
+                                       "win_rate",
+                                       "avg_cycle_days",
+                                       "avg_days_in_stage",
+                                       "conversion",
+                                       "open",
+                                       "open_amount",
+                                       "weighted",
+                                       "velocity",
+                                       "created",
+                                       "won_amount",
+                                       "lost_amount",
+                                       "avg_won_amount",
+                                       "lost_from",
+                                       "loss_reasons",
+                                       NULL};
     CHECK(it_has_keys(m, keys));
     /* won: d1 d3 d7 d10; lost: d2 d9 */
     CHECK_INT(it_int(m, "won"), 4);
@@ -133,6 +164,15 @@ static void test_all_deals(void)
     CHECK_NUM(it_num(m, "weighted"), 160 + 32 + 350 + 5 + 6);
     /* 6 open x mean won 2100.5 / 4 x 4/6 / 5.5 days */
     CHECK_NUM(it_num(m, "velocity"), 6 * (2100.5 / 4) * (4.0 / 6) / 5.5);
+    /* won d1 100, d3 300, d7 1000, d10 700.5; lost d2 200, d9 nil */
+    CHECK_NUM(it_num(m, "won_amount"), 2100.5);
+    CHECK_INT(it_int(m, "lost_amount"), 200);
+    CHECK_NUM(it_num(m, "avg_won_amount"), 2100.5 / 4);
+    CHECK_INT(it_int(m, "created"), 12);
+    /* d2 was lost from demo (its late demo at 2d came before the loss),
+     * removed since; d9 from new, without a reason */
+    check_counts(it_get(m, "lost_from"), "new", 1, "proposal", 0, "demo", 1, NULL);
+    check_counts(it_get(m, "loss_reasons"), "budget", 1, "unspecified", 1, NULL);
 
     const msgpack_object *days = find_key(m, "avg_days_in_stage");
     CHECK_INT(it_len(days), 5);
@@ -171,6 +211,12 @@ static void test_owners(void)
     CHECK_NUM(it_num(m, "velocity"), 2 * 550 * 0.5 / 7.5);
     CHECK_NUM(it_num(find_key(m, "avg_days_in_stage"), "lost"), 35.0 / 2);
     check_conversion(find_key(m, "conversion"), 0, "new", "proposal", 3.0 / 6);
+    CHECK_INT(it_int(m, "won_amount"), 1100);
+    CHECK_INT(it_int(m, "lost_amount"), 200);
+    CHECK_NUM(it_num(m, "avg_won_amount"), 550);
+    CHECK_INT(it_int(m, "created"), 6);
+    check_counts(it_get(m, "lost_from"), "new", 1, "proposal", 0, "demo", 1, NULL);
+    check_counts(it_get(m, "loss_reasons"), "budget", 1, "unspecified", 1, NULL);
 
     /* bo: d3 d4 d6 d8 d10 (d12 has no owner) */
     m = it_call(&D, "{op: metrics, pipeline: sales, owner: bo, now: %lld}", NOW);
@@ -182,6 +228,11 @@ static void test_owners(void)
     CHECK_INT(it_int(m, "open_amount"), 530);
     CHECK_NUM(it_num(m, "weighted"), 197);
     CHECK(it_len(find_key(m, "avg_days_in_stage")) == 4); /* never lost */
+    CHECK_NUM(it_num(m, "won_amount"), 1000.5);
+    CHECK_INT(it_int(m, "lost_amount"), 0);
+    CHECK_INT(it_int(m, "created"), 5);
+    check_counts(it_get(m, "lost_from"), "new", 0, "proposal", 0, NULL);
+    check_counts(it_get(m, "loss_reasons"), NULL);
 
     /* an owner with no deals */
     m = it_call(&D, "{op: metrics, pipeline: sales, owner: nobody, now: %lld}", NOW);
@@ -193,6 +244,9 @@ static void test_owners(void)
     CHECK_INT(it_int(m, "open"), 0);
     CHECK_INT(it_len(find_key(m, "avg_days_in_stage")), 0);
     check_conversion(find_key(m, "conversion"), 0, "new", "proposal", NAN);
+    CHECK(it_is_nil(m, "avg_won_amount"));
+    CHECK_INT(it_int(m, "won_amount"), 0);
+    CHECK_INT(it_int(m, "created"), 0);
 }
 
 static void test_windows(void)
@@ -205,6 +259,12 @@ static void test_windows(void)
     CHECK_INT(it_int(m, "lost"), 1);
     CHECK_NUM(it_num(m, "win_rate"), 0.5);
     CHECK_NUM(it_num(m, "avg_cycle_days"), 5.0);
+    CHECK_INT(it_int(m, "won_amount"), 100);
+    CHECK_INT(it_int(m, "lost_amount"), 200);
+    CHECK_NUM(it_num(m, "avg_won_amount"), 100);
+    CHECK_INT(it_int(m, "created"), 0); /* all before 4d */
+    check_counts(it_get(m, "lost_from"), "new", 0, "proposal", 0, "demo", 1, NULL);
+    check_counts(it_get(m, "loss_reasons"), "budget", 1, NULL);
     /* open figures ignore the window */
     CHECK_INT(it_int(m, "open"), 6);
     CHECK_NUM(it_num(m, "velocity"), 6 * 100.0 * 0.5 / 5.0);
@@ -221,9 +281,23 @@ static void test_windows(void)
                 (long long)(T0 + 2 * DAY));
     CHECK_INT(it_int(m, "won"), 0);
     CHECK_INT(it_int(m, "lost"), 1);
+    check_counts(it_get(m, "lost_from"), "new", 1, "proposal", 0, NULL);
+    check_counts(it_get(m, "loss_reasons"), "unspecified", 1, NULL);
+    CHECK_INT(it_int(m, "created"), 11); /* all but d6, created at 2d */
     m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, to: %lld}", NOW,
                 (long long)(T0 + 2 * DAY + 1));
     CHECK_INT(it_int(m, "won"), 1);
+
+    /* created: d3 at 1d, d6 at 2d; windows that cut days */
+    m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld, to: %lld}", NOW,
+                (long long)(T0 + DAY), (long long)(T0 + 2 * DAY + 1));
+    CHECK_INT(it_int(m, "created"), 2);
+    m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld, to: %lld}", NOW,
+                (long long)(T0 + DAY + 1), (long long)(T0 + 2 * DAY + 1));
+    CHECK_INT(it_int(m, "created"), 1);
+    m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld}", NOW,
+                (long long)(T0 + 2 * DAY));
+    CHECK_INT(it_int(m, "created"), 1);
 
     /* an empty window */
     m = it_call(&D, "{op: metrics, pipeline: sales, now: %lld, from: %lld, to: %lld}", NOW,
@@ -241,7 +315,10 @@ static void check_stage(const msgpack_object *entry, const char *stage_name, int
     CHECK_INT(it_int(entry, "count"), count);
     CHECK_NUM(it_num(entry, "amount"), amount);
     CHECK_NUM(it_num(entry, "weighted"), weighted);
-    CHECK_NUM(it_num(entry, "avg_days_in_stage"), avg_days);
+    if (isnan(avg_days)) /* a closed stage */
+        CHECK(it_is_nil(entry, "avg_days_in_stage"));
+    else
+        CHECK_NUM(it_num(entry, "avg_days_in_stage"), avg_days);
     CHECK_INT(it_int(entry, "stale"), stale);
     CHECK_INT(it_bool(entry, "removed"), removed);
 }
@@ -254,8 +331,21 @@ static void test_board(void)
     /* new: d6 (since 2d, idle since its call at 4d), d11 (since 0); both past 3 days */
     check_stage(it_at(stages, 0), "new", 2, 110, 11, (18 + 20) / 2.0, 2, false);
     check_stage(it_at(stages, 1), "proposal", 1, 500, 350, 18, 0, false);
-    check_stage(it_at(stages, 2), "won", 4, 2100.5, 2100.5, (15 + 14 + 10 + 18) / 4.0, 0, false);
-    check_stage(it_at(stages, 3), "lost", 2, 200, 0, (16 + 19) / 2.0, 0, false);
+    /* closed stages have no days in stage: (15 + 14 + 10 + 18) / 4 and (16 + 19) / 2
+     * would be days since closing */
+    check_stage(it_at(stages, 2), "won", 4, 2100.5, 2100.5, NAN, 0, false);
+    check_stage(it_at(stages, 3), "lost", 2, 200, 0, NAN, 0, false);
+    /* totals: d12 (no stage) is open with no amount */
+    const msgpack_object *totals = it_get(b, "totals");
+    CHECK_INT(it_int(totals, "count"), 12);
+    CHECK_NUM(it_num(totals, "amount"), 110 + 500 + 2100.5 + 200 + 480);
+    CHECK_NUM(it_num(totals, "weighted"), 11 + 350 + 2100.5 + 192);
+    CHECK_INT(it_int(totals, "open"), 6);
+    CHECK_INT(it_int(totals, "open_amount"), 110 + 500 + 480);
+    CHECK_INT(it_int(totals, "won"), 4);
+    CHECK_NUM(it_num(totals, "won_amount"), 2100.5);
+    CHECK_INT(it_int(totals, "lost"), 2);
+    CHECK_INT(it_int(totals, "lost_amount"), 200);
     /* demo, gone from the pipeline: d4 (since 3d), d8 (since 1d), at 40% */
     check_stage(it_at(stages, 4), "demo", 2, 480, 192, (17 + 19) / 2.0, 0, true);
 
@@ -321,6 +411,122 @@ static void test_late_event_changes_figures(void)
     CHECK_INT(it_int(m, "open"), 5);
 }
 
+/* Losses in a pipeline of their own: a lost deal reopened and lost again, a
+ * late stage before a loss, a regression, a loss with no open stage before
+ * it, a stage removed after deals were lost from it; and the product and
+ * source scopes. */
+static void define_loss(bool with_b)
+{
+    CHECK(it_append(&D,
+                    "{id: 'loss-v%d', type: pipeline, pipeline: loss, stages: ["
+                    "{name: a, probability: 10},%s"
+                    "{name: won, probability: 100, outcome: won},"
+                    "{name: lost, probability: 0, outcome: lost},"
+                    "{name: dead, probability: 0, outcome: lost}]}",
+                    with_b ? 1 : 2, with_b ? "{name: b, probability: 50}," : "") > 0);
+}
+
+static const msgpack_object *loss_metrics(const char *extra, double from_days, double to_days)
+{
+    return it_call(&D, "{op: metrics, pipeline: loss, now: %lld, from: %lld, to: %lld%s%s}", NOW,
+                   (long long)(T0 + (int64_t)(from_days * DAY)),
+                   (long long)(T0 + (int64_t)(to_days * DAY)), extra ? ", " : "",
+                   extra ? extra : "");
+}
+
+static void test_losses(void)
+{
+    define_loss(true);
+    /* L1 10 (p1, web): a 0, b 1d, lost 2d (price), reopened b 3d, lost 4d (timing) */
+    stage("l1", "a", 0, "pipeline: loss, amount: 10");
+    CHECK(it_append(&D, "{id: l1-u, type: update, deal: l1, product: p1, source: web, at: %lld}",
+                    (long long)T0) > 0);
+    stage("l1", "b", 1, NULL);
+    stage("l1", "lost", 2, "reason: price");
+    stage("l1", "b", 3, NULL);
+    stage("l1", "lost", 4, "reason: timing");
+    /* L2 20 (p1, web): a 0, lost 1d (price); b at 0.5d arrives late */
+    stage("l2", "a", 0, "pipeline: loss, amount: 20, source: web");
+    CHECK(it_append(&D, "{id: l2-u, type: update, deal: l2, product: p1, at: %lld}",
+                    (long long)T0) > 0);
+    stage("l2", "lost", 1, "reason: price");
+    stage("l2", "b", 0.5, NULL);
+    /* L3 30: a 0, dead 2.5d, no reason */
+    stage("l3", "a", 0, "pipeline: loss, amount: 30");
+    stage("l3", "dead", 2.5, NULL);
+    /* L4 40: a 0, b 1d, a 1.5d (a regression), lost 3d with an empty reason */
+    stage("l4", "a", 0, "pipeline: loss, amount: 40");
+    stage("l4", "b", 1, NULL);
+    stage("l4", "a", 1.5, NULL);
+    stage("l4", "lost", 3, "reason: ''");
+    /* L5 50: created lost at 2d (price), from no open stage */
+    stage("l5", "lost", 2, "pipeline: loss, amount: 50, reason: price");
+
+    const msgpack_object *m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld}", NOW);
+    CHECK_INT(it_int(m, "lost"), 5);
+    CHECK_INT(it_int(m, "lost_amount"), 150);
+    CHECK_INT(it_int(m, "won_amount"), 0);
+    CHECK(it_is_nil(m, "avg_won_amount"));
+    CHECK_INT(it_int(m, "created"), 5);
+    check_counts(it_get(m, "lost_from"), "a", 2, "b", 2, NULL);
+    check_counts(it_get(m, "loss_reasons"), "timing", 1, "price", 2, "unspecified", 2, NULL);
+
+    /* windows that cut days: [2d, 3d) holds L5 (2d) and L3 (2.5d) */
+    m = loss_metrics(NULL, 2, 3);
+    CHECK_INT(it_int(m, "lost"), 2);
+    CHECK_INT(it_int(m, "lost_amount"), 80);
+    check_counts(it_get(m, "lost_from"), "a", 1, "b", 0, NULL);
+    check_counts(it_get(m, "loss_reasons"), "price", 1, "unspecified", 1, NULL);
+    CHECK_INT(it_int(m, "created"), 1);
+    /* [2d + 1 ms, 4d + 1 ms): L3, L4, L1 */
+    m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld, from: %lld, to: %lld}", NOW,
+                (long long)(T0 + 2 * DAY + 1), (long long)(T0 + 4 * DAY + 1));
+    check_counts(it_get(m, "lost_from"), "a", 2, "b", 1, NULL);
+    check_counts(it_get(m, "loss_reasons"), "unspecified", 2, "timing", 1, NULL);
+    CHECK_INT(it_int(m, "created"), 0);
+
+    /* the product and source scopes: L1 and L2 */
+    m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld, product: p1}", NOW);
+    CHECK_INT(it_int(m, "lost"), 2);
+    CHECK_INT(it_int(m, "lost_amount"), 30);
+    CHECK_INT(it_int(m, "created"), 2);
+    check_counts(it_get(m, "lost_from"), "a", 0, "b", 2, NULL);
+    check_counts(it_get(m, "loss_reasons"), "timing", 1, "price", 1, NULL);
+    CHECK(it_equal(it_call(&D, "{op: metrics, pipeline: loss, now: %lld, source: web}", NOW), m));
+    m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld, source: none}", NOW);
+    CHECK_INT(it_int(m, "lost"), 0);
+    CHECK_ERR(it_call(&D, "{op: metrics, pipeline: loss, owner: al, product: p1}"), "bad_request");
+    CHECK_ERR(it_call(&D, "{op: board, pipeline: loss, source: web, product: p1}"), "bad_request");
+    CHECK_ERR(it_call(&D, "{op: metrics, pipeline: loss, product: 5}"), "bad_request");
+
+    const msgpack_object *b =
+        it_call(&D, "{op: board, pipeline: loss, now: %lld, product: p1}", NOW);
+    CHECK(it_ok(b));
+    const msgpack_object *totals = it_get(b, "totals");
+    CHECK_INT(it_int(totals, "lost"), 2);
+    CHECK_INT(it_int(totals, "lost_amount"), 30);
+    CHECK_INT(it_int(totals, "open"), 0);
+    CHECK(it_is_nil(it_at(it_get(b, "stages"), 0), "stale")); /* kept for every deal only */
+    b = it_call(&D, "{op: board, pipeline: loss, now: %lld}", NOW);
+    totals = it_get(b, "totals");
+    CHECK_INT(it_int(totals, "count"), 5);
+    CHECK_INT(it_int(totals, "lost_amount"), 150);
+    CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "stale"), 0);
+
+    /* b removed: deals lost from it still count there */
+    define_loss(false);
+    m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld}", NOW);
+    check_counts(it_get(m, "lost_from"), "a", 2, "b", 2, NULL);
+    CHECK_INT(it_int(m, "lost"), 5);
+
+    /* L1 reopened once more: no longer lost, nor counted where it was lost from */
+    stage("l1", "a", 5, NULL);
+    m = it_call(&D, "{op: metrics, pipeline: loss, now: %lld}", NOW);
+    check_counts(it_get(m, "lost_from"), "a", 2, "b", 1, NULL);
+    check_counts(it_get(m, "loss_reasons"), "price", 2, "unspecified", 2, NULL);
+    CHECK_INT(it_int(m, "lost_amount"), 140);
+}
+
 static bool start_daemon(void)
 {
     if (!it_setup(&D, NULL))
@@ -351,6 +557,7 @@ static const df_test tests[] = {
     {"deal_counters", test_deal_counters},
     {"after_restart", test_after_restart},
     {"late_event_changes_figures", test_late_event_changes_figures},
+    {"losses", test_losses},
     {NULL, NULL},
 };
 

@@ -476,11 +476,105 @@ static void test_sums_never_wrap(void)
     CHECK(df_sums_zero(&many));
 }
 
+static int collect_delta(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
+{
+    (void)ctx;
+    add_row(NULL, key, len, delta);
+    return 0;
+}
+
+/* The rows of created and lost deals, in every scope; they hold a count only. */
+static void test_loss_rows(void)
+{
+    df_deal d;
+    const char *stages[] = {"lead", "meeting", "lost"};
+    double days[] = {0, 1, 2.5};
+    make_deal(&d, "l", "al", 70, stages, days, 3);
+    d.has_reason = true;
+    df_name_set(&d.reason, "price", 5);
+    d.has_source = true;
+    df_name_set(&d.source, "web", 3);
+    d.has_product = true;
+    memcpy(d.product.s, "p1", 2);
+    d.product.len = 2;
+    nrows = 0;
+    df_deal_contribute(&d, +1, add_row, NULL);
+    int created = 0, lost = 0, scopes[4] = {0};
+    const char scope_names[4] = {'A', 'O', 'P', 'S'};
+    for (size_t i = 0; i < nrows; i++) {
+        const row *r = &rows[i];
+        size_t at = strlen("default") + 1;
+        for (int k = 0; k < 4; k++)
+            scopes[k] += r->key[at] == scope_names[k];
+        at = r->key[at] == 'A' ? at + 1 : at + 1 + strlen((const char *)r->key + at + 1) + 1;
+        uint8_t kind = r->key[at];
+        bool counted = kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G';
+        CHECK(df_agg_count_only(r->key, r->len) == counted);
+        if (!counted)
+            continue;
+        CHECK_INT(r->sums.count, 1);
+        if (kind == 'M')
+            CHECK_INT(df_get_sortable(r->key + at + 1), d.created);
+        if (kind == 'G') {
+            CHECK_INT(df_get_sortable(r->key + at + 1), d.stage_since);
+            CHECK(r->len == at + 9 + strlen("meeting") + 1 + strlen("price") + 1);
+            CHECK(memcmp(r->key + at + 9, "meeting\0price\0", 14) == 0);
+        }
+        created += kind == 'N' || kind == 'M';
+        lost += kind == 'F' || kind == 'G';
+    }
+    CHECK_INT(created, 2 * 4);
+    CHECK_INT(lost, 2 * 4);
+    /* the same rows in each scope, and the I row in scope A only */
+    CHECK(scopes[1] > 0 && scopes[0] == scopes[1] + 1 && scopes[2] == scopes[1] &&
+          scopes[3] == scopes[1]);
+
+    /* read back: the day rows of the window's whole days */
+    df_figures_init(&figures, df_pipelines_find(&pipelines, "default", 7), T0 + 10 * DAY);
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    size_t plen = df_agg_prefix(prefix, str("default"), NULL);
+    for (size_t i = 0; i < nrows; i++) {
+        const row *r = &rows[i];
+        if (memcmp(r->key, prefix, plen) == 0 && (r->key[plen] == 'N' || r->key[plen] == 'F'))
+            CHECK(df_figures_add_windowed(&figures, r->key + plen, r->len - plen, &r->sums));
+    }
+    CHECK_INT(figures.created, 1);
+    CHECK_INT(df_figures_stage(&figures, "meeting", 7)->lost_from, 1);
+    CHECK_INT(figures.nreasons, 1);
+    CHECK(df_name_eq(&figures.reasons[0].reason, "price", 5));
+    CHECK(!df_figures_add_windowed(&figures, (const uint8_t *)"F12345678x", 10, &rows[0].sums));
+
+    /* a product too long for a key has no P scope; another reason moves rows */
+    df_deal other;
+    df_deal_copy(&other, &d);
+    memset(other.product.s, 'x', 200);
+    other.product.len = 200;
+    CHECK(!df_contribution_same_but_idle(&d, &other));
+    nrows = 0;
+    df_deal_contribute(&other, +1, add_row, NULL);
+    for (size_t i = 0; i < nrows; i++)
+        CHECK(rows[i].key[strlen("default") + 1] != 'P');
+    df_deal_copy(&other, &d);
+    df_name_set(&other.reason, "timing", 6);
+    CHECK(!df_contribution_same_but_idle(&d, &other));
+    df_agg_deltas *deltas = df_agg_deltas_new();
+    CHECK(deltas && df_agg_deltas_deal(deltas, &d, &other));
+    nrows = 0;
+    df_agg_deltas_each(deltas, collect_delta, NULL);
+    CHECK_INT(nrows, 4 * 2 * 2); /* F and G, taken and added, in 4 scopes */
+    df_agg_deltas_free(deltas);
+}
+
 static const df_test tests[] = {
-    {"hand_worked", test_hand_worked},         {"same_but_idle", test_same_but_idle},
-    {"stale_spells", test_stale_spells},       {"deltas_move", test_deltas_move},
-    {"deltas_cancel", test_deltas_cancel},     {"row_slots", test_row_slots},
-    {"sums_never_wrap", test_sums_never_wrap}, {NULL, NULL},
+    {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},
+    {"deltas_move", test_deltas_move},
+    {"deltas_cancel", test_deltas_cancel},
+    {"row_slots", test_row_slots},
+    {"sums_never_wrap", test_sums_never_wrap},
+    {"loss_rows", test_loss_rows},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)

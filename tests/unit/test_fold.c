@@ -177,7 +177,10 @@ static bool same_deal(const df_deal *a, const df_deal *b)
            a->close_date == b->close_date && a->activities == b->activities &&
            a->version == b->version && a->last_at == b->last_at && a->last_seq == b->last_seq &&
            a->regressions == b->regressions && a->reopened == b->reopened &&
-           a->pushes == b->pushes &&
+           a->pushes == b->pushes && a->has_source == b->has_source &&
+           same_name(&a->source, &b->source) && a->has_last_open == b->has_last_open &&
+           same_name(&a->last_open, &b->last_open) && a->has_reason == b->has_reason &&
+           same_name(&a->reason, &b->reason) &&
            same_times(a->stage_times, a->nstage_times, b->stage_times, b->nstage_times);
 }
 
@@ -751,6 +754,59 @@ static void replace_default(const df_stage_spec *stages, int count)
     CHECK_INT(df_pipelines_apply(&pipelines, &ev, NULL), 0);
 }
 
+/* source is set by stage and update events like owner; a loss keeps the open
+ * stage before it and its reason */
+static void test_source_and_loss(void)
+{
+    df_deal d;
+    df_event events[6];
+    events[0] = stage_event(1, 1000, "lead");
+    events[0].source_set = DF_SET;
+    events[0].source = str("web");
+    events[1] = stage_event(2, 2000, "meeting");
+    events[2] = update_event(3, 3000);
+    events[2].source_set = DF_SET;
+    events[2].source = str("referral");
+    events[3] = stage_event(4, 4000, "won");
+    events[4] = stage_event(5, 5000, "lost");
+    events[4].reason = str("price");
+    events[5] = stage_event(6, 6000, "lost");
+    events[5].reason = str("budget\0ignored");
+    events[5].reason.len = 14;
+    df_deal_init(&d, "s", 1);
+    for (int i = 0; i < 5; i++)
+        df_fold_apply(&d, &events[i], &pipelines);
+    CHECK(d.has_source && name_is(&d.source, "referral"));
+    CHECK(d.has_last_open && name_is(&d.last_open, "meeting")); /* won is not open */
+    CHECK(d.has_reason && name_is(&d.reason, "price"));
+    df_fold_apply(&d, &events[5], &pipelines); /* the same stage again, another reason */
+    CHECK(d.has_reason && name_is(&d.reason, "budget"));
+    CHECK_INT(d.stage_since, 5000);
+
+    /* a late update older than the source's event leaves it */
+    df_event late = update_event(7, 2500);
+    late.source_set = DF_NIL;
+    CHECK(df_fold_late(&d, &late));
+    CHECK(d.has_source && name_is(&d.source, "referral"));
+    late.at = 7000;
+    late.seq = 8;
+    df_fold_apply(&d, &late, &pipelines);
+    CHECK(!d.has_source && d.source.len == 0);
+
+    /* a move out of the loss forgets its reason; a long reason is cut */
+    df_event reopen = stage_event(9, 8000, "proposal");
+    df_fold_apply(&d, &reopen, &pipelines);
+    CHECK(!d.has_reason);
+    char long_reason[300];
+    memset(long_reason, 'x', sizeof long_reason);
+    memcpy(long_reason + DF_MAX_REASON - 1, "\xc3\xa9", 2); /* é across the limit */
+    df_event loss = stage_event(10, 9000, "lost");
+    loss.reason = (df_str){long_reason, sizeof long_reason};
+    df_fold_apply(&d, &loss, &pipelines);
+    CHECK(d.has_reason && d.reason.len == DF_MAX_REASON - 1);
+    CHECK(name_is(&d.last_open, "proposal"));
+}
+
 static void test_pipeline_replaced(void)
 {
     df_pipelines_init(&pipelines);
@@ -1019,6 +1075,7 @@ static const df_test tests[] = {
     {"staleness", test_staleness},
     {"as_of", test_as_of},
     {"update_nil_clears", test_update_nil_clears},
+    {"source_and_loss", test_source_and_loss},
     {"pipeline_replaced", test_pipeline_replaced},
     {"check_event", test_check_event},
     {"move_to_other_pipeline", test_move_to_other_pipeline},

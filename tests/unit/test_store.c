@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "record.h"
 #include "report.h"
 #include "store.h"
 #include "writer.h"
@@ -123,7 +124,7 @@ static uint64_t stage_count(const char *pipeline, const char *stage)
     const df_pipeline *p = df_pipelines_find(&pl, pipeline, strlen(pipeline));
     CHECK(p != NULL);
     df_figures_init(&figures, p, 0);
-    CHECK(df_report_load(store, txn, p, NULL, &figures, false) == 0);
+    CHECK(df_report_load(store, txn, p, DF_SCOPE_ALL, (df_str){NULL, 0}, &figures, false) == 0);
     df_store_read_end(store, txn);
     const df_stage_figures *s = df_figures_stage(&figures, stage, strlen(stage));
     return s ? (uint64_t)s->now_in.count : 0;
@@ -310,6 +311,50 @@ static void remove_store(void)
     CHECK(system(cmd) == 0);
 }
 
+/* A deal record keeps source, last open stage and loss reason; a record of
+ * the format before them still reads, as a deal without them. */
+static void test_deal_record_formats(void)
+{
+    df_deal d, back;
+    df_deal_init(&d, "r1", 2);
+    d.has_stage = true;
+    df_name_set(&d.stage, "lost", 4);
+    d.stage_outcome = DF_LOST;
+    d.version = 3;
+    d.has_source = true;
+    df_name_set(&d.source, "web", 3);
+    d.source_pos = (df_pos){1234, 7};
+    d.has_last_open = true;
+    df_name_set(&d.last_open, "meeting", 7);
+    d.has_reason = true;
+    df_name_set(&d.reason, "price", 5);
+    d.nstage_times = 1;
+    df_name_set(&d.stage_times[0].stage, "meeting", 7);
+    d.stage_times[0].ms = 99;
+    uint8_t record[DF_DEAL_RECORD_MAX];
+    size_t len = df_deal_encode(&d, record);
+    df_deal_init(&back, "r1", 2);
+    CHECK_INT(df_deal_decode(record, len, &back), 0);
+    CHECK(back.has_source && df_name_eq(&back.source, "web", 3));
+    CHECK(back.source_pos.at == 1234 && back.source_pos.seq == 7);
+    CHECK(back.has_last_open && df_name_eq(&back.last_open, "meeting", 7));
+    CHECK(back.has_reason && df_name_eq(&back.reason, "price", 5));
+    CHECK(back.nstage_times == 1 && back.stage_times[0].ms == 99);
+
+    /* format 2: the same bytes up to the stage times */
+    size_t extra = 1 + 4 + 16 + 8 + 6;
+    record[0] = 2;
+    df_deal_init(&back, "r1", 2);
+    CHECK_INT(df_deal_decode(record, len - extra, &back), 0);
+    CHECK(!back.has_source && back.source.len == 0 && back.source_pos.at == INT64_MIN);
+    CHECK(!back.has_last_open && !back.has_reason);
+    CHECK(back.nstage_times == 1 && back.version == 3);
+    /* a format-2 record with bytes after it, or a format 3 one cut short, is damaged */
+    CHECK(df_deal_decode(record, len, &back) != 0);
+    record[0] = 3;
+    CHECK(df_deal_decode(record, len - 1, &back) != 0);
+}
+
 static const df_test tests[] = {
     {"append_and_duplicates", test_append_and_duplicates},
     {"expect", test_expect},
@@ -318,6 +363,7 @@ static const df_test tests[] = {
     {"restart", test_restart},
     {"older_derived_format", test_older_derived_format},
     {"newer_format", test_newer_format},
+    {"deal_record_formats", test_deal_record_formats},
     {NULL, NULL},
 };
 
