@@ -488,16 +488,28 @@ static enum MHD_Result get_health(gw_server *s, struct MHD_Connection *conn, req
     return send_answer(s, conn, rq->route, &a);
 }
 
-/* The delivery states of webhooks out, malloc'd (NULL and none without webhooks). */
-static gw_delivery_state *delivery_states(gw_server *s, size_t *n)
+#define PUBLIC_URL_MAX 2048
+
+/* The delivery states of webhooks out (NULL and none without webhooks), their urls without what
+ * may be a secret (user, password, query), in *urls; both malloc'd. */
+static gw_delivery_state *delivery_states(gw_server *s, size_t *n, char **urls)
 {
     *n = 0;
+    *urls = NULL;
     size_t want = gw_delivery_states(s->delivery, NULL, 0);
     gw_delivery_state *states = want ? calloc(want, sizeof *states) : NULL;
-    if (states) {
-        *n = gw_delivery_states(s->delivery, states, want);
-        if (*n > want)
-            *n = want;
+    *urls = states ? malloc(want * PUBLIC_URL_MAX) : NULL;
+    if (!*urls) {
+        free(states);
+        return NULL;
+    }
+    *n = gw_delivery_states(s->delivery, states, want);
+    if (*n > want)
+        *n = want;
+    for (size_t i = 0; i < *n; i++) {
+        char *url = *urls + i * PUBLIC_URL_MAX;
+        gw_webhook_public_url(states[i].url ? states[i].url : "", url, PUBLIC_URL_MAX);
+        states[i].url = url;
     }
     return states;
 }
@@ -519,12 +531,14 @@ static enum MHD_Result get_prometheus(gw_server *s, struct MHD_Connection *conn,
                 routes[nroutes++] = (gw_route_count){route_names[r], statuses[i], n};
         }
     size_t ndeliveries;
-    gw_delivery_state *deliveries = delivery_states(s, &ndeliveries);
+    char *urls;
+    gw_delivery_state *deliveries = delivery_states(s, &ndeliveries, &urls);
     char *text = NULL;
     size_t len = 0;
     int rc = gw_prometheus_render(up ? stats.data : NULL, up ? stats.len : 0, routes, nroutes,
                                   deliveries, ndeliveries, &text, &len);
     free(deliveries);
+    free(urls);
     df_bytes_free(&stats);
     struct MHD_Response *resp =
         rc == 0 ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;

@@ -437,6 +437,15 @@ static void test_in_seq_order_and_signed(void)
     CHECK_INT(state_int(e, "lag"), 0);
     CHECK(json_is_false(json_object_get(e, "failing")));
     json_decref(e);
+    /* /metrics shows the same, under the url without its credentials or query */
+    http h = request("GET", "/metrics", NULL, NULL);
+    CHECK_INT(h.status, 200);
+    char line[256];
+    snprintf(line, sizeof line, "dealflow_gateway_webhook_deliveries_total{url=\"%s\"} 10\n", url);
+    CHECK(h.text && strstr(h.text, line) != NULL);
+    CHECK(h.text && strstr(h.text, strchr(rx.url, '?')) == NULL);
+    CHECK(h.text && strstr(h.text, "user:pw") == NULL);
+    http_free(&h);
 }
 
 static void test_route_roles(void)
