@@ -185,6 +185,7 @@ int cmd_losses(cli *g, int argc, char **argv);
 typedef struct cli_figures_args {
     const char *pipeline, *owner, *product, *source, *stage, *status;
     const int64_t *now, *from, *to;
+    const char *by;            /* metrics, forecast: week, month or quarter */
     bool stale;                /* list: only stale deals */
     const uint64_t *idle_days; /* list */
 } cli_figures_args;

@@ -1,71 +1,38 @@
-/* figures.c: `dealflow losses`, and the figures requests (board, metrics, list) that filter on
- * product or source, which the library's request structs do not carry. */
+/* figures.c: `dealflow losses`, and the figures requests (board, metrics, forecast,
+ * calibration, list) with every filter, through the library. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-/* Packs {op, pipeline?, owner?, product?, source?, ...}: only the keys given. */
-static void pack_figures(msgpack_sbuffer *sb, const char *op, const cli_figures_args *a)
-{
-    const char *const names[] = {"pipeline", "owner", "product", "source", "stage", "status"};
-    const char *const values[] = {a->pipeline, a->owner, a->product,
-                                  a->source,   a->stage, a->status};
-    const char *const time_names[] = {"now", "from", "to"};
-    const int64_t *const times[] = {a->now, a->from, a->to};
-    size_t n = 1;
-    for (size_t i = 0; i < 6; i++)
-        n += values[i] != NULL;
-    for (size_t i = 0; i < 3; i++)
-        n += times[i] != NULL;
-    n += a->stale + (a->idle_days != NULL);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, op ? n : n - 1);
-    if (op) {
-        msgpack_pack_str_with_body(&pk, "op", 2);
-        msgpack_pack_str_with_body(&pk, op, strlen(op));
-    }
-    for (size_t i = 0; i < 6; i++) {
-        if (!values[i])
-            continue;
-        msgpack_pack_str_with_body(&pk, names[i], strlen(names[i]));
-        msgpack_pack_str_with_body(&pk, values[i], strlen(values[i]));
-    }
-    for (size_t i = 0; i < 3; i++) {
-        if (!times[i])
-            continue;
-        msgpack_pack_str_with_body(&pk, time_names[i], strlen(time_names[i]));
-        msgpack_pack_int64(&pk, *times[i]);
-    }
-    if (a->stale) {
-        msgpack_pack_str_with_body(&pk, "stale", 5);
-        msgpack_pack_true(&pk);
-    }
-    if (a->idle_days) {
-        msgpack_pack_str_with_body(&pk, "idle_days", 9);
-        msgpack_pack_uint64(&pk, *a->idle_days);
-    }
-}
-
 int cli_figures_request(cli *g, const char *op, const cli_figures_args *a, cli_reply *r)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    pack_figures(&sb, op, a);
-    int rc = df_request(cli_client(g), sb.data, sb.size, &r->bytes, &r->err);
-    msgpack_sbuffer_destroy(&sb);
+    df_figures_request q = {.size = sizeof q,
+                            .pipeline = a->pipeline,
+                            .owner = a->owner,
+                            .product = a->product,
+                            .source = a->source,
+                            .now = a->now,
+                            .from = a->from,
+                            .to = a->to,
+                            .by = a->by};
+    int rc = df_get_figures(cli_client(g), op, &q, &r->bytes, &r->err);
     return cli_reply_take(g, op, rc, r);
 }
 
 int cli_list_open(cli *g, const cli_figures_args *a, df_iter **it, df_error *err)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    pack_figures(&sb, NULL, a);
-    int rc = df_list_open(cli_client(g), sb.data, sb.size, it, err);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    df_list_query q = {.size = sizeof q,
+                       .pipeline = a->pipeline,
+                       .stage = a->stage,
+                       .owner = a->owner,
+                       .product = a->product,
+                       .source = a->source,
+                       .status = a->status,
+                       .stale = a->stale,
+                       .idle_days = a->idle_days,
+                       .now = a->now};
+    return df_list_open_query(cli_client(g), &q, it, err);
 }
 
 static const char losses_help[] =
