@@ -123,15 +123,10 @@ static void contribute_open(const df_deal *d, const df_key *prefix, int sign, df
     df_sums s = {.count = 1};
     amounts(&s, d, d->has_stage ? d->stage_probability : 0);
     for (int exact = 0; exact < 2; exact++) {
-        if (exact && !d->has_close_date)
-            break;
         df_key k;
         df_key_copy(&k, prefix);
         k.b[k.len++] = exact ? 'L' : 'K';
-        if (exact)
-            df_key_add_sortable(&k, d->close_date);
-        else
-            df_key_add_sortable(&k, d->has_close_date ? df_day_of(d->close_date) : INT64_MIN);
+        df_key_add_sortable(&k, exact ? d->close_date : df_day_of(d->close_date));
         df_key_add_name(&k, d->stage.s, d->has_stage ? d->stage.len : 0);
         k.b[k.len++] = (uint8_t)(d->has_stage ? d->stage_outcome : DF_OPEN);
         emit(add, ctx, &k, s, sign);
@@ -170,10 +165,10 @@ static void contribute_closed(const df_deal *d, const df_key *prefix, const df_n
 void df_forecast_contribute(const df_deal *d, const df_key *prefix, const df_name *const *visited,
                             int nvisited, int sign, df_row_each add, void *ctx)
 {
-    if (!d->has_stage || d->stage_outcome == DF_OPEN)
-        contribute_open(d, prefix, sign, add, ctx);
-    else
+    if (d->has_stage && d->stage_outcome != DF_OPEN)
         contribute_closed(d, prefix, visited, nvisited, sign, add, ctx);
+    else if (d->has_close_date) /* without one, no row: forecast.h says why */
+        contribute_open(d, prefix, sign, add, ctx);
 }
 
 bool df_forecast_count_only_kind(uint8_t kind)
@@ -201,14 +196,6 @@ static bool parse_open(const uint8_t *key, size_t len, const char **stage, size_
     *stage = (const char *)key + 9;
     *stage_len = (size_t)(nul - (key + 9));
     *outcome = key[len - 1];
-    return true;
-}
-
-bool df_forecast_row_day(const uint8_t *key, size_t len, int64_t *day)
-{
-    if (len < 9)
-        return false;
-    *day = df_get_sortable(key + 1);
     return true;
 }
 
@@ -264,6 +251,84 @@ int df_forecast_period_of(const df_forecast *fc, int64_t t)
             hi = mid;
     }
     return lo < fc->nperiods && fc->periods[lo].start <= t ? lo : -1;
+}
+
+/* Whether deals in a stage (moved there with that outcome) are open as the
+ * pipeline now defines it, and the stage's definition (NULL: removed, or
+ * no stage). */
+static bool open_now(const df_pipeline *p, const char *stage, size_t len, int moved_outcome,
+                     const df_stage_def **def)
+{
+    int index;
+    *def = len ? df_pipeline_stage(p, stage, len, &index) : NULL;
+    if (moved_outcome != DF_OPEN)
+        return false; /* as K and L rows have it */
+    return len == 0 || !*def || (*def)->outcome == DF_OPEN;
+}
+
+static df_sums *no_date_row(df_no_date *nd, const char *stage, size_t len, bool dated)
+{
+    for (int i = 0; i < nd->n; i++)
+        if (df_name_eq(&nd->rows[i].stage, stage, len))
+            return dated ? &nd->rows[i].dated : &nd->rows[i].all;
+    if (nd->n == (int)(sizeof nd->rows / sizeof nd->rows[0]) || len > DF_MAX_NAME)
+        return NULL;
+    memset(&nd->rows[nd->n], 0, sizeof nd->rows[0]);
+    df_name_set(&nd->rows[nd->n].stage, stage, len);
+    nd->n++;
+    return dated ? &nd->rows[nd->n - 1].dated : &nd->rows[nd->n - 1].all;
+}
+
+bool df_no_date_add_current(const df_pipeline *p, df_no_date *nd, const uint8_t *key, size_t len,
+                            const df_sums *s)
+{
+    const df_stage_def *def;
+    if (len < 2 || key[0] != 'C')
+        return false;
+    const uint8_t *nul = memchr(key + 1, 0, len - 1);
+    if (!nul || (size_t)(nul - key) + 10 != len)
+        return false;
+    size_t stage_len = (size_t)(nul - (key + 1));
+    if (!open_now(p, (const char *)key + 1, stage_len, key[stage_len + 2], &def))
+        return true;
+    df_sums *row = no_date_row(nd, (const char *)key + 1, stage_len, false);
+    if (row)
+        df_sums_add(row, s, 1);
+    return true;
+}
+
+bool df_no_date_add_dated(const df_pipeline *p, df_no_date *nd, const uint8_t *key, size_t len,
+                          const df_sums *s)
+{
+    const char *stage;
+    size_t stage_len;
+    int outcome;
+    const df_stage_def *def;
+    if (!parse_open(key, len, &stage, &stage_len, &outcome))
+        return false;
+    if (!open_now(p, stage, stage_len, outcome, &def))
+        return true;
+    df_sums *row = no_date_row(nd, stage, stage_len, true);
+    if (row)
+        df_sums_add(row, s, 1);
+    return true;
+}
+
+void df_no_date_result(const df_pipeline *p, const df_no_date *nd, df_forecast_cell *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < nd->n; i++) {
+        const df_stage_def *def;
+        df_sums rest = nd->rows[i].all;
+        df_sums_add(&rest, &nd->rows[i].dated, -1);
+        open_now(p, nd->rows[i].stage.s, nd->rows[i].stage.len, DF_OPEN, &def);
+        df_sums_add(&out->sums, &rest, 1);
+        if (nd->rows[i].stage.len == 0)
+            continue; /* no stage: weighs nothing */
+        out->weighted +=
+            def ? ((double)rest.amount_int + rest.amount_float) * def->probability / 100.0
+                : ((double)rest.weighted_int + rest.weighted_float) / 100.0;
+    }
 }
 
 /* ---- calibration figures ---- */

@@ -3,8 +3,7 @@
  * the rows behind forecast and calibration, and the figures read back.
  *
  * Rows, under the same pipeline and scope prefix as metrics.h's:
- *   K day stage NUL outcome     open deals by the day of their close_date (the
- *                               day INT64_MIN: no close_date), full sums
+ *   K day stage NUL outcome     open deals by the day of their close_date, full sums
  *   L at stage NUL outcome      the same by the exact close_date
  *   R day outcome stage NUL     closed deals by the day they closed, one row
  *                               per stage they have been in, count only
@@ -14,7 +13,10 @@
  * `outcome` is the stage's outcome when the deal moved there: K and L rows
  * are of deals whose stage was open then (or that have no stage), R and Q
  * rows of deals whose stage was won or lost. Weighted figures apply the
- * probability the stage has when they are read, as the board does. */
+ * probability the stage has when they are read, as the board does. Open
+ * deals without a close_date add no row (most deals have none, and a row
+ * each would be kept for nothing): they are the open deals of the C rows
+ * (metrics.h) less those of every K row. */
 #ifndef DF_FORECAST_H
 #define DF_FORECAST_H
 
@@ -64,6 +66,16 @@ typedef struct df_forecast_cell {
     double weighted;
 } df_forecast_cell;
 
+/* The open deals without a close_date: by stage, those of the C rows and
+ * those of the K rows (or L rows) of every day. */
+typedef struct df_no_date {
+    int n;
+    struct {
+        df_name stage; /* empty: no stage */
+        df_sums all, dated;
+    } rows[2 * DF_MAX_STAGES + 1];
+} df_no_date;
+
 typedef struct df_forecast {
     const df_pipeline *pipeline;
     int nperiods;
@@ -71,20 +83,29 @@ typedef struct df_forecast {
     df_forecast_cell open[DF_MAX_PERIODS]; /* open deals closing in each period */
     df_sums won[DF_MAX_PERIODS];           /* deals won in each period */
     df_forecast_cell overdue, no_date;
+    df_no_date no_date_rows; /* room for computing no_date */
 } df_forecast;
 
 /* Adds a K or L row (key at the kind byte) to cell when its deals are open
  * as the pipeline now defines their stage. Returns false when malformed. */
 bool df_forecast_add_open(const df_pipeline *p, df_forecast_cell *cell, const uint8_t *key,
                           size_t len, const df_sums *s);
-/* The day a K row is of (INT64_MIN: no close_date); false when malformed. */
-bool df_forecast_row_day(const uint8_t *key, size_t len, int64_t *day);
 /* Whether a C row (key at the kind byte) is of won deals as the pipeline
  * now defines their stage: then its stage, outcome when moved and day. */
 bool df_forecast_won_row(const df_pipeline *p, const uint8_t *key, size_t len, size_t *head_len,
                          int *moved_outcome, int64_t *day);
 /* The period whose window holds t, or -1. */
 int df_forecast_period_of(const df_forecast *fc, int64_t t);
+
+/* Adds a C row, or a K or L row (keys at the kind byte), of deals open as the
+ * pipeline now defines their stage and open when they moved there. Return
+ * false when malformed. */
+bool df_no_date_add_current(const df_pipeline *p, df_no_date *nd, const uint8_t *key, size_t len,
+                            const df_sums *s);
+bool df_no_date_add_dated(const df_pipeline *p, df_no_date *nd, const uint8_t *key, size_t len,
+                          const df_sums *s);
+/* The open deals of the C rows less the dated ones, weighted as K rows are. */
+void df_no_date_result(const df_pipeline *p, const df_no_date *nd, df_forecast_cell *out);
 
 /* ---- calibration figures ---- */
 

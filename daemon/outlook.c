@@ -84,17 +84,18 @@ static void reader_init(reader *r, df_store *st, MDB_txn *txn, const df_pipeline
 
 typedef struct open_sum {
     const df_pipeline *pipeline;
-    df_forecast_cell *cell;
-    bool dated; /* leave out the rows of deals without a close_date */
+    df_forecast_cell *cell; /* NULL: none */
+    df_no_date *dated;      /* NULL: none */
 } open_sum;
 
 static int add_open(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
 {
     open_sum *o = ctx;
-    int64_t day;
-    if (o->dated && key[0] == 'K' && df_forecast_row_day(key, len, &day) && day == INT64_MIN)
-        return 0;
-    df_forecast_add_open(o->pipeline, o->cell, key, len, s); /* damaged rows are left out */
+    /* damaged rows are left out */
+    if (o->cell)
+        df_forecast_add_open(o->pipeline, o->cell, key, len, s);
+    if (o->dated)
+        df_no_date_add_dated(o->pipeline, o->dated, key, len, s);
     return 0;
 }
 
@@ -121,6 +122,9 @@ static int add_won_entry(void *ctx, const uint8_t *key, size_t len, const df_sum
 static int add_won(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
 {
     won_sum *w = ctx;
+    df_no_date_add_current(w->fc->pipeline, &w->fc->no_date_rows, key, len, s);
+    if (w->fc->nperiods == 0)
+        return 0;
     size_t head_len;
     int moved_outcome;
     int64_t day;
@@ -167,28 +171,35 @@ int df_forecast_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str valu
     if (scope != DF_SCOPE_ALL && value.len > DF_MAX_NAME)
         return 0; /* no deal has such an owner or source */
     reader_init(&r, st, txn, fc->pipeline, scope, value);
-    open_sum o = {.pipeline = fc->pipeline, .dated = true};
+    open_sum o = {.pipeline = fc->pipeline};
     r.each = add_open;
     r.ctx = &o;
     for (int i = 0; i < fc->nperiods && rc == 0; i++) {
         o.cell = &fc->open[i];
         rc = scan_window(&r, 'K', 'L', true, fc->periods[i].start, true, fc->periods[i].end);
     }
+    /* every dated open deal: the overdue ones, then the others */
+    fc->no_date_rows.n = 0;
     o.cell = &fc->overdue;
+    o.dated = &fc->no_date_rows;
     if (rc == 0)
         rc = scan_window(&r, 'K', 'L', false, 0, true, now);
-    o.cell = &fc->no_date;
-    o.dated = false;
+    o.cell = NULL;
     if (rc == 0)
-        rc = scan_between(&r, 'K', true, INT64_MIN, true, INT64_MIN + 1);
-    if (rc != 0 || fc->nperiods == 0)
+        rc = scan_window(&r, 'K', 'L', true, now, false, 0);
+    if (rc != 0)
         return rc;
 
-    won_sum w = {
-        .r = &r, .fc = fc, .from = fc->periods[0].start, .to = fc->periods[fc->nperiods - 1].end};
+    won_sum w = {.r = &r, .fc = fc};
+    if (fc->nperiods > 0) {
+        w.from = fc->periods[0].start;
+        w.to = fc->periods[fc->nperiods - 1].end;
+    }
     r.each = add_won;
     r.ctx = &w;
     rc = scan_between(&r, 'C', false, 0, false, 0);
+    if (rc == 0 && w.rc == 0)
+        df_no_date_result(fc->pipeline, &fc->no_date_rows, &fc->no_date);
     return rc ? rc : w.rc;
 }
 
