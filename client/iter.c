@@ -67,6 +67,23 @@ int df_list_open(df_client *c, const void *filters, size_t len, df_iter **out, d
     return 0;
 }
 
+/* df_list_open with the filters built, which it frees. */
+static int open_with(df_client *c, df__request *filters, df_iter **out, df_error *err)
+{
+    const char *map;
+    size_t len;
+    int rc;
+    if (df__request_finish(filters, &map, &len)) {
+        rc = df_list_open(c, map, len, out, err);
+    } else {
+        if (out != NULL)
+            *out = NULL;
+        rc = df_fail(err, DF_EINTERNAL, "out of memory for the list filters");
+    }
+    df__request_free(filters);
+    return rc;
+}
+
 int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, df_error *err)
 {
     static const df_list_filters every_deal;
@@ -83,18 +100,35 @@ int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out, 
     if (f->idle_days != NULL)
         df__request_uint(&filters, "idle_days", *f->idle_days);
     df__request_time(&filters, "now", f->now);
-    const char *map;
-    size_t len;
-    int rc;
-    if (df__request_finish(&filters, &map, &len)) {
-        rc = df_list_open(c, map, len, out, err);
-    } else {
+    return open_with(c, &filters, out, err);
+}
+
+int df_list_open_query(df_client *c, const df_list_query *q, df_iter **out, df_error *err)
+{
+    static const df_list_query every_deal = {.size = sizeof every_deal};
+    if (q == NULL)
+        q = &every_deal;
+    if (!DF__HAS_FIELD(q, df_list_query, pipeline)) {
         if (out != NULL)
             *out = NULL;
-        rc = df_fail(err, DF_EINTERNAL, "out of memory for the list filters");
+        return df_fail(err, DF_EBAD_REQUEST,
+                       "df_list_open_query: q->size is not sizeof(df_list_query)");
     }
-    df__request_free(&filters);
-    return rc;
+    df__request filters;
+    df__request_begin(&filters, NULL);
+    df__request_str(&filters, "pipeline", q->pipeline);
+    df__request_str(&filters, "stage", DF__FIELD(q, df_list_query, stage, NULL));
+    df__request_str(&filters, "owner", DF__FIELD(q, df_list_query, owner, NULL));
+    df__request_str(&filters, "product", DF__FIELD(q, df_list_query, product, NULL));
+    df__request_str(&filters, "source", DF__FIELD(q, df_list_query, source, NULL));
+    df__request_str(&filters, "status", DF__FIELD(q, df_list_query, status, NULL));
+    if (DF__FIELD(q, df_list_query, stale, false))
+        df__request_bool(&filters, "stale", true);
+    const uint64_t *idle_days = DF__FIELD(q, df_list_query, idle_days, NULL);
+    if (idle_days != NULL)
+        df__request_uint(&filters, "idle_days", *idle_days);
+    df__request_time(&filters, "now", DF__FIELD(q, df_list_query, now, NULL));
+    return open_with(c, &filters, out, err);
 }
 
 int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out, df_error *err)

@@ -1,9 +1,11 @@
 /* query.c: the api's single-reply reads as calls: a deal (at a time, as of
- * a time), the board, the metrics, the pipelines, the counters and ping, and the
- * one single-reply write, redact. Each builds the request and gives back the
- * reply map (msgpack) that df_request returned, or what redact's holds.
- * Names are the daemon's to judge (an owner no deal has is a filter that
- * matches nothing), so only what cannot be packed is refused here. */
+ * a time), the board, the metrics, the figures ops with every key, the pipelines, the counters and
+ * ping, and the one single-reply write, redact. Each builds the request and gives back the reply
+ * map (msgpack) that df_request returned, or what redact's holds. Names are the daemon's to judge
+ * (an owner no deal has is a filter that matches nothing), so only what cannot be packed is refused
+ * here. */
+#include <string.h>
+
 #include "codec.h"
 #include "internal.h"
 #include "request.h"
@@ -55,6 +57,35 @@ int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply, d
     df__request_time(&r, "now", q->now);
     df__request_time(&r, "from", q->from);
     df__request_time(&r, "to", q->to);
+    return df__request_send(c, &r, reply, err);
+}
+
+int df_get_figures(df_client *c, const char *op, const df_figures_request *q, df_bytes *reply,
+                   df_error *err)
+{
+    static const char *const ops[] = {"board", "metrics", "forecast", "calibration"};
+    static const df_figures_request none = {.size = sizeof none};
+    bool known = false;
+    for (size_t i = 0; op != NULL && i < sizeof ops / sizeof ops[0]; i++)
+        known |= strcmp(op, ops[i]) == 0;
+    if (c == NULL || !known)
+        return refuse(reply, err,
+                      "df_get_figures needs a client and board, metrics, forecast or calibration");
+    if (q == NULL)
+        q = &none;
+    if (!DF__HAS_FIELD(q, df_figures_request, pipeline))
+        return refuse(reply, err, "df_get_figures: q->size is not sizeof(df_figures_request)");
+    df__request r;
+    df__request_begin(&r, op);
+    df__request_str(&r, "pipeline", q->pipeline);
+    df__request_str(&r, "owner", DF__FIELD(q, df_figures_request, owner, NULL));
+    df__request_str(&r, "product", DF__FIELD(q, df_figures_request, product, NULL));
+    df__request_str(&r, "source", DF__FIELD(q, df_figures_request, source, NULL));
+    df__request_time(&r, "now", DF__FIELD(q, df_figures_request, now, NULL));
+    df__request_time(&r, "from", DF__FIELD(q, df_figures_request, from, NULL));
+    df__request_time(&r, "to", DF__FIELD(q, df_figures_request, to, NULL));
+    df__request_time(&r, "as_of", DF__FIELD(q, df_figures_request, as_of, NULL));
+    df__request_str(&r, "by", DF__FIELD(q, df_figures_request, by, NULL));
     return df__request_send(c, &r, reply, err);
 }
 

@@ -38,6 +38,15 @@ void df__request_msgpack(df__request *r, const char *key, const void *value, siz
  * (NULL-terminated); false when map is not a map. */
 bool df__request_entries(df__request *r, const char *map, size_t len, const char *const *skip);
 
+/* Whether a caller's struct of `size` bytes (its first member) holds the
+ * member at offset with that size: members past what the caller was built
+ * with are not read. */
+#define DF__HAS_FIELD(q, type, member)                                                             \
+    ((q)->size >= offsetof(type, member) + sizeof(((type *)0)->member))
+/* The member when the caller's struct holds it, else fallback. */
+#define DF__FIELD(q, type, member, fallback)                                                       \
+    (DF__HAS_FIELD(q, type, member) ? (q)->member : (fallback))
+
 /* The finished map, valid until the request is freed; false when memory ran
  * out while it was built. */
 bool df__request_finish(df__request *r, const char **data, size_t *len);

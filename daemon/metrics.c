@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "forecast.h"
+
 /* ---- sums ---- */
 
 static int64_t wrap(int64_t s, int sign, int64_t v)
@@ -103,7 +105,8 @@ static size_t kind_offset(const uint8_t *key, size_t len)
 bool df_agg_count_only(const uint8_t *key, size_t len)
 {
     size_t at = kind_offset(key, len);
-    return at != 0 && (key[at] == 'N' || key[at] == 'M' || key[at] == 'F' || key[at] == 'G');
+    return at != 0 && (key[at] == 'N' || key[at] == 'M' || key[at] == 'F' || key[at] == 'G' ||
+                       df_forecast_count_only_kind(key[at]));
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t len)
@@ -264,6 +267,7 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
             df_key_add_name(&k, visited[i]->s, visited[i]->len);
         emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
+    df_forecast_contribute(d, prefix, visited, nvisited, sign, add, ctx);
 }
 
 void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx)
@@ -331,7 +335,7 @@ bool df_contribution_same_but_idle(const df_deal *a, const df_deal *b)
         memcmp(a->product.s, b->product.s, a->product.len) != 0 || a->has_source != b->has_source ||
         !df_name_same(&a->source, &b->source) || a->has_last_open != b->has_last_open ||
         !df_name_same(&a->last_open, &b->last_open) || a->has_reason != b->has_reason ||
-        !df_name_same(&a->reason, &b->reason))
+        !df_name_same(&a->reason, &b->reason) || !df_forecast_same(a, b))
         return false;
     for (int i = 0; i < a->nstage_times; i++) {
         const df_stage_time *x = &a->stage_times[i], *y = &b->stage_times[i];
@@ -570,6 +574,10 @@ bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_
     case 'M':
     case 'F':
     case 'G':
+    case 'K': /* K, L, R and Q: forecast.h */
+    case 'L':
+    case 'R':
+    case 'Q':
         return true; /* read on their own */
     default:
         return false;

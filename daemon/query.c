@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outlook.h"
 #include "read_state.h"
 #include "record.h"
 #include "redact.h"
@@ -483,6 +484,135 @@ static bool read_scope(query *q, df_agg_scope *scope, df_str *value)
     return true;
 }
 
+/* Reads `by` (`week`, `month` or `quarter`; *given is false without it). */
+static bool read_by(query *q, df_period_kind *by, bool *given)
+{
+    df_str name;
+    if (!opt_str(q, "by", &name))
+        return false;
+    *given = name.ptr != NULL;
+    *by = DF_PERIOD_MONTH;
+    if (name.ptr && !df_period_parse(name.ptr, name.len, by))
+        return bad_key(q, "by", "`week`, `month` or `quarter`");
+    return true;
+}
+
+static bool make_periods(query *q, df_period_kind by, int64_t from, int64_t to, df_period *periods,
+                         int *nperiods)
+{
+    *nperiods = df_periods_make(by, from, to, periods, DF_MAX_PERIODS);
+    if (*nperiods < 0) {
+        fail(q, DF_EBAD_REQUEST, "`from` to `to` spans more than %d periods", DF_MAX_PERIODS);
+        return false;
+    }
+    return true;
+}
+
+/* The periods of a metrics series: none (*nperiods -1) without `by`. */
+static bool read_series_periods(query *q, bool has_from, int64_t from, bool has_to, int64_t to,
+                                df_period *periods, int *nperiods)
+{
+    df_period_kind by;
+    bool given;
+    *nperiods = -1;
+    if (!read_by(q, &by, &given))
+        return false;
+    if (!given)
+        return true;
+    if (!has_from || !has_to) {
+        fail(q, DF_EBAD_REQUEST, "`by` needs a window: `from` and `to`");
+        return false;
+    }
+    return make_periods(q, by, from, to, periods, nperiods);
+}
+
+/* The metrics reply with `series`: the windowed figures of each period. */
+static int reply_metrics_series(query *q, df_agg_scope scope, df_str value,
+                                const df_period *periods, int nperiods, const df_metrics *m)
+{
+    const df_figures *whole = &q->r->figures;
+    df_figures *f = malloc(sizeof *f);
+    msgpack_sbuffer series;
+    msgpack_packer spk;
+    int rc = 0;
+    if (!f)
+        return ENOMEM;
+    msgpack_sbuffer_init(&series);
+    msgpack_packer_init(&spk, &series, msgpack_sbuffer_write);
+    msgpack_pack_array(&spk, (size_t)nperiods);
+    for (int i = 0; i < nperiods && rc == 0; i++) {
+        df_metrics pm;
+        df_figures_init(f, whole->pipeline, whole->now);
+        f->has_from = f->has_to = true;
+        f->from = periods[i].start;
+        f->to = periods[i].end;
+        if ((rc = df_report_load(q->d->store, q->txn, whole->pipeline, scope, value, f, false)) ==
+            0) {
+            df_metrics_compute(f, &pm);
+            df_pack_metrics_period(&spk, periods[i].start, periods[i].end, f, &pm);
+        }
+    }
+    if (rc == 0)
+        df_reply_metrics_series(q->pk, whole, m, series.data, series.size);
+    msgpack_sbuffer_destroy(&series);
+    free(f);
+    return rc;
+}
+
+/* Open deals by the period their close_date falls in, and the deals won in
+ * each period. */
+static int op_forecast(query *q)
+{
+    const df_pipeline *p;
+    df_agg_scope scope;
+    df_str value;
+    df_period_kind by;
+    bool has_by, has_from, has_to;
+    int64_t from, to;
+    if (!read_now(q) || !read_scope(q, &scope, &value) || !read_by(q, &by, &has_by) ||
+        !opt_time(q, "from", &from, &has_from) || !opt_time(q, "to", &to, &has_to))
+        return ANSWERED;
+    if (!has_from)
+        from = df_period_start(by, q->now);
+    if (!has_to) { /* three periods from the one `from` falls in */
+        to = df_period_start(by, from);
+        for (int i = 0; i < 3; i++)
+            to = df_period_next(by, to);
+    }
+    df_forecast *fc = malloc(sizeof *fc);
+    if (!fc)
+        return ENOMEM;
+    int rc = ANSWERED;
+    if (make_periods(q, by, from, to, fc->periods, &fc->nperiods) && (p = read_pipeline(q))) {
+        fc->pipeline = p;
+        rc = df_forecast_load(q->d->store, q->txn, scope, value, q->now, fc);
+        if (rc == 0)
+            df_reply_forecast(q->pk, fc);
+    }
+    free(fc);
+    return rc;
+}
+
+/* For each stage, the closed deals of the window that have been in it and
+ * how many of them were won, against its configured probability. */
+static int op_calibration(query *q)
+{
+    const df_pipeline *p;
+    df_agg_scope scope;
+    df_str value;
+    bool has_from, has_to;
+    int64_t from, to;
+    df_calibration c;
+    if (!read_scope(q, &scope, &value) || !opt_time(q, "from", &from, &has_from) ||
+        !opt_time(q, "to", &to, &has_to) || !(p = read_pipeline(q)))
+        return ANSWERED;
+    c.pipeline = p;
+    int rc = df_calibration_load(q->d->store, q->txn, scope, value, has_from, from, has_to, to, &c);
+    if (rc == 0)
+        df_reply_calibration(q->pk, &c);
+    return rc;
+}
+
 static int op_board(query *q)
 {
     df_figures *figures = &q->r->figures;
@@ -510,8 +640,12 @@ static int op_metrics(query *q)
     bool has_from, has_to;
     df_metrics m;
     int rc;
+    df_period periods[DF_MAX_PERIODS];
+    int nperiods;
     if (!read_now(q) || !read_scope(q, &scope, &value) || !opt_time(q, "from", &from, &has_from) ||
-        !opt_time(q, "to", &to, &has_to) || !(p = read_pipeline(q)))
+        !opt_time(q, "to", &to, &has_to) ||
+        !read_series_periods(q, has_from, from, has_to, to, periods, &nperiods) ||
+        !(p = read_pipeline(q)))
         return ANSWERED;
     df_figures_init(figures, p, q->now);
     figures->has_from = has_from;
@@ -522,8 +656,11 @@ static int op_metrics(query *q)
     if (rc != 0)
         return rc;
     df_metrics_compute(figures, &m);
-    df_reply_metrics(q->pk, figures, &m);
-    return ANSWERED;
+    if (nperiods < 0) {
+        df_reply_metrics(q->pk, figures, &m);
+        return ANSWERED;
+    }
+    return reply_metrics_series(q, scope, value, periods, nperiods, &m);
 }
 
 /* Every pipeline, in the order they were first defined, or the one
@@ -580,6 +717,8 @@ static const df_read_op read_ops[] = {
     {"rejected", op_rejected, FLUSH_NEVER, DF_ROLE_ADMIN},
     {"moves", op_moves, FLUSH_NEVER, DF_ROLES_READ},
     {"metrics", op_metrics, FLUSH_ALWAYS, DF_ROLES_READ},
+    {"forecast", op_forecast, FLUSH_ALWAYS, DF_ROLES_READ},
+    {"calibration", op_calibration, FLUSH_ALWAYS, DF_ROLES_READ},
     {"pipelines", op_pipelines, FLUSH_NEVER, DF_ROLES_READ},
 };
 

@@ -441,9 +441,53 @@ static void pack_loss_reasons(msgpack_packer *pk, const df_figures *f)
     }
 }
 
+static void pack_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
+
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m)
 {
     df_reply_ok(pk, METRICS_KEYS);
+    pack_metrics(pk, f, m);
+}
+
+void df_reply_metrics_series(msgpack_packer *pk, const df_figures *f, const df_metrics *m,
+                             const char *series, size_t len)
+{
+    df_reply_ok(pk, METRICS_KEYS + 1);
+    pack_metrics(pk, f, m);
+    df_pack_cstr(pk, "series");
+    pk->callback(pk->data, series, len); /* the array, packed already */
+}
+
+void df_pack_metrics_period(msgpack_packer *pk, int64_t start, int64_t end, const df_figures *f,
+                            const df_metrics *m)
+{
+    msgpack_pack_map(pk, 12);
+    df_pack_cstr(pk, "start");
+    msgpack_pack_int64(pk, start);
+    df_pack_cstr(pk, "end");
+    msgpack_pack_int64(pk, end);
+    df_pack_cstr(pk, "won");
+    msgpack_pack_uint64(pk, m->won);
+    df_pack_cstr(pk, "lost");
+    msgpack_pack_uint64(pk, m->lost);
+    df_pack_cstr(pk, "win_rate");
+    pack_float_or_nil(pk, m->win_rate);
+    df_pack_cstr(pk, "avg_cycle_days");
+    pack_float_or_nil(pk, m->avg_cycle_days);
+    df_pack_cstr(pk, "created");
+    msgpack_pack_uint64(pk, m->created);
+    df_pack_cstr(pk, "won_amount");
+    df_pack_num(pk, m->won_amount);
+    df_pack_cstr(pk, "lost_amount");
+    df_pack_num(pk, m->lost_amount);
+    df_pack_cstr(pk, "avg_won_amount");
+    pack_float_or_nil(pk, m->avg_won_amount);
+    pack_lost_from(pk, f);
+    pack_loss_reasons(pk, f);
+}
+
+static void pack_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m)
+{
     df_pack_cstr(pk, "won");
     msgpack_pack_uint64(pk, m->won);
     df_pack_cstr(pk, "lost");

@@ -72,6 +72,13 @@ void df_reply_board(msgpack_packer *pk, const df_figures *f);
 /* `pipelines`: the given pipelines, each with its stages in pipeline order. */
 void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines, size_t count);
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
+/* The same with `series`, the msgpack array series[0..len) packed already
+ * of df_pack_metrics_period maps. */
+void df_reply_metrics_series(msgpack_packer *pk, const df_figures *f, const df_metrics *m,
+                             const char *series, size_t len);
+/* One period of a series: its window and the figures that depend on it. */
+void df_pack_metrics_period(msgpack_packer *pk, int64_t start, int64_t end, const df_figures *f,
+                            const df_metrics *m);
 /* An append's results: one per event of items [first, end) of a committed
  * batch; for a redact (one item), its seq and how many events it changed. */
 void df_reply_append(msgpack_packer *pk, const df_batch *b, size_t first, size_t end);

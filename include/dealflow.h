@@ -164,6 +164,26 @@ typedef struct df_metrics_request {
 /* q may be NULL: every deal of `default`. */
 DF_EXTERN int df_get_metrics(df_client *c, const df_metrics_request *q, df_bytes *reply,
                              df_error *err);
+/* The figures ops, `board`, `metrics`, `forecast` and `calibration`, with
+ * every key they take. size is sizeof(df_figures_request) as the caller was
+ * built: fields are only ever added at the end, and those past size are not
+ * read, so a program built against an older dealflow.h keeps working. Each
+ * field NULL leaves its key out (the daemon's default); which keys an op
+ * takes is the daemon's to judge (proto/PROTOCOL.md). */
+typedef struct df_figures_request {
+    size_t size;                          /* sizeof(df_figures_request) */
+    const char *pipeline;                 /* NULL: `default` */
+    const char *owner, *product, *source; /* at most one: the deals with that value */
+    const int64_t *now;
+    const int64_t *from, *to; /* the window, [from, to) */
+    const int64_t *as_of;     /* the figures as they stood at that moment */
+    const char *by;           /* `week`, `month` or `quarter` */
+} df_figures_request;
+/* Sends op (one of "board", "metrics", "forecast", "calibration") with the
+ * keys of q (NULL: none); returns as df_request does. DF_EBAD_REQUEST,
+ * nothing sent, for another op or a size smaller than the first field's end. */
+DF_EXTERN int df_get_figures(df_client *c, const char *op, const df_figures_request *q,
+                             df_bytes *reply, df_error *err);
 DF_EXTERN int df_get_stats(df_client *c, df_bytes *reply, df_error *err);
 /* Asks whether the daemon answers (`ping`): the reply holds its version and
  * the last recorded seq. */
@@ -203,6 +223,25 @@ typedef struct df_list_filters {
 /* As df_list_open with these filters (f NULL: every deal). */
 DF_EXTERN int df_list_open_filters(df_client *c, const df_list_filters *f, df_iter **out,
                                    df_error *err);
+/* Every list filter, growing as df_figures_request does: size is
+ * sizeof(df_list_query) as the caller was built, fields past it are not read;
+ * each NULL (false for stale) filters nothing. */
+typedef struct df_list_query {
+    size_t size; /* sizeof(df_list_query) */
+    const char *pipeline;
+    const char *stage;
+    const char *owner;
+    const char *product;
+    const char *source;
+    const char *status; /* open, won or lost */
+    bool stale;         /* only the deals that are stale */
+    const uint64_t *idle_days;
+    const int64_t *now;
+} df_list_query;
+/* As df_list_open with these filters (q NULL: every deal); DF_EBAD_REQUEST
+ * for a size smaller than the first field's end. */
+DF_EXTERN int df_list_open_query(df_client *c, const df_list_query *q, df_iter **out,
+                                 df_error *err);
 /* The deal's recorded events after seq `after`. */
 DF_EXTERN int df_history_open(df_client *c, const char *deal, uint64_t after, df_iter **out,
                               df_error *err);

@@ -93,6 +93,13 @@ int metrics_render(FILE *out, const msgpack_object *reply, const char *pipeline)
 /* The lost-from and loss-reason tables of a metrics reply. -1 when it is not one. */
 int losses_render(FILE *out, const msgpack_object *reply, const char *pipeline);
 
+/* ---- outlook.c: rendering forecast, calibration and the trend of metrics --by ---- */
+
+int forecast_render(FILE *out, const msgpack_object *reply, const char *pipeline);
+int calibration_render(FILE *out, const msgpack_object *reply, const char *pipeline);
+/* The `series` of a metrics reply, a row per period. */
+int series_render(FILE *out, const msgpack_object *reply);
+
 /* ---- msgpack reading helpers (json.c) ---- */
 
 const msgpack_object *mp_get(const msgpack_object *map, const char *key);
@@ -178,6 +185,8 @@ int cmd_ping(cli *g, int argc, char **argv);
 int cmd_board(cli *g, int argc, char **argv);
 int cmd_metrics(cli *g, int argc, char **argv);
 int cmd_losses(cli *g, int argc, char **argv);
+int cmd_forecast(cli *g, int argc, char **argv);
+int cmd_calibration(cli *g, int argc, char **argv);
 
 /* ---- figures.c: requests the library's structs do not carry ---- */
 
@@ -185,6 +194,7 @@ int cmd_losses(cli *g, int argc, char **argv);
 typedef struct cli_figures_args {
     const char *pipeline, *owner, *product, *source, *stage, *status;
     const int64_t *now, *from, *to;
+    const char *by;            /* metrics, forecast: week, month or quarter */
     bool stale;                /* list: only stale deals */
     const uint64_t *idle_days; /* list */
 } cli_figures_args;

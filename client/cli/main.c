@@ -28,6 +28,8 @@ static const char usage_text[] =
     "  board                  the pipeline's stages: count, amount, weighted, days, stale\n"
     "  metrics                win rate, cycle time, conversion, velocity\n"
     "  losses                 where deals are lost from, and why\n"
+    "  forecast               what will close, and when, by week, month or quarter\n"
+    "  calibration            stages' configured probabilities against outcomes\n"
     "  pipeline               list, show or define pipelines and their stages\n"
     "  tail                   follow deal moves live (with gap repair)\n"
     "  stats                  the daemon's counters\n"
@@ -65,12 +67,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"send", cmd_send},       {"import", cmd_import},   {"deal", cmd_deal},
-    {"history", cmd_history}, {"list", cmd_list},       {"replay", cmd_replay},
-    {"board", cmd_board},     {"metrics", cmd_metrics}, {"losses", cmd_losses},
-    {"tail", cmd_tail},       {"stats", cmd_stats},     {"rejected", cmd_rejected},
-    {"ping", cmd_ping},       {"keygen", cmd_keygen},   {"pipeline", cmd_pipeline},
-    {"redact", cmd_redact},
+    {"send", cmd_send},       {"import", cmd_import},     {"deal", cmd_deal},
+    {"history", cmd_history}, {"list", cmd_list},         {"replay", cmd_replay},
+    {"board", cmd_board},     {"metrics", cmd_metrics},   {"losses", cmd_losses},
+    {"tail", cmd_tail},       {"stats", cmd_stats},       {"rejected", cmd_rejected},
+    {"ping", cmd_ping},       {"keygen", cmd_keygen},     {"pipeline", cmd_pipeline},
+    {"redact", cmd_redact},   {"forecast", cmd_forecast}, {"calibration", cmd_calibration},
 };
 
 int cli_usage(const char *command_name, const char *fmt, ...)

@@ -571,17 +571,19 @@ int cmd_board(cli *g, int argc, char **argv)
 
 static const char metrics_help[] =
     "usage: dealflow metrics [--pipeline P] [--owner O | --product X | --source S]\n"
-    "                        [--from T] [--to T] [--now T]\n"
+    "                        [--from T] [--to T] [--now T] [--by week|month|quarter]\n"
     "\n"
     "The pipeline's figures: won, lost, win rate, average cycle, open deals\n"
     "and amounts, velocity, average days in each stage and stage-to-stage\n"
     "conversion. --from/--to restrict the closed deals counted to those\n"
-    "closed in [from, to). A table, or (--json) the daemon's reply.\n";
+    "closed in [from, to). With --by (and both --from and --to), a trend table\n"
+    "follows: the window's figures for each UTC calendar period (ISO weeks\n"
+    "from Monday, months or quarters). A table, or (--json) the daemon's reply.\n";
 
 int cmd_metrics(cli *g, int argc, char **argv)
 {
     const char *now = NULL, *from = NULL, *to = NULL;
-    const char *product = NULL, *source = NULL;
+    const char *product = NULL, *source = NULL, *by = NULL;
     df_metrics_request q = {0};
     const cli_opt opts[] = {{"--pipeline", true, &q.pipeline},
                             {"--owner", true, &q.owner},
@@ -590,6 +592,7 @@ int cmd_metrics(cli *g, int argc, char **argv)
                             {"--from", true, &from},
                             {"--to", true, &to},
                             {"--now", true, &now},
+                            {"--by", true, &by},
                             {NULL, false, NULL}};
     int rc = cli_parse(g, "metrics", metrics_help, argc, argv, opts, NULL, 0, 0, NULL);
     if (rc)
@@ -607,14 +610,15 @@ int cmd_metrics(cli *g, int argc, char **argv)
     }
     cli_reply r;
     cli_reply_init(&r);
-    if (product || source) {
+    if (product || source || by) {
         cli_figures_args a = {.pipeline = q.pipeline,
                               .owner = q.owner,
                               .product = product,
                               .source = source,
                               .now = q.now,
                               .from = q.from,
-                              .to = q.to};
+                              .to = q.to,
+                              .by = by};
         rc = cli_figures_request(g, "metrics", &a, &r);
     } else {
         rc = cli_reply_take(g, "metrics", df_get_metrics(cli_client(g), &q, &r.bytes, &r.err), &r);
@@ -624,6 +628,8 @@ int cmd_metrics(cli *g, int argc, char **argv)
     if (rc == 0 && g->json)
         json_print_line(stdout, &r.obj);
     else if (rc == 0 && metrics_render(stdout, &r.obj, q.pipeline ? q.pipeline : "default") < 0)
+        rc = EXIT_FAILED;
+    else if (rc == 0 && by && series_render(stdout, &r.obj) < 0)
         rc = EXIT_FAILED;
     cli_reply_free(&r);
     return rc;

@@ -724,6 +724,9 @@ typedef struct figures {
     uint64_t appends;
     uint64_t deals;
     double board_first_ms, board_p50_ms, board_p99_ms, metrics_p50_ms, metrics_p99_ms;
+    /* forecast, calibration and metrics with `by`: p50 and p99 of each request of
+     * outlook_requests, in its order */
+    double outlook_p50_ms[5], outlook_p99_ms[5];
 } figures;
 
 static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figures *fig)
@@ -1177,6 +1180,65 @@ static void time_figures(server *d, void *api, figures *fig)
     fig->metrics_p99_ms = percentile(metrics, nmetrics, 0.99);
 }
 
+/* The requests time_outlook times: forecast and calibration without and
+ * with `by` or a window, and metrics with `by` (a series). */
+typedef struct outlook_request {
+    const char *name, *op, *by;
+    bool window;
+} outlook_request;
+
+static const outlook_request outlook_requests[] = {
+    {"forecast", "forecast", NULL, false},
+    {"forecast by week, window", "forecast", "week", true},
+    {"calibration", "calibration", NULL, false},
+    {"calibration, window", "calibration", NULL, true},
+    {"metrics by month, window", "metrics", "month", true},
+};
+#define NOUTLOOK (sizeof outlook_requests / sizeof outlook_requests[0])
+
+/* Times 100 of each of outlook_requests on the store the memory phase built. */
+static void time_outlook(server *d, void *api, figures *fig)
+{
+    for (size_t i = 0; i < NOUTLOOK; i++) {
+        const outlook_request *q = &outlook_requests[i];
+        double ms[100];
+        for (int round = 0; round < 100; round++) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, 2 + (q->by != NULL) + 2 * q->window);
+            df_pack_cstr(&pk, "op");
+            df_pack_cstr(&pk, q->op);
+            df_pack_cstr(&pk, "now");
+            msgpack_pack_int64(&pk, START_MS + 400LL * 86400000);
+            if (q->by) {
+                df_pack_cstr(&pk, "by");
+                df_pack_cstr(&pk, q->by);
+            }
+            if (q->window) {
+                df_pack_cstr(&pk, "from");
+                msgpack_pack_int64(&pk, START_MS + 30LL * 86400000 + 12345);
+                df_pack_cstr(&pk, "to");
+                msgpack_pack_int64(&pk, START_MS + 200LL * 86400000 + 678);
+            }
+            reply r;
+            int64_t t0 = now_ns();
+            r.len = api_call_raw(d, api, sb.data, sb.size, &r.buf);
+            ms[round] = (now_ns() - t0) / 1e6;
+            msgpack_sbuffer_destroy(&sb);
+            reply_decode(&r);
+            char code[64];
+            if (!reply_ok(&r, code, sizeof code))
+                fail("%s failed: %s", q->name, code);
+            reply_free(&r);
+        }
+        qsort(ms, 100, sizeof ms[0], compare_double);
+        fig->outlook_p50_ms[i] = percentile(ms, 100, 0.50);
+        fig->outlook_p99_ms[i] = percentile(ms, 100, 0.99);
+    }
+}
+
 /* Streams a whole workload of memory_deals deals in arrays of 100, generating as it goes. */
 static figures run_memory(void)
 {
@@ -1236,6 +1298,7 @@ static figures run_memory(void)
     fig.deals = st.deals;
     fig.events_per_commit = st.commits ? (double)st.events / (double)st.commits : 0;
     time_figures(&d, api, &fig);
+    time_outlook(&d, api, &fig);
     zmq_close(push);
     printf("    %" PRIu64 " events (%" PRIu64 " distinct) over %" PRIu64 " deals\n", c.sent,
            c.distinct, c.deals_started);
@@ -1832,6 +1895,9 @@ static void report_memory(void)
                "ms; metrics p50 %.2f ms, p99 %.2f ms\n",
                f->board_first_ms, f->board_p50_ms, f->board_p99_ms, f->metrics_p50_ms,
                f->metrics_p99_ms);
+        for (size_t i = 0; i < NOUTLOOK; i++)
+            printf("         %s: p50 %.2f ms, p99 %.2f ms\n", outlook_requests[i].name,
+                   f->outlook_p50_ms[i], f->outlook_p99_ms[i]);
     }
     char buf[64], name[64];
     double end = MEDIAN(runs, opt.repeat, rss_anon_mib);
@@ -1847,6 +1913,20 @@ static void report_memory(void)
              MEDIAN(runs, opt.repeat, metrics_p99_ms));
     snprintf(name, sizeof name, "metrics, %" PRIu64 " deals", opt.memory_deals);
     add_summary(name, buf, "milliseconds", -1);
+    for (size_t i = 0; i < NOUTLOOK; i++) {
+        double p50[64], p99[64];
+        for (int r = 0; r < opt.repeat; r++) {
+            p50[r] = runs[r].outlook_p50_ms[i];
+            p99[r] = runs[r].outlook_p99_ms[i];
+        }
+        qsort(p50, (size_t)opt.repeat, sizeof p50[0], compare_double);
+        qsort(p99, (size_t)opt.repeat, sizeof p99[0], compare_double);
+        snprintf(buf, sizeof buf, "p50 %.2f / p99 %.2f ms", p50[opt.repeat / 2],
+                 p99[opt.repeat / 2]);
+        snprintf(name, sizeof name, "%s, %" PRIu64 " deals", outlook_requests[i].name,
+                 opt.memory_deals);
+        add_summary(name, buf, "milliseconds", -1);
+    }
 }
 
 int main(int argc, char **argv)

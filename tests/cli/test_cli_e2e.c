@@ -52,8 +52,9 @@ static void test_usage_and_ping(void)
     CHECK(cli_has(r.out, "Exit status"));
     cli_result_free(&r);
     static const char *const commands[] = {
-        "send", "import", "deal",     "history", "list",   "replay",   "board",  "metrics",
-        "tail", "stats",  "rejected", "ping",    "keygen", "pipeline", "losses", NULL};
+        "send",   "import",   "deal",   "history",  "list",        "replay",
+        "board",  "metrics",  "tail",   "stats",    "rejected",    "ping",
+        "keygen", "pipeline", "losses", "forecast", "calibration", NULL};
     for (int i = 0; commands[i]; i++) {
         r = RUN_CLI(NULL, commands[i], "--help");
         CHECK_STATUS(r, 0);
@@ -398,6 +399,72 @@ static void test_board_and_metrics(void)
     r = RUN_CLI(NULL, "--json", "metrics");
     CHECK_STATUS(r, 0);
     CHECK(cli_has(r.out, "\"conversion\":"));
+    cli_result_free(&r);
+}
+
+/* forecast, calibration and metrics --by, on deals of their own source */
+static void test_outlook(void)
+{
+    CHECK(it_append(&daemon_,
+                    "{id: 'ol-1', type: stage, deal: ol1, stage: proposal, amount: 100, "
+                    "source: outlook, at: 1700000000000},"
+                    "{id: 'ol-2', type: update, deal: ol1, close_date: 1702166400000, "
+                    "at: 1700000000000},"
+                    "{id: 'ol-3', type: stage, deal: ol2, stage: lead, amount: 50, "
+                    "source: outlook, at: 1700000000000},"
+                    "{id: 'ol-4', type: stage, deal: ol2, stage: won, at: 1700400000000}") > 0);
+    cli_result r = RUN_CLI(NULL, "forecast", "--source", "outlook", "--from", "2023-11-01", "--to",
+                           "2024-01-01", "--now", "2023-11-20");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "forecast of pipeline default"));
+    /* December: ol1, 100 x 60%, the whole bar */
+    CHECK(cli_has(r.out, "2023-12-01            ##############################       1 "));
+    CHECK(cli_has(r.out, "60.00"));
+    CHECK(cli_has(r.out, "overdue"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "forecast", "--source", "outlook", "--by", "quarter", "--now",
+                "2023-11-20");
+    CHECK_STATUS(r, 0);
+    json_t *f = json_loads(r.out, 0, NULL);
+    json_t *periods = json_object_get(f, "periods");
+    CHECK_INT(json_array_size(periods), 3);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(periods, 0), "won_count")), 1);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(periods, 0), "count")), 1);
+    json_decref(f);
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "forecast", "--by", "fortnight");
+    CHECK_STATUS(r, 1);
+    CHECK(cli_has(r.err, "bad_request"));
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "calibration", "--source", "outlook");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "calibration of pipeline default"));
+    CHECK(cli_has(r.out, "lead                             10%         1         1    100.0%"));
+    CHECK(cli_has(r.out, "proposal                         60%         0         0         -"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "calibration", "--source", "outlook", "--from", "2024-01-01");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "\"reached\":0"));
+    CHECK(strstr(r.out, "\"reached\":1") == NULL);
+    cli_result_free(&r);
+
+    r = RUN_CLI(NULL, "metrics", "--source", "outlook", "--by", "month", "--from", "2023-11-01",
+                "--to", "2024-01-01");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "win rate"));
+    CHECK(cli_has(r.out, "trend\n"));
+    CHECK(cli_has(r.out, "2023-11-01                 1       0    100.0%"));
+    CHECK(cli_has(r.out, "2023-12-01                 0       0         -"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "metrics", "--by", "week", "--from", "2023-11-01", "--to",
+                "2023-12-01");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "\"series\":[{"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "metrics", "--by", "month");
+    CHECK_STATUS(r, 1);
+    CHECK(cli_has(r.err, "bad_request"));
     cli_result_free(&r);
 }
 
@@ -909,6 +976,7 @@ static const df_test tests[] = {
     {"list_replay_stats", test_list_replay_stats},
     {"board_and_metrics", test_board_and_metrics},
     {"losses", test_losses},
+    {"outlook", test_outlook},
     {"tail", test_tail},
     {"pipeline", test_pipeline},
     {"small_things", test_small_things},

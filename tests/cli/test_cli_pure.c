@@ -228,6 +228,87 @@ static char *render_losses(const char *json)
     return rc == 0 ? out : NULL;
 }
 
+static int count_lines(const char *text);
+
+/* Renders a reply with one of outlook.c's renderers. */
+static char *render_outlook(const char *json, int which)
+{
+    static char out[8192];
+    msgpack_sbuffer buf;
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 1024);
+    msgpack_object obj = from_json(json, &buf, &zone);
+    FILE *f = fmemopen(out, sizeof out, "w");
+    int rc = which == 0   ? forecast_render(f, &obj, "default")
+             : which == 1 ? calibration_render(f, &obj, "default")
+                          : series_render(f, &obj);
+    fclose(f);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&buf);
+    return rc == 0 ? out : NULL;
+}
+
+static void test_outlook(void)
+{
+    char *text = render_outlook(
+        "{\"ok\":true,\"periods\":["
+        "{\"start\":1701388800000,\"end\":1704067200000,\"count\":4,\"amount\":710,"
+        "\"weighted\":367.0,\"won_count\":0,\"won_amount\":0},"
+        "{\"start\":1704067200000,\"end\":1706745600000,\"count\":2,\"amount\":500.5,"
+        "\"weighted\":183.5,\"won_count\":1,\"won_amount\":20}],"
+        "\"overdue\":{\"count\":2,\"amount\":540,\"weighted\":350.0},"
+        "\"no_date\":{\"count\":1,\"amount\":80,\"weighted\":8.0}}",
+        0);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(strstr(text, "forecast of pipeline default  (bar: weighted)\n") != NULL);
+        /* the largest weighted fills the bar, half of it half */
+        CHECK(strstr(text, "2023-12-01            ##############################       4 ") !=
+              NULL);
+        CHECK(strstr(text, "2024-01-01            ###############                      2 ") !=
+              NULL);
+        CHECK(strstr(text, "500.50") != NULL && strstr(text, "367.00") != NULL);
+        CHECK(strstr(text, "overdue ") != NULL && strstr(text, "no close date ") != NULL);
+        CHECK_INT(count_lines(text), 6);
+    }
+    CHECK(render_outlook("{\"periods\":[]}", 0) == NULL); /* no overdue */
+    CHECK(render_outlook("{\"periods\":[1]}", 0) == NULL);
+
+    text = render_outlook("{\"stages\":[{\"stage\":\"lead\",\"configured\":10,\"reached\":5,"
+                          "\"won\":3,\"actual\":0.6},{\"stage\":\"won\",\"configured\":100,"
+                          "\"reached\":0,\"won\":0,\"actual\":null}]}",
+                          1);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(strstr(text, "calibration of pipeline default\n") != NULL);
+        CHECK(
+            strstr(text, "lead                             10%         5         3     60.0%\n") !=
+            NULL);
+        CHECK(
+            strstr(text, "won                             100%         0         0         -\n") !=
+            NULL);
+    }
+    CHECK(render_outlook("{\"ok\":true}", 1) == NULL);
+
+    text = render_outlook("{\"series\":[{\"start\":1698796800000,\"end\":1701388800000,"
+                          "\"won\":3,\"lost\":2,\"win_rate\":0.6,\"avg_cycle_days\":4.0,"
+                          "\"won_amount\":1400,\"lost_amount\":150,\"created\":12},"
+                          "{\"start\":1700000000000,\"end\":1701388800000,\"won\":0,\"lost\":0,"
+                          "\"win_rate\":null,\"avg_cycle_days\":null,\"won_amount\":0,"
+                          "\"lost_amount\":0,\"created\":1}]}",
+                          2);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(
+            strstr(text,
+                   "2023-11-01                 3       2     60.0%         4.0            1400 ") !=
+            NULL);
+        /* a start that is not midnight shows its time */
+        CHECK(strstr(text, "2023-11-14T22:13:20Z       0       0         -           -") != NULL);
+    }
+    CHECK(render_outlook("{\"won\":1}", 2) == NULL);
+}
+
 static int count_lines(const char *text)
 {
     int n = 0;
@@ -314,8 +395,8 @@ static void test_board(void)
 }
 
 static const df_test tests[] = {
-    {"times", test_times}, {"csv", test_csv}, {"json", test_json},
-    {"board", test_board}, {NULL, NULL},
+    {"outlook", test_outlook}, {"times", test_times}, {"csv", test_csv},
+    {"json", test_json},       {"board", test_board}, {NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -640,6 +640,113 @@ static void test_reads(void)
     df_client_close(c);
 }
 
+static uint64_t reply_uint(const df_bytes *reply, const char *key)
+{
+    uint64_t v = UINT64_MAX;
+    CHECK(df_msgpack_map_uint(reply->data, reply->len, key, &v));
+    return v;
+}
+
+/* How many items a list iterator gives. */
+static long list_count(df_iter *it)
+{
+    const char *item;
+    size_t len;
+    df_error err;
+    long n = 0;
+    int rc;
+    while ((rc = df_iter_next(it, &item, &len, &err)) == 1)
+        n++;
+    return rc == 0 ? n : rc;
+}
+
+/* df_get_figures and df_list_open_query: every key of the figures ops and
+ * of list, and fields past the caller's size left unread. */
+static void test_figures_api(void)
+{
+    df_client *c = open_client(0, 0);
+    df_error err;
+    df_bytes reply = {0};
+    df_append_result results[4];
+    msgpack_sbuffer events =
+        text("[{id: lib-1, type: stage, deal: lib-1, stage: lead, amount: 10, at: %lld},"
+             "{id: lib-2, type: stage, deal: lib-2, stage: won, amount: 20, at: %lld},"
+             "{id: lib-3, type: update, deal: lib-1, close_date: %lld, product: kit, source: web, "
+             "at: %lld},"
+             "{id: lib-4, type: update, deal: lib-2, product: kit, at: %lld}]",
+             (long long)IT_T0, (long long)(IT_T0 + IT_DAY), (long long)(IT_T0 + 40 * IT_DAY),
+             (long long)IT_T0, (long long)IT_T0);
+    CHECK_INT(df_append(c, events.data, events.size, results, 4, &err), 0);
+    msgpack_sbuffer_destroy(&events);
+
+    int64_t now = IT_T0 + 2 * IT_DAY, from = IT_T0 - 40 * IT_DAY, to = IT_T0 + 80 * IT_DAY;
+    df_figures_request q = {.size = sizeof q, .product = "kit", .now = &now};
+    CHECK_INT(df_get_figures(c, "metrics", &q, &reply, &err), 0);
+    CHECK_INT(reply_uint(&reply, "won"), 1);
+    CHECK_INT(reply_uint(&reply, "open"), 1);
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_figures(c, "board", &q, &reply, &err), 0);
+    df_bytes_free(&reply);
+    q = (df_figures_request){
+        .size = sizeof q, .source = "web", .now = &now, .from = &from, .to = &to, .by = "month"};
+    CHECK_INT(df_get_figures(c, "forecast", &q, &reply, &err), 0);
+    const char *periods;
+    size_t periods_len;
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "periods", &periods, &periods_len));
+    CHECK(periods_len > 1 && (uint8_t)periods[0] >= 0x93); /* 3 months or more */
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_figures(c, "metrics", &q, &reply, &err), 0);
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "series", &periods, &periods_len));
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_figures(c, "calibration", &q, &reply, &err), 0);
+    CHECK(df_msgpack_map_find(reply.data, reply.len, "stages", &periods, &periods_len));
+    df_bytes_free(&reply);
+    CHECK_INT(df_get_figures(c, "calibration", NULL, &reply, &err), 0);
+    df_bytes_free(&reply);
+
+    /* the daemon's refusal, then fields past size left unread */
+    q.by = "fortnight";
+    CHECK_INT(df_get_figures(c, "forecast", &q, &reply, &err), DF_EBAD_REQUEST);
+    df_bytes_free(&reply);
+    q.size = offsetof(df_figures_request, by);
+    CHECK_INT(df_get_figures(c, "forecast", &q, &reply, &err), 0);
+    df_bytes_free(&reply);
+    q = (df_figures_request){.size = offsetof(df_figures_request, owner), .owner = "nobody"};
+    CHECK_INT(df_get_figures(c, "metrics", &q, &reply, &err), 0);
+    CHECK(reply_uint(&reply, "won") >= 1); /* every owner's */
+    df_bytes_free(&reply);
+    /* refused before anything is sent */
+    q.size = sizeof q.size;
+    CHECK_INT(df_get_figures(c, "metrics", &q, &reply, &err), DF_EBAD_REQUEST);
+    CHECK(reply.data == NULL);
+    CHECK_INT(df_get_figures(c, "deal", NULL, &reply, &err), DF_EBAD_REQUEST);
+    CHECK_INT(df_get_figures(c, NULL, NULL, &reply, &err), DF_EBAD_REQUEST);
+    CHECK_INT(df_get_figures(NULL, "board", NULL, &reply, &err), DF_EBAD_REQUEST);
+
+    /* list by product and source */
+    df_iter *it;
+    df_list_query lq = {.size = sizeof lq, .product = "kit"};
+    CHECK_INT(df_list_open_query(c, &lq, &it, &err), 0);
+    CHECK_INT(list_count(it), 2);
+    df_iter_free(it);
+    lq = (df_list_query){.size = sizeof lq, .source = "web", .status = "open"};
+    CHECK_INT(df_list_open_query(c, &lq, &it, &err), 0);
+    CHECK_INT(list_count(it), 1);
+    df_iter_free(it);
+    lq = (df_list_query){.size = offsetof(df_list_query, status), .source = "web"};
+    lq.status = "pending"; /* past size: not read */
+    CHECK_INT(df_list_open_query(c, &lq, &it, &err), 0);
+    CHECK_INT(list_count(it), 1);
+    df_iter_free(it);
+    lq.size = 0;
+    CHECK_INT(df_list_open_query(c, &lq, &it, &err), DF_EBAD_REQUEST);
+    CHECK(it == NULL);
+    CHECK_INT(df_list_open_query(c, NULL, &it, &err), 0);
+    CHECK(list_count(it) >= 2);
+    df_iter_free(it);
+    df_client_close(c);
+}
+
 /* df_redact: an owner becomes its pseudonym and a name goes (nil), in the deal
  * the daemon gives back; a field that is no personal value and a deal with
  * no event are the daemon's errors, with its message. */
@@ -1069,6 +1176,7 @@ static const df_test tests[] = {
     {"publish", test_publish},
     {"iterators", test_iterators},
     {"reads", test_reads},
+    {"figures_api", test_figures_api},
     {"redact", test_redact},
     {"subscription_gap", test_subscription_gap},
     {"subscription_resume", test_subscription_resume},

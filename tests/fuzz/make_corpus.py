@@ -155,6 +155,11 @@ REQUESTS = [
     {"op": 5},
     [1, 2],
     Raw(b"\x81\xa2op"),
+    {"op": "forecast", "pipeline": "sales", "by": "week", "from": T0, "to": T0 + 30 * DAY,
+     "now": T0 + 9 * DAY},
+    {"op": "forecast", "by": "quarter", "from": -(2**63), "to": 2**63 - 1},
+    {"op": "calibration", "pipeline": "sales", "owner": "bob", "from": T0 + DAY // 2},
+    {"op": "metrics", "by": "month", "from": T0, "to": T0 + 90 * DAY},
 ]
 
 
@@ -240,7 +245,8 @@ def main():
              "lost", "at", "expect", "seq", "recv", "reason", "kind", "actor", "note",
              "amount", "owner", "product", "close_date", "ping", "stats", "history", "list",
              "board", "metrics", "replay", "rejected", "moves", "as_of", "now", "after",
-             "limit", "cursor", "status", "stale", "idle_days", "from", "to", "default"]
+             "limit", "cursor", "status", "stale", "idle_days", "from", "to", "default",
+             "forecast", "calibration", "by", "week", "month", "quarter"]
     with open(os.path.join(HERE, "dealflow.dict"), "w") as f:
         f.write("# msgpack strings of the contract's keys and values (make_corpus.py)\n")
         for w in words:

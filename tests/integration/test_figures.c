@@ -1,12 +1,15 @@
-/* test_figures.c: `metrics` and `board` over a generated pipeline of a few
- * hundred deals whose events arrive shuffled (many late), against figures
- * the test computes a second way: each deal folded on its own, then every
- * figure taken from the contract's definitions, deal by deal; where a deal
- * was lost from and why, and when it was created, are taken from its events
- * on their own. */
+/* test_figures.c: `metrics`, `board`, `forecast` and `calibration` over a
+ * generated pipeline of a few hundred deals whose events arrive shuffled
+ * (many late), against figures the test computes a second way: each deal
+ * folded on its own, then every figure taken from the contract's
+ * definitions, deal by deal; where a deal was lost from and why, and when it
+ * was created, are taken from its events on their own; calendar periods
+ * come from the C library's calendar. */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "fold.h"
@@ -41,10 +44,12 @@ typedef struct gen_event {
     int amount_kind; /* 0 none, 1 int, 2 float */
     int64_t amount_int;
     double amount_float;
-    int owner;   /* -1: not set */
-    int product; /* update events; -1: not set */
-    int source;  /* -1: not set */
-    int reason;  /* stage events; -1: none */
+    int owner;           /* -1: not set */
+    int product;         /* update events; -1: not set */
+    int source;          /* -1: not set */
+    int reason;          /* stage events; -1: none */
+    bool has_close_date; /* update events */
+    int64_t close_date;
     uint64_t seq;
     char id[32];
     char deal_id[16];
@@ -58,11 +63,20 @@ static int lost_from_of[NDEALS]; /* the last open stage before its current one, 
 static int reason_of[NDEALS];    /* the reason of its current stage's visit */
 static int64_t created_of[NDEALS];
 static uint32_t random_state = 20261123;
+/* close dates have a generator of their own, so that the rest of the
+ * generated events stay as they were before close dates were sent */
+static uint32_t close_random_state = 20261207;
 
 static uint32_t next_random(uint32_t below)
 {
     random_state = random_state * 1103515245u + 12345u;
     return (random_state >> 8) % below;
+}
+
+static uint32_t next_close_random(uint32_t below)
+{
+    close_random_state = close_random_state * 1103515245u + 12345u;
+    return (close_random_state >> 8) % below;
 }
 
 static void define_pipeline(void)
@@ -122,6 +136,13 @@ static void generate(void)
                 if (next_random(3) > 0)
                     e->owner = (int)next_random(NOWNERS);
             }
+            /* close dates from T0 - 20d to T0 + 130d, most on a midnight */
+            if (e->type == DF_EV_UPDATE && next_close_random(3) > 0) {
+                e->has_close_date = true;
+                e->close_date = (T0 / DAY - 20 + (int64_t)next_close_random(150)) * DAY;
+                if (next_close_random(3) == 0)
+                    e->close_date += (int64_t)next_close_random((uint32_t)DAY);
+            }
         }
     }
 }
@@ -150,6 +171,8 @@ static void add_event_text(it_buf *t, const gen_event *e)
         it_buf_add(t, ", source: %s", SOURCES[e->source]);
     if (e->reason >= 0)
         it_buf_add(t, ", reason: '%s'", REASONS[e->reason]);
+    if (e->has_close_date)
+        it_buf_add(t, ", close_date: %lld", (long long)e->close_date);
     it_buf_add(t, "}");
 }
 
@@ -231,6 +254,10 @@ static df_event to_event(const gen_event *e)
     }
     if (e->reason >= 0)
         ev.reason = (df_str){REASONS[e->reason], (uint32_t)strlen(REASONS[e->reason])};
+    if (e->has_close_date) {
+        ev.close_date_set = DF_SET;
+        ev.close_date = e->close_date;
+    }
     return ev;
 }
 
@@ -488,6 +515,253 @@ static void check_board(void)
     }
 }
 
+/* ---- forecast, calibration and series, the second way ---- */
+
+typedef enum by_kind { BY_WEEK, BY_MONTH, BY_QUARTER } by_kind;
+static const char *const BY_NAMES[] = {"week", "month", "quarter"};
+#define MAX_PERIODS 120
+
+/* The first ms of the calendar period t falls in, from the C library's
+ * calendar (weeks from Monday). */
+static int64_t calendar_start(by_kind by, int64_t t)
+{
+    time_t secs = (time_t)(t / 1000 - (t % 1000 < 0));
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    if (by == BY_WEEK) {
+        tm.tm_mday -= (tm.tm_wday + 6) % 7;
+    } else {
+        tm.tm_mday = 1;
+        if (by == BY_QUARTER)
+            tm.tm_mon -= tm.tm_mon % 3;
+    }
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static int64_t calendar_next(by_kind by, int64_t start)
+{
+    time_t secs = (time_t)(start / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    if (by == BY_WEEK)
+        tm.tm_mday += 7;
+    else
+        tm.tm_mon += by == BY_QUARTER ? 3 : 1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* The periods overlapping [from, to), cut to it. */
+static int calendar_periods(by_kind by, int64_t from, int64_t to, int64_t *starts, int64_t *ends)
+{
+    int n = 0;
+    for (int64_t p = calendar_start(by, from); p < to && n < MAX_PERIODS;
+         p = calendar_next(by, p)) {
+        starts[n] = p > from ? p : from;
+        ends[n] = calendar_next(by, p) < to ? calendar_next(by, p) : to;
+        n++;
+    }
+    return n;
+}
+
+static bool in_scope(const df_deal *d, int scope)
+{
+    if (scope >= 0 && scope < PRODUCT_SCOPE)
+        return d->has_owner && df_name_eq(&d->owner, OWNERS[scope], 2);
+    if (scope >= PRODUCT_SCOPE && scope < SOURCE_SCOPE)
+        return d->has_product && d->product.len == 2 &&
+               memcmp(d->product.s, PRODUCTS[scope - PRODUCT_SCOPE], 2) == 0;
+    if (scope >= SOURCE_SCOPE)
+        return d->has_source && df_name_eq(&d->source, SOURCES[scope - SOURCE_SCOPE], 3);
+    return true;
+}
+
+static void add_scope(it_buf *t, int scope)
+{
+    if (scope >= SOURCE_SCOPE)
+        it_buf_add(t, ", source: %s", SOURCES[scope - SOURCE_SCOPE]);
+    else if (scope >= PRODUCT_SCOPE)
+        it_buf_add(t, ", product: %s", PRODUCTS[scope - PRODUCT_SCOPE]);
+    else if (scope >= 0)
+        it_buf_add(t, ", owner: %s", OWNERS[scope]);
+}
+
+typedef struct cell {
+    uint64_t count;
+    double amount, weighted;
+} cell;
+
+static void check_cell(const msgpack_object *c, const cell *x)
+{
+    CHECK_INT(it_int(c, "count"), x->count);
+    CHECK(close_to(it_num(c, "amount"), x->amount));
+    CHECK(close_to(it_num(c, "weighted"), x->weighted));
+}
+
+static void check_forecast(int scope, by_kind by, int64_t from, int64_t to, int64_t now)
+{
+    static df_deal_view view;
+    int64_t starts[MAX_PERIODS], ends[MAX_PERIODS];
+    cell open[MAX_PERIODS] = {{0}}, won[MAX_PERIODS] = {{0}}, overdue = {0}, no_date = {0};
+    int n = calendar_periods(by, from, to, starts, ends);
+    for (int i = 0; i < NDEALS; i++) {
+        const df_deal *d = &deals[i];
+        if (!in_scope(d, scope))
+            continue;
+        df_deal_view_at(d, now, &pipelines, &view);
+        double amount = d->amount.kind == DF_NUM_NONE ? 0 : df_num_value(d->amount);
+        if (!d->has_stage || view.status == DF_OPEN) {
+            double weighted = d->has_stage ? amount * view.probability / 100.0 : 0;
+            cell *c = &no_date;
+            if (d->has_close_date) {
+                for (int p = 0; p < n; p++)
+                    if (d->close_date >= starts[p] && d->close_date < ends[p])
+                        c = &open[p];
+                if (d->close_date < now) {
+                    overdue.count++;
+                    overdue.amount += amount;
+                    overdue.weighted += weighted;
+                }
+            }
+            if (c != &no_date || !d->has_close_date) {
+                c->count++;
+                c->amount += amount;
+                c->weighted += weighted;
+            }
+        } else if (view.status == DF_WON) {
+            for (int p = 0; p < n; p++)
+                if (d->stage_since >= starts[p] && d->stage_since < ends[p]) {
+                    won[p].count++;
+                    won[p].amount += amount;
+                }
+        }
+    }
+    it_buf t = {0};
+    it_buf_add(&t, "{op: forecast, pipeline: gen, by: %s, from: %lld, to: %lld, now: %lld",
+               BY_NAMES[by], (long long)from, (long long)to, (long long)now);
+    add_scope(&t, scope);
+    it_buf_add(&t, "}");
+    const msgpack_object *r = it_call(&D, "%s", it_buf_get(&t));
+    it_buf_free(&t);
+    int failed = df_checks_failed;
+    CHECK(it_ok(r));
+    const msgpack_object *periods = it_get(r, "periods");
+    CHECK_INT(it_len(periods), n);
+    for (int p = 0; p < n && p < it_len(periods); p++) {
+        const msgpack_object *e = it_at(periods, (uint32_t)p);
+        CHECK_INT(it_int(e, "start"), starts[p]);
+        CHECK_INT(it_int(e, "end"), ends[p]);
+        check_cell(e, &open[p]);
+        CHECK_INT(it_int(e, "won_count"), won[p].count);
+        CHECK(close_to(it_num(e, "won_amount"), won[p].amount));
+    }
+    check_cell(it_get(r, "overdue"), &overdue);
+    check_cell(it_get(r, "no_date"), &no_date);
+    if (df_checks_failed != failed)
+        fprintf(stderr, "forecast for scope %d by %s %lld..%lld\n", scope, BY_NAMES[by],
+                (long long)from, (long long)to);
+}
+
+static void check_calibration(int scope, bool has_from, int64_t from, bool has_to, int64_t to)
+{
+    static df_deal_view view;
+    uint64_t reached_count[NSTAGES] = {0}, won_count[NSTAGES] = {0};
+    for (int i = 0; i < NDEALS; i++) {
+        const df_deal *d = &deals[i];
+        if (!in_scope(d, scope) || !d->has_stage)
+            continue;
+        df_deal_view_at(d, NOW, &pipelines, &view);
+        if (view.status == DF_OPEN || (has_from && d->stage_since < from) ||
+            (has_to && d->stage_since >= to))
+            continue;
+        for (int s = 0; s < NSTAGES; s++) {
+            if (visited(d, s)) {
+                reached_count[s]++;
+                won_count[s] += view.status == DF_WON;
+            }
+        }
+    }
+    it_buf t = {0};
+    it_buf_add(&t, "{op: calibration, pipeline: gen");
+    add_scope(&t, scope);
+    if (has_from)
+        it_buf_add(&t, ", from: %lld", (long long)from);
+    if (has_to)
+        it_buf_add(&t, ", to: %lld", (long long)to);
+    it_buf_add(&t, "}");
+    const msgpack_object *r = it_call(&D, "%s", it_buf_get(&t));
+    it_buf_free(&t);
+    int probability[NSTAGES] = {10, 30, 50, 70, 100, 0};
+    const msgpack_object *stages = it_get(r, "stages");
+    CHECK_INT(it_len(stages), NSTAGES);
+    for (int s = 0; s < NSTAGES; s++) {
+        const msgpack_object *e = it_at(stages, (uint32_t)s);
+        CHECK_STR(it_str(e, "stage"), STAGES[s]);
+        CHECK_INT(it_int(e, "configured"), probability[s]);
+        CHECK_INT(it_int(e, "reached"), reached_count[s]);
+        CHECK_INT(it_int(e, "won"), won_count[s]);
+        CHECK(close_to(it_num(e, "actual"),
+                       reached_count[s] ? (double)won_count[s] / (double)reached_count[s] : NAN));
+    }
+}
+
+static void check_series(int scope, by_kind by, int64_t from, int64_t to)
+{
+    int64_t starts[MAX_PERIODS], ends[MAX_PERIODS];
+    int n = calendar_periods(by, from, to, starts, ends);
+    it_buf t = {0};
+    it_buf_add(&t, "{op: metrics, pipeline: gen, by: %s, from: %lld, to: %lld, now: %lld",
+               BY_NAMES[by], (long long)from, (long long)to, (long long)NOW);
+    add_scope(&t, scope);
+    it_buf_add(&t, "}");
+    const msgpack_object *m = it_call(&D, "%s", it_buf_get(&t));
+    it_buf_free(&t);
+    const msgpack_object *series = it_get(m, "series");
+    CHECK_INT(it_len(series), n);
+    for (int p = 0; p < n && p < it_len(series); p++) {
+        expected x;
+        compute(&x, scope, true, starts[p], true, ends[p]);
+        const msgpack_object *e = it_at(series, (uint32_t)p);
+        CHECK_INT(it_int(e, "start"), starts[p]);
+        CHECK_INT(it_int(e, "end"), ends[p]);
+        CHECK_INT(it_int(e, "won"), x.won);
+        CHECK_INT(it_int(e, "lost"), x.lost);
+        CHECK_INT(it_int(e, "created"), x.created);
+        CHECK(close_to(it_num(e, "win_rate"), x.win_rate));
+        CHECK(close_to(it_num(e, "avg_cycle_days"), x.avg_cycle_days));
+        CHECK(close_to(it_num(e, "won_amount"), x.won_amount));
+        CHECK(close_to(it_num(e, "lost_amount"), x.lost_amount));
+        const msgpack_object *lost_from = it_get(e, "lost_from");
+        for (int s = 0; s < 4; s++)
+            CHECK_INT(it_int(lost_from, STAGES[s]), x.lost_from[s]);
+        const msgpack_object *reasons = it_get(e, "loss_reasons");
+        for (int r = 0; r < NREASONS; r++) {
+            const char *name = r == NREASONS - 1 ? "unspecified" : REASONS[r];
+            if (x.reasons[r] == 0)
+                CHECK(it_get(reasons, name) == NULL);
+            else
+                CHECK_INT(it_int(reasons, name), x.reasons[r]);
+        }
+    }
+}
+
+static void check_outlook(void)
+{
+    int scopes[] = {-1, 0, 2, PRODUCT_SCOPE, SOURCE_SCOPE + 1};
+    for (size_t k = 0; k < sizeof scopes / sizeof scopes[0]; k++) {
+        int scope = scopes[k];
+        check_forecast(scope, BY_MONTH, T0 - 30 * DAY, T0 + 150 * DAY, NOW);
+        check_forecast(scope, BY_WEEK, T0 + 3 * DAY / 2, T0 + 90 * DAY + 7, T0 + 30 * DAY + 5);
+        check_forecast(scope, BY_QUARTER, T0 - 100 * DAY, T0 + 200 * DAY, T0 - DAY);
+        check_calibration(scope, false, 0, false, 0);
+        check_calibration(scope, true, T0 + 10 * DAY + 77, true, T0 + 40 * DAY + DAY / 2);
+        check_calibration(scope, true, T0 + 59 * DAY, true, T0 + 59 * DAY + 1);
+        check_calibration(scope, false, 0, true, T0 + 30 * DAY + 5);
+        check_series(scope, BY_MONTH, T0, T0 + 61 * DAY);
+        check_series(scope, BY_WEEK, T0 + DAY / 3, T0 + 45 * DAY + 11);
+    }
+}
+
 static void check_all(void)
 {
     int64_t windows[][2] = {{T0 + 10 * DAY, T0 + 40 * DAY},
@@ -503,6 +777,7 @@ static void check_all(void)
         check_metrics(owner, false, 0, true, T0 + 30 * DAY + 5);
     }
     check_board();
+    check_outlook();
 }
 
 /* The deals are sent and folded here once; every test reads them. */

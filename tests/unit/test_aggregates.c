@@ -508,7 +508,8 @@ static void test_loss_rows(void)
             scopes[k] += r->key[at] == scope_names[k];
         at = r->key[at] == 'A' ? at + 1 : at + 1 + strlen((const char *)r->key + at + 1) + 1;
         uint8_t kind = r->key[at];
-        bool counted = kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G';
+        bool counted =
+            kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G' || kind == 'R' || kind == 'Q';
         CHECK(df_agg_count_only(r->key, r->len) == counted);
         if (!counted)
             continue;
