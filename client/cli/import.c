@@ -16,6 +16,11 @@
 #define MAX_REASONS    16
 #define FIELD_TEXT_MAX 4096
 #define LINE_MAX_BYTES (1 << 20)
+/* The flags that take a template or a column, in the order of cmd_import's names: --type is the
+ * third, --skip-empty the last. */
+#define MAPPED_FLAGS 17
+#define TYPE_FLAG    2
+#define SKIP_FLAG    (MAPPED_FLAGS - 1)
 
 static const char import_help[] =
     "usage: dealflow import [OPTIONS] FILE\n"
@@ -35,7 +40,7 @@ static const char import_help[] =
     "  --type T        stage (default), activity or update\n"
     "  --stage T       the stage of a stage event\n"
     "  --pipeline T, --owner T, --reason T, --kind T, --actor T, --note T,\n"
-    "  --name T, --product T\n"
+    "  --name T, --product T, --source T\n"
     "  --at C          when it happened: a column name or a template; read as ms,\n"
     "                  2024-01-31 or 2024-01-31T10:00:00Z unless --at-format says\n"
     "  --at-format F   strptime-like: %Y %m %d %H %M %S, e.g. %d-%m-%Y or '%d-%m-%Y %H:%M' (UTC)\n"
@@ -50,8 +55,9 @@ static const char import_help[] =
     "                  e.g. '{opportunity_id}-closed:{deal_stage}:close_date'; a row\n"
     "                  whose AT comes out empty makes only the first event\n"
     "A key the event's --type does not read is refused rather than dropped:\n"
-    "stage reads --stage --amount --owner --reason; activity --kind --actor\n"
-    "--note; update --amount --owner --name --product --close-date.\n"
+    "stage reads --stage --amount --owner --source --reason; activity --kind\n"
+    "--actor --note; update --amount --owner --name --product --source\n"
+    "--close-date.\n"
     "A key whose template comes out empty is left out of the event; an empty\n"
     "id, deal, stage or at refuses the row.\n"
     "\n"
@@ -212,7 +218,8 @@ static bool expand(const template *t, char **fields, size_t *lens, size_t nfield
 }
 
 typedef struct mapping {
-    template id, deal, type, stage, pipeline, owner, reason, kind, actor, note, name, product;
+    template id, deal, type, stage, pipeline, owner, reason, kind, actor, note, name, product,
+        source;
     template at, amount, close_date;
     const char *at_format;
     bool has_skip;
@@ -396,6 +403,7 @@ static bool build_row(const mapping *m, row_ctx *r)
     ok = ok && add_text(r, &m->note, "note", false);
     ok = ok && add_text(r, &m->name, "name", false);
     ok = ok && add_text(r, &m->product, "product", false);
+    ok = ok && add_text(r, &m->source, "source", false);
     ok = ok && add_time(r, m, &m->close_date, "close_date");
     return ok;
 }
@@ -572,19 +580,21 @@ static int import_csv(run *r, FILE *in, mapping *m, const char *const *flags)
         name_lens[i] = lens[i];
         ok = names[i] != NULL;
     }
-    template *targets[] = {&m->id,    &m->deal,    &m->type, &m->stage,  &m->pipeline,
-                           &m->owner, &m->reason,  &m->kind, &m->actor,  &m->note,
-                           &m->name,  &m->product, &m->at,   &m->amount, &m->close_date};
+    template *targets[] = {&m->id,       &m->deal,  &m->type,   &m->stage,
+                           &m->pipeline, &m->owner, &m->reason, &m->kind,
+                           &m->actor,    &m->note,  &m->name,   &m->product,
+                           &m->source,   &m->at,    &m->amount, &m->close_date};
+    _Static_assert(sizeof targets / sizeof targets[0] == SKIP_FLAG, "a template per flag");
     int rc = ok ? 0 : EXIT_FAILED;
     for (size_t i = 0; rc == 0 && i < sizeof targets / sizeof targets[0]; i++) {
         bool bare =
             targets[i] == &m->at || targets[i] == &m->amount || targets[i] == &m->close_date;
         char flag[32];
         snprintf(flag, sizeof flag, "--%s", flags[i]);
-        if (!compile(targets[i], flag, flags[i + 16], bare, names, name_lens, ncols))
+        if (!compile(targets[i], flag, flags[i + MAPPED_FLAGS], bare, names, name_lens, ncols))
             rc = EXIT_USAGE;
     }
-    const char *skip = flags[15];
+    const char *skip = flags[SKIP_FLAG];
     if (rc == 0 && skip) {
         if (!column_index(names, name_lens, ncols, skip, strlen(skip), &m->skip_column)) {
             cli_usage("import", "--skip-empty: no column `%s`", skip);
@@ -756,20 +766,21 @@ static void print_summary(const run *r, bool json, double secs)
 
 /* Refuses a key that the event's type, when the command line says it, does
  * not read: the daemon would keep it in the log but no deal would show it.
- * names[i] is a flag, given[i + 16] its value when given. */
+ * names[i] is a flag, given[i + MAPPED_FLAGS] its value when given. */
 static int check_keys_read(const char *const *names, const char *const *given, const char *also)
 {
     static const struct {
         const char *type, *reads, *listed;
     } types[] = {
-        {"stage", " deal stage amount owner reason ", "--stage, --amount, --owner, --reason"},
+        {"stage", " deal stage amount owner source reason ",
+         "--stage, --amount, --owner, --source, --reason"},
         {"activity", " deal kind actor note ", "--kind, --actor, --note"},
-        {"update", " deal amount owner name product close-date ",
-         "--amount, --owner, --name, --product, --close-date"},
+        {"update", " deal amount owner name product source close-date ",
+         "--amount, --owner, --name, --product, --source, --close-date"},
         {"pipeline", " ", "no deal keys"},
     };
     static const char every_type[] = " id type pipeline at skip-empty ";
-    const char *type = given[16 + 2] ? given[16 + 2] : "stage";
+    const char *type = given[MAPPED_FLAGS + TYPE_FLAG] ? given[MAPPED_FLAGS + TYPE_FLAG] : "stage";
     if (strchr(type, '{'))
         return 0; /* from the rows: known only there */
     if (also && strcmp(type, "stage") != 0)
@@ -777,10 +788,11 @@ static int check_keys_read(const char *const *names, const char *const *given, c
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         if (strcmp(type, types[t].type) != 0)
             continue;
-        for (int i = 0; i < 16; i++) {
+        for (int i = 0; i < MAPPED_FLAGS; i++) {
             char word[24];
             snprintf(word, sizeof word, " %s ", names[i]);
-            if (!given[i + 16] || strstr(every_type, word) || strstr(types[t].reads, word))
+            if (!given[i + MAPPED_FLAGS] || strstr(every_type, word) ||
+                strstr(types[t].reads, word))
                 continue;
             return cli_usage("import", "--%s: a %s event does not read it (it reads %s)", names[i],
                              type, types[t].listed);
@@ -791,36 +803,38 @@ static int check_keys_read(const char *const *names, const char *const *given, c
 
 int cmd_import(cli *g, int argc, char **argv)
 {
-    /* Order matters: flags[i] names targets[i] of import_csv, flags[i + 16] its value. */
-    const char *v[32] = {0};
-    static const char *const names[16] = {
-        "id",    "deal", "type", "stage",   "pipeline", "owner",  "reason",     "kind",
-        "actor", "note", "name", "product", "at",       "amount", "close-date", "skip-empty"};
+    /* Order matters: flags[i] names targets[i] of import_csv, flags[i + MAPPED_FLAGS] its
+     * value. */
+    const char *v[2 * MAPPED_FLAGS] = {0};
+    static const char *const names[MAPPED_FLAGS] = {
+        "id",     "deal", "type",   "stage",      "pipeline",  "owner",
+        "reason", "kind", "actor",  "note",       "name",      "product",
+        "source", "at",   "amount", "close-date", "skip-empty"};
     const char *csv = NULL, *ndjson = NULL, *batch = NULL, *no_progress = NULL, *at_format = NULL;
     const char *where = NULL, *map = NULL, *dry_run = NULL, *also = NULL;
-    cli_opt opts[16 + 10];
-    char flagnames[16][24];
-    for (int i = 0; i < 16; i++) {
+    cli_opt opts[MAPPED_FLAGS + 10];
+    char flagnames[MAPPED_FLAGS][24];
+    for (int i = 0; i < MAPPED_FLAGS; i++) {
         snprintf(flagnames[i], sizeof flagnames[i], "--%s", names[i]);
-        opts[i] = (cli_opt){flagnames[i], true, &v[i + 16]};
+        opts[i] = (cli_opt){flagnames[i], true, &v[i + MAPPED_FLAGS]};
         v[i] = names[i];
     }
-    v[15] = NULL; /* the skip column's value goes to v[31] */
-    opts[16] = (cli_opt){"--csv", false, &csv};
-    opts[17] = (cli_opt){"--ndjson", false, &ndjson};
-    opts[18] = (cli_opt){"--batch", true, &batch};
-    opts[19] = (cli_opt){"--no-progress", false, &no_progress};
-    opts[20] = (cli_opt){"--at-format", true, &at_format};
-    opts[21] = (cli_opt){"--where", true, &where};
-    opts[22] = (cli_opt){"--map", true, &map};
-    opts[23] = (cli_opt){"--dry-run", false, &dry_run};
-    opts[24] = (cli_opt){"--also", true, &also};
-    opts[25] = (cli_opt){NULL, false, NULL};
+    v[SKIP_FLAG] = NULL; /* the skip column's value goes to v[SKIP_FLAG + MAPPED_FLAGS] */
+    opts[MAPPED_FLAGS + 0] = (cli_opt){"--csv", false, &csv};
+    opts[MAPPED_FLAGS + 1] = (cli_opt){"--ndjson", false, &ndjson};
+    opts[MAPPED_FLAGS + 2] = (cli_opt){"--batch", true, &batch};
+    opts[MAPPED_FLAGS + 3] = (cli_opt){"--no-progress", false, &no_progress};
+    opts[MAPPED_FLAGS + 4] = (cli_opt){"--at-format", true, &at_format};
+    opts[MAPPED_FLAGS + 5] = (cli_opt){"--where", true, &where};
+    opts[MAPPED_FLAGS + 6] = (cli_opt){"--map", true, &map};
+    opts[MAPPED_FLAGS + 7] = (cli_opt){"--dry-run", false, &dry_run};
+    opts[MAPPED_FLAGS + 8] = (cli_opt){"--also", true, &also};
+    opts[MAPPED_FLAGS + 9] = (cli_opt){NULL, false, NULL};
     const char *pos[1];
     int rc = cli_parse(g, "import", import_help, argc, argv, opts, pos, 1, 1, NULL);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    v[15] = v[31];
+    v[SKIP_FLAG] = v[SKIP_FLAG + MAPPED_FLAGS];
     uint64_t batch_size = 1000;
     if (batch && (!cli_uint_opt("import", "--batch", batch, &batch_size) || batch_size == 0 ||
                   batch_size > DF_MAX_BATCH))
@@ -829,8 +843,8 @@ int cmd_import(cli *g, int argc, char **argv)
     size_t plen = strlen(path);
     bool is_csv = csv || (!ndjson && plen > 4 && strcasecmp(path + plen - 4, ".csv") == 0);
     if (!is_csv) {
-        for (int i = 0; i < 16; i++)
-            if (v[i + 16] && i != 15)
+        for (int i = 0; i < MAPPED_FLAGS; i++)
+            if (v[i + MAPPED_FLAGS] && i != SKIP_FLAG)
                 return cli_usage("import", "--%s maps CSV columns: give --csv too", names[i]);
         if (where || map || also)
             return cli_usage("import",

@@ -778,6 +778,53 @@ static void test_import_where_map_dry_run(void)
     cli_result_free(&r);
 }
 
+/* --source goes into the stage and update events that read it, and is refused for the others. */
+static void test_import_source(void)
+{
+    char path[IT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sources.csv", daemon_.dir);
+    cli_write_file(path, "ref,channel,state,day,closed\n"
+                         "s1,web,lead,2024-03-01,\n"
+                         "s2,referral,lead,2024-03-02,2024-03-09\n"
+                         "s3,,lead,2024-03-03,\n");
+    cli_result r = RUN_CLI(NULL, "--json", "import", path, "--id", "src-{ref}", "--deal",
+                           "deal-src-{ref}", "--stage", "{state}", "--at", "day", "--source",
+                           "{channel}", "--also", "src-{ref}-won:won:closed");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "\"recorded\":4"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "deal-src-s1");
+    CHECK(cli_has(r.out, "\"source\":\"web\""));
+    cli_result_free(&r);
+    /* the --also event carries the first one's source; an empty one is left out */
+    r = RUN_CLI(NULL, "--json", "metrics", "--source", "referral");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "\"won\":1"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "deal-src-s3");
+    CHECK(cli_has(r.out, "\"source\":null"));
+    cli_result_free(&r);
+    /* an update sets it */
+    snprintf(path, sizeof path, "%s/sources-later.csv", daemon_.dir);
+    cli_write_file(path, "ref,channel\ns3,partner\n");
+    r = RUN_CLI(NULL, "import", path, "--type", "update", "--id", "src-{ref}-update", "--deal",
+                "deal-src-{ref}", "--source", "{channel}");
+    CHECK_STATUS(r, 0);
+    CHECK(cli_has(r.out, "1 rows: 1 recorded"));
+    cli_result_free(&r);
+    r = RUN_CLI(NULL, "--json", "deal", "deal-src-s3");
+    CHECK(cli_has(r.out, "\"source\":\"partner\""));
+    cli_result_free(&r);
+    /* an activity does not read it */
+    int64_t before = it_last_seq(&daemon_);
+    r = RUN_CLI(NULL, "import", path, "--type", "activity", "--id", "src-{ref}-call", "--deal",
+                "deal-src-{ref}", "--kind", "call", "--source", "{channel}");
+    CHECK_STATUS(r, 2);
+    CHECK(cli_has(r.err, "--source: a activity event does not read it"));
+    CHECK_INT(it_last_seq(&daemon_), before);
+    cli_result_free(&r);
+}
+
 static bool start_daemon(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -983,6 +1030,7 @@ static const df_test tests[] = {
     {"import_where_map_dry_run", test_import_where_map_dry_run},
     {"keygen", test_keygen},
     {"redact", test_redact},
+    {"import_source", test_import_source},
     {NULL, NULL},
 };
 
