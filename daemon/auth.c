@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zmq.h>
 
+#include "keyfile.h"
 #include "log.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -71,57 +71,13 @@ static bool decode_key(const char *z85, uint8_t key[32])
     return strlen(z85) == Z85_KEY_LEN && zmq_z85_decode(key, z85) != NULL;
 }
 
-/* Refuses a file that group or others may read or change. */
-static bool owner_only(FILE *f, const char *path, char *why, size_t why_len)
-{
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        snprintf(why, why_len, "cannot stat %s: %s", path, strerror(errno));
-        return false;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(why, why_len,
-                 "%s holds a secret key but group or others may access it (mode %03o); "
-                 "make it readable by its owner only (chmod 600)",
-                 path, (unsigned)(st.st_mode & 0777));
-        return false;
-    }
-    return true;
-}
-
 bool df_auth_read_secret(const char *path, char secret[41], char *why, size_t why_len)
 {
-    char line[LINE_MAX_LEN];
-    char *words[2];
-    uint8_t key[32];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(why, why_len, "cannot open the key file %s: %s", path, strerror(errno));
-        return false;
-    }
-    bool ok = owner_only(f, path, why, why_len);
-    if (ok) {
-        ok = false;
-        snprintf(why, why_len, "%s holds no key: its first line must be a Z85 secret key", path);
-        while (fgets(line, sizeof(line), f)) {
-            char *start = line + strspn(line, " \t");
-            int n = split_words(line, words, 1);
-            if (n == 0 && *start == '#' && split_words(start + 1, words, 1) == 1 &&
-                decode_key(start, key))
-                n = 1, words[0] = start; /* a key that starts with # */
-            if (n == 0)
-                continue; /* a comment or a blank line before the key */
-            if (n == 1 && decode_key(words[0], key)) {
-                memcpy(secret, words[0], Z85_KEY_LEN + 1);
-                ok = true;
-            } else {
-                snprintf(why, why_len, "%s: the key must be 40 characters of Z85 alone on its line",
-                         path);
-            }
-            break;
-        }
-    }
-    fclose(f);
+    uint8_t key[DF_KEY_BYTES], public_key[DF_KEY_BYTES];
+    bool ok = df_key_file_secret("the --curve-key file", path, key, public_key, why, why_len);
+    if (ok)
+        df_key_z85_encode(key, secret);
+    explicit_bzero(key, sizeof key);
     return ok;
 }
 

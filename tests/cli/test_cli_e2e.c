@@ -827,6 +827,21 @@ static void test_keygen(void)
     CHECK_STATUS(r, 4);
     CHECK(cli_has(r.err, "too open"));
     cli_result_free(&r);
+    /* keygen --public reads a key file by the same rule: owner only, comments before the key */
+    r = RUN_CLI(NULL, "keygen", "--public", open_path);
+    CHECK_STATUS(r, 2);
+    CHECK(cli_has(r.err, "too open"));
+    cli_result_free(&r);
+    text = cli_read_file(path);
+    char commented[256];
+    snprintf(commented, sizeof commented, "# made by hand\n\n%s", text ? text : "");
+    free(text);
+    cli_write_file(open_path, commented);
+    chmod(open_path, 0600);
+    r = RUN_CLI(NULL, "keygen", "--public", open_path);
+    CHECK_STATUS(r, 0);
+    CHECK_STR(key_line(r.out, again), public_key);
+    cli_result_free(&r);
     /* and from the environment: a CURVE client gets nothing from a plain daemon */
     setenv("DEALFLOW_SERVER_KEY", public_key, 1);
     setenv("DEALFLOW_KEY_FILE", path, 1);
