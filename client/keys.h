@@ -17,8 +17,8 @@ typedef struct df__curve_keys {
     uint8_t secret_key[DF__KEY_BYTES];
 } df__curve_keys;
 
-/* Reads the server key (Z85, or a file holding it on its first line) and the
- * key file (a secret key on its first line, readable by its owner only), each
+/* Reads the server key (Z85, or a file holding it) and the key file (a secret
+ * key, readable by its owner only), the files as keyfile.h says, each
  * the option when not NULL, else the environment (DEALFLOW_SERVER_KEY,
  * DEALFLOW_KEY_FILE); an empty one is none. Returns 0 with *use false when
  * neither is given, 0 with *use true and *keys filled when both are, or

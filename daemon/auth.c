@@ -13,218 +13,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zmq.h>
 
+#include "clients.h"
+#include "keyfile.h"
 #include "log.h"
 
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define Z85_KEY_LEN  40
-#define LINE_MAX_LEN 512
-
-typedef struct client {
-    unsigned roles;
-    uint8_t key[32];
-    char name[DF_AUTH_NAME_MAX + 1];
-} client;
-
-typedef struct client_set {
-    client *items;
-    size_t count;
-} client_set;
+#define ZAP_ENDPOINT     "inproc://zeromq.zap.01"
+#define Z85_KEY_LEN      40
+#define CLIENTS_FILE_MAX (64u << 20) /* a million clients and more */
 
 struct df_auth {
     void *zap;
     char *path;
-    client_set clients;
+    df_client_set clients;
 };
-
-/* Splits s at blanks into up to max words; returns how many (max + 1 when
- * there are more). A word that starts with # starts a comment, but only
- * where a key cannot be (Z85 uses #): before the first word (a line that
- * is a comment) and after the last. */
-static int split_words(char *s, char **words, int max)
-{
-    int n = 0;
-    for (char *p = s;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (!*p || (*p == '#' && (n == 0 || n == max)))
-            return n;
-        if (n == max)
-            return max + 1;
-        words[n++] = p;
-        while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-}
-
-static int compare_keys(const void *a, const void *b)
-{
-    return memcmp(((const client *)a)->key, ((const client *)b)->key, 32);
-}
-
-static bool decode_key(const char *z85, uint8_t key[32])
-{
-    return strlen(z85) == Z85_KEY_LEN && zmq_z85_decode(key, z85) != NULL;
-}
-
-/* Refuses a file that group or others may read or change. */
-static bool owner_only(FILE *f, const char *path, char *why, size_t why_len)
-{
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        snprintf(why, why_len, "cannot stat %s: %s", path, strerror(errno));
-        return false;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(why, why_len,
-                 "%s holds a secret key but group or others may access it (mode %03o); "
-                 "make it readable by its owner only (chmod 600)",
-                 path, (unsigned)(st.st_mode & 0777));
-        return false;
-    }
-    return true;
-}
 
 bool df_auth_read_secret(const char *path, char secret[41], char *why, size_t why_len)
 {
-    char line[LINE_MAX_LEN];
-    char *words[2];
-    uint8_t key[32];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(why, why_len, "cannot open the key file %s: %s", path, strerror(errno));
-        return false;
-    }
-    bool ok = owner_only(f, path, why, why_len);
-    if (ok) {
-        ok = false;
-        snprintf(why, why_len, "%s holds no key: its first line must be a Z85 secret key", path);
-        while (fgets(line, sizeof(line), f)) {
-            char *start = line + strspn(line, " \t");
-            int n = split_words(line, words, 1);
-            if (n == 0 && *start == '#' && split_words(start + 1, words, 1) == 1 &&
-                decode_key(start, key))
-                n = 1, words[0] = start; /* a key that starts with # */
-            if (n == 0)
-                continue; /* a comment or a blank line before the key */
-            if (n == 1 && decode_key(words[0], key)) {
-                memcpy(secret, words[0], Z85_KEY_LEN + 1);
-                ok = true;
-            } else {
-                snprintf(why, why_len, "%s: the key must be 40 characters of Z85 alone on its line",
-                         path);
-            }
-            break;
-        }
-    }
-    fclose(f);
+    uint8_t key[DF_KEY_BYTES], public_key[DF_KEY_BYTES];
+    bool ok = df_key_file_secret("the --curve-key file", path, key, public_key, why, why_len);
+    if (ok)
+        df_key_z85_encode(key, secret);
+    explicit_bzero(key, sizeof key);
     return ok;
 }
 
-static bool parse_role(const char *s, unsigned *roles)
-{
-    if (strcmp(s, "producer") == 0)
-        *roles = DF_ROLE_PRODUCER;
-    else if (strcmp(s, "reader") == 0)
-        *roles = DF_ROLE_READER;
-    else if (strcmp(s, "admin") == 0)
-        *roles = DF_ROLE_ADMIN;
-    else
-        return false;
-    return true;
-}
-
-static bool printable_name(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > DF_AUTH_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 /* Reads a clients file into *out. Returns false with why naming the line. */
-static bool read_clients(const char *path, client_set *out, char *why, size_t why_len)
+static bool read_clients(const char *path, df_client_set *out, char *why, size_t why_len)
 {
-    char line[LINE_MAX_LEN];
-    char *words[3];
-    client_set set = {NULL, 0};
-    size_t cap = 0;
-    unsigned lineno = 0;
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(why, why_len, "cannot open the clients file %s: %s", path, strerror(errno));
         return false;
     }
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(why, why_len, "%s:%u: the line is too long", path, lineno);
-            goto fail;
-        }
-        int n = split_words(line, words, 3);
-        if (n == 0)
-            continue;
-        client c = {0};
-        if (n != 3) {
-            snprintf(why, why_len, "%s:%u: expected ROLE PUBLIC_KEY NAME", path, lineno);
-            goto fail;
-        }
-        if (!parse_role(words[0], &c.roles)) {
-            snprintf(why, why_len, "%s:%u: the role must be producer, reader or admin", path,
-                     lineno);
-            goto fail;
-        }
-        if (!decode_key(words[1], c.key)) {
-            snprintf(why, why_len, "%s:%u: the public key must be 40 characters of Z85", path,
-                     lineno);
-            goto fail;
-        }
-        if (!printable_name(words[2])) {
-            snprintf(why, why_len, "%s:%u: the name must be 1..%d printable characters", path,
-                     lineno, DF_AUTH_NAME_MAX);
-            goto fail;
-        }
-        strcpy(c.name, words[2]);
-        for (size_t i = 0; i < set.count; i++) {
-            if (memcmp(set.items[i].key, c.key, 32) == 0 ||
-                strcmp(set.items[i].name, c.name) == 0) {
-                snprintf(why, why_len, "%s:%u: the key or the name `%s` is listed twice", path,
-                         lineno, c.name);
-                goto fail;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = true;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= CLIENTS_FILE_MAX) {
+                snprintf(why, why_len, "%s is too large for a clients file", path);
+                ok = false;
+                break;
             }
-        }
-        if (set.count == cap) {
-            size_t ncap = cap ? 2 * cap : 16;
-            client *items = realloc(set.items, ncap * sizeof(*items));
-            if (!items) {
+            size_t ncap = cap ? 2 * cap : 4096;
+            char *grown = realloc(text, ncap);
+            if (!grown) {
                 snprintf(why, why_len, "out of memory reading %s", path);
-                goto fail;
+                ok = false;
+                break;
             }
-            set.items = items;
+            text = grown;
             cap = ncap;
         }
-        set.items[set.count++] = c;
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
     }
-    if (ferror(f)) {
+    if (ok && ferror(f)) {
         snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
-        goto fail;
+        ok = false;
     }
     fclose(f);
-    if (set.count)
-        qsort(set.items, set.count, sizeof(client), compare_keys);
-    *out = set;
-    return true;
-fail:
-    fclose(f);
-    free(set.items);
-    return false;
+    ok = ok && df_clients_parse(text, len, path, out, why, why_len);
+    free(text);
+    return ok;
 }
 
 df_auth *df_auth_open(void *zmq, const char *clients_path, char *why, size_t why_len)
@@ -256,7 +111,7 @@ void df_auth_close(df_auth *a)
         return;
     if (a->zap)
         zmq_close(a->zap);
-    free(a->clients.items);
+    df_clients_free(&a->clients);
     free(a->path);
     free(a);
 }
@@ -264,15 +119,6 @@ void df_auth_close(df_auth *a)
 void *df_auth_socket(const df_auth *a)
 {
     return a->zap;
-}
-
-/* The set is sorted by key when read. */
-static const client *find_key(const client_set *set, const uint8_t key[32])
-{
-    client probe;
-    memcpy(probe.key, key, 32);
-    return set->count ? bsearch(&probe, set->items, set->count, sizeof(client), compare_keys)
-                      : NULL;
 }
 
 static bool frame_is(zmq_msg_t *m, const char *s)
@@ -294,12 +140,12 @@ enum {
 };
 
 /* Which client a ZAP request admits, or NULL. */
-static const client *admit(const df_auth *a, zmq_msg_t *f, int count)
+static const df_client_entry *admit(const df_auth *a, zmq_msg_t *f, int count)
 {
     if (count != ZAP_FRAMES || !frame_is(&f[ZAP_VERSION], "1.0") ||
         !frame_is(&f[ZAP_MECHANISM], "CURVE") || zmq_msg_size(&f[ZAP_KEY]) != 32)
         return NULL;
-    const client *c = find_key(&a->clients, zmq_msg_data(&f[ZAP_KEY]));
+    const df_client_entry *c = df_clients_find(&a->clients, zmq_msg_data(&f[ZAP_KEY]));
     if (!c)
         return NULL;
     if (frame_is(&f[ZAP_DOMAIN], DF_ZAP_NOTIFY))
@@ -336,7 +182,7 @@ int df_auth_serve(df_auth *a, int budget)
             count++;
         }
         int kept = count < ZAP_FRAMES ? count : ZAP_FRAMES;
-        const client *c = count <= ZAP_FRAMES ? admit(a, f, count) : NULL;
+        const df_client_entry *c = count <= ZAP_FRAMES ? admit(a, f, count) : NULL;
         char user[Z85_KEY_LEN + 1] = "";
         if (c && !zmq_z85_encode(user, c->key, 32))
             c = NULL;
@@ -360,12 +206,12 @@ int df_auth_serve(df_auth *a, int budget)
 int df_auth_reload(df_auth *a)
 {
     char why[512];
-    client_set set;
+    df_client_set set;
     if (!read_clients(a->path, &set, why, sizeof(why))) {
         df_log("SIGHUP: the clients were not reloaded, the old set stays: %s", why);
         return -1;
     }
-    free(a->clients.items);
+    df_clients_free(&a->clients);
     a->clients = set;
     df_log("SIGHUP: %zu clients loaded from %s", set.count, a->path);
     return 0;
@@ -377,7 +223,7 @@ unsigned df_auth_roles(const df_auth *a, void *msg, df_str *name)
     uint8_t key[32];
     if (!user || strlen(user) != Z85_KEY_LEN || !zmq_z85_decode(key, user))
         return 0;
-    const client *c = find_key(&a->clients, key);
+    const df_client_entry *c = df_clients_find(&a->clients, key);
     if (!c)
         return 0;
     name->ptr = c->name;

@@ -389,9 +389,12 @@ int main(int argc, char **argv)
         status = EXIT_USAGE;
         goto out;
     }
-    if (!d->zmq || !(d->ingest = open_socket(d, ZMQ_PULL, DF_ZAP_INGEST, d->opt.ingest)) ||
-        !(d->api = open_socket(d, ZMQ_ROUTER, DF_ZAP_API, d->opt.api)) ||
-        !(d->notify = open_socket(d, ZMQ_PUB, DF_ZAP_NOTIFY, d->opt.notify)))
+    bool opened = d->zmq && (d->ingest = open_socket(d, ZMQ_PULL, DF_ZAP_INGEST, d->opt.ingest)) &&
+                  (d->api = open_socket(d, ZMQ_ROUTER, DF_ZAP_API, d->opt.api)) &&
+                  (d->notify = open_socket(d, ZMQ_PUB, DF_ZAP_NOTIFY, d->opt.notify));
+    /* the sockets hold their copies of the secret key; this one is not needed again */
+    explicit_bzero(d->secret_key, sizeof(d->secret_key));
+    if (!opened)
         goto out;
     uint64_t to_fold = events_to_fold(d->store), fold_start = uv_hrtime();
     df_readiness_status("folding %llu events of the log back into memory",

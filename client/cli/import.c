@@ -65,7 +65,8 @@ static const char import_help[] =
     "  --batch N         events per acknowledged batch (default 1000, at most 10000)\n"
     "  --no-progress     no progress bar (shown only when stderr is a terminal)\n"
     "  --dry-run         print the events as NDJSON instead of sending them; the\n"
-    "                    summary goes to stderr and nothing is sent\n"
+    "                    summary goes to stderr (with --json one JSON object: rows,\n"
+    "                    skipped, printed, refused, errors) and nothing is sent\n"
     "\n"
     "Prints a summary: rows, recorded, duplicates, refused and why (with --json\n"
     "one JSON object). Exit status: 0 every row recorded or a duplicate; 1 some\n"
@@ -717,9 +718,36 @@ static int import_ndjson(run *r, FILE *in)
     return rc;
 }
 
+/* The reasons rows were refused, as {code: {count, first}}. */
+static json_t *reasons_json(const import_state *st)
+{
+    json_t *errors = json_object();
+    for (int i = 0; i < st->nreasons; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "count", json_integer((json_int_t)st->reasons[i].count));
+        json_object_set_new(e, "first", json_string(st->reasons[i].first));
+        json_object_set_new(errors, st->reasons[i].code, e);
+    }
+    return errors;
+}
+
 static void print_summary(const run *r, bool json, double secs)
 {
     size_t recorded = 0, dups = 0, refused = 0, published = 0;
+    if (r->dry_run && json) {
+        /* stdout holds the events: the summary is one JSON object on stderr */
+        json_t *o = json_object();
+        json_object_set_new(o, "rows", json_integer((json_int_t)r->st.rows));
+        json_object_set_new(o, "skipped", json_integer((json_int_t)r->st.skipped));
+        json_object_set_new(o, "printed", json_integer((json_int_t)r->printed));
+        json_object_set_new(o, "refused", json_integer((json_int_t)r->st.local_refused));
+        json_object_set_new(o, "errors", reasons_json(&r->st));
+        json_object_set_new(o, "interrupted", json_boolean(interrupted));
+        json_object_set_new(o, "dry_run", json_true());
+        json_print_value(stderr, o);
+        json_decref(o);
+        return;
+    }
     if (r->dry_run) {
         /* stdout holds the events */
         fprintf(stderr, "%zu rows: %zu event%s printed, nothing sent, %zu refused", r->st.rows,
@@ -741,14 +769,7 @@ static void print_summary(const run *r, bool json, double secs)
         json_object_set_new(o, "recorded", json_integer((json_int_t)recorded));
         json_object_set_new(o, "duplicates", json_integer((json_int_t)dups));
         json_object_set_new(o, "refused", json_integer((json_int_t)refused));
-        json_t *errors = json_object();
-        for (int i = 0; i < r->st.nreasons; i++) {
-            json_t *e = json_object();
-            json_object_set_new(e, "count", json_integer((json_int_t)r->st.reasons[i].count));
-            json_object_set_new(e, "first", json_string(r->st.reasons[i].first));
-            json_object_set_new(errors, r->st.reasons[i].code, e);
-        }
-        json_object_set_new(o, "errors", errors);
+        json_object_set_new(o, "errors", reasons_json(&r->st));
         json_object_set_new(o, "interrupted", json_boolean(interrupted));
         json_print_value(stdout, o);
         json_decref(o);

@@ -10,12 +10,10 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "keyfile.h"
 
 #define Z85_KEY_LEN      40
 #define DEFAULT_KEY_FILE "./dealflow.key"
-
-static const char z85_alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   ".-:+=^!/*?&<>()[]{}@%$#";
 
 static const char help[] =
     "usage: dealflow keygen [--out FILE] [--force]\n"
@@ -120,26 +118,15 @@ static int generate(cli *g, const char *path, bool force)
 
 static int show_public(cli *g, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "dealflow keygen: cannot read %s: %s\n", path, strerror(errno));
-        return EXIT_USAGE;
-    }
-    char line[256];
-    bool got = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    size_t len = got ? strcspn(line, "\r\n") : 0;
-    line[len] = '\0';
-    char public_key[Z85_KEY_LEN + 1];
-    bool ok = len == Z85_KEY_LEN && strspn(line, z85_alphabet) == len &&
-              zmq_curve_public(public_key, line) == 0;
-    explicit_bzero(line, sizeof line);
+    uint8_t secret[DF_KEY_BYTES], public_bytes[DF_KEY_BYTES];
+    char why[512], public_key[DF_KEY_Z85_LEN + 1];
+    bool ok = df_key_file_secret("the key file", path, secret, public_bytes, why, sizeof why);
+    explicit_bzero(secret, sizeof secret);
     if (!ok) {
-        fprintf(stderr,
-                "dealflow keygen: %s does not start with a Z85 secret key of 40 characters\n",
-                path);
+        fprintf(stderr, "dealflow keygen: %s\n", why);
         return EXIT_USAGE;
     }
+    df_key_z85_encode(public_bytes, public_key);
     return print_public(g, public_key, path);
 }
 

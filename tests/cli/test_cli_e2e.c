@@ -759,6 +759,25 @@ static void test_import_where_map_dry_run(void)
     CHECK(cli_has(r.err, "4 rows: 3 events printed, nothing sent, 0 refused, 1 skipped"));
     CHECK_INT(it_last_seq(&daemon_), before);
     cli_result_free(&r);
+    /* with --json the summary on stderr is one JSON object; stdout keeps the events */
+    const char *dry_json[sizeof dry / sizeof dry[0] + 1] = {"--json"};
+    memcpy(dry_json + 1, dry, sizeof dry);
+    r = cli_run(&daemon_, NULL, dry_json);
+    CHECK_STATUS(r, 0);
+    lines = cli_ndjson(r.out);
+    CHECK_INT(json_array_size(lines), 3);
+    json_decref(lines);
+    json_t *summary = json_loads(r.err, 0, NULL);
+    CHECK(json_is_object(summary));
+    CHECK_INT(json_integer_value(json_object_get(summary, "rows")), 4);
+    CHECK_INT(json_integer_value(json_object_get(summary, "printed")), 3);
+    CHECK_INT(json_integer_value(json_object_get(summary, "refused")), 0);
+    CHECK_INT(json_integer_value(json_object_get(summary, "skipped")), 1);
+    CHECK(json_is_true(json_object_get(summary, "dry_run")));
+    CHECK(json_object_size(json_object_get(summary, "errors")) == 0);
+    json_decref(summary);
+    CHECK_INT(it_last_seq(&daemon_), before);
+    cli_result_free(&r);
     /* the same without --dry-run records them */
     const char *const real[] = {
         "import",  path,      "--id",  "opp-{opp}-closed",        "--deal",  "opp-{opp}",
@@ -940,6 +959,21 @@ static void test_keygen(void)
     r = RUN_CLI(NULL, "ping", "--server-key", public_key, "--key-file", open_path);
     CHECK_STATUS(r, 4);
     CHECK(cli_has(r.err, "too open"));
+    cli_result_free(&r);
+    /* keygen --public reads a key file by the same rule: owner only, comments before the key */
+    r = RUN_CLI(NULL, "keygen", "--public", open_path);
+    CHECK_STATUS(r, 2);
+    CHECK(cli_has(r.err, "too open"));
+    cli_result_free(&r);
+    text = cli_read_file(path);
+    char commented[256];
+    snprintf(commented, sizeof commented, "# made by hand\n\n%s", text ? text : "");
+    free(text);
+    cli_write_file(open_path, commented);
+    chmod(open_path, 0600);
+    r = RUN_CLI(NULL, "keygen", "--public", open_path);
+    CHECK_STATUS(r, 0);
+    CHECK_STR(key_line(r.out, again), public_key);
     cli_result_free(&r);
     /* and from the environment: a CURVE client gets nothing from a plain daemon */
     setenv("DEALFLOW_SERVER_KEY", public_key, 1);
