@@ -151,6 +151,14 @@ int metrics_render(FILE *out, const msgpack_object *reply, const char *pipeline)
     metric_line(out, "lost", reply, "lost", false);
     metric_line(out, "win rate", reply, "win_rate", true);
     metric_line(out, "avg cycle (days)", reply, "avg_cycle_days", false);
+    /* figures a daemon before them does not answer are left out */
+    static const char *const amounts[][2] = {{"won amount", "won_amount"},
+                                             {"avg won amount", "avg_won_amount"},
+                                             {"lost amount", "lost_amount"},
+                                             {"created", "created"}};
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
+        if (mp_get(reply, amounts[i][1]))
+            metric_line(out, amounts[i][0], reply, amounts[i][1], false);
     metric_line(out, "open", reply, "open", false);
     metric_line(out, "open amount", reply, "open_amount", false);
     metric_line(out, "weighted", reply, "weighted", false);

@@ -394,9 +394,36 @@ static void test_board(void)
     }
 }
 
+/* metrics as text: the amounts of won and lost deals where the daemon
+ * answers them, and no line for them from a daemon that does not. */
+static void test_metrics(void)
+{
+    char *text = render("{\"won\":3,\"lost\":1,\"win_rate\":0.75,\"avg_cycle_days\":12.5,"
+                        "\"won_amount\":900,\"avg_won_amount\":300.0,\"lost_amount\":50,"
+                        "\"created\":6,\"open\":2,\"open_amount\":400,\"weighted\":120.0,"
+                        "\"velocity\":75.0}",
+                        false, true);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(strstr(text, "metrics of pipeline default\n") != NULL);
+        CHECK(strstr(text, "win rate               75.0%\n") != NULL);
+        CHECK(strstr(text, "won amount             900\n") != NULL);
+        CHECK(strstr(text, "avg won amount         300.00\n") != NULL);
+        CHECK(strstr(text, "lost amount            50\n") != NULL);
+        CHECK(strstr(text, "created                6\n") != NULL);
+    }
+    text = render("{\"won\":3,\"lost\":1,\"win_rate\":0.75,\"open\":2}", false, true);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK(strstr(text, "won                    3\n") != NULL);
+        CHECK(strstr(text, "won amount") == NULL);
+        CHECK(strstr(text, "created") == NULL);
+    }
+}
+
 static const df_test tests[] = {
-    {"outlook", test_outlook}, {"times", test_times}, {"csv", test_csv},
-    {"json", test_json},       {"board", test_board}, {NULL, NULL},
+    {"metrics", test_metrics}, {"outlook", test_outlook}, {"times", test_times}, {"csv", test_csv},
+    {"json", test_json},       {"board", test_board},     {NULL, NULL},
 };
 
 int main(int argc, char **argv)
