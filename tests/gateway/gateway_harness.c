@@ -205,6 +205,8 @@ gw_http gw_request(const gw_gateway *g, const char *method, const char *path,
     curl_easy_cleanup(c);
     if (h.text)
         h.json = json_loadb(h.text, h.len, 0, NULL);
+    if (g->on_answer)
+        g->on_answer(path, h.status);
     return h;
 }
 

@@ -22,6 +22,8 @@ typedef struct gw_gateway {
     char listen[64];   /* 127.0.0.1:PORT */
     char base_url[96]; /* http://127.0.0.1:PORT */
     unsigned short port;
+    /* When set, told the path and status of every answer gw_request gets (0: none came). */
+    void (*on_answer)(const char *path, long status);
 } gw_gateway;
 
 /* Names the gateway's config (DIR/NAME.json) and log (DIR/NAME.log) and picks a free loopback
