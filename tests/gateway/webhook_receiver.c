@@ -82,18 +82,19 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     json_t *body = got.body ? json_loadb(got.body, got.len, 0, NULL) : NULL;
     const char *topic = json_string_value(json_object_get(body, "topic"));
     got.seq = (int64_t)json_integer_value(json_object_get(body, "seq"));
-    snprintf(got.topic, sizeof got.topic, "%s", topic ? topic : "(none)");
+    got.topic = strdup(topic ? topic : "(none)");
     json_decref(body);
 
     pthread_mutex_lock(&r->lock);
     got.status = strcmp(method, "POST") == 0 ? r->status : 405;
     int status = got.status;
-    bool kept = got.body && record(r, got);
+    bool kept = got.body && got.topic && record(r, got);
     pthread_mutex_unlock(&r->lock);
     if (!kept) {
         free(got.body);
         free(got.signature);
         free(got.content_type);
+        free(got.topic);
         return MHD_NO;
     }
     struct MHD_Response *res = MHD_create_response_from_buffer(2, "{}", MHD_RESPMEM_PERSISTENT);
@@ -165,6 +166,7 @@ void gw_receiver_stop(gw_receiver *r)
         free(r->requests[i].body);
         free(r->requests[i].signature);
         free(r->requests[i].content_type);
+        free(r->requests[i].topic);
     }
     free(r->requests);
     free(r->accepted);
@@ -182,7 +184,7 @@ int gw_receiver_accepted(gw_receiver *r)
 
 gw_received gw_receiver_accepted_at(gw_receiver *r, int i)
 {
-    gw_received got = {.seq = -1, .topic = "(none)"};
+    gw_received got = {0};
     pthread_mutex_lock(&r->lock);
     if (i >= 0 && i < r->naccepted)
         got = r->requests[r->accepted[i]];

@@ -20,7 +20,7 @@ typedef struct gw_received {
     char *signature;    /* the X-Dealflow-Signature header; NULL without */
     char *content_type; /* the Content-Type header; NULL without */
     int64_t seq;        /* the body's "seq"; 0 without */
-    char topic[64];     /* the body's "topic"; "(none)" without */
+    char *topic;        /* the body's "topic"; "(none)" without */
 } gw_received;
 
 typedef struct gw_receiver {
@@ -50,7 +50,8 @@ void gw_receiver_stop(gw_receiver *r);
 
 /* How many requests were answered 2xx. */
 int gw_receiver_accepted(gw_receiver *r);
-/* The i-th of them (i < gw_receiver_accepted), valid until gw_receiver_stop. */
+/* The i-th of them (i < gw_receiver_accepted; all NULL and 0 past them), its strings valid
+ * until gw_receiver_stop. */
 gw_received gw_receiver_accepted_at(gw_receiver *r, int i);
 /* Polls until n requests were answered 2xx; false, saying how many, at the deadline. */
 bool gw_receiver_wait_accepted(gw_receiver *r, int n, int timeout_ms);
