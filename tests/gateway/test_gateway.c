@@ -68,6 +68,7 @@ static void test_one_event(void)
                         "{\"id\":\"one-1\",\"type\":\"stage\",\"deal\":\"one\",\"stage\":\"lead\","
                         "\"amount\":1000,\"at\":\"2024-01-31T10:00:00Z\"}");
     CHECK_HTTP(h, 200);
+    CHECK_STR(gw_header(&h, "Content-Type"), "application/json");
     int dup;
     CHECK(gw_result_seq(&h, 0, &dup) > 0);
     CHECK_INT(dup, 0);
@@ -145,6 +146,7 @@ static void test_bad_bodies(void)
         CHECK_HTTP(h, 400);
         CHECK_STR(gw_error_of(&h), "bad_request");
         CHECK(json_is_string(json_object_get(h.json, "message")));
+        CHECK_STR(gw_header(&h, "Content-Type"), "application/json");
         gw_http_free(&h);
     }
 }

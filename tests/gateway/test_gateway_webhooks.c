@@ -26,7 +26,7 @@ static gw_receiver rx;
 static char hook_url[96]; /* rx's, with credentials and a query that must not show */
 static int next_id;
 
-/* The receiver took exactly these seqs, in this order, each signed right. */
+/* The receiver took exactly these seqs, in this order, each signed right and sent as JSON. */
 static void check_received(const int64_t *seqs, int n)
 {
     int accepted = gw_receiver_accepted(&rx);
@@ -40,6 +40,7 @@ static void check_received(const int64_t *seqs, int n)
         CHECK(strncmp(got.topic, "deal.moved.default.", 19) == 0);
     }
     CHECK_INT(gw_receiver_bad_signatures(&rx), 0);
+    CHECK_INT(gw_receiver_bad_content_types(&rx), 0);
 }
 
 static bool wait_accepted(int n)
