@@ -2,221 +2,53 @@
  * order and signatures, endpoints that fail or are down, restarts on the same state
  * directory, topics, and a failing endpoint beside a healthy one. */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <jansson.h>
-#include <microhttpd.h>
 #include <sodium.h>
 
 #include "delivery.h"
 #include "harness.h"
+#include "webhook_receiver.h"
 #include "outbox.h"
 
 #define DEADLINE_MS 30000
-#define MAX_SEEN    256
 
 static it_daemon D;
 static int next_id;
 
-/* ---- an HTTP receiver: takes POSTs, checks their signatures, answers `status` ---- */
+/* ---- HTTP receivers of the deliveries ---- */
 
-typedef struct receiver {
-    struct MHD_Daemon *mhd;
-    uint16_t port;
-    char url[64];
-    const char *secret;
-    pthread_mutex_t lock;
-    int status;                   /* what POSTs are answered */
-    uint64_t seqs[MAX_SEEN];      /* of the bodies answered 2xx, in arrival order */
-    char topics[MAX_SEEN][64];    /* their topics */
-    int accepted, refused;        /* POSTs answered 2xx, and not */
-    int bad_signatures, bad_type; /* POSTs whose signature or content type was wrong */
-} receiver;
-
-typedef struct upload {
-    char *data;
-    size_t len;
-} upload;
-
-static bool signature_matches(const char *secret, const char *body, size_t len, const char *header)
+static bool receiver_start(gw_receiver *r, const char *secret, int status)
 {
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    char hex[2 * sizeof mac + 1];
-    sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-    return header && strncmp(header, "sha256=", 7) == 0 && strcmp(header + 7, hex) == 0;
-}
-
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *data,
-                              size_t *size, void **con_cls)
-{
-    (void)url;
-    (void)version;
-    receiver *r = cls;
-    upload *up = *con_cls;
-    if (!up) {
-        if (!(up = calloc(1, sizeof *up)))
-            return MHD_NO;
-        *con_cls = up;
-        return MHD_YES;
-    }
-    if (*size > 0) {
-        char *grown = realloc(up->data, up->len + *size + 1);
-        if (!grown)
-            return MHD_NO;
-        up->data = grown;
-        memcpy(up->data + up->len, data, *size);
-        up->len += *size;
-        up->data[up->len] = '\0';
-        *size = 0;
-        return MHD_YES;
-    }
-    const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Dealflow-Signature");
-    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    json_t *body = up->data ? json_loadb(up->data, up->len, 0, NULL) : NULL;
-    pthread_mutex_lock(&r->lock);
-    int status = r->status;
-    if (strcmp(method, "POST") != 0)
-        status = 405;
-    if (!signature_matches(r->secret, up->data ? up->data : "", up->len, sig))
-        r->bad_signatures++;
-    if (!type || strcmp(type, "application/json") != 0)
-        r->bad_type++;
-    if (status >= 200 && status < 300 && r->accepted < MAX_SEEN) {
-        r->seqs[r->accepted] = (uint64_t)json_integer_value(json_object_get(body, "seq"));
-        snprintf(r->topics[r->accepted], sizeof r->topics[0], "%s",
-                 json_string_value(json_object_get(body, "topic"))
-                     ? json_string_value(json_object_get(body, "topic"))
-                     : "(none)");
-        r->accepted++;
-    } else {
-        r->refused++;
-    }
-    pthread_mutex_unlock(&r->lock);
-    json_decref(body);
-    struct MHD_Response *res = MHD_create_response_from_buffer(2, "{}", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, res);
-    MHD_destroy_response(res);
-    return rc;
-}
-
-static void upload_done(void *cls, struct MHD_Connection *conn, void **con_cls,
-                        enum MHD_RequestTerminationCode why)
-{
-    (void)cls;
-    (void)conn;
-    (void)why;
-    upload *up = *con_cls;
-    if (up) {
-        free(up->data);
-        free(up);
-    }
-    *con_cls = NULL;
-}
-
-/* Listens on r->port (0: a free one, then kept for restarts). */
-static bool receiver_listen(receiver *r)
-{
-    r->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
-        r->port, NULL, NULL, answer, r, MHD_OPTION_NOTIFY_COMPLETED, upload_done, r,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-    if (!r->mhd)
-        return false;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(r->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    r->port = info ? info->port : 0;
-    snprintf(r->url, sizeof r->url, "http://127.0.0.1:%u/hook", (unsigned)r->port);
-    return r->port != 0;
-}
-
-static bool receiver_start(receiver *r, const char *secret, int status)
-{
-    memset(r, 0, sizeof *r);
-    pthread_mutex_init(&r->lock, NULL);
-    r->secret = secret;
-    r->status = status;
-    bool ok = receiver_listen(r);
+    bool ok = gw_receiver_start(r, secret, status);
     CHECK(ok);
     return ok;
 }
 
-static void receiver_down(receiver *r)
-{
-    if (r->mhd)
-        MHD_stop_daemon(r->mhd);
-    r->mhd = NULL;
-}
-
-static void receiver_stop(receiver *r)
-{
-    receiver_down(r);
-    pthread_mutex_destroy(&r->lock);
-}
-
-static void receiver_set_status(receiver *r, int status)
-{
-    pthread_mutex_lock(&r->lock);
-    r->status = status;
-    pthread_mutex_unlock(&r->lock);
-}
-
-static int receiver_accepted(receiver *r)
-{
-    pthread_mutex_lock(&r->lock);
-    int n = r->accepted;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
-
 /* The receiver took exactly these seqs, in this order, all signed right. */
-static void check_received(receiver *r, const int64_t *seqs, int n, const char *topic)
+static void check_received(gw_receiver *r, const int64_t *seqs, int n, const char *topic)
 {
-    pthread_mutex_lock(&r->lock);
-    CHECK_INT(r->accepted, n);
-    for (int i = 0; i < n && i < r->accepted; i++) {
-        if (r->seqs[i] != (uint64_t)seqs[i])
-            fprintf(stderr, "delivery %d: seq %llu, expected %lld\n", i,
-                    (unsigned long long)r->seqs[i], (long long)seqs[i]);
-        CHECK(r->seqs[i] == (uint64_t)seqs[i]);
+    int accepted = gw_receiver_accepted(r);
+    CHECK_INT(accepted, n);
+    for (int i = 0; i < n && i < accepted; i++) {
+        gw_received got = gw_receiver_accepted_at(r, i);
+        if (got.seq != seqs[i])
+            fprintf(stderr, "delivery %d: seq %lld, expected %lld\n", i, (long long)got.seq,
+                    (long long)seqs[i]);
+        CHECK(got.seq == seqs[i]);
         if (topic)
-            CHECK_STR(r->topics[i], topic);
+            CHECK_STR(got.topic, topic);
     }
-    CHECK_INT(r->bad_signatures, 0);
-    CHECK_INT(r->bad_type, 0);
-    pthread_mutex_unlock(&r->lock);
+    CHECK_INT(gw_receiver_bad_signatures(r), 0);
+    CHECK_INT(gw_receiver_bad_content_types(r), 0);
 }
 
 /* ---- polling with deadlines ---- */
 
-static int64_t now_ms(void)
+static bool wait_accepted(gw_receiver *r, int n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_briefly(void)
-{
-    struct timespec ts = {0, 10 * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static bool wait_accepted(receiver *r, int n)
-{
-    int64_t deadline = now_ms() + DEADLINE_MS;
-    while (receiver_accepted(r) < n && now_ms() < deadline)
-        pause_briefly();
-    int got = receiver_accepted(r);
-    if (got < n)
-        fprintf(stderr, "the receiver took %d deliveries, expected %d\n", got, n);
-    return got >= n;
+    return gw_receiver_wait_accepted(r, n, DEADLINE_MS);
 }
 
 static gw_delivery_state state_of(gw_delivery *d, size_t i)
@@ -230,7 +62,7 @@ static gw_delivery_state state_of(gw_delivery *d, size_t i)
 /* Waits until endpoint i's state satisfies what: "position" >= seq, "failures" >= seq. */
 static bool wait_state(gw_delivery *d, size_t i, const char *what, uint64_t at_least)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    int64_t deadline = it_mono_ms() + DEADLINE_MS;
     for (;;) {
         gw_delivery_state s = state_of(d, i);
         uint64_t v = strcmp(what, "position") == 0   ? s.position
@@ -238,12 +70,12 @@ static bool wait_state(gw_delivery *d, size_t i, const char *what, uint64_t at_l
                                                      : s.daemon_seq;
         if (v >= at_least)
             return true;
-        if (now_ms() >= deadline) {
+        if (it_mono_ms() >= deadline) {
             fprintf(stderr, "endpoint %zu: %s is %llu, expected at least %llu\n", i, what,
                     (unsigned long long)v, (unsigned long long)at_least);
             return false;
         }
-        pause_briefly();
+        it_pause_briefly();
     }
 }
 
@@ -299,7 +131,7 @@ static gw_delivery *start_fresh(const gw_webhook *hooks, size_t n, const char *d
 
 static void test_in_seq_order_and_signed(void)
 {
-    receiver r;
+    gw_receiver r;
     if (!receiver_start(&r, "order-secret", 200))
         return;
     char dir[IT_PATH_MAX];
@@ -315,8 +147,8 @@ static void test_in_seq_order_and_signed(void)
     }
     CHECK(wait_accepted(&r, 30));
     check_received(&r, seqs, 30, NULL);
-    CHECK_STR(r.topics[0], "deal.moved.default.lead");
-    CHECK_STR(r.topics[1], "deal.moved.default.qualified");
+    CHECK_STR(gw_receiver_accepted_at(&r, 0).topic, "deal.moved.default.lead");
+    CHECK_STR(gw_receiver_accepted_at(&r, 1).topic, "deal.moved.default.qualified");
     gw_delivery_state s = state_of(d, 0);
     CHECK_INT(s.delivered, 30);
     CHECK_INT(s.failures, 0);
@@ -324,12 +156,12 @@ static void test_in_seq_order_and_signed(void)
     CHECK(s.position == (uint64_t)seqs[29]);
     CHECK_STR(s.url, r.url);
     gw_delivery_stop(d);
-    receiver_stop(&r);
+    gw_receiver_stop(&r);
 }
 
 static void test_held_while_failing_or_down(void)
 {
-    receiver r;
+    gw_receiver r;
     if (!receiver_start(&r, "held-secret", 500))
         return;
     char dir[IT_PATH_MAX];
@@ -346,21 +178,21 @@ static void test_held_while_failing_or_down(void)
     CHECK_INT(s.delivered, 0);
     CHECK(s.retries >= 2);
     CHECK(s.position < (uint64_t)seqs[0]);
-    CHECK_INT(receiver_accepted(&r), 0);
+    CHECK_INT(gw_receiver_accepted(&r), 0);
 
-    receiver_set_status(&r, 200);
+    gw_receiver_set_status(&r, 200);
     CHECK(wait_accepted(&r, 5));
     CHECK(wait_state(d, 0, "position", (uint64_t)seqs[4]));
     CHECK(!state_of(d, 0).failing);
 
     /* down: nothing listens on the port */
-    receiver_down(&r);
+    gw_receiver_down(&r);
     uint64_t failures = state_of(d, 0).failures;
     for (int i = 5; i < 10; i++)
         seqs[i] = move_new_deal("qualified");
     CHECK(wait_state(d, 0, "failures", failures + 2));
     CHECK(state_of(d, 0).failing);
-    CHECK(receiver_listen(&r));
+    CHECK(gw_receiver_listen(&r));
     CHECK(wait_accepted(&r, 10));
     check_received(&r, seqs, 10, NULL);
     CHECK(wait_state(d, 0, "position", (uint64_t)seqs[9]));
@@ -369,12 +201,12 @@ static void test_held_while_failing_or_down(void)
     CHECK(!s.failing);
     CHECK(s.daemon_seq == s.position);
     gw_delivery_stop(d);
-    receiver_stop(&r);
+    gw_receiver_stop(&r);
 }
 
 static void test_restart_neither_skips_nor_repeats(void)
 {
-    receiver r;
+    gw_receiver r;
     if (!receiver_start(&r, "restart-secret", 200))
         return;
     char dir[IT_PATH_MAX];
@@ -400,16 +232,16 @@ static void test_restart_neither_skips_nor_repeats(void)
     CHECK(wait_state(d, 0, "position", (uint64_t)seqs[5]));
 
     /* a stop in the middle of retrying: the refused one comes again, once */
-    receiver_set_status(&r, 503);
+    gw_receiver_set_status(&r, 503);
     seqs[6] = move_new_deal("lead");
     CHECK(wait_state(d, 0, "failures", 1));
-    int64_t started = now_ms();
+    int64_t started = it_mono_ms();
     gw_delivery_stop(d);
-    int64_t took = now_ms() - started;
+    int64_t took = it_mono_ms() - started;
     if (took >= 3000)
         fprintf(stderr, "gw_delivery_stop took %lld ms\n", (long long)took);
     CHECK(took < 3000);
-    receiver_set_status(&r, 200);
+    gw_receiver_set_status(&r, 200);
     seqs[7] = move_new_deal("lead");
     seqs[8] = move_new_deal("lead");
     d = NULL;
@@ -418,16 +250,16 @@ static void test_restart_neither_skips_nor_repeats(void)
     CHECK(wait_state(d, 0, "position", (uint64_t)seqs[8]));
     check_received(&r, seqs, 9, "deal.moved.default.lead");
     gw_delivery_stop(d);
-    receiver_stop(&r);
+    gw_receiver_stop(&r);
 }
 
 static void test_topics_filter(void)
 {
-    receiver won, all;
+    gw_receiver won, all;
     if (!receiver_start(&won, "won-secret", 200))
         return;
     if (!receiver_start(&all, "all-secret", 200)) {
-        receiver_stop(&won);
+        gw_receiver_stop(&won);
         return;
     }
     gw_webhook hooks[] = {{won.url, "deal.moved.default.won", "won-secret"},
@@ -447,19 +279,19 @@ static void test_topics_filter(void)
     CHECK(wait_accepted(&won, 2));
     check_received(&all, seqs, 6, NULL);
     check_received(&won, won_seqs, 2, "deal.moved.default.won");
-    CHECK_STR(all.topics[3], "deal.moved.default.qualified");
+    CHECK_STR(gw_receiver_accepted_at(&all, 3).topic, "deal.moved.default.qualified");
     gw_delivery_stop(d);
-    receiver_stop(&won);
-    receiver_stop(&all);
+    gw_receiver_stop(&won);
+    gw_receiver_stop(&all);
 }
 
 static void test_failing_endpoint_does_not_delay_others(void)
 {
-    receiver bad, good;
+    gw_receiver bad, good;
     if (!receiver_start(&bad, "bad-secret", 500))
         return;
     if (!receiver_start(&good, "good-secret", 200)) {
-        receiver_stop(&bad);
+        gw_receiver_stop(&bad);
         return;
     }
     char dir[IT_PATH_MAX];
@@ -476,19 +308,19 @@ static void test_failing_endpoint_does_not_delay_others(void)
     CHECK(s.failing);
     CHECK(s.failures >= 1);
     CHECK_INT(s.delivered, 0);
-    CHECK_INT(receiver_accepted(&bad), 0);
+    CHECK_INT(gw_receiver_accepted(&bad), 0);
     CHECK_INT(state_of(d, 1).delivered, 20);
     CHECK(!state_of(d, 1).failing);
-    int64_t started = now_ms();
+    int64_t started = it_mono_ms();
     gw_delivery_stop(d);
-    CHECK(now_ms() - started < 3000);
-    receiver_stop(&bad);
-    receiver_stop(&good);
+    CHECK(it_mono_ms() - started < 3000);
+    gw_receiver_stop(&bad);
+    gw_receiver_stop(&good);
 }
 
 static void test_daemon_restart_is_followed(void)
 {
-    receiver r;
+    gw_receiver r;
     if (!receiver_start(&r, "daemon-secret", 200))
         return;
     char dir[IT_PATH_MAX];
@@ -507,7 +339,7 @@ static void test_daemon_restart_is_followed(void)
     CHECK(wait_accepted(&r, 6));
     check_received(&r, seqs, 6, NULL);
     gw_delivery_stop(d);
-    receiver_stop(&r);
+    gw_receiver_stop(&r);
 }
 
 static void test_bad_entries_are_refused(void)

@@ -2,122 +2,26 @@
  * loopback ports, spoken to over HTTP: events in all three body forms recorded (read back from
  * the daemon), a retry answered dup, each refusal with its status, 503 while the daemon is down
  * and 200 again after it is back, and the reads answering the daemon's figures as JSON. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "harness.h"
+#include "gateway_harness.h"
 
-#define WAIT_MS        30000
 #define BODY_LIMIT     4096
 #define PRODUCER_TOKEN "producer-token-0123456789"
 #define READER_TOKEN   "reader-token-0123456789"
 #define ADMIN_TOKEN    "admin-token-0123456789"
 
 static it_daemon D;
-static pid_t gateway;
-static char base_url[96], gateway_log[IT_PATH_MAX + 32], config_path[IT_PATH_MAX + 32];
+static gw_gateway G;
 
-/* One HTTP exchange: the status (0 when none came), the body parsed as JSON
- * (NULL when it is not), and the Retry-After header. */
-typedef struct http {
-    long status;
-    json_t *json;
-    char retry_after[16];
-    char *text;
-    size_t len;
-} http;
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+static gw_http request(const char *method, const char *path, const char *token, const char *body)
 {
-    http *h = ctx;
-    char *grown = realloc(h->text, h->len + size * n + 1);
-    if (!grown)
-        return 0;
-    h->text = grown;
-    memcpy(h->text + h->len, data, size * n);
-    h->len += size * n;
-    h->text[h->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *line, size_t size, size_t n, void *ctx)
-{
-    http *h = ctx;
-    size_t len = size * n;
-    if (len > 13 && strncasecmp(line, "Retry-After: ", 13) == 0)
-        snprintf(h->retry_after, sizeof h->retry_after, "%.*s", (int)strcspn(line + 13, "\r\n"),
-                 line + 13);
-    return len;
-}
-
-/* method path with the token (NULL: none) and body (NULL: none). */
-static http request(const char *method, const char *path, const char *token, const char *body)
-{
-    http h = {0};
-    CURL *c = curl_easy_init();
-    char url[512], auth[128];
-    snprintf(url, sizeof url, "%s%s", base_url, path);
-    struct curl_slist *headers = NULL;
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers = curl_slist_append(headers, auth);
-    }
-    headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h.status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(c);
-    if (h.text)
-        h.json = json_loadb(h.text, h.len, 0, NULL);
-    return h;
-}
-
-static void http_free(http *h)
-{
-    json_decref(h->json);
-    free(h->text);
-}
-
-#define CHECK_HTTP(h, expected)                                                                    \
-    do {                                                                                           \
-        if ((h).status != (expected))                                                              \
-            fprintf(stderr, "answer: %s\n", (h).text ? (h).text : "(none)");                       \
-        CHECK_INT((h).status, (expected));                                                         \
-    } while (0)
-
-/* The error code of an error answer. */
-static const char *error_of(const http *h)
-{
-    return json_string_value(json_object_get(h->json, "error"));
-}
-
-/* results[i] of an events answer: its seq (-1 without one) and dup. */
-static long long result_seq(const http *h, size_t i, int *dup)
-{
-    json_t *r = json_array_get(json_object_get(h->json, "results"), i);
-    *dup = json_is_true(json_object_get(r, "dup"));
-    json_t *seq = json_object_get(r, "seq");
-    return json_is_integer(seq) ? (long long)json_integer_value(seq) : -1;
+    return gw_request_as(&G, method, path, token, body);
 }
 
 /* The deal's version as the daemon itself says (how many events it recorded). */
@@ -129,71 +33,29 @@ static int64_t recorded_version(const char *deal)
     return v;
 }
 
-static bool wait_health(long expected)
-{
-    int64_t deadline = it_mono_ms() + WAIT_MS;
-    while (it_mono_ms() < deadline) {
-        http h = request("GET", "/healthz", NULL, NULL);
-        long status = h.status;
-        http_free(&h);
-        if (status == expected)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
-}
-
 static bool setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!it_start(&D, NULL))
+    if (!it_start(&D, NULL) || !gw_init(&G, D.dir, "gateway"))
         return false;
-    char ports[3][IT_ENDPOINT_MAX];
-    if (!it_pick_ports(ports))
-        return false;
-    char listen_on[64];
-    snprintf(listen_on, sizeof listen_on, "127.0.0.1:%s", it_port(ports[0]));
-    snprintf(base_url, sizeof base_url, "http://%s", listen_on);
-    snprintf(config_path, sizeof config_path, "%s/gateway.json", D.dir);
-    snprintf(gateway_log, sizeof gateway_log, "%s/gateway.log", D.dir);
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return false;
-    fprintf(f,
+    if (!gw_write_config(
+            &G,
             "{\"tokens\": [{\"token\": \"%s\", \"role\": \"producer\", \"name\": \"crm\"},"
             " {\"token\": \"%s\", \"role\": \"reader\", \"name\": \"dash\"},"
             " {\"token\": \"%s\", \"role\": \"admin\", \"name\": \"ops\"}],"
             " \"daemon\": {\"timeout_ms\": 1000, \"attempts\": 2},"
             " \"limits\": {\"body_bytes\": %d, \"connections\": 64, \"timeout_s\": 10}}\n",
-            PRODUCER_TOKEN, READER_TOKEN, ADMIN_TOKEN, BODY_LIMIT);
-    fclose(f);
-    gateway = fork();
-    if (gateway == 0) {
-        FILE *log = freopen(gateway_log, "a", stderr);
-        (void)log;
-        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", config_path, "--listen", listen_on, "--api",
-              D.api, (char *)NULL);
-        _exit(127);
-    }
-    if (gateway < 0 || !wait_health(200)) {
-        fprintf(stderr, "the gateway did not answer /healthz:\n");
-        FILE *log = fopen(gateway_log, "r");
-        for (int c; log && (c = fgetc(log)) != EOF;)
-            fputc(c, stderr);
-        if (log)
-            fclose(log);
+            PRODUCER_TOKEN, READER_TOKEN, ADMIN_TOKEN, BODY_LIMIT))
         return false;
-    }
-    return true;
+    const char *const args[] = {"--api", D.api, NULL};
+    return gw_start(&G, args);
 }
 
 static void teardown(void)
 {
-    if (gateway > 0) {
-        kill(gateway, SIGTERM);
-        int status = 0;
-        CHECK_INT(waitpid(gateway, &status, 0), gateway);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (G.process.pid > 0) {
+        CHECK(gw_running(&G));
+        CHECK_INT(gw_stop(&G), 0);
     }
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
@@ -202,14 +64,15 @@ static void teardown(void)
 
 static void test_one_event(void)
 {
-    http h = request("POST", "/v1/events", PRODUCER_TOKEN,
-                     "{\"id\":\"one-1\",\"type\":\"stage\",\"deal\":\"one\",\"stage\":\"lead\","
-                     "\"amount\":1000,\"at\":\"2024-01-31T10:00:00Z\"}");
+    gw_http h = request("POST", "/v1/events", PRODUCER_TOKEN,
+                        "{\"id\":\"one-1\",\"type\":\"stage\",\"deal\":\"one\",\"stage\":\"lead\","
+                        "\"amount\":1000,\"at\":\"2024-01-31T10:00:00Z\"}");
     CHECK_HTTP(h, 200);
+    CHECK_STR(gw_header(&h, "Content-Type"), "application/json");
     int dup;
-    CHECK(result_seq(&h, 0, &dup) > 0);
+    CHECK(gw_result_seq(&h, 0, &dup) > 0);
     CHECK_INT(dup, 0);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(recorded_version("one"), 1);
     const msgpack_object *r = it_call(&D, "{op: history, deal: one}");
     CHECK_INT(it_int(it_at(it_get(r, "events"), 0), "at"), 1706695200000LL);
@@ -219,58 +82,58 @@ static void test_one_event(void)
 
 static void test_array_of_events(void)
 {
-    http h =
+    gw_http h =
         request("POST", "/v1/events", PRODUCER_TOKEN,
                 "[{\"id\":\"arr-1\",\"type\":\"stage\",\"deal\":\"arr\",\"stage\":\"lead\"},"
                 " {\"id\":\"arr-2\",\"type\":\"activity\",\"deal\":\"arr\",\"kind\":\"call\"},"
                 " {\"id\":\"arr-3\",\"type\":\"stage\",\"deal\":\"arr\",\"stage\":\"qualified\"}]");
     CHECK_HTTP(h, 200);
     CHECK_INT(json_array_size(json_object_get(h.json, "results")), 3);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(recorded_version("arr"), 3);
 }
 
 static void test_ndjson(void)
 {
-    http h =
+    gw_http h =
         request("POST", "/v1/events", PRODUCER_TOKEN,
                 "{\"id\":\"nd-1\",\"type\":\"stage\",\"deal\":\"nd\",\"stage\":\"lead\"}\n"
                 "{\"id\":\"nd-2\",\"type\":\"activity\",\"deal\":\"nd\",\"kind\":\"email\"}\n");
     CHECK_HTTP(h, 200);
     CHECK_INT(json_array_size(json_object_get(h.json, "results")), 2);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(recorded_version("nd"), 2);
 }
 
 static void test_dup_on_retry(void)
 {
     const char *body = "{\"id\":\"dup-1\",\"type\":\"stage\",\"deal\":\"dup\",\"stage\":\"lead\"}";
-    http first = request("POST", "/v1/events", PRODUCER_TOKEN, body);
-    http again = request("POST", "/v1/events", ADMIN_TOKEN, body);
+    gw_http first = request("POST", "/v1/events", PRODUCER_TOKEN, body);
+    gw_http again = request("POST", "/v1/events", ADMIN_TOKEN, body);
     CHECK_HTTP(first, 200);
     CHECK_HTTP(again, 200);
     int dup1, dup2;
-    long long seq1 = result_seq(&first, 0, &dup1), seq2 = result_seq(&again, 0, &dup2);
+    long long seq1 = gw_result_seq(&first, 0, &dup1), seq2 = gw_result_seq(&again, 0, &dup2);
     CHECK(seq1 > 0);
     CHECK_INT(seq2, seq1);
     CHECK_INT(dup1, 0);
     CHECK_INT(dup2, 1);
-    http_free(&first);
-    http_free(&again);
+    gw_http_free(&first);
+    gw_http_free(&again);
     CHECK_INT(recorded_version("dup"), 1);
 }
 
 static void test_refused_event_in_batch(void)
 {
     /* the daemon refuses one event alone; the others are recorded */
-    http h =
+    gw_http h =
         request("POST", "/v1/events", PRODUCER_TOKEN,
                 "[{\"id\":\"mix-1\",\"type\":\"stage\",\"deal\":\"mix\",\"stage\":\"lead\"},"
                 " {\"id\":\"mix-2\",\"type\":\"stage\",\"deal\":\"mix\",\"stage\":\"nowhere\"}]");
     CHECK_HTTP(h, 200);
     json_t *bad = json_array_get(json_object_get(h.json, "results"), 1);
     CHECK_STR(json_string_value(json_object_get(bad, "error")), "unknown_stage");
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(recorded_version("mix"), 1);
 }
 
@@ -279,30 +142,31 @@ static void test_bad_bodies(void)
     static const char *const bodies[] = {
         "{\"id\": ", "[1, 2]", "\"an event\"", "", "[]", "{\"id\":\"t\",\"at\":\"soon\"}", NULL};
     for (int i = 0; bodies[i]; i++) {
-        http h = request("POST", "/v1/events", PRODUCER_TOKEN, bodies[i]);
+        gw_http h = request("POST", "/v1/events", PRODUCER_TOKEN, bodies[i]);
         CHECK_HTTP(h, 400);
-        CHECK_STR(error_of(&h), "bad_request");
+        CHECK_STR(gw_error_of(&h), "bad_request");
         CHECK(json_is_string(json_object_get(h.json, "message")));
-        http_free(&h);
+        CHECK_STR(gw_header(&h, "Content-Type"), "application/json");
+        gw_http_free(&h);
     }
 }
 
 static void test_tokens_and_roles(void)
 {
     const char *body = "{\"id\":\"tok-1\",\"type\":\"stage\",\"deal\":\"tok\",\"stage\":\"lead\"}";
-    http none = request("POST", "/v1/events", NULL, body);
-    http unknown = request("POST", "/v1/events", "not-a-token", body);
-    http reader = request("POST", "/v1/events", READER_TOKEN, body);
-    http producer_reads = request("GET", "/v1/board", PRODUCER_TOKEN, NULL);
+    gw_http none = request("POST", "/v1/events", NULL, body);
+    gw_http unknown = request("POST", "/v1/events", "not-a-token", body);
+    gw_http reader = request("POST", "/v1/events", READER_TOKEN, body);
+    gw_http producer_reads = request("GET", "/v1/board", PRODUCER_TOKEN, NULL);
     CHECK_HTTP(none, 401);
     CHECK_HTTP(unknown, 401);
     CHECK_HTTP(reader, 403);
     CHECK_HTTP(producer_reads, 403);
-    CHECK_STR(error_of(&reader), "forbidden");
-    http_free(&none);
-    http_free(&unknown);
-    http_free(&reader);
-    http_free(&producer_reads);
+    CHECK_STR(gw_error_of(&reader), "forbidden");
+    gw_http_free(&none);
+    gw_http_free(&unknown);
+    gw_http_free(&reader);
+    gw_http_free(&producer_reads);
     CHECK_INT(recorded_version("tok"), -1);
 }
 
@@ -315,10 +179,10 @@ static void test_over_limit(void)
     memcpy(body, start, sizeof start - 1);
     body[BODY_LIMIT * 2 - 1] = ']';
     body[BODY_LIMIT * 2] = '\0';
-    http h = request("POST", "/v1/events", PRODUCER_TOKEN, body);
+    gw_http h = request("POST", "/v1/events", PRODUCER_TOKEN, body);
     CHECK_HTTP(h, 413);
-    CHECK_STR(error_of(&h), "too_large");
-    http_free(&h);
+    CHECK_STR(gw_error_of(&h), "too_large");
+    gw_http_free(&h);
     free(body);
     CHECK_INT(recorded_version("big"), -1);
 }
@@ -335,21 +199,22 @@ static void test_routes_and_methods(void)
         {"DELETE", "/v1/board", 405},      {"GET", "/v1/deals/one/else", 404},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        http h = request(cases[i].method, cases[i].path, ADMIN_TOKEN, NULL);
+        gw_http h = request(cases[i].method, cases[i].path, ADMIN_TOKEN, NULL);
         CHECK_HTTP(h, cases[i].status);
-        http_free(&h);
+        gw_http_free(&h);
     }
 }
 
 static void test_reads(void)
 {
-    http h = request("POST", "/v1/events", PRODUCER_TOKEN,
-                     "[{\"id\":\"rd-1\",\"type\":\"stage\",\"deal\":\"re/ad\",\"stage\":\"lead\","
-                     "\"amount\":500,\"at\":1700000000000},"
-                     " {\"id\":\"rd-2\",\"type\":\"stage\",\"deal\":\"re/ad\",\"stage\":\"won\","
-                     "\"at\":1700086400000}]");
+    gw_http h =
+        request("POST", "/v1/events", PRODUCER_TOKEN,
+                "[{\"id\":\"rd-1\",\"type\":\"stage\",\"deal\":\"re/ad\",\"stage\":\"lead\","
+                "\"amount\":500,\"at\":1700000000000},"
+                " {\"id\":\"rd-2\",\"type\":\"stage\",\"deal\":\"re/ad\",\"stage\":\"won\","
+                "\"at\":1700086400000}]");
     CHECK_HTTP(h, 200);
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/deals/re%2Fad?now=2023-11-20", READER_TOKEN, NULL);
     CHECK_HTTP(h, 200);
@@ -358,11 +223,11 @@ static void test_reads(void)
     CHECK_STR(json_string_value(json_object_get(deal, "status")), "won");
     CHECK_INT(json_integer_value(json_object_get(deal, "version")), 2);
     CHECK(json_object_get(h.json, "ok") == NULL);
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/deals/re%2Fad?as_of=1700000000000", READER_TOKEN, NULL);
     CHECK_STR(json_string_value(json_object_get(json_object_get(h.json, "deal"), "stage")), "lead");
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/deals/re%2Fad/history", ADMIN_TOKEN, NULL);
     CHECK_HTTP(h, 200);
@@ -370,7 +235,7 @@ static void test_reads(void)
     CHECK_INT(json_array_size(events), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(events, 1), "id")), "rd-2");
     CHECK(json_is_false(json_object_get(h.json, "more")));
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/deals/re%2Fad/history?limit=1", READER_TOKEN, NULL);
     CHECK_INT(json_array_size(json_object_get(h.json, "events")), 1);
@@ -379,17 +244,17 @@ static void test_reads(void)
     char path[128];
     snprintf(path, sizeof path, "/v1/deals/re%%2Fad/history?after=%lld",
              (long long)json_integer_value(json_object_get(first, "seq")));
-    http_free(&h);
+    gw_http_free(&h);
     h = request("GET", path, READER_TOKEN, NULL);
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(h.json, "events"), 0), "id")),
               "rd-2");
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/deals/nobody", READER_TOKEN, NULL);
     CHECK_HTTP(h, 404);
-    CHECK_STR(error_of(&h), "not_found");
-    http_free(&h);
+    CHECK_STR(gw_error_of(&h), "not_found");
+    gw_http_free(&h);
 
     /* the board and the metrics as the daemon gives them */
     h = request("GET", "/v1/board?pipeline=default&now=2023-11-20", READER_TOKEN, NULL);
@@ -406,7 +271,7 @@ static void test_reads(void)
                   it_int(it_at(it_get(r, "stages"), i), "count"));
     }
     it_release();
-    http_free(&h);
+    gw_http_free(&h);
 
     h = request("GET", "/v1/metrics?from=2023-11-01&to=2023-12-01", READER_TOKEN, NULL);
     CHECK_HTTP(h, 200);
@@ -415,7 +280,7 @@ static void test_reads(void)
     CHECK(json_integer_value(json_object_get(h.json, "won")) >= 1);
     CHECK_INT(json_integer_value(json_object_get(h.json, "open")), it_int(r, "open"));
     it_release();
-    http_free(&h);
+    gw_http_free(&h);
 
     static const char *const bad[] = {"/v1/metrics?form=2023-11-01", "/v1/board?now=later",
                                       "/v1/deals/one/history?limit=0", "/v1/board?now=1&now=2",
@@ -423,12 +288,12 @@ static void test_reads(void)
     for (int i = 0; bad[i]; i++) {
         h = request("GET", bad[i], READER_TOKEN, NULL);
         CHECK_HTTP(h, 400);
-        http_free(&h);
+        gw_http_free(&h);
     }
     h = request("GET", "/v1/board?pipeline=nope", READER_TOKEN, NULL);
     CHECK_HTTP(h, 404);
-    CHECK_STR(error_of(&h), "unknown_pipeline");
-    http_free(&h);
+    CHECK_STR(gw_error_of(&h), "unknown_pipeline");
+    gw_http_free(&h);
 }
 
 static void test_daemon_down(void)
@@ -436,24 +301,24 @@ static void test_daemon_down(void)
     CHECK_INT(it_stop(&D), 0);
     const char *body =
         "{\"id\":\"down-1\",\"type\":\"stage\",\"deal\":\"down\",\"stage\":\"lead\"}";
-    http h = request("POST", "/v1/events", PRODUCER_TOKEN, body);
+    gw_http h = request("POST", "/v1/events", PRODUCER_TOKEN, body);
     CHECK_HTTP(h, 503);
-    CHECK_STR(h.retry_after, "1");
-    CHECK_STR(error_of(&h), "unreachable");
-    http_free(&h);
+    CHECK_STR(gw_header(&h, "Retry-After"), "1");
+    CHECK_STR(gw_error_of(&h), "unreachable");
+    gw_http_free(&h);
     h = request("GET", "/v1/board", READER_TOKEN, NULL);
     CHECK_HTTP(h, 503);
-    http_free(&h);
+    gw_http_free(&h);
     h = request("GET", "/healthz", NULL, NULL);
     CHECK_HTTP(h, 503);
-    CHECK_STR(h.retry_after, "1");
-    http_free(&h);
+    CHECK_STR(gw_header(&h, "Retry-After"), "1");
+    gw_http_free(&h);
 
     CHECK(it_restart(&D));
-    CHECK(wait_health(200));
+    CHECK(gw_wait_ready(&G));
     h = request("POST", "/v1/events", PRODUCER_TOKEN, body);
     CHECK_HTTP(h, 200);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(recorded_version("down"), 1);
 }
 

@@ -6,23 +6,17 @@
  * python3-prometheus-client's parser, its figures those of `stats` taken right after and its
  * request counts those of the requests made here. */
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 
-#include "harness.h"
+#include "gateway_harness.h"
 
-#define WAIT_MS          30000
 #define PRODUCER_TOKEN   "producer-token-0123456789"
 #define READER_TOKEN     "reader-token-0123456789"
 #define HUBSPOT_SECRET   "hubspot-client-secret-for-the-test"
@@ -32,8 +26,7 @@
 #define MAX_TALLY        64
 
 static it_daemon D;
-static pid_t gateway;
-static char base_url[96], gateway_log[IT_PATH_MAX + 32], config_path[IT_PATH_MAX + 32];
+static gw_gateway G;
 static const char *python; /* the interpreter with prometheus_client, or NULL */
 
 /* Every answer the gateway gave this test, by route pattern and status, to check /metrics. */
@@ -71,88 +64,11 @@ static void count_answer(const char *path, long status)
         tally[ntally++] = (answered){route, status, 1};
 }
 
-typedef struct http {
-    long status;
-    json_t *json;
-    char *text;
-    size_t len;
-    char content_type[128];
-} http;
-
-static size_t on_body(char *data, size_t size, size_t n, void *ctx)
-{
-    http *h = ctx;
-    char *grown = realloc(h->text, h->len + size * n + 1);
-    if (!grown)
-        return 0;
-    h->text = grown;
-    memcpy(h->text + h->len, data, size * n);
-    h->len += size * n;
-    h->text[h->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *line, size_t size, size_t n, void *ctx)
-{
-    http *h = ctx;
-    size_t len = size * n;
-    if (len > 14 && strncasecmp(line, "Content-Type: ", 14) == 0)
-        snprintf(h->content_type, sizeof h->content_type, "%.*s", (int)strcspn(line + 14, "\r\n"),
-                 line + 14);
-    return len;
-}
-
 /* method path with the headers (NULL-ended "Name: value" lines) and body (NULL: none). */
-static http request(const char *method, const char *path, const char *const *headers,
-                    const char *body)
+static gw_http request(const char *method, const char *path, const char *const *headers,
+                       const char *body)
 {
-    http h = {0};
-    CURL *c = curl_easy_init();
-    char url[512];
-    snprintf(url, sizeof url, "%s%s", base_url, path);
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
-    for (size_t i = 0; headers && headers[i]; i++)
-        list = curl_slist_append(list, headers[i]);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h.status);
-    curl_slist_free_all(list);
-    curl_easy_cleanup(c);
-    if (h.text)
-        h.json = json_loadb(h.text, h.len, 0, NULL);
-    count_answer(path, h.status);
-    return h;
-}
-
-static void http_free(http *h)
-{
-    json_decref(h->json);
-    free(h->text);
-}
-
-#define CHECK_HTTP(h, expected)                                                                    \
-    do {                                                                                           \
-        if ((h).status != (expected))                                                              \
-            fprintf(stderr, "answer: %s\n", (h).text ? (h).text : "(none)");                       \
-        CHECK_INT((h).status, (expected));                                                         \
-    } while (0)
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    return gw_request(&G, method, path, headers, body);
 }
 
 static char *load_example(const char *name)
@@ -196,7 +112,7 @@ static void hubspot_headers(const char *secret, const char *body, int64_t ts, ch
     snprintf(ts_line, 64, "X-HubSpot-Request-Timestamp: %s", stamp);
 }
 
-static http post_hubspot(const char *secret, const char *body, int64_t ts)
+static gw_http post_hubspot(const char *secret, const char *body, int64_t ts)
 {
     char sig[128], stamp[64];
     hubspot_headers(secret, body, ts, sig, stamp);
@@ -204,7 +120,7 @@ static http post_hubspot(const char *secret, const char *body, int64_t ts)
     return request("POST", "/v1/hooks/hubspot", headers, body);
 }
 
-static http post_pipedrive(const char *user, const char *password, const char *body)
+static gw_http post_pipedrive(const char *user, const char *password, const char *body)
 {
     char credentials[128], b64[192], auth[256];
     snprintf(credentials, sizeof credentials, "%s:%s", user, password);
@@ -213,20 +129,6 @@ static http post_pipedrive(const char *user, const char *password, const char *b
     snprintf(auth, sizeof auth, "Authorization: Basic %s", b64);
     const char *const headers[] = {auth, "Content-Type: application/json", NULL};
     return request("POST", "/v1/hooks/pipedrive", headers, body);
-}
-
-/* results[i]'s seq (-1 without one) and dup of an events answer. */
-static long long result_seq(const http *h, size_t i, int *dup)
-{
-    json_t *r = json_array_get(json_object_get(h->json, "results"), i);
-    *dup = json_is_true(json_object_get(r, "dup"));
-    json_t *seq = json_object_get(r, "seq");
-    return json_is_integer(seq) ? (long long)json_integer_value(seq) : -1;
-}
-
-static const char *error_of(const http *h)
-{
-    return json_string_value(json_object_get(h->json, "error"));
 }
 
 /* ---- setup ---- */
@@ -274,69 +176,29 @@ static bool write_config(void)
                   "tokens", "token", PRODUCER_TOKEN, "role", "producer", "name", "crm", "token",
                   READER_TOKEN, "role", "reader", "name", "dash", "daemon", "timeout_ms", 2000,
                   "attempts", 2, "hooks", hooks, "limits", "connections", 64, "timeout_s", 10);
-    int rc = config ? json_dump_file(config, config_path, JSON_INDENT(2)) : -1;
+    int rc = config ? json_dump_file(config, G.config, JSON_INDENT(2)) : -1;
     json_decref(config);
     json_decref(hubspot);
     json_decref(pipedrive);
     return rc == 0;
 }
 
-static bool wait_health(void)
-{
-    int64_t deadline = it_mono_ms() + WAIT_MS;
-    while (it_mono_ms() < deadline) {
-        http h = request("GET", "/healthz", NULL, NULL);
-        long status = h.status;
-        http_free(&h);
-        if (status == 200)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
-}
-
 static bool setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (sodium_init() < 0 || !it_start(&D, NULL))
+    if (sodium_init() < 0 || !it_start(&D, NULL) || !gw_init(&G, D.dir, "gateway") ||
+        !write_config())
         return false;
-    char ports[3][IT_ENDPOINT_MAX];
-    if (!it_pick_ports(ports))
-        return false;
-    char listen_on[64];
-    snprintf(listen_on, sizeof listen_on, "127.0.0.1:%s", it_port(ports[0]));
-    snprintf(base_url, sizeof base_url, "http://%s", listen_on);
-    snprintf(config_path, sizeof config_path, "%s/gateway.json", D.dir);
-    snprintf(gateway_log, sizeof gateway_log, "%s/gateway.log", D.dir);
-    if (!write_config())
-        return false;
-    gateway = fork();
-    if (gateway == 0) {
-        FILE *log = freopen(gateway_log, "a", stderr);
-        (void)log;
-        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", config_path, "--listen", listen_on, "--api",
-              D.api, (char *)NULL);
-        _exit(127);
-    }
-    if (gateway < 0 || !wait_health()) {
-        fprintf(stderr, "the gateway did not answer /healthz:\n");
-        FILE *log = fopen(gateway_log, "r");
-        for (int c; log && (c = fgetc(log)) != EOF;)
-            fputc(c, stderr);
-        if (log)
-            fclose(log);
-        return false;
-    }
-    return true;
+    G.on_answer = count_answer; /* from the first /healthz on */
+    const char *const args[] = {"--api", D.api, NULL};
+    return gw_start(&G, args);
 }
 
 static void teardown(void)
 {
-    if (gateway > 0) {
-        kill(gateway, SIGTERM);
-        int status = 0;
-        CHECK_INT(waitpid(gateway, &status, 0), gateway);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (G.process.pid > 0) {
+        CHECK(gw_running(&G));
+        CHECK_INT(gw_stop(&G), 0);
     }
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
@@ -351,15 +213,15 @@ static void test_hubspot_example(void)
     CHECK(body != NULL);
     if (!body)
         return;
-    http h = post_hubspot(HUBSPOT_SECRET, body, now_ms() - 1000);
+    gw_http h = post_hubspot(HUBSPOT_SECRET, body, it_wall_ms() - 1000);
     CHECK_HTTP(h, 200);
     /* five notifications, the deal.creation one skipped by the mapping */
     CHECK_INT(json_array_size(json_object_get(h.json, "results")), 4);
     int dup;
-    long long first = result_seq(&h, 0, &dup);
+    long long first = gw_result_seq(&h, 0, &dup);
     CHECK(first > 0);
     CHECK_INT(dup, 0);
-    http_free(&h);
+    gw_http_free(&h);
 
     const msgpack_object *r = it_call(&D, "{op: history, deal: hubspot-18045012}");
     const msgpack_object *events = it_get(r, "events");
@@ -384,11 +246,11 @@ static void test_hubspot_example(void)
     it_release();
 
     /* HubSpot retries a notification it got no 2xx for: the same events are duplicates */
-    h = post_hubspot(HUBSPOT_SECRET, body, now_ms());
+    h = post_hubspot(HUBSPOT_SECRET, body, it_wall_ms());
     CHECK_HTTP(h, 200);
-    CHECK_INT(result_seq(&h, 0, &dup), first);
+    CHECK_INT(gw_result_seq(&h, 0, &dup), first);
     CHECK_INT(dup, 1);
-    http_free(&h);
+    gw_http_free(&h);
     free(body);
 }
 
@@ -399,43 +261,43 @@ static void test_hubspot_refusals(void)
     if (!body)
         return;
     int64_t seq = it_last_seq(&D);
-    http h = post_hubspot("not-the-secret", body, now_ms());
+    gw_http h = post_hubspot("not-the-secret", body, it_wall_ms());
     CHECK_HTTP(h, 401);
-    CHECK_STR(error_of(&h), "unauthorized");
+    CHECK_STR(gw_error_of(&h), "unauthorized");
     CHECK(strstr(json_string_value(json_object_get(h.json, "message")), "does not match") != NULL);
-    http_free(&h);
+    gw_http_free(&h);
     /* signed with the right secret, but six minutes ago: a replay */
-    h = post_hubspot(HUBSPOT_SECRET, body, now_ms() - 6 * 60 * 1000);
+    h = post_hubspot(HUBSPOT_SECRET, body, it_wall_ms() - 6 * 60 * 1000);
     CHECK_HTTP(h, 401);
     CHECK(strstr(json_string_value(json_object_get(h.json, "message")), "5 minutes") != NULL);
-    http_free(&h);
+    gw_http_free(&h);
     /* a signature over another body */
     char sig[128], stamp[64];
-    hubspot_headers(HUBSPOT_SECRET, "[]", now_ms(), sig, stamp);
+    hubspot_headers(HUBSPOT_SECRET, "[]", it_wall_ms(), sig, stamp);
     const char *const headers[] = {sig, stamp, NULL};
     h = request("POST", "/v1/hooks/hubspot", headers, body);
     CHECK_HTTP(h, 401);
-    http_free(&h);
+    gw_http_free(&h);
     /* no signature at all, even with a producer token */
     const char *const bearer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
     h = request("POST", "/v1/hooks/hubspot", bearer, body);
     CHECK_HTTP(h, 401);
-    http_free(&h);
+    gw_http_free(&h);
     /* signed, but not what the mapping expects: an object where HubSpot sends an array */
-    h = post_hubspot(HUBSPOT_SECRET, "{\"objectId\": 1}", now_ms());
+    h = post_hubspot(HUBSPOT_SECRET, "{\"objectId\": 1}", it_wall_ms());
     CHECK_HTTP(h, 400);
-    CHECK_STR(error_of(&h), "bad_request");
-    http_free(&h);
-    h = post_hubspot(HUBSPOT_SECRET, "[{\"objectId\": 1", now_ms());
+    CHECK_STR(gw_error_of(&h), "bad_request");
+    gw_http_free(&h);
+    h = post_hubspot(HUBSPOT_SECRET, "[{\"objectId\": 1", it_wall_ms());
     CHECK_HTTP(h, 400);
-    http_free(&h);
+    gw_http_free(&h);
     /* a dealstage change without the deal's id cannot become an event */
     h = post_hubspot(HUBSPOT_SECRET,
                      "[{\"subscriptionType\": \"deal.propertyChange\", \"propertyName\": "
                      "\"dealstage\", \"propertyValue\": \"closedwon\", \"occurredAt\": 1}]",
-                     now_ms());
+                     it_wall_ms());
     CHECK_HTTP(h, 400);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(it_last_seq(&D), seq);
     free(body);
 }
@@ -445,11 +307,11 @@ static void test_all_skipped(void)
     int64_t seq = it_last_seq(&D);
     const char *body = "[{\"subscriptionType\": \"deal.creation\", \"objectId\": 5, "
                        "\"occurredAt\": 1717240000000}]";
-    http h = post_hubspot(HUBSPOT_SECRET, body, now_ms());
+    gw_http h = post_hubspot(HUBSPOT_SECRET, body, it_wall_ms());
     CHECK_HTTP(h, 200);
     const json_t *results = json_object_get(h.json, "results");
     CHECK(json_is_array(results) && json_array_size(results) == 0 && json_object_size(h.json) == 1);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(it_last_seq(&D), seq);
 }
 
@@ -459,10 +321,10 @@ static void test_pipedrive_example(void)
     CHECK(body != NULL);
     if (!body)
         return;
-    http h = post_pipedrive(PIPEDRIVE_USER, PIPEDRIVE_SECRET, body);
+    gw_http h = post_pipedrive(PIPEDRIVE_USER, PIPEDRIVE_SECRET, body);
     CHECK_HTTP(h, 200);
     CHECK_INT(json_array_size(json_object_get(h.json, "results")), 1);
-    http_free(&h);
+    gw_http_free(&h);
     const msgpack_object *r = it_call(&D, "{op: history, deal: pipedrive-746}");
     const msgpack_object *event = it_at(it_get(r, "events"), 0);
     CHECK_STR(it_str(event, "id"), "pipedrive-0f5d2a6c-8b41-4c3e-a1f9-7e2d4b6c8a10");
@@ -476,17 +338,17 @@ static void test_pipedrive_example(void)
     int64_t seq = it_last_seq(&D);
     h = post_pipedrive(PIPEDRIVE_USER, "wrong-password", body);
     CHECK_HTTP(h, 401);
-    http_free(&h);
+    gw_http_free(&h);
     const char *const bearer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
     h = request("POST", "/v1/hooks/pipedrive", bearer, body);
     CHECK_HTTP(h, 401);
-    http_free(&h);
+    gw_http_free(&h);
     /* a deal change whose time is not one */
     h = post_pipedrive(PIPEDRIVE_USER, PIPEDRIVE_SECRET,
                        "{\"meta\": {\"entity\": \"deal\", \"action\": \"change\", \"id\": "
                        "\"x\", \"timestamp\": \"yesterday\"}, \"data\": {\"id\": 1}}");
     CHECK_HTTP(h, 400);
-    http_free(&h);
+    gw_http_free(&h);
     CHECK_INT(it_last_seq(&D), seq);
     free(body);
 }
@@ -494,73 +356,46 @@ static void test_pipedrive_example(void)
 static void test_unsigned_hook_needs_token(void)
 {
     const char *body = "{\"id\": \"open-1\", \"deal\": \"open\", \"stage\": \"lead\"}";
-    http h = request("POST", "/v1/hooks/open", NULL, body);
+    gw_http h = request("POST", "/v1/hooks/open", NULL, body);
     CHECK_HTTP(h, 401);
-    http_free(&h);
+    gw_http_free(&h);
     const char *const reader[] = {"Authorization: Bearer " READER_TOKEN, NULL};
     h = request("POST", "/v1/hooks/open", reader, body);
     CHECK_HTTP(h, 403);
-    http_free(&h);
+    gw_http_free(&h);
     const char *const producer[] = {"Authorization: Bearer " PRODUCER_TOKEN, NULL};
     h = request("POST", "/v1/hooks/open", producer, body);
     CHECK_HTTP(h, 200);
     int dup;
-    CHECK(result_seq(&h, 0, &dup) > 0);
-    http_free(&h);
+    CHECK(gw_result_seq(&h, 0, &dup) > 0);
+    gw_http_free(&h);
     h = request("POST", "/v1/hooks/nothing", producer, body);
     CHECK_HTTP(h, 404);
-    http_free(&h);
+    gw_http_free(&h);
     h = request("GET", "/v1/hooks/open", producer, NULL);
     CHECK_HTTP(h, 405);
-    http_free(&h);
+    gw_http_free(&h);
 }
 
 /* A mapping the gateway cannot use stops its start, naming the hook. */
 static void test_bad_mapping_stops_start(void)
 {
-    char path[IT_PATH_MAX + 32], log_path[IT_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/bad.json", D.dir);
-    snprintf(log_path, sizeof log_path, "%s/bad.log", D.dir);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f)
+    gw_gateway bad;
+    CHECK(gw_init(&bad, D.dir, "bad"));
+    CHECK(gw_write_config(&bad,
+                          "{\"tokens\": [{\"token\": \"%s\", \"role\": \"producer\"}],"
+                          " \"hooks\": {\"crm\": {\"signature\": \"generic\", \"event\": "
+                          "{\"id\": \"$.id\"}}}}\n",
+                          PRODUCER_TOKEN));
+    const char *const args[] = {"--api", D.api, NULL};
+    if (!gw_spawn(&bad, args))
         return;
-    fprintf(f,
-            "{\"tokens\": [{\"token\": \"%s\", \"role\": \"producer\"}],"
-            " \"hooks\": {\"crm\": {\"signature\": \"generic\", \"event\": {\"id\": \"$.id\"}}}}\n",
-            PRODUCER_TOKEN);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        FILE *log = freopen(log_path, "w", stderr);
-        (void)log;
-        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", path, "--listen", "127.0.0.1:0", "--api",
-              D.api, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    pid_t done = 0;
-    for (int64_t deadline = it_mono_ms() + WAIT_MS; done == 0 && it_mono_ms() < deadline;) {
-        done = waitpid(pid, &status, WNOHANG);
-        if (done == 0)
-            usleep(20 * 1000);
-    }
-    if (done == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    CHECK_INT(done, pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    char *log = NULL;
-    f = fopen(log_path, "r");
-    if (f) {
-        log = calloc(1, 4096);
-        if (log && fread(log, 1, 4095, f) == 0)
-            log[0] = '\0';
-        fclose(f);
-    }
-    CHECK(log && strstr(log, "`hooks.crm`") != NULL);
-    free(log);
+    int code = gw_wait_exit(&bad, GW_WAIT_MS);
+    if (code < 0)
+        gw_stop(&bad);
+    CHECK(code >= 0); /* it ended within the deadline */
+    CHECK_INT(code, 1);
+    CHECK(gw_log_contains(&bad, "`hooks.crm`"));
 }
 
 /* ---- /metrics ---- */
@@ -640,9 +475,9 @@ static void test_metrics(void)
     size_t before = ntally;
     answered made[MAX_TALLY];
     memcpy(made, tally, sizeof made);
-    http h = request("GET", "/metrics", NULL, NULL);
+    gw_http h = request("GET", "/metrics", NULL, NULL);
     CHECK_HTTP(h, 200);
-    CHECK_STR(h.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    CHECK_STR(gw_header(&h, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     const msgpack_object *stats = it_call(&D, "{op: stats}");
     CHECK(it_ok(stats));
     json_t *samples = h.text ? parse_metrics(h.text) : NULL;
@@ -685,7 +520,7 @@ static void test_metrics(void)
         json_decref(samples);
     }
     it_release();
-    http_free(&h);
+    gw_http_free(&h);
 
     /* the second scrape shows the first */
     h = request("GET", "/metrics", NULL, NULL);
@@ -695,7 +530,7 @@ static void test_metrics(void)
                      "200", NULL),
               1);
     json_decref(samples);
-    http_free(&h);
+    gw_http_free(&h);
 }
 
 int main(int argc, char **argv)

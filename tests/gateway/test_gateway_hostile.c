@@ -4,9 +4,7 @@
  * and as many connections as the descriptor limit allows up to 10 000 (a normal client served or
  * refused at once, never left hanging). After each, the gateway is up and its RSS bounded. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,14 +12,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 
-#include "harness.h"
+#include "gateway_harness.h"
 
-#define WAIT_MS        30000
 #define BODY_LIMIT     65536
 #define TIMEOUT_S      2
 #define CONNECTIONS    256
@@ -30,9 +26,7 @@
 #define PRODUCER_TOKEN "producer-token-0123456789"
 
 static it_daemon D;
-static pid_t gateway;
-static unsigned short port;
-static char gateway_log[IT_PATH_MAX + 32], config_path[IT_PATH_MAX + 32];
+static gw_gateway G;
 
 /* ---- plain sockets ---- */
 
@@ -41,7 +35,7 @@ static int connect_gateway(bool nonblocking)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(G.port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -116,7 +110,7 @@ static int healthz(int64_t timeout_ms)
 static long rss_kib(void)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)gateway);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)G.process.pid);
     FILE *f = fopen(path, "r");
     long kib = -1;
     while (f && fgets(line, sizeof line, f))
@@ -130,9 +124,8 @@ static long rss_kib(void)
 /* The gateway runs, answers /healthz within a deadline, and its memory is bounded. */
 static void check_still_up(const char *after)
 {
-    int status = 0;
-    CHECK_INT(waitpid(gateway, &status, WNOHANG), 0);
-    int64_t deadline = it_mono_ms() + WAIT_MS;
+    CHECK(gw_running(&G));
+    int64_t deadline = it_mono_ms() + GW_WAIT_MS;
     int answer = 0;
     while (answer != 200 && it_mono_ms() < deadline)
         answer = healthz(5000);
@@ -155,57 +148,26 @@ static bool setup(void)
         lim.rlim_cur = lim.rlim_max;
         setrlimit(RLIMIT_NOFILE, &lim);
     }
-    if (!it_start(&D, NULL))
+    if (!it_start(&D, NULL) || !gw_init(&G, D.dir, "gateway"))
         return false;
-    char ports[3][IT_ENDPOINT_MAX];
-    if (!it_pick_ports(ports))
-        return false;
-    port = (unsigned short)atoi(it_port(ports[0]));
-    char listen_on[64];
-    snprintf(listen_on, sizeof listen_on, "127.0.0.1:%u", port);
-    snprintf(config_path, sizeof config_path, "%s/gateway.json", D.dir);
-    snprintf(gateway_log, sizeof gateway_log, "%s/gateway.log", D.dir);
-    FILE *f = fopen(config_path, "w");
-    if (!f)
-        return false;
-    fprintf(f,
+    if (!gw_write_config(
+            &G,
             "{\"tokens\": [{\"token\": \"%s\", \"role\": \"producer\", \"name\": \"crm\"}],"
             " \"hooks\": {\"open\": {\"signature\": \"none\", \"event\": {\"id\": \"$.id\","
             " \"type\": \"stage\", \"deal\": \"$.deal\", \"stage\": \"lead\"}}},"
             " \"daemon\": {\"timeout_ms\": 2000, \"attempts\": 2},"
             " \"limits\": {\"body_bytes\": %d, \"connections\": %d, \"timeout_s\": %d}}\n",
-            PRODUCER_TOKEN, BODY_LIMIT, CONNECTIONS, TIMEOUT_S);
-    fclose(f);
-    gateway = fork();
-    if (gateway == 0) {
-        FILE *log = freopen(gateway_log, "a", stderr);
-        (void)log;
-        execl(GATEWAY_PATH, GATEWAY_PATH, "--config", config_path, "--listen", listen_on, "--api",
-              D.api, (char *)NULL);
-        _exit(127);
-    }
-    int64_t deadline = it_mono_ms() + WAIT_MS;
-    while (gateway > 0 && it_mono_ms() < deadline && healthz(2000) != 200)
-        usleep(50 * 1000);
-    if (gateway < 0 || healthz(2000) != 200) {
-        fprintf(stderr, "the gateway did not answer /healthz:\n");
-        FILE *log = fopen(gateway_log, "r");
-        for (int c; log && (c = fgetc(log)) != EOF;)
-            fputc(c, stderr);
-        if (log)
-            fclose(log);
+            PRODUCER_TOKEN, BODY_LIMIT, CONNECTIONS, TIMEOUT_S))
         return false;
-    }
-    return true;
+    const char *const args[] = {"--api", D.api, NULL};
+    return gw_start(&G, args);
 }
 
 static void teardown(void)
 {
-    if (gateway > 0) {
-        kill(gateway, SIGTERM);
-        int status = 0;
-        CHECK_INT(waitpid(gateway, &status, 0), gateway);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (G.process.pid > 0) {
+        CHECK(gw_running(&G));
+        CHECK_INT(gw_stop(&G), 0);
     }
     it_cleanup(&D);
     CHECK_INT(it_done(), 0);
