@@ -67,6 +67,7 @@ typedef struct options {
     uint64_t seed;
     bool keep;
     bool curve; /* CURVE keys on every socket, the daemon started with --curve-key and --clients */
+    const char *dump_workload; /* write the workload's events to this file and exit */
     const char *phase;
     char **daemon_args; /* given after "--", passed on to dealflowd */
     int ndaemon_args;
@@ -1627,6 +1628,7 @@ static void usage(FILE *out)
             "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
             "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
             "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
+            "             [--dump-workload FILE]\n"
             "             [-- DEALFLOWD-FLAGS]\n");
 }
 
@@ -1673,6 +1675,8 @@ static void parse_options(int argc, char **argv)
             opt.daemon_path = v;
         } else if (strcmp(a, "--phase") == 0) {
             opt.phase = v;
+        } else if (strcmp(a, "--dump-workload") == 0) {
+            opt.dump_workload = v;
         } else if (strcmp(a, "--events") == 0) {
             opt.events = parse_count(a, v);
         } else if (strcmp(a, "--deals") == 0) {
@@ -1929,9 +1933,30 @@ static void report_memory(void)
     }
 }
 
+/* Writes the events the pull phase sends (--events, --deals, --seed), one msgpack map
+ * after the other, so that another store can be loaded with the same bytes. */
+static int dump_workload(const char *path)
+{
+    stream s;
+    stream_generate(&s, opt.seed, opt.deals, opt.events);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(s.events.data, 1, s.events.len, f) != s.events.len || fclose(f) != 0) {
+        fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("wrote %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64 " duplicates), %.1f "
+           "bytes each, to %s\n",
+           s.counts.sent, s.counts.distinct, s.counts.duplicates,
+           (double)s.counts.bytes / (double)s.counts.sent, path);
+    frames_free(&s.events);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     parse_options(argc, argv);
+    if (opt.dump_workload)
+        return dump_workload(opt.dump_workload);
     signal(SIGPIPE, SIG_IGN);
     ctx = zmq_ctx_new();
     if (!ctx) {
