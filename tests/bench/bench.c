@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lmdb.h>
 #include <zmq.h>
 #ifdef GATEWAY_PATH
 #include <curl/curl.h>
@@ -394,6 +395,119 @@ static disk_use read_disk(const server *d)
     return u;
 }
 
+/* Where data.mdb's pages go: each named database's branch, leaf and overflow
+ * pages, and the pages LMDB keeps for itself (the table of names, the freelist
+ * and the pages on it, the two meta pages). */
+#define MAX_TABLES 24
+
+typedef struct table_use {
+    char name[24];
+    uint64_t entries;
+    uint64_t branch, leaf, overflow;
+} table_use;
+
+typedef struct table_report {
+    table_use table[MAX_TABLES];
+    int count;
+    unsigned page_size;
+    uint64_t file_pages; /* pages up to the last one in use */
+    uint64_t free_pages; /* pages on the freelist, to be reused */
+    uint64_t lmdb_pages; /* the table of names, the freelist's own pages, the meta pages */
+    bool read;
+} table_report;
+
+static uint64_t table_pages(const table_use *t)
+{
+    return t->branch + t->leaf + t->overflow;
+}
+
+static void add_stat(table_use *t, const MDB_stat *st)
+{
+    t->entries = st->ms_entries;
+    t->branch = st->ms_branch_pages;
+    t->leaf = st->ms_leaf_pages;
+    t->overflow = st->ms_overflow_pages;
+}
+
+/* Reads the page use of the stopped daemon's store read-only, as `mdb_stat -a -f` would. */
+static table_report read_tables(const char *dir)
+{
+    table_report r;
+    memset(&r, 0, sizeof r);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    if (mdb_env_create(&env) != 0)
+        return r;
+    if (mdb_env_set_maxdbs(env, MAX_TABLES) != 0 || mdb_env_open(env, dir, MDB_RDONLY, 0) != 0 ||
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+        goto out;
+    MDB_stat st;
+    MDB_envinfo info;
+    mdb_env_stat(env, &st);
+    mdb_env_info(env, &info);
+    r.page_size = st.ms_psize;
+    r.file_pages = (uint64_t)info.me_last_pgno + 1;
+    r.lmdb_pages = 2 + st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    if (mdb_stat(txn, 0, &st) == 0) /* the freelist's own B-tree */
+        r.lmdb_pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, 0, &cur) == 0) {
+        while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
+            if (val.mv_size >= sizeof(size_t))
+                r.free_pages += *(const size_t *)val.mv_data; /* an IDL: its count, then pages */
+        mdb_cursor_close(cur);
+    }
+    MDB_dbi main_dbi;
+    if (mdb_dbi_open(txn, NULL, 0, &main_dbi) != 0 || mdb_cursor_open(txn, main_dbi, &cur) != 0)
+        goto out;
+    while (r.count < MAX_TABLES && mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
+        table_use *t = &r.table[r.count];
+        if (key.mv_size >= sizeof t->name)
+            continue;
+        memcpy(t->name, key.mv_data, key.mv_size);
+        t->name[key.mv_size] = 0;
+        MDB_dbi dbi;
+        if (mdb_dbi_open(txn, t->name, 0, &dbi) != 0 || mdb_stat(txn, dbi, &st) != 0)
+            continue; /* a key of the main table that names no table */
+        add_stat(t, &st);
+        r.count++;
+    }
+    mdb_cursor_close(cur);
+    r.read = true;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return r;
+}
+
+static void print_tables(const table_report *r, uint64_t events)
+{
+    if (!r->read) {
+        printf("    (the store's tables could not be read)\n");
+        return;
+    }
+    double per_page = (double)r->page_size / (double)events;
+    printf("    data.mdb by table after stop, bytes of pages per event (%" PRIu64
+           " events, %u-byte pages):\n",
+           events, r->page_size);
+    printf("      %-12s %10s %8s %10s %10s %10s %9s\n", "table", "entries", "per ev", "branch",
+           "leaf", "overflow", "B/event");
+    uint64_t tables = 0;
+    for (int i = 0; i < r->count; i++) {
+        const table_use *t = &r->table[i];
+        tables += table_pages(t);
+        printf("      %-12s %10" PRIu64 " %8.2f %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9.1f\n",
+               t->name, t->entries, (double)t->entries / (double)events, t->branch, t->leaf,
+               t->overflow, (double)table_pages(t) * per_page);
+    }
+    printf("      %-12s %50s %9.1f\n", "free pages", "", (double)r->free_pages * per_page);
+    printf("      %-12s %50s %9.1f\n", "lmdb's own", "", (double)r->lmdb_pages * per_page);
+    printf("      %-12s %50s %9.1f (tables %.1f)\n", "file in use", "",
+           (double)r->file_pages * per_page, (double)tables * per_page);
+}
+
 /* ---- the daemon's life ---- */
 
 /* Writes text to a new file at path with mode, or exits. */
@@ -728,6 +842,8 @@ typedef struct figures {
     /* forecast, calibration and metrics with `by`: p50 and p99 of each request of
      * outlook_requests, in its order */
     double outlook_p50_ms[5], outlook_p99_ms[5];
+    uint64_t events;     /* distinct events recorded, the divisor of the disk figures */
+    table_report tables; /* data.mdb's pages by table after the daemon stopped */
 } figures;
 
 static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figures *fig)
@@ -742,6 +858,8 @@ static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figure
     fig->stop_ms = daemon_stop(d);
     disk = read_disk(d);
     fig->disk_after_stop_per_event = disk.allocated / (double)distinct;
+    fig->tables = read_tables(d->data);
+    fig->events = distinct;
 }
 
 static figures run_pull(const stream *s, size_t per_frame)
@@ -1591,12 +1709,14 @@ typedef struct summary_line {
     char verdict[8];
 } summary_line;
 
-static summary_line summary[16];
+static summary_line summary[64];
 static int nsummary;
 
 static void add_summary(const char *figure, const char *measured, const char *target,
                         int met) /* met: 1, 0, or -1 for no target */
 {
+    if (nsummary == sizeof summary / sizeof summary[0])
+        return;
     summary_line *l = &summary[nsummary++];
     snprintf(l->figure, sizeof l->figure, "%s", figure);
     snprintf(l->measured, sizeof l->measured, "%s", measured);
@@ -1748,6 +1868,31 @@ static bool phase_on(const char *name)
     return strcmp(opt.phase, "all") == 0 || strcmp(opt.phase, name) == 0;
 }
 
+/* One summary line per table of the store: the median over the runs of its
+ * pages' bytes per event. */
+static void summarize_tables(const figures *runs)
+{
+    const table_report *first = &runs[0].tables;
+    for (int i = 0; i < first->count; i++) {
+        double per_event[64];
+        int n = 0;
+        for (int r = 0; r < opt.repeat; r++) {
+            const table_report *t = &runs[r].tables;
+            for (int j = 0; j < t->count; j++)
+                if (strcmp(t->table[j].name, first->table[i].name) == 0)
+                    per_event[n++] =
+                        (double)table_pages(&t->table[j]) * t->page_size / (double)runs[r].events;
+        }
+        qsort(per_event, (size_t)n, sizeof per_event[0], compare_double);
+        if (n == 0 || per_event[n / 2] < 0.5)
+            continue;
+        char figure[64], buf[64];
+        snprintf(figure, sizeof figure, "  of which table %s", first->table[i].name);
+        snprintf(buf, sizeof buf, "%.1f B/ev", per_event[n / 2]);
+        add_summary(figure, buf, "", -1);
+    }
+}
+
 static void report_pull(const stream *s, size_t per_frame)
 {
     figures runs[64] = {{0}};
@@ -1762,6 +1907,8 @@ static void report_pull(const stream *s, size_t per_frame)
                r + 1, f->rate, f->send_rate, f->events_per_commit, f->deals,
                f->disk_alloc_per_event, f->disk_size_per_event, f->disk_after_stop_per_event,
                f->rss_anon_mib, f->rss_anon_peak_mib, f->hwm_mib, f->stop_ms);
+        if (per_frame == 1)
+            print_tables(&f->tables, s->counts.distinct);
     }
     char buf[64], num[32];
     double rate = MEDIAN(runs, opt.repeat, rate);
@@ -1776,6 +1923,7 @@ static void report_pull(const stream *s, size_t per_frame)
         double worst = alloc > after ? alloc : after;
         add_summary("disk per event, data.mdb allocated", buf, "<= 250 B/ev",
                     worst <= TARGET_DISK_PER_EVENT);
+        summarize_tables(runs);
     } else {
         add_summary("PULL ingest, durable, 100 events/frame", buf, "", -1);
     }
@@ -1902,6 +2050,7 @@ static void report_memory(void)
         for (size_t i = 0; i < NOUTLOOK; i++)
             printf("         %s: p50 %.2f ms, p99 %.2f ms\n", outlook_requests[i].name,
                    f->outlook_p50_ms[i], f->outlook_p99_ms[i]);
+        print_tables(&f->tables, f->events);
     }
     char buf[64], name[64];
     double end = MEDIAN(runs, opt.repeat, rss_anon_mib);
@@ -1909,6 +2058,12 @@ static void report_memory(void)
     snprintf(buf, sizeof buf, "%.1f MiB (peak %.1f)", end, peak);
     snprintf(name, sizeof name, "RssAnon, %" PRIu64 " deals", opt.memory_deals);
     add_summary(name, buf, "<= 256 MiB", (end > peak ? end : peak) <= TARGET_RSS_ANON_MIB);
+    double alloc = MEDIAN(runs, opt.repeat, disk_alloc_per_event);
+    double after = MEDIAN(runs, opt.repeat, disk_after_stop_per_event);
+    snprintf(buf, sizeof buf, "%.0f B/ev (after stop %.0f)", alloc, after);
+    snprintf(name, sizeof name, "disk per event, %" PRIu64 " deals", opt.memory_deals);
+    add_summary(name, buf, "<= 250 B/ev", (alloc > after ? alloc : after) <= TARGET_DISK_PER_EVENT);
+    summarize_tables(runs);
     snprintf(buf, sizeof buf, "p50 %.2f / p99 %.2f ms", MEDIAN(runs, opt.repeat, board_p50_ms),
              MEDIAN(runs, opt.repeat, board_p99_ms));
     snprintf(name, sizeof name, "board, %" PRIu64 " deals", opt.memory_deals);
