@@ -53,6 +53,7 @@
 #define TARGET_MIXED_P99_MS   20.0
 #define TARGET_DISK_PER_EVENT 250.0
 #define TARGET_RSS_ANON_MIB   256.0
+#define TARGET_REBUILD_RATE   1000000.0
 
 typedef struct options {
     const char *daemon_path;
@@ -548,6 +549,43 @@ static const char *const *daemon_flags(const server *d, int *count)
     return flags;
 }
 
+/* Starts dealflowd on d's data dir and fresh ports, its output added to d's log
+ * (truncated first when fresh), and waits until it answers ping: the start-up
+ * (a fold of the log included) may take deadline_ms. */
+static void daemon_launch(server *d, bool fresh, int deadline_ms)
+{
+    pick_endpoints(d);
+    d->exited = false;
+    d->status = 0;
+    const char *const endpoints[3] = {d->ingest, d->api, d->notify};
+    int nflags;
+    const char *const *flags = daemon_flags(d, &nflags);
+    pid_t pid = it_exec_daemon(opt.daemon_path, d->data, endpoints, flags, nflags, d->log, fresh);
+    if (pid < 0) {
+        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    d->pid = pid;
+    running = d;
+
+    void *api = open_socket(ZMQ_DEALER, d->api);
+    int64_t deadline = now_ns() + deadline_ms * 1000000LL;
+    msgpack_sbuffer sb;
+    it_encode(&sb, "{op: ping}");
+    bool answered = false;
+    while (!answered) {
+        check_alive(d);
+        if (now_ns() > deadline)
+            fail("dealflowd did not answer ping within %d ms", deadline_ms);
+        zmq_send(api, sb.data, sb.size, ZMQ_DONTWAIT);
+        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 100) > 0)
+            answered = true;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zmq_close(api); /* pings still queued in it are dropped: linger is 0 */
+}
+
 static void daemon_start(server *d)
 {
     memset(d, 0, sizeof *d);
@@ -559,35 +597,7 @@ static void daemon_start(server *d)
     }
     snprintf(d->data, sizeof d->data, "%s/data", d->dir);
     snprintf(d->log, sizeof d->log, "%s/dealflowd.log", d->dir);
-    pick_endpoints(d);
-
-    const char *const endpoints[3] = {d->ingest, d->api, d->notify};
-    int nflags;
-    const char *const *flags = daemon_flags(d, &nflags);
-    pid_t pid = it_exec_daemon(opt.daemon_path, d->data, endpoints, flags, nflags, d->log, true);
-    if (pid < 0) {
-        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
-        exit(1);
-    }
-    d->pid = pid;
-    running = d;
-
-    void *api = open_socket(ZMQ_DEALER, d->api);
-    int64_t deadline = now_ns() + START_DEADLINE_MS * 1000000LL;
-    msgpack_sbuffer sb;
-    it_encode(&sb, "{op: ping}");
-    bool answered = false;
-    while (!answered) {
-        check_alive(d);
-        if (now_ns() > deadline)
-            fail("dealflowd did not answer ping within %d ms", START_DEADLINE_MS);
-        zmq_send(api, sb.data, sb.size, ZMQ_DONTWAIT);
-        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
-        if (zmq_poll(&item, 1, 100) > 0)
-            answered = true;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    zmq_close(api); /* pings still queued in it are dropped: linger is 0 */
+    daemon_launch(d, true, START_DEADLINE_MS);
 }
 
 /* SIGTERM, wait for the drain; returns the time it took in ms. */
@@ -842,6 +852,7 @@ typedef struct figures {
     /* forecast, calibration and metrics with `by`: p50 and p99 of each request of
      * outlook_requests, in its order */
     double outlook_p50_ms[5], outlook_p99_ms[5];
+    double ready_ms, fold_ms, fold_rate; /* rebuild: start until ping, the fold the daemon logged */
     uint64_t events;     /* distinct events recorded, the divisor of the disk figures */
     table_report tables; /* data.mdb's pages by table after the daemon stopped */
 } figures;
@@ -1426,6 +1437,129 @@ static figures run_memory(void)
     return fig;
 }
 
+/* ---- rebuild: the derived state folded again from the log ---- */
+
+/* Runs `dealflowd --compact --data DIR` (and the flags given after "--") on the
+ * stopped daemon's store, its output added to the daemon's log. */
+static void compact_store(server *d)
+{
+    const char *argv[IT_MAX_ARGS + 8];
+    int n = 0;
+    argv[n++] = opt.daemon_path;
+    argv[n++] = "--compact";
+    argv[n++] = "--data";
+    argv[n++] = d->data;
+    for (int i = 0; i < opt.ndaemon_args && n < IT_MAX_ARGS; i++)
+        argv[n++] = opt.daemon_args[i];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(opt.daemon_path, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char why[128];
+        it_describe_status(status, why, sizeof why);
+        print_log_tail(d);
+        fail("dealflowd --compact %s", why);
+    }
+}
+
+/* The fold time the daemon logged last ("folded N events ... in M ms"), or -1. */
+static double logged_fold_ms(const server *d, uint64_t *events)
+{
+    FILE *f = fopen(d->log, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    double ms = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "folded ");
+        unsigned long long n, took;
+        if (at && sscanf(at, "folded %llu events of the log back into memory in %llu ms", &n,
+                         &took) == 2) {
+            *events = n;
+            ms = (double)took;
+        }
+    }
+    fclose(f);
+    return ms;
+}
+
+/* Times one `board`: the first after a start waits for the derived state's flush. */
+static double time_board(server *d, void *api)
+{
+    msgpack_sbuffer sb;
+    it_encode(&sb, "{op: board}");
+    reply r;
+    int64_t t0 = now_ns();
+    r.len = api_call_raw(d, api, sb.data, sb.size, &r.buf);
+    double ms = (now_ns() - t0) / 1e6;
+    msgpack_sbuffer_destroy(&sb);
+    reply_decode(&r);
+    char code[64];
+    if (!reply_ok(&r, code, sizeof code))
+        fail("board failed: %s", code);
+    reply_free(&r);
+    return ms;
+}
+
+/* Ingests the stream (arrays of 100), stops the daemon, drops the derived
+ * state with --compact and starts the daemon again: the time until it answers
+ * ping is the fold of the whole log; then the first board, which waits for
+ * the flush of what the fold made. */
+static figures run_rebuild(const stream *s)
+{
+    figures fig = {0};
+    frames batched;
+    build_frames(s, 0, s->events.count, 100, false, &batched);
+    server d;
+    daemon_start(&d);
+    void *push = open_socket(ZMQ_PUSH, d.ingest);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    push_all(&d, push, &batched, 0, batched.count);
+    wait_for_seq(&d, api, s->counts.distinct);
+    zmq_close(push);
+    zmq_close(api);
+    daemon_stop(&d);
+    compact_store(&d);
+    int64_t t0 = now_ns();
+    daemon_launch(&d, false, STOP_DEADLINE_MS);
+    fig.ready_ms = (now_ns() - t0) / 1e6;
+    fig.rate = s->counts.distinct / (fig.ready_ms / 1e3);
+    uint64_t folded = 0;
+    fig.fold_ms = logged_fold_ms(&d, &folded);
+    if (folded != s->counts.distinct)
+        printf("    WARNING: dealflowd folded %" PRIu64 " events at start, not the %" PRIu64
+               " of the log\n",
+               folded, s->counts.distinct);
+    fig.fold_rate = fig.fold_ms > 0 ? folded / (fig.fold_ms / 1e3) : 0;
+    api = open_socket(ZMQ_DEALER, d.api);
+    fig.board_first_ms = time_board(&d, api);
+    fig.board_p50_ms = time_board(&d, api);
+    daemon_stats st = read_stats(&d, api);
+    if (st.events != s->counts.distinct)
+        printf("    WARNING: after the rebuild dealflowd counts %" PRIu64 " events, not %" PRIu64
+               "\n",
+               st.events, s->counts.distinct);
+    fig.deals = st.deals;
+    finish_disk_and_stop(&d, api, s->counts.distinct, &fig);
+    daemon_cleanup(&d);
+    frames_free(&batched);
+    return fig;
+}
+
 /* ---- the gateway: POST /v1/events over HTTP ---- */
 
 #ifdef GATEWAY_PATH
@@ -1743,13 +1877,13 @@ static const char *thousands(double value, char *buf, size_t size)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|gateway|all]\n"
-            "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
-            "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
-            "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
-            "             [--dump-workload FILE]\n"
-            "             [-- DEALFLOWD-FLAGS]\n");
+    fprintf(out, "usage: bench [--daemon PATH]\n"
+                 "             [--phase pull|append|lookup|mixed|memory|gateway|rebuild|all]\n"
+                 "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
+                 "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
+                 "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
+                 "             [--dump-workload FILE]\n"
+                 "             [-- DEALFLOWD-FLAGS]\n");
 }
 
 static uint64_t parse_count(const char *flag, const char *value)
@@ -1828,7 +1962,8 @@ static void parse_options(int argc, char **argv)
         opt.repeat = 64;
     if (opt.connections > 64)
         opt.connections = 64; /* the gateway's limits.threads allows 64 */
-    const char *phases[] = {"pull", "append", "lookup", "mixed", "memory", "gateway", "all"};
+    const char *phases[] = {"pull",   "append",  "lookup",  "mixed",
+                            "memory", "gateway", "rebuild", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
         known |= strcmp(opt.phase, phases[i]) == 0;
@@ -2031,6 +2166,36 @@ static void report_gateway(const stream *s)
 }
 #endif
 
+static void report_rebuild(const stream *s)
+{
+    figures runs[64] = {{0}};
+    printf("rebuild: %" PRIu64 " events ingested (arrays of 100), daemon stopped, derived state "
+           "dropped (dealflowd --compact), daemon started again\n",
+           s->counts.distinct);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_rebuild(s);
+        figures *f = &runs[r];
+        printf("  run %d: start until ping answered %.0f ms, %.0f ev/s; the fold as logged %.0f "
+               "ms, %.0f ev/s; first board (waits for the flush) %.1f ms, the next %.2f ms; "
+               "%" PRIu64 " deals; data.mdb %.1f B/event after stop\n",
+               r + 1, f->ready_ms, f->rate, f->fold_ms, f->fold_rate, f->board_first_ms,
+               f->board_p50_ms, f->deals, f->disk_after_stop_per_event);
+        print_tables(&f->tables, f->events);
+    }
+    char buf[64], num[32];
+    double rate = MEDIAN(runs, opt.repeat, rate);
+    snprintf(buf, sizeof buf, "%s ev/s", thousands(rate, num, sizeof num));
+    add_summary("rebuild from the log, until it answers", buf, ">= 1 000 000 ev/s",
+                rate >= TARGET_REBUILD_RATE);
+    snprintf(buf, sizeof buf, "%s ev/s",
+             thousands(MEDIAN(runs, opt.repeat, fold_rate), num, sizeof num));
+    add_summary("  the fold alone, as dealflowd logs it", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.1f ms", MEDIAN(runs, opt.repeat, board_first_ms));
+    add_summary("  then the first board (the flush)", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.0f B/ev", MEDIAN(runs, opt.repeat, disk_after_stop_per_event));
+    add_summary("disk per event after the rebuild", buf, "", -1);
+}
+
 static void report_memory(void)
 {
     figures runs[64] = {{0}};
@@ -2124,7 +2289,7 @@ int main(int argc, char **argv)
            opt.curve ? ", CURVE on every socket" : "");
     stream s = {0};
     if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed") ||
-        phase_on("gateway")) {
+        phase_on("gateway") || phase_on("rebuild")) {
         int64_t t0 = now_ns();
         stream_generate(&s, opt.seed, opt.deals, opt.events);
         printf("workload: %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64
@@ -2153,6 +2318,8 @@ int main(int argc, char **argv)
         curl_global_cleanup();
     }
 #endif
+    if (phase_on("rebuild"))
+        report_rebuild(&s);
     if (phase_on("memory"))
         report_memory();
     frames_free(&s.events);
