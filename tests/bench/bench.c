@@ -35,6 +35,9 @@
 #ifndef DEALFLOWD_PATH
 #define DEALFLOWD_PATH NULL
 #endif
+#ifndef POSTGRES_JOB_PATH
+#define POSTGRES_JOB_PATH "tests/bench/postgres_job.py"
+#endif
 
 #define START_MS 1700000000000LL
 #define MIB      (1024.0 * 1024.0)
@@ -54,6 +57,7 @@
 #define TARGET_DISK_PER_EVENT 250.0
 #define TARGET_RSS_ANON_MIB   256.0
 #define TARGET_REBUILD_RATE   1000000.0
+#define TARGET_RATIO          15.0 /* times the PostgreSQL job's events/s */
 
 typedef struct options {
     const char *daemon_path;
@@ -70,6 +74,8 @@ typedef struct options {
     bool keep;
     bool curve; /* CURVE keys on every socket, the daemon started with --curve-key and --clients */
     const char *dump_workload; /* write the workload's events to this file and exit */
+    const char *postgres_job;  /* the compare phase's PostgreSQL job */
+    double postgres_rate;      /* when > 0, the PostgreSQL figure, the job not run */
     const char *phase;
     char **daemon_args; /* given after "--", passed on to dealflowd */
     int ndaemon_args;
@@ -1877,13 +1883,14 @@ static const char *thousands(double value, char *buf, size_t size)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bench [--daemon PATH]\n"
-                 "             [--phase pull|append|lookup|mixed|memory|gateway|rebuild|all]\n"
-                 "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
-                 "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
-                 "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
-                 "             [--dump-workload FILE]\n"
-                 "             [-- DEALFLOWD-FLAGS]\n");
+    fprintf(out,
+            "usage: bench [--daemon PATH]\n"
+            "             [--phase pull|append|lookup|mixed|memory|gateway|rebuild|compare|all]\n"
+            "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
+            "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
+            "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
+            "             [--dump-workload FILE] [--postgres-job PATH] [--postgres-rate N]\n"
+            "             [-- DEALFLOWD-FLAGS]\n");
 }
 
 static uint64_t parse_count(const char *flag, const char *value)
@@ -1902,6 +1909,7 @@ static uint64_t parse_count(const char *flag, const char *value)
 static void parse_options(int argc, char **argv)
 {
     opt.daemon_path = DEALFLOWD_PATH;
+    opt.postgres_job = POSTGRES_JOB_PATH;
 #ifdef GATEWAY_PATH
     opt.gateway_path = GATEWAY_PATH;
 #endif
@@ -1931,6 +1939,10 @@ static void parse_options(int argc, char **argv)
             opt.phase = v;
         } else if (strcmp(a, "--dump-workload") == 0) {
             opt.dump_workload = v;
+        } else if (strcmp(a, "--postgres-job") == 0) {
+            opt.postgres_job = v;
+        } else if (strcmp(a, "--postgres-rate") == 0) {
+            opt.postgres_rate = (double)parse_count(a, v);
         } else if (strcmp(a, "--events") == 0) {
             opt.events = parse_count(a, v);
         } else if (strcmp(a, "--deals") == 0) {
@@ -1962,8 +1974,8 @@ static void parse_options(int argc, char **argv)
         opt.repeat = 64;
     if (opt.connections > 64)
         opt.connections = 64; /* the gateway's limits.threads allows 64 */
-    const char *phases[] = {"pull",   "append",  "lookup",  "mixed",
-                            "memory", "gateway", "rebuild", "all"};
+    const char *phases[] = {"pull",    "append",  "lookup",  "mixed", "memory",
+                            "gateway", "rebuild", "compare", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
         known |= strcmp(opt.phase, phases[i]) == 0;
@@ -1998,9 +2010,11 @@ static void parse_options(int argc, char **argv)
     }
 }
 
+/* `all` is every phase but compare, which needs PostgreSQL. */
 static bool phase_on(const char *name)
 {
-    return strcmp(opt.phase, "all") == 0 || strcmp(opt.phase, name) == 0;
+    return (strcmp(opt.phase, "all") == 0 && strcmp(name, "compare") != 0) ||
+           strcmp(opt.phase, name) == 0;
 }
 
 /* One summary line per table of the store: the median over the runs of its
@@ -2028,7 +2042,7 @@ static void summarize_tables(const figures *runs)
     }
 }
 
-static void report_pull(const stream *s, size_t per_frame)
+static double report_pull(const stream *s, size_t per_frame)
 {
     figures runs[64] = {{0}};
     printf("PULL ingest, %zu event%s per frame, until ping.last_seq = %" PRIu64 "\n", per_frame,
@@ -2062,9 +2076,10 @@ static void report_pull(const stream *s, size_t per_frame)
     } else {
         add_summary("PULL ingest, durable, 100 events/frame", buf, "", -1);
     }
+    return rate;
 }
 
-static void report_append(const stream *s, int inflight)
+static double report_append(const stream *s, int inflight)
 {
     figures runs[64] = {{0}};
     printf("append over DEALER, batches of 1000, %d in flight\n", inflight);
@@ -2081,6 +2096,7 @@ static void report_append(const stream *s, int inflight)
         add_summary(name, buf, ">= 200 000 ev/s", rate >= TARGET_APPEND_RATE);
     else
         add_summary(name, buf, "", -1);
+    return rate;
 }
 
 static void report_lookup(const stream *s)
@@ -2165,6 +2181,84 @@ static void report_gateway(const stream *s)
     }
 }
 #endif
+
+/* Runs the PostgreSQL job on the stream's events, its output shown as it comes;
+ * returns its median events/s. */
+static double run_postgres_job(const stream *s)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[300];
+    snprintf(path, sizeof path, "%s/dealflow-bench-workload-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f || fwrite(s->events.data, 1, s->events.len, f) != s->events.len || fclose(f) != 0)
+        fail("%s: %s", path, strerror(errno));
+    char repeat[16];
+    snprintf(repeat, sizeof repeat, "%d", opt.repeat);
+    int out[2];
+    if (pipe(out) != 0)
+        fail("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(opt.postgres_job, opt.postgres_job, "--workload", path, "--repeat", repeat,
+              (char *)NULL);
+        fprintf(stderr, "bench: %s: %s\n", opt.postgres_job, strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *lines = fdopen(out[0], "r");
+    char line[512];
+    double rate = 0;
+    while (lines && fgets(line, sizeof line, lines)) {
+        fputs(line, stdout);
+        fflush(stdout);
+        sscanf(line, "postgres median %lf events/s", &rate);
+    }
+    if (lines)
+        fclose(lines);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    unlink(path);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rate <= 0) {
+        char why[128];
+        it_describe_status(status, why, sizeof why);
+        fprintf(stderr, "bench: the PostgreSQL job %s %s without a figure\n", opt.postgres_job,
+                why);
+        exit(1);
+    }
+    return rate;
+}
+
+/* The PostgreSQL job and dealflow's PULL ingest (one event a frame) and acked
+ * appends (batches of 1 000, one in flight) on the same events, one after the
+ * other, and dealflow's figures as multiples of PostgreSQL's. */
+static void report_compare(const stream *s)
+{
+    double postgres = opt.postgres_rate;
+    if (postgres > 0)
+        printf("PostgreSQL job: not run, --postgres-rate %.0f events/s given\n", postgres);
+    else
+        postgres = run_postgres_job(s);
+    double pull = report_pull(s, 1);
+    double append = report_append(s, 1);
+    char buf[64], num[32];
+    snprintf(buf, sizeof buf, "%s ev/s%s", thousands(postgres, num, sizeof num),
+             opt.postgres_rate > 0 ? " (given)" : "");
+    add_summary("PostgreSQL job, batches of 1000", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.1fx", pull / postgres);
+    add_summary("PULL ingest, 1 event/frame, / PostgreSQL", buf, ">= 15x",
+                pull / postgres >= TARGET_RATIO);
+    snprintf(buf, sizeof buf, "%.1fx", append / postgres);
+    add_summary("append, batches of 1000, / PostgreSQL", buf, ">= 15x",
+                append / postgres >= TARGET_RATIO);
+}
 
 static void report_rebuild(const stream *s)
 {
@@ -2289,7 +2383,7 @@ int main(int argc, char **argv)
            opt.curve ? ", CURVE on every socket" : "");
     stream s = {0};
     if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed") ||
-        phase_on("gateway") || phase_on("rebuild")) {
+        phase_on("gateway") || phase_on("rebuild") || phase_on("compare")) {
         int64_t t0 = now_ns();
         stream_generate(&s, opt.seed, opt.deals, opt.events);
         printf("workload: %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64
@@ -2318,6 +2412,8 @@ int main(int argc, char **argv)
         curl_global_cleanup();
     }
 #endif
+    if (phase_on("compare"))
+        report_compare(&s);
     if (phase_on("rebuild"))
         report_rebuild(&s);
     if (phase_on("memory"))
