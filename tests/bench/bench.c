@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lmdb.h>
 #include <zmq.h>
 #ifdef GATEWAY_PATH
 #include <curl/curl.h>
@@ -33,6 +34,9 @@
 
 #ifndef DEALFLOWD_PATH
 #define DEALFLOWD_PATH NULL
+#endif
+#ifndef POSTGRES_JOB_PATH
+#define POSTGRES_JOB_PATH "tests/bench/postgres_job.py"
 #endif
 
 #define START_MS 1700000000000LL
@@ -52,6 +56,8 @@
 #define TARGET_MIXED_P99_MS   20.0
 #define TARGET_DISK_PER_EVENT 250.0
 #define TARGET_RSS_ANON_MIB   256.0
+#define TARGET_REBUILD_RATE   1000000.0
+#define TARGET_RATIO          15.0 /* times the PostgreSQL job's events/s */
 
 typedef struct options {
     const char *daemon_path;
@@ -67,6 +73,9 @@ typedef struct options {
     uint64_t seed;
     bool keep;
     bool curve; /* CURVE keys on every socket, the daemon started with --curve-key and --clients */
+    const char *dump_workload; /* write the workload's events to this file and exit */
+    const char *postgres_job;  /* the compare phase's PostgreSQL job */
+    double postgres_rate;      /* when > 0, the PostgreSQL figure, the job not run */
     const char *phase;
     char **daemon_args; /* given after "--", passed on to dealflowd */
     int ndaemon_args;
@@ -248,11 +257,12 @@ static void pick_endpoints(server *d)
 
 /* Sends one request frame and returns the last frame of the reply in *reply (malloc'd).
  * Fails the bench when no reply comes in time. */
-static size_t api_call_raw(server *d, void *sock, const void *req, size_t len, char **reply)
+static size_t api_call_within(server *d, void *sock, const void *req, size_t len, char **reply,
+                              int deadline_ms)
 {
     if (zmq_send(sock, req, len, 0) < 0)
         fail("api send: %s", zmq_strerror(errno));
-    int64_t deadline = now_ns() + REPLY_DEADLINE_MS * 1000000LL;
+    int64_t deadline = now_ns() + deadline_ms * 1000000LL;
     for (;;) {
         zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
         int ready = zmq_poll(&item, 1, 100);
@@ -262,7 +272,7 @@ static size_t api_call_raw(server *d, void *sock, const void *req, size_t len, c
             break;
         check_alive(d);
         if (now_ns() > deadline)
-            fail("no reply from dealflowd within %d ms", REPLY_DEADLINE_MS);
+            fail("no reply from dealflowd within %d ms", deadline_ms);
     }
     zmq_msg_t part;
     zmq_msg_init(&part);
@@ -279,6 +289,11 @@ static size_t api_call_raw(server *d, void *sock, const void *req, size_t len, c
     }
     zmq_msg_close(&part);
     return size;
+}
+
+static size_t api_call_raw(server *d, void *sock, const void *req, size_t len, char **reply)
+{
+    return api_call_within(d, sock, req, len, reply, REPLY_DEADLINE_MS);
 }
 
 /* A decoded reply; its strings point into buf. */
@@ -393,6 +408,119 @@ static disk_use read_disk(const server *d)
     return u;
 }
 
+/* Where data.mdb's pages go: each named database's branch, leaf and overflow
+ * pages, and the pages LMDB keeps for itself (the table of names, the freelist
+ * and the pages on it, the two meta pages). */
+#define MAX_TABLES 24
+
+typedef struct table_use {
+    char name[24];
+    uint64_t entries;
+    uint64_t branch, leaf, overflow;
+} table_use;
+
+typedef struct table_report {
+    table_use table[MAX_TABLES];
+    int count;
+    unsigned page_size;
+    uint64_t file_pages; /* pages up to the last one in use */
+    uint64_t free_pages; /* pages on the freelist, to be reused */
+    uint64_t lmdb_pages; /* the table of names, the freelist's own pages, the meta pages */
+    bool read;
+} table_report;
+
+static uint64_t table_pages(const table_use *t)
+{
+    return t->branch + t->leaf + t->overflow;
+}
+
+static void add_stat(table_use *t, const MDB_stat *st)
+{
+    t->entries = st->ms_entries;
+    t->branch = st->ms_branch_pages;
+    t->leaf = st->ms_leaf_pages;
+    t->overflow = st->ms_overflow_pages;
+}
+
+/* Reads the page use of the stopped daemon's store read-only, as `mdb_stat -a -f` would. */
+static table_report read_tables(const char *dir)
+{
+    table_report r;
+    memset(&r, 0, sizeof r);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    if (mdb_env_create(&env) != 0)
+        return r;
+    if (mdb_env_set_maxdbs(env, MAX_TABLES) != 0 || mdb_env_open(env, dir, MDB_RDONLY, 0) != 0 ||
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
+        goto out;
+    MDB_stat st;
+    MDB_envinfo info;
+    mdb_env_stat(env, &st);
+    mdb_env_info(env, &info);
+    r.page_size = st.ms_psize;
+    r.file_pages = (uint64_t)info.me_last_pgno + 1;
+    r.lmdb_pages = 2 + st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    if (mdb_stat(txn, 0, &st) == 0) /* the freelist's own B-tree */
+        r.lmdb_pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    MDB_val key, val;
+    if (mdb_cursor_open(txn, 0, &cur) == 0) {
+        while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
+            if (val.mv_size >= sizeof(size_t))
+                r.free_pages += *(const size_t *)val.mv_data; /* an IDL: its count, then pages */
+        mdb_cursor_close(cur);
+    }
+    MDB_dbi main_dbi;
+    if (mdb_dbi_open(txn, NULL, 0, &main_dbi) != 0 || mdb_cursor_open(txn, main_dbi, &cur) != 0)
+        goto out;
+    while (r.count < MAX_TABLES && mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
+        table_use *t = &r.table[r.count];
+        if (key.mv_size >= sizeof t->name)
+            continue;
+        memcpy(t->name, key.mv_data, key.mv_size);
+        t->name[key.mv_size] = 0;
+        MDB_dbi dbi;
+        if (mdb_dbi_open(txn, t->name, 0, &dbi) != 0 || mdb_stat(txn, dbi, &st) != 0)
+            continue; /* a key of the main table that names no table */
+        add_stat(t, &st);
+        r.count++;
+    }
+    mdb_cursor_close(cur);
+    r.read = true;
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return r;
+}
+
+static void print_tables(const table_report *r, uint64_t events)
+{
+    if (!r->read) {
+        printf("    (the store's tables could not be read)\n");
+        return;
+    }
+    double per_page = (double)r->page_size / (double)events;
+    printf("    data.mdb by table after stop, bytes of pages per event (%" PRIu64
+           " events, %u-byte pages):\n",
+           events, r->page_size);
+    printf("      %-12s %10s %8s %10s %10s %10s %9s\n", "table", "entries", "per ev", "branch",
+           "leaf", "overflow", "B/event");
+    uint64_t tables = 0;
+    for (int i = 0; i < r->count; i++) {
+        const table_use *t = &r->table[i];
+        tables += table_pages(t);
+        printf("      %-12s %10" PRIu64 " %8.2f %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9.1f\n",
+               t->name, t->entries, (double)t->entries / (double)events, t->branch, t->leaf,
+               t->overflow, (double)table_pages(t) * per_page);
+    }
+    printf("      %-12s %50s %9.1f\n", "free pages", "", (double)r->free_pages * per_page);
+    printf("      %-12s %50s %9.1f\n", "lmdb's own", "", (double)r->lmdb_pages * per_page);
+    printf("      %-12s %50s %9.1f (tables %.1f)\n", "file in use", "",
+           (double)r->file_pages * per_page, (double)tables * per_page);
+}
+
 /* ---- the daemon's life ---- */
 
 /* Writes text to a new file at path with mode, or exits. */
@@ -433,6 +561,43 @@ static const char *const *daemon_flags(const server *d, int *count)
     return flags;
 }
 
+/* Starts dealflowd on d's data dir and fresh ports, its output added to d's log
+ * (truncated first when fresh), and waits until it answers ping: the start-up
+ * (a fold of the log included) may take deadline_ms. */
+static void daemon_launch(server *d, bool fresh, int deadline_ms)
+{
+    pick_endpoints(d);
+    d->exited = false;
+    d->status = 0;
+    const char *const endpoints[3] = {d->ingest, d->api, d->notify};
+    int nflags;
+    const char *const *flags = daemon_flags(d, &nflags);
+    pid_t pid = it_exec_daemon(opt.daemon_path, d->data, endpoints, flags, nflags, d->log, fresh);
+    if (pid < 0) {
+        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    d->pid = pid;
+    running = d;
+
+    void *api = open_socket(ZMQ_DEALER, d->api);
+    int64_t deadline = now_ns() + deadline_ms * 1000000LL;
+    msgpack_sbuffer sb;
+    it_encode(&sb, "{op: ping}");
+    bool answered = false;
+    while (!answered) {
+        check_alive(d);
+        if (now_ns() > deadline)
+            fail("dealflowd did not answer ping within %d ms", deadline_ms);
+        zmq_send(api, sb.data, sb.size, ZMQ_DONTWAIT);
+        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 100) > 0)
+            answered = true;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    zmq_close(api); /* pings still queued in it are dropped: linger is 0 */
+}
+
 static void daemon_start(server *d)
 {
     memset(d, 0, sizeof *d);
@@ -444,35 +609,7 @@ static void daemon_start(server *d)
     }
     snprintf(d->data, sizeof d->data, "%s/data", d->dir);
     snprintf(d->log, sizeof d->log, "%s/dealflowd.log", d->dir);
-    pick_endpoints(d);
-
-    const char *const endpoints[3] = {d->ingest, d->api, d->notify};
-    int nflags;
-    const char *const *flags = daemon_flags(d, &nflags);
-    pid_t pid = it_exec_daemon(opt.daemon_path, d->data, endpoints, flags, nflags, d->log, true);
-    if (pid < 0) {
-        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
-        exit(1);
-    }
-    d->pid = pid;
-    running = d;
-
-    void *api = open_socket(ZMQ_DEALER, d->api);
-    int64_t deadline = now_ns() + START_DEADLINE_MS * 1000000LL;
-    msgpack_sbuffer sb;
-    it_encode(&sb, "{op: ping}");
-    bool answered = false;
-    while (!answered) {
-        check_alive(d);
-        if (now_ns() > deadline)
-            fail("dealflowd did not answer ping within %d ms", START_DEADLINE_MS);
-        zmq_send(api, sb.data, sb.size, ZMQ_DONTWAIT);
-        zmq_pollitem_t item = {.socket = api, .events = ZMQ_POLLIN};
-        if (zmq_poll(&item, 1, 100) > 0)
-            answered = true;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    zmq_close(api); /* pings still queued in it are dropped: linger is 0 */
+    daemon_launch(d, true, START_DEADLINE_MS);
 }
 
 /* SIGTERM, wait for the drain; returns the time it took in ms. */
@@ -727,6 +864,9 @@ typedef struct figures {
     /* forecast, calibration and metrics with `by`: p50 and p99 of each request of
      * outlook_requests, in its order */
     double outlook_p50_ms[5], outlook_p99_ms[5];
+    double ready_ms, fold_ms, fold_rate; /* rebuild: start until ping, the fold the daemon logged */
+    uint64_t events;     /* distinct events recorded, the divisor of the disk figures */
+    table_report tables; /* data.mdb's pages by table after the daemon stopped */
 } figures;
 
 static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figures *fig)
@@ -741,6 +881,8 @@ static void finish_disk_and_stop(server *d, void *api, uint64_t distinct, figure
     fig->stop_ms = daemon_stop(d);
     disk = read_disk(d);
     fig->disk_after_stop_per_event = disk.allocated / (double)distinct;
+    fig->tables = read_tables(d->data);
+    fig->events = distinct;
 }
 
 static figures run_pull(const stream *s, size_t per_frame)
@@ -1307,6 +1449,130 @@ static figures run_memory(void)
     return fig;
 }
 
+/* ---- rebuild: the derived state folded again from the log ---- */
+
+/* Runs `dealflowd --compact --data DIR` (and the flags given after "--") on the
+ * stopped daemon's store, its output added to the daemon's log. */
+static void compact_store(server *d)
+{
+    const char *argv[IT_MAX_ARGS + 8];
+    int n = 0;
+    argv[n++] = opt.daemon_path;
+    argv[n++] = "--compact";
+    argv[n++] = "--data";
+    argv[n++] = d->data;
+    for (int i = 0; i < opt.ndaemon_args && n < IT_MAX_ARGS; i++)
+        argv[n++] = opt.daemon_args[i];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(opt.daemon_path, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char why[128];
+        it_describe_status(status, why, sizeof why);
+        print_log_tail(d);
+        fail("dealflowd --compact %s", why);
+    }
+}
+
+/* The fold time the daemon logged last ("folded N events ... in M ms"), or -1. */
+static double logged_fold_ms(const server *d, uint64_t *events)
+{
+    FILE *f = fopen(d->log, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    double ms = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "folded ");
+        unsigned long long n, took;
+        if (at && sscanf(at, "folded %llu events of the log back into memory in %llu ms", &n,
+                         &took) == 2) {
+            *events = n;
+            ms = (double)took;
+        }
+    }
+    fclose(f);
+    return ms;
+}
+
+/* Times one `board`: the first after a start waits for the derived state's flush, which
+ * after a rebuild holds every deal (hence the longer deadline). */
+static double time_board(server *d, void *api)
+{
+    msgpack_sbuffer sb;
+    it_encode(&sb, "{op: board}");
+    reply r;
+    int64_t t0 = now_ns();
+    r.len = api_call_within(d, api, sb.data, sb.size, &r.buf, STOP_DEADLINE_MS);
+    double ms = (now_ns() - t0) / 1e6;
+    msgpack_sbuffer_destroy(&sb);
+    reply_decode(&r);
+    char code[64];
+    if (!reply_ok(&r, code, sizeof code))
+        fail("board failed: %s", code);
+    reply_free(&r);
+    return ms;
+}
+
+/* Ingests the stream (arrays of 100), stops the daemon, drops the derived
+ * state with --compact and starts the daemon again: the time until it answers
+ * ping is the fold of the whole log; then the first board, which waits for
+ * the flush of what the fold made. */
+static figures run_rebuild(const stream *s)
+{
+    figures fig = {0};
+    frames batched;
+    build_frames(s, 0, s->events.count, 100, false, &batched);
+    server d;
+    daemon_start(&d);
+    void *push = open_socket(ZMQ_PUSH, d.ingest);
+    void *api = open_socket(ZMQ_DEALER, d.api);
+    push_all(&d, push, &batched, 0, batched.count);
+    wait_for_seq(&d, api, s->counts.distinct);
+    zmq_close(push);
+    zmq_close(api);
+    daemon_stop(&d);
+    compact_store(&d);
+    int64_t t0 = now_ns();
+    daemon_launch(&d, false, STOP_DEADLINE_MS);
+    fig.ready_ms = (now_ns() - t0) / 1e6;
+    fig.rate = s->counts.distinct / (fig.ready_ms / 1e3);
+    uint64_t folded = 0;
+    fig.fold_ms = logged_fold_ms(&d, &folded);
+    if (folded != s->counts.distinct)
+        printf("    WARNING: dealflowd folded %" PRIu64 " events at start, not the %" PRIu64
+               " of the log\n",
+               folded, s->counts.distinct);
+    fig.fold_rate = fig.fold_ms > 0 ? folded / (fig.fold_ms / 1e3) : 0;
+    api = open_socket(ZMQ_DEALER, d.api);
+    fig.board_first_ms = time_board(&d, api);
+    fig.board_p50_ms = time_board(&d, api);
+    daemon_stats st = read_stats(&d, api);
+    if (st.events != s->counts.distinct)
+        printf("    WARNING: after the rebuild dealflowd counts %" PRIu64 " events, not %" PRIu64
+               "\n",
+               st.events, s->counts.distinct);
+    fig.deals = st.deals;
+    finish_disk_and_stop(&d, api, s->counts.distinct, &fig);
+    daemon_cleanup(&d);
+    frames_free(&batched);
+    return fig;
+}
+
 /* ---- the gateway: POST /v1/events over HTTP ---- */
 
 #ifdef GATEWAY_PATH
@@ -1590,12 +1856,14 @@ typedef struct summary_line {
     char verdict[8];
 } summary_line;
 
-static summary_line summary[16];
+static summary_line summary[64];
 static int nsummary;
 
 static void add_summary(const char *figure, const char *measured, const char *target,
                         int met) /* met: 1, 0, or -1 for no target */
 {
+    if (nsummary == sizeof summary / sizeof summary[0])
+        return;
     summary_line *l = &summary[nsummary++];
     snprintf(l->figure, sizeof l->figure, "%s", figure);
     snprintf(l->measured, sizeof l->measured, "%s", measured);
@@ -1623,10 +1891,12 @@ static const char *thousands(double value, char *buf, size_t size)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bench [--daemon PATH] [--phase pull|append|lookup|mixed|memory|gateway|all]\n"
+            "usage: bench [--daemon PATH]\n"
+            "             [--phase pull|append|lookup|mixed|memory|gateway|rebuild|compare|all]\n"
             "             [--events N] [--deals N] [--memory-deals N] [--lookups N]\n"
             "             [--inflight K] [--repeat R] [--seed S] [--keep] [--curve]\n"
             "             [--gateway PATH] [--connections C] [--gateway-single N]\n"
+            "             [--dump-workload FILE] [--postgres-job PATH] [--postgres-rate N]\n"
             "             [-- DEALFLOWD-FLAGS]\n");
 }
 
@@ -1646,6 +1916,7 @@ static uint64_t parse_count(const char *flag, const char *value)
 static void parse_options(int argc, char **argv)
 {
     opt.daemon_path = DEALFLOWD_PATH;
+    opt.postgres_job = POSTGRES_JOB_PATH;
 #ifdef GATEWAY_PATH
     opt.gateway_path = GATEWAY_PATH;
 #endif
@@ -1673,6 +1944,12 @@ static void parse_options(int argc, char **argv)
             opt.daemon_path = v;
         } else if (strcmp(a, "--phase") == 0) {
             opt.phase = v;
+        } else if (strcmp(a, "--dump-workload") == 0) {
+            opt.dump_workload = v;
+        } else if (strcmp(a, "--postgres-job") == 0) {
+            opt.postgres_job = v;
+        } else if (strcmp(a, "--postgres-rate") == 0) {
+            opt.postgres_rate = (double)parse_count(a, v);
         } else if (strcmp(a, "--events") == 0) {
             opt.events = parse_count(a, v);
         } else if (strcmp(a, "--deals") == 0) {
@@ -1704,7 +1981,8 @@ static void parse_options(int argc, char **argv)
         opt.repeat = 64;
     if (opt.connections > 64)
         opt.connections = 64; /* the gateway's limits.threads allows 64 */
-    const char *phases[] = {"pull", "append", "lookup", "mixed", "memory", "gateway", "all"};
+    const char *phases[] = {"pull",    "append",  "lookup",  "mixed", "memory",
+                            "gateway", "rebuild", "compare", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
         known |= strcmp(opt.phase, phases[i]) == 0;
@@ -1739,12 +2017,39 @@ static void parse_options(int argc, char **argv)
     }
 }
 
+/* `all` is every phase but compare, which needs PostgreSQL. */
 static bool phase_on(const char *name)
 {
-    return strcmp(opt.phase, "all") == 0 || strcmp(opt.phase, name) == 0;
+    return (strcmp(opt.phase, "all") == 0 && strcmp(name, "compare") != 0) ||
+           strcmp(opt.phase, name) == 0;
 }
 
-static void report_pull(const stream *s, size_t per_frame)
+/* One summary line per table of the store: the median over the runs of its
+ * pages' bytes per event. */
+static void summarize_tables(const figures *runs)
+{
+    const table_report *first = &runs[0].tables;
+    for (int i = 0; i < first->count; i++) {
+        double per_event[64];
+        int n = 0;
+        for (int r = 0; r < opt.repeat; r++) {
+            const table_report *t = &runs[r].tables;
+            for (int j = 0; j < t->count; j++)
+                if (strcmp(t->table[j].name, first->table[i].name) == 0)
+                    per_event[n++] =
+                        (double)table_pages(&t->table[j]) * t->page_size / (double)runs[r].events;
+        }
+        qsort(per_event, (size_t)n, sizeof per_event[0], compare_double);
+        if (n == 0 || per_event[n / 2] < 0.5)
+            continue;
+        char figure[64], buf[64];
+        snprintf(figure, sizeof figure, "  of which table %s", first->table[i].name);
+        snprintf(buf, sizeof buf, "%.1f B/ev", per_event[n / 2]);
+        add_summary(figure, buf, "", -1);
+    }
+}
+
+static double report_pull(const stream *s, size_t per_frame)
 {
     figures runs[64] = {{0}};
     printf("PULL ingest, %zu event%s per frame, until ping.last_seq = %" PRIu64 "\n", per_frame,
@@ -1758,6 +2063,8 @@ static void report_pull(const stream *s, size_t per_frame)
                r + 1, f->rate, f->send_rate, f->events_per_commit, f->deals,
                f->disk_alloc_per_event, f->disk_size_per_event, f->disk_after_stop_per_event,
                f->rss_anon_mib, f->rss_anon_peak_mib, f->hwm_mib, f->stop_ms);
+        if (per_frame == 1)
+            print_tables(&f->tables, s->counts.distinct);
     }
     char buf[64], num[32];
     double rate = MEDIAN(runs, opt.repeat, rate);
@@ -1772,12 +2079,14 @@ static void report_pull(const stream *s, size_t per_frame)
         double worst = alloc > after ? alloc : after;
         add_summary("disk per event, data.mdb allocated", buf, "<= 250 B/ev",
                     worst <= TARGET_DISK_PER_EVENT);
+        summarize_tables(runs);
     } else {
         add_summary("PULL ingest, durable, 100 events/frame", buf, "", -1);
     }
+    return rate;
 }
 
-static void report_append(const stream *s, int inflight)
+static double report_append(const stream *s, int inflight)
 {
     figures runs[64] = {{0}};
     printf("append over DEALER, batches of 1000, %d in flight\n", inflight);
@@ -1794,6 +2103,7 @@ static void report_append(const stream *s, int inflight)
         add_summary(name, buf, ">= 200 000 ev/s", rate >= TARGET_APPEND_RATE);
     else
         add_summary(name, buf, "", -1);
+    return rate;
 }
 
 static void report_lookup(const stream *s)
@@ -1879,6 +2189,114 @@ static void report_gateway(const stream *s)
 }
 #endif
 
+/* Runs the PostgreSQL job on the stream's events, its output shown as it comes;
+ * returns its median events/s. */
+static double run_postgres_job(const stream *s)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[300];
+    snprintf(path, sizeof path, "%s/dealflow-bench-workload-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f || fwrite(s->events.data, 1, s->events.len, f) != s->events.len || fclose(f) != 0)
+        fail("%s: %s", path, strerror(errno));
+    char repeat[16];
+    snprintf(repeat, sizeof repeat, "%d", opt.repeat);
+    int out[2];
+    if (pipe(out) != 0)
+        fail("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(opt.postgres_job, opt.postgres_job, "--workload", path, "--repeat", repeat,
+              (char *)NULL);
+        fprintf(stderr, "bench: %s: %s\n", opt.postgres_job, strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *lines = fdopen(out[0], "r");
+    char line[512];
+    double rate = 0;
+    while (lines && fgets(line, sizeof line, lines)) {
+        fputs(line, stdout);
+        fflush(stdout);
+        sscanf(line, "postgres median %lf events/s", &rate);
+    }
+    if (lines)
+        fclose(lines);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    unlink(path);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rate <= 0) {
+        char why[128];
+        it_describe_status(status, why, sizeof why);
+        fprintf(stderr, "bench: the PostgreSQL job %s %s without a figure\n", opt.postgres_job,
+                why);
+        exit(1);
+    }
+    return rate;
+}
+
+/* The PostgreSQL job and dealflow's PULL ingest (one event a frame) and acked
+ * appends (batches of 1 000, one in flight) on the same events, one after the
+ * other, and dealflow's figures as multiples of PostgreSQL's. */
+static void report_compare(const stream *s)
+{
+    double postgres = opt.postgres_rate;
+    if (postgres > 0)
+        printf("PostgreSQL job: not run, --postgres-rate %.0f events/s given\n", postgres);
+    else
+        postgres = run_postgres_job(s);
+    double pull = report_pull(s, 1);
+    double append = report_append(s, 1);
+    char buf[64], num[32];
+    snprintf(buf, sizeof buf, "%s ev/s%s", thousands(postgres, num, sizeof num),
+             opt.postgres_rate > 0 ? " (given)" : "");
+    add_summary("PostgreSQL job, batches of 1000", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.1fx", pull / postgres);
+    add_summary("PULL ingest, 1 event/frame, / PostgreSQL", buf, ">= 15x",
+                pull / postgres >= TARGET_RATIO);
+    snprintf(buf, sizeof buf, "%.1fx", append / postgres);
+    add_summary("append, batches of 1000, / PostgreSQL", buf, ">= 15x",
+                append / postgres >= TARGET_RATIO);
+}
+
+static void report_rebuild(const stream *s)
+{
+    figures runs[64] = {{0}};
+    printf("rebuild: %" PRIu64 " events ingested (arrays of 100), daemon stopped, derived state "
+           "dropped (dealflowd --compact), daemon started again\n",
+           s->counts.distinct);
+    for (int r = 0; r < opt.repeat; r++) {
+        runs[r] = run_rebuild(s);
+        figures *f = &runs[r];
+        printf("  run %d: start until ping answered %.0f ms, %.0f ev/s; the fold as logged %.0f "
+               "ms, %.0f ev/s; first board (waits for the flush) %.1f ms, the next %.2f ms; "
+               "%" PRIu64 " deals; data.mdb %.1f B/event after stop\n",
+               r + 1, f->ready_ms, f->rate, f->fold_ms, f->fold_rate, f->board_first_ms,
+               f->board_p50_ms, f->deals, f->disk_after_stop_per_event);
+        print_tables(&f->tables, f->events);
+    }
+    char buf[64], num[32];
+    double rate = MEDIAN(runs, opt.repeat, rate);
+    snprintf(buf, sizeof buf, "%s ev/s", thousands(rate, num, sizeof num));
+    add_summary("rebuild from the log, until it answers", buf, ">= 1 000 000 ev/s",
+                rate >= TARGET_REBUILD_RATE);
+    snprintf(buf, sizeof buf, "%s ev/s",
+             thousands(MEDIAN(runs, opt.repeat, fold_rate), num, sizeof num));
+    add_summary("  the fold alone, as dealflowd logs it", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.1f ms", MEDIAN(runs, opt.repeat, board_first_ms));
+    add_summary("  then the first board (the flush)", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.0f B/ev", MEDIAN(runs, opt.repeat, disk_after_stop_per_event));
+    add_summary("disk per event after the rebuild", buf, "", -1);
+}
+
 static void report_memory(void)
 {
     figures runs[64] = {{0}};
@@ -1898,6 +2316,7 @@ static void report_memory(void)
         for (size_t i = 0; i < NOUTLOOK; i++)
             printf("         %s: p50 %.2f ms, p99 %.2f ms\n", outlook_requests[i].name,
                    f->outlook_p50_ms[i], f->outlook_p99_ms[i]);
+        print_tables(&f->tables, f->events);
     }
     char buf[64], name[64];
     double end = MEDIAN(runs, opt.repeat, rss_anon_mib);
@@ -1905,6 +2324,12 @@ static void report_memory(void)
     snprintf(buf, sizeof buf, "%.1f MiB (peak %.1f)", end, peak);
     snprintf(name, sizeof name, "RssAnon, %" PRIu64 " deals", opt.memory_deals);
     add_summary(name, buf, "<= 256 MiB", (end > peak ? end : peak) <= TARGET_RSS_ANON_MIB);
+    double alloc = MEDIAN(runs, opt.repeat, disk_alloc_per_event);
+    double after = MEDIAN(runs, opt.repeat, disk_after_stop_per_event);
+    snprintf(buf, sizeof buf, "%.0f B/ev (after stop %.0f)", alloc, after);
+    snprintf(name, sizeof name, "disk per event, %" PRIu64 " deals", opt.memory_deals);
+    add_summary(name, buf, "<= 250 B/ev", (alloc > after ? alloc : after) <= TARGET_DISK_PER_EVENT);
+    summarize_tables(runs);
     snprintf(buf, sizeof buf, "p50 %.2f / p99 %.2f ms", MEDIAN(runs, opt.repeat, board_p50_ms),
              MEDIAN(runs, opt.repeat, board_p99_ms));
     snprintf(name, sizeof name, "board, %" PRIu64 " deals", opt.memory_deals);
@@ -1929,9 +2354,30 @@ static void report_memory(void)
     }
 }
 
+/* Writes the events the pull phase sends (--events, --deals, --seed), one msgpack map
+ * after the other, so that another store can be loaded with the same bytes. */
+static int dump_workload(const char *path)
+{
+    stream s;
+    stream_generate(&s, opt.seed, opt.deals, opt.events);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(s.events.data, 1, s.events.len, f) != s.events.len || fclose(f) != 0) {
+        fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("wrote %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64 " duplicates), %.1f "
+           "bytes each, to %s\n",
+           s.counts.sent, s.counts.distinct, s.counts.duplicates,
+           (double)s.counts.bytes / (double)s.counts.sent, path);
+    frames_free(&s.events);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     parse_options(argc, argv);
+    if (opt.dump_workload)
+        return dump_workload(opt.dump_workload);
     signal(SIGPIPE, SIG_IGN);
     ctx = zmq_ctx_new();
     if (!ctx) {
@@ -1944,7 +2390,7 @@ int main(int argc, char **argv)
            opt.curve ? ", CURVE on every socket" : "");
     stream s = {0};
     if (phase_on("pull") || phase_on("append") || phase_on("lookup") || phase_on("mixed") ||
-        phase_on("gateway")) {
+        phase_on("gateway") || phase_on("rebuild") || phase_on("compare")) {
         int64_t t0 = now_ns();
         stream_generate(&s, opt.seed, opt.deals, opt.events);
         printf("workload: %" PRIu64 " events (%" PRIu64 " distinct, %" PRIu64
@@ -1973,6 +2419,10 @@ int main(int argc, char **argv)
         curl_global_cleanup();
     }
 #endif
+    if (phase_on("compare"))
+        report_compare(&s);
+    if (phase_on("rebuild"))
+        report_rebuild(&s);
     if (phase_on("memory"))
         report_memory();
     frames_free(&s.events);
