@@ -36,7 +36,7 @@
  * still answered while appends wait. */
 #define DF_INGEST_LIMIT        100000
 #define DF_INGEST_BYTES_LIMIT  (16u << 20)
-#define DF_SHORT_COMMIT_MS     10
+#define DF_SHORT_COMMIT_MS     5
 #define DF_APPENDS_RECENT_MS   1000
 #define DF_APPENDS_LIMIT       400000
 #define DF_APPENDS_BYTES_LIMIT (64u << 20)
