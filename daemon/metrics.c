@@ -488,6 +488,11 @@ static bool add_current(df_figures *f, const uint8_t *key, size_t len, const df_
         (double)s->count * ((double)f->now - (double)DF_AGG_EPOCH) - (double)s->since_sum;
     if (elapsed > 0)
         st->visit_ms += elapsed;
+    /* Deals that moved there on a day after now have been in it 0 days, not
+     * less: a row holds one day's moves, so only now's own day is summed
+     * before it is clamped. */
+    if (elapsed > 0 && day <= df_day_of(f->now))
+        st->in_stage_ms += elapsed;
     if (st->outcome == DF_OPEN) {
         df_sums_add(&f->open, s, 1);
         f->open_weighted += weighted;

@@ -150,6 +150,7 @@ typedef struct df_stage_figures {
     int probability;    /* -1 for a removed stage */
     int rot_days;       /* -1: never rots */
     df_sums now_in;     /* deals now in the stage */
+    double in_stage_ms; /* their (now - stage_since), never below 0 (see add_current) */
     double weighted;    /* sum of amount x probability / 100 */
     uint64_t stale;     /* filled by the caller from I rows and the idle index */
     uint64_t visited;   /* deals that have been in it */

@@ -359,11 +359,8 @@ void df_reply_board(msgpack_packer *pk, const df_figures *f)
         if (s->removed && s->now_in.count == 0)
             continue; /* a stage deals visited but none sits in now */
         double avg_days = 0;
-        if (s->now_in.count > 0) {
-            double elapsed = (double)s->now_in.count * ((double)f->now - (double)DF_AGG_EPOCH) -
-                             (double)s->now_in.since_sum;
-            avg_days = elapsed / (double)s->now_in.count / (double)DF_DAY_MS;
-        }
+        if (s->now_in.count > 0)
+            avg_days = s->in_stage_ms / (double)s->now_in.count / (double)DF_DAY_MS;
         msgpack_pack_map(pk, 7);
         df_pack_cstr(pk, "stage");
         pack_name(pk, &s->stage);

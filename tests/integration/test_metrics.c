@@ -356,6 +356,14 @@ static void test_board(void)
     CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "stale"), 2);
     b = it_call(&D, "{op: board, pipeline: sales, now: %lld}", (long long)(T0 + 7 * DAY - 1));
     CHECK_INT(it_int(it_at(it_get(b, "stages"), 0), "stale"), 1);
+
+    /* a moment before a deal moved gives it 0 days in stage, never fewer:
+     * at 1.5d d6 (new since 2d) counts 0 and d11 (since 0) 1.5 */
+    b = it_call(&D, "{op: board, pipeline: sales, now: %lld}", (long long)(T0 + 3 * DAY / 2));
+    check_stage(it_at(it_get(b, "stages"), 0), "new", 2, 110, 11, 1.5 / 2, 0, false);
+    /* d4 and d8 moved to demo at 3d and 1d: before both, 0 days */
+    b = it_call(&D, "{op: board, pipeline: sales, now: %lld}", (long long)(T0 - DAY));
+    check_stage(it_at(it_get(b, "stages"), 4), "demo", 2, 480, 192, 0, 0, true);
 }
 
 static void test_deal_counters(void)
