@@ -546,8 +546,8 @@ static int reply_metrics_series(query *q, df_agg_scope scope, df_str value,
         f->has_from = f->has_to = true;
         f->from = periods[i].start;
         f->to = periods[i].end;
-        if ((rc = df_report_load(q->d->store, q->txn, whole->pipeline, scope, value, f, false)) ==
-            0) {
+        if ((rc = df_report_load(q->d->store, q->txn, whole->pipeline, scope, value, f,
+                                 DF_REPORT_METRICS)) == 0) {
             df_metrics_compute(f, &pm);
             df_pack_metrics_period(&spk, periods[i].start, periods[i].end, f, &pm);
         }
@@ -624,7 +624,7 @@ static int op_board(query *q)
         return ANSWERED;
     df_figures_init(figures, p, q->now);
     figures->stale_unknown = scope != DF_SCOPE_ALL;
-    if ((rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, true)) != 0)
+    if ((rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, DF_REPORT_BOARD)) != 0)
         return rc;
     df_reply_board(q->pk, figures);
     return ANSWERED;
@@ -652,7 +652,7 @@ static int op_metrics(query *q)
     figures->from = from;
     figures->has_to = has_to;
     figures->to = to;
-    rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, false);
+    rc = df_report_load(q->d->store, q->txn, p, scope, value, figures, DF_REPORT_METRICS);
     if (rc != 0)
         return rc;
     df_metrics_compute(figures, &m);

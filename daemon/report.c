@@ -156,7 +156,7 @@ static int load_windowed(loader *l, uint8_t day_kind, uint8_t exact_kind)
 }
 
 int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, df_agg_scope scope,
-                   df_str value, df_figures *f, bool with_stale)
+                   df_str value, df_figures *f, df_report_kind kind)
 {
     loader l = {.st = st, .txn = txn, .f = f};
     df_str pipeline = {p->name.s, p->name.len};
@@ -164,11 +164,15 @@ int df_report_load(df_store *st, MDB_txn *txn, const df_pipeline *p, df_agg_scop
     if (scope != DF_SCOPE_ALL && value.len > DF_MAX_NAME)
         return 0; /* no deal has such an owner or source: the figures of no deals */
     l.prefix_len = df_agg_scope_prefix(l.prefix, pipeline, scope, value);
-    if ((rc = scan_kind(&l, 'C')) != 0 || (rc = scan_kind(&l, 'T')) != 0 ||
-        (rc = scan_kind(&l, 'V')) != 0 || (rc = load_windowed(&l, 'N', 'M')) != 0 ||
-        (rc = load_windowed(&l, 'F', 'G')) != 0)
+    if ((rc = scan_kind(&l, 'C')) != 0)
         return rc;
-    if (!with_stale || scope != DF_SCOPE_ALL)
+    if (kind == DF_REPORT_METRICS) {
+        if ((rc = scan_kind(&l, 'T')) == 0 && (rc = scan_kind(&l, 'V')) == 0 &&
+            (rc = load_windowed(&l, 'N', 'M')) == 0)
+            rc = load_windowed(&l, 'F', 'G');
+        return rc;
+    }
+    if (scope != DF_SCOPE_ALL)
         return 0;
     for (int i = 0; i < f->nstages; i++) {
         df_stage_figures *s = &f->stages[i];

@@ -124,7 +124,8 @@ static uint64_t stage_count(const char *pipeline, const char *stage)
     const df_pipeline *p = df_pipelines_find(&pl, pipeline, strlen(pipeline));
     CHECK(p != NULL);
     df_figures_init(&figures, p, 0);
-    CHECK(df_report_load(store, txn, p, DF_SCOPE_ALL, (df_str){NULL, 0}, &figures, false) == 0);
+    CHECK(df_report_load(store, txn, p, DF_SCOPE_ALL, (df_str){NULL, 0}, &figures,
+                         DF_REPORT_METRICS) == 0);
     df_store_read_end(store, txn);
     const df_stage_figures *s = df_figures_stage(&figures, stage, strlen(stage));
     return s ? (uint64_t)s->now_in.count : 0;
