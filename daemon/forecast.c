@@ -95,33 +95,11 @@ int df_periods_make(df_period_kind by, int64_t from, int64_t to, df_period *out,
 
 /* ---- rows ---- */
 
-static void amounts(df_sums *s, const df_deal *d, int probability)
-{
-    if (d->amount.kind == DF_NUM_INT) {
-        s->amount_int = d->amount.i;
-        s->weighted_int = (df_wide)d->amount.i * probability;
-    } else if (d->amount.kind == DF_NUM_FLOAT) {
-        s->amount_float = d->amount.f;
-        s->weighted_float = d->amount.f * probability;
-        s->float_count = 1;
-    }
-}
-
-static void emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign)
-{
-    if (sign < 0) {
-        df_sums zero = {0};
-        df_sums_add(&zero, &s, -1);
-        s = zero;
-    }
-    add(ctx, k->b, k->len, &s);
-}
-
 static void contribute_open(const df_deal *d, const df_key *prefix, int sign, df_row_each add,
                             void *ctx)
 {
     df_sums s = {.count = 1};
-    amounts(&s, d, d->has_stage ? d->stage_probability : 0);
+    df_sums_set_amount(&s, d, d->has_stage ? d->stage_probability : 0);
     for (int exact = 0; exact < 2; exact++) {
         df_key k;
         df_key_copy(&k, prefix);
@@ -129,7 +107,7 @@ static void contribute_open(const df_deal *d, const df_key *prefix, int sign, df
         df_key_add_sortable(&k, exact ? d->close_date : df_day_of(d->close_date));
         df_key_add_name(&k, d->stage.s, d->has_stage ? d->stage.len : 0);
         k.b[k.len++] = (uint8_t)(d->has_stage ? d->stage_outcome : DF_OPEN);
-        emit(add, ctx, &k, s, sign);
+        df_row_emit(add, ctx, &k, s, sign);
     }
 }
 
@@ -144,7 +122,7 @@ static void contribute_closed(const df_deal *d, const df_key *prefix, const df_n
         df_key_add_sortable(&k, df_day_of(d->stage_since));
         k.b[k.len++] = (uint8_t)d->stage_outcome;
         df_key_add_name(&k, visited[i]->s, visited[i]->len);
-        emit(add, ctx, &k, one, sign);
+        df_row_emit(add, ctx, &k, one, sign);
     }
     df_key_copy(&head, prefix);
     head.b[head.len++] = 'Q';
@@ -153,13 +131,13 @@ static void contribute_closed(const df_deal *d, const df_key *prefix, const df_n
     df_key_copy(&k, &head);
     for (int i = 0; i < nvisited; i++) {
         if (k.len > head.len && k.len + visited[i]->len + 1 > DF_AGG_KEY_MAX) {
-            emit(add, ctx, &k, one, sign);
+            df_row_emit(add, ctx, &k, one, sign);
             df_key_copy(&k, &head);
         }
         df_key_add_name(&k, visited[i]->s, visited[i]->len);
     }
     if (k.len > head.len)
-        emit(add, ctx, &k, one, sign);
+        df_row_emit(add, ctx, &k, one, sign);
 }
 
 void df_forecast_contribute(const df_deal *d, const df_key *prefix, const df_name *const *visited,

@@ -167,7 +167,7 @@ static int compare_names(const void *a, const void *b)
     return c ? c : (int)x->len - (int)y->len;
 }
 
-static void amounts(df_sums *s, const df_deal *d, int probability)
+void df_sums_set_amount(df_sums *s, const df_deal *d, int probability)
 {
     if (d->amount.kind == DF_NUM_INT) {
         s->amount_int = d->amount.i;
@@ -179,7 +179,7 @@ static void amounts(df_sums *s, const df_deal *d, int probability)
     }
 }
 
-static void emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign)
+void df_row_emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign)
 {
     if (sign < 0) {
         df_sums zero = {0};
@@ -201,16 +201,16 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
         df_key_add_name(&k, d->stage.s, d->stage.len);
         k.b[k.len++] = (uint8_t)d->stage_outcome;
         df_key_add_sortable(&k, df_day_of(d->stage_since));
-        amounts(&s, d, d->stage_probability);
+        df_sums_set_amount(&s, d, d->stage_probability);
         s.since_sum = (df_wide)d->stage_since - DF_AGG_EPOCH;
         s.cycle_sum = (df_wide)d->stage_since - d->created;
     } else {
         df_key_add_name(&k, "", 0);
         k.b[k.len++] = DF_OPEN;
         df_key_add_sortable(&k, 0);
-        amounts(&s, d, 0);
+        df_sums_set_amount(&s, d, 0);
     }
-    emit(add, ctx, &k, s, sign);
+    df_row_emit(add, ctx, &k, s, sign);
 
     /* E: when a closed deal closed, to the ms */
     if (d->has_stage && d->stage_outcome != DF_OPEN) {
@@ -221,7 +221,7 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
         df_key_add_sortable(&k, d->stage_since);
         s.since_sum = s.weighted_int = 0;
         s.weighted_float = 0;
-        emit(add, ctx, &k, s, sign);
+        df_row_emit(add, ctx, &k, s, sign);
     }
 
     /* T: each stage it has been in, with its finished visits */
@@ -234,18 +234,18 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
             if (&d->stage_times[j].stage == visited[i])
                 t.ms_sum = d->stage_times[j].ms;
         }
-        emit(add, ctx, &k, t, sign);
+        df_row_emit(add, ctx, &k, t, sign);
     }
 
     /* N, M: when it was created */
     df_key_copy(&k, prefix);
     k.b[k.len++] = 'N';
     df_key_add_sortable(&k, df_day_of(d->created));
-    emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+    df_row_emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     df_key_copy(&k, prefix);
     k.b[k.len++] = 'M';
     df_key_add_sortable(&k, d->created);
-    emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+    df_row_emit(add, ctx, &k, (df_sums){.count = 1}, sign);
 
     /* F, G: when a lost deal was lost, from where and why */
     if (d->has_stage && d->stage_outcome == DF_LOST) {
@@ -255,7 +255,7 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
             df_key_add_sortable(&k, exact ? d->stage_since : df_day_of(d->stage_since));
             df_key_add_name(&k, d->last_open.s, d->has_last_open ? d->last_open.len : 0);
             df_key_add_name(&k, d->reason.s, d->has_reason ? d->reason.len : 0);
-            emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+            df_row_emit(add, ctx, &k, (df_sums){.count = 1}, sign);
         }
     }
 
@@ -265,7 +265,7 @@ static void contribute_scope(const df_deal *d, const df_key *prefix, const df_na
         k.b[k.len++] = 'V';
         for (int i = 0; i < nvisited; i++)
             df_key_add_name(&k, visited[i]->s, visited[i]->len);
-        emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+        df_row_emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
     df_forecast_contribute(d, prefix, visited, nvisited, sign, add, ctx);
 }
@@ -362,7 +362,7 @@ void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *
         k.b[k.len++] = 'I';
         df_key_add_name(&k, d->stage.s, d->stage.len);
         df_key_add_sortable(&k, df_day_of(df_deal_idle_since(d)));
-        emit(add, ctx, &k, (df_sums){.count = 1}, sign);
+        df_row_emit(add, ctx, &k, (df_sums){.count = 1}, sign);
     }
 }
 

@@ -78,6 +78,12 @@ typedef int (*df_agg_each)(void *ctx, const uint8_t *key, size_t len, const df_s
 typedef void (*df_row_each)(void *ctx, const uint8_t *key, size_t len, const df_sums *sums);
 void df_deal_contribute(const df_deal *d, int sign, df_row_each add, void *ctx);
 
+/* For the modules that add rows of their own kinds (forecast.c): a deal's
+ * amount and amount x probability into s, and a row's sums handed to add,
+ * taken away when sign is negative. */
+void df_sums_set_amount(df_sums *s, const df_deal *d, int probability);
+void df_row_emit(df_row_each add, void *ctx, const df_key *k, df_sums s, int sign);
+
 /* Only the I row of a deal (df_deal_contribute adds it too). */
 void df_deal_contribute_idle(const df_deal *d, int sign, df_row_each add, void *ctx);
 /* Whether two states of a deal add the same rows but for the I row, and
