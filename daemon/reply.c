@@ -438,6 +438,34 @@ static void pack_loss_reasons(msgpack_packer *pk, const df_figures *f)
     }
 }
 
+/* The closed deals' terms every metrics reply and series period begins with. */
+static void pack_closed(msgpack_packer *pk, const df_metrics *m)
+{
+    df_pack_cstr(pk, "won");
+    msgpack_pack_uint64(pk, m->won);
+    df_pack_cstr(pk, "lost");
+    msgpack_pack_uint64(pk, m->lost);
+    df_pack_cstr(pk, "win_rate");
+    pack_float_or_nil(pk, m->win_rate);
+    df_pack_cstr(pk, "avg_cycle_days");
+    pack_float_or_nil(pk, m->avg_cycle_days);
+}
+
+/* The windowed terms of creations, amounts and losses that end them. */
+static void pack_created_and_lost(msgpack_packer *pk, const df_figures *f, const df_metrics *m)
+{
+    df_pack_cstr(pk, "created");
+    msgpack_pack_uint64(pk, m->created);
+    df_pack_cstr(pk, "won_amount");
+    df_pack_num(pk, m->won_amount);
+    df_pack_cstr(pk, "lost_amount");
+    df_pack_num(pk, m->lost_amount);
+    df_pack_cstr(pk, "avg_won_amount");
+    pack_float_or_nil(pk, m->avg_won_amount);
+    pack_lost_from(pk, f);
+    pack_loss_reasons(pk, f);
+}
+
 static void pack_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
 
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m)
@@ -463,36 +491,13 @@ void df_pack_metrics_period(msgpack_packer *pk, int64_t start, int64_t end, cons
     msgpack_pack_int64(pk, start);
     df_pack_cstr(pk, "end");
     msgpack_pack_int64(pk, end);
-    df_pack_cstr(pk, "won");
-    msgpack_pack_uint64(pk, m->won);
-    df_pack_cstr(pk, "lost");
-    msgpack_pack_uint64(pk, m->lost);
-    df_pack_cstr(pk, "win_rate");
-    pack_float_or_nil(pk, m->win_rate);
-    df_pack_cstr(pk, "avg_cycle_days");
-    pack_float_or_nil(pk, m->avg_cycle_days);
-    df_pack_cstr(pk, "created");
-    msgpack_pack_uint64(pk, m->created);
-    df_pack_cstr(pk, "won_amount");
-    df_pack_num(pk, m->won_amount);
-    df_pack_cstr(pk, "lost_amount");
-    df_pack_num(pk, m->lost_amount);
-    df_pack_cstr(pk, "avg_won_amount");
-    pack_float_or_nil(pk, m->avg_won_amount);
-    pack_lost_from(pk, f);
-    pack_loss_reasons(pk, f);
+    pack_closed(pk, m);
+    pack_created_and_lost(pk, f, m);
 }
 
 static void pack_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m)
 {
-    df_pack_cstr(pk, "won");
-    msgpack_pack_uint64(pk, m->won);
-    df_pack_cstr(pk, "lost");
-    msgpack_pack_uint64(pk, m->lost);
-    df_pack_cstr(pk, "win_rate");
-    pack_float_or_nil(pk, m->win_rate);
-    df_pack_cstr(pk, "avg_cycle_days");
-    pack_float_or_nil(pk, m->avg_cycle_days);
+    pack_closed(pk, m);
 
     size_t visited = 0;
     for (int i = 0; i < f->nstages; i++)
@@ -527,16 +532,7 @@ static void pack_metrics(msgpack_packer *pk, const df_figures *f, const df_metri
     df_pack_cstr(pk, "velocity");
     pack_float_or_nil(pk, m->velocity);
 
-    df_pack_cstr(pk, "created");
-    msgpack_pack_uint64(pk, m->created);
-    df_pack_cstr(pk, "won_amount");
-    df_pack_num(pk, m->won_amount);
-    df_pack_cstr(pk, "lost_amount");
-    df_pack_num(pk, m->lost_amount);
-    df_pack_cstr(pk, "avg_won_amount");
-    pack_float_or_nil(pk, m->avg_won_amount);
-    pack_lost_from(pk, f);
-    pack_loss_reasons(pk, f);
+    pack_created_and_lost(pk, f, m);
 }
 
 /* A redact: {seq (the redaction's), redacted (how many events it changed)},
