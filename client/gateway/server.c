@@ -72,7 +72,16 @@ struct gw_server {
     gw_deadlines *deadlines; /* cuts requests that arrive too slowly */
     gw_admission *admission; /* accepts, or answers 503 over the limit */
     _Atomic unsigned open;   /* connections libmicrohttpd holds */
+    /* bytes held by bodies being received, and how many they may hold in
+     * all: each body is bounded, but without this as many as there are
+     * connections could be held at once */
+    _Atomic size_t bodies_held;
+    size_t bodies_budget;
 };
+
+/* Bodies the gateway holds at once, at the most, in units of limits.body_bytes. */
+#define BODIES_PER_THREAD 2
+#define BODIES_SPARE      4
 
 /* One request, from its first line to its answer. */
 typedef struct request {
@@ -84,6 +93,7 @@ typedef struct request {
     char *body;
     size_t len, cap;
     bool too_large;
+    bool busy; /* the bodies being received hold the budget */
 } request;
 
 /* ---- answers ---- */
@@ -316,6 +326,7 @@ static bool take_body(gw_server *s, request *rq, const char *data, size_t size)
 {
     if (size > s->config->body_bytes - rq->len) {
         rq->too_large = true;
+        atomic_fetch_sub(&s->bodies_held, rq->cap);
         free(rq->body);
         rq->body = NULL;
         rq->len = rq->cap = 0;
@@ -327,9 +338,17 @@ static bool take_body(gw_server *s, request *rq, const char *data, size_t size)
             cap *= 2;
         if (cap > s->config->body_bytes)
             cap = s->config->body_bytes;
-        char *grown = realloc(rq->body, cap);
-        if (!grown)
+        size_t more = cap - rq->cap;
+        if (atomic_fetch_add(&s->bodies_held, more) + more > s->bodies_budget) {
+            atomic_fetch_sub(&s->bodies_held, more);
+            rq->busy = true;
             return false;
+        }
+        char *grown = realloc(rq->body, cap);
+        if (!grown) {
+            atomic_fetch_sub(&s->bodies_held, more);
+            return false;
+        }
         rq->body = grown;
         rq->cap = cap;
     }
@@ -596,9 +615,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t size = *upload_data_size;
         *upload_data_size = 0;
-        if (rq->too_large)
+        if (rq->too_large || rq->busy)
             return MHD_NO;
         if (!take_body(s, rq, upload_data, size)) {
+            if (rq->busy) /* as for 413: the connection closes when it cannot be answered */
+                return send_error(s, conn, rq->route, 503, "unavailable",
+                                  "the gateway holds as many bodies as it may; retry");
             if (!rq->too_large)
                 return MHD_NO; /* out of memory: drop the connection */
             /* answered now, without reading the rest; when libmicrohttpd
@@ -628,12 +650,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
+    gw_server *s = cls;
     (void)why;
     gw_deadlines_next(conn);
     request *rq = *req_cls;
     if (!rq)
         return;
+    atomic_fetch_sub(&s->bodies_held, rq->cap);
     free(rq->raw_uri);
     free(rq->deal);
     free(rq->body);
@@ -736,6 +759,7 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
         return -1;
     }
     s->config = config;
+    s->bodies_budget = config->body_bytes * (BODIES_PER_THREAD * config->threads + BODIES_SPARE);
     s->daemon = *daemon;
     s->delivery = delivery;
     bool ipv6 = false;
@@ -766,7 +790,7 @@ int gw_server_start(gw_server **out, const gw_config *config, const df_client_op
         /* the limit is kept by admission, with room for the pool's uneven shares */
         MHD_OPTION_CONNECTION_LIMIT, 2 * config->connections, MHD_OPTION_CONNECTION_TIMEOUT,
         config->timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, s, MHD_OPTION_END);
     if (s->mhd && gw_admission_start(&s->admission, s->listen_fd, s->mhd, config->connections,
                                      &s->open) < 0) {

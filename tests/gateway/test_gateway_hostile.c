@@ -236,6 +236,54 @@ static void test_body_over_limit(void)
     check_still_up("bodies over the limit");
 }
 
+/* Bodies received at once hold at most limits.body_bytes x (2 x threads + 4)
+ * (threads 4 here: 12 bodies): past that a body is refused (503, or the
+ * connection closed mid-body) at once, not held until its deadline. */
+static void test_bodies_held(void)
+{
+    enum { SENDERS = 20, HELD = 12 };
+    static char body[BODY_LIMIT];
+    memset(body, ' ', sizeof body);
+    struct pollfd fds[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        char head[512];
+        snprintf(head, sizeof head,
+                 "POST /v1/events HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+                 PRODUCER_TOKEN, BODY_LIMIT);
+        fds[i] = (struct pollfd){.fd = connect_gateway(false), .events = POLLIN};
+        CHECK(fds[i].fd >= 0);
+        /* all of the body but its last bytes: held until the deadline */
+        if (fds[i].fd >= 0 && send_all(fds[i].fd, head, strlen(head)))
+            send_all(fds[i].fd, body, sizeof body - 16);
+    }
+    /* well within the request deadline (TIMEOUT_S), the refused ones are
+     * answered or closed; the held ones are not */
+    int refused = 0, waiting = 0;
+    int64_t until = it_mono_ms() + 1000;
+    while (refused < SENDERS - HELD && it_mono_ms() < until) {
+        if (poll(fds, SENDERS, (int)(until - it_mono_ms())) <= 0)
+            continue;
+        for (int i = 0; i < SENDERS; i++) {
+            if (fds[i].fd < 0 || !fds[i].revents)
+                continue;
+            int status = read_status(fds[i].fd, it_mono_ms() + 100);
+            refused += status == 503 || status == 0;
+            close(fds[i].fd);
+            fds[i].fd = -1;
+        }
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        waiting += fds[i].fd >= 0;
+        if (fds[i].fd >= 0)
+            close(fds[i].fd);
+    }
+    printf("%d of %d bodies refused at once, %d held\n", refused, SENDERS, waiting);
+    CHECK(refused >= SENDERS - HELD);
+    CHECK(waiting >= 1);
+    check_still_up("bodies held at once");
+}
+
 static void test_broken_requests(void)
 {
     static const char *const bodies[] = {"{\"id\": ", "[1, 2", "\xff\xfe{}", "{}}", "nul"};
@@ -368,9 +416,13 @@ static void test_many_connections(void)
 int main(int argc, char **argv)
 {
     static const df_test tests[] = {
-        {"huge_header", test_huge_header},           {"body_over_limit", test_body_over_limit},
-        {"broken_requests", test_broken_requests},   {"slow_senders", test_slow_senders},
-        {"many_connections", test_many_connections}, {NULL, NULL},
+        {"huge_header", test_huge_header},
+        {"body_over_limit", test_body_over_limit},
+        {"bodies_held", test_bodies_held},
+        {"broken_requests", test_broken_requests},
+        {"slow_senders", test_slow_senders},
+        {"many_connections", test_many_connections},
+        {NULL, NULL},
     };
     signal(SIGPIPE, SIG_IGN);
     static const df_fixture fixture = {setup, teardown, NULL};
