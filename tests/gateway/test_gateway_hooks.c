@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "gateway_harness.h"
+#include "prometheus_parse.h"
 
 #define PRODUCER_TOKEN   "producer-token-0123456789"
 #define READER_TOKEN     "reader-token-0123456789"
@@ -27,7 +28,6 @@
 
 static it_daemon D;
 static gw_gateway G;
-static const char *python; /* the interpreter with prometheus_client, or NULL */
 
 /* Every answer the gateway gave this test, by route pattern and status, to check /metrics. */
 typedef struct answered {
@@ -133,22 +133,6 @@ static gw_http post_pipedrive(const char *user, const char *password, const char
 
 /* ---- setup ---- */
 
-static bool find_python(void)
-{
-    static const char *const candidates[] = {"/usr/bin/python3", "python3"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "%s -c 'import prometheus_client.parser' >/dev/null 2>&1",
-                 candidates[i]);
-        if (system(cmd) == 0) {
-            python = candidates[i];
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The config: the example mappings with the test's secrets, and a hook without a signature. */
 static bool write_config(void)
 {
     json_error_t jerr;
@@ -400,74 +384,9 @@ static void test_bad_mapping_stops_start(void)
 
 /* ---- /metrics ---- */
 
-static const char PARSE_SCRIPT[] =
-    "import json, sys\n"
-    "from prometheus_client.parser import text_string_to_metric_families\n"
-    "out = []\n"
-    "with open(sys.argv[1], encoding='utf-8') as f:\n"
-    "    text = f.read()\n"
-    "for fam in text_string_to_metric_families(text):\n"
-    "    for s in fam.samples:\n"
-    "        out.append([s.name, s.labels, s.value])\n"
-    "print(json.dumps(out))\n";
-
-/* The samples of the text as [name, labels, value], by the reference parser; NULL if refused. */
-static json_t *parse_metrics(const char *text)
-{
-    char text_path[IT_PATH_MAX + 32], script_path[IT_PATH_MAX + 32], out_path[IT_PATH_MAX + 32];
-    char cmd[3 * IT_PATH_MAX + 200];
-    snprintf(text_path, sizeof text_path, "%s/metrics.txt", D.dir);
-    snprintf(script_path, sizeof script_path, "%s/parse.py", D.dir);
-    snprintf(out_path, sizeof out_path, "%s/metrics.json", D.dir);
-    FILE *f = fopen(text_path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-    f = fopen(script_path, "w");
-    if (f) {
-        fputs(PARSE_SCRIPT, f);
-        fclose(f);
-    }
-    snprintf(cmd, sizeof cmd, "%s %s %s > %s", python, script_path, text_path, out_path);
-    if (system(cmd) != 0)
-        return NULL;
-    json_error_t jerr;
-    return json_load_file(out_path, 0, &jerr);
-}
-
-/* The value of the sample name with exactly the labels given (NULL-ended pairs); NAN if none. */
-static double sample(const json_t *samples, const char *name, ...)
-{
-    const char *want[8];
-    size_t nwant = 0;
-    va_list ap;
-    va_start(ap, name);
-    for (const char *s; nwant < 8 && (s = va_arg(ap, const char *));)
-        want[nwant++] = s;
-    va_end(ap);
-    size_t i;
-    json_t *s;
-    json_array_foreach(samples, i, s)
-    {
-        const json_t *labels = json_array_get(s, 1);
-        if (strcmp(json_string_value(json_array_get(s, 0)), name) != 0 ||
-            json_object_size(labels) != nwant / 2)
-            continue;
-        bool match = true;
-        for (size_t l = 0; l + 1 < nwant && match; l += 2) {
-            const char *v = json_string_value(json_object_get(labels, want[l]));
-            match = v && strcmp(v, want[l + 1]) == 0;
-        }
-        if (match)
-            return json_number_value(json_array_get(s, 2));
-    }
-    return NAN;
-}
-
 static void test_metrics(void)
 {
-    if (!find_python()) {
+    if (!pp_find_python()) {
         df_skip("no python3 with prometheus_client (python3-prometheus-client)");
         return;
     }
@@ -480,25 +399,26 @@ static void test_metrics(void)
     CHECK_STR(gw_header(&h, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     const msgpack_object *stats = it_call(&D, "{op: stats}");
     CHECK(it_ok(stats));
-    json_t *samples = h.text ? parse_metrics(h.text) : NULL;
+    json_t *samples = h.text ? pp_parse(h.text, strlen(h.text), D.dir) : NULL;
     CHECK(samples != NULL);
     if (samples) {
-        CHECK_INT(sample(samples, "dealflow_gateway_daemon_up", NULL), 1);
-        CHECK_INT(sample(samples, "dealflow_events_total", NULL), it_int(stats, "events"));
-        CHECK_INT(sample(samples, "dealflow_duplicates_total", NULL), it_int(stats, "duplicates"));
+        CHECK_INT(pp_sample(samples, "dealflow_gateway_daemon_up", NULL), 1);
+        CHECK_INT(pp_sample(samples, "dealflow_events_total", NULL), it_int(stats, "events"));
+        CHECK_INT(pp_sample(samples, "dealflow_duplicates_total", NULL),
+                  it_int(stats, "duplicates"));
         CHECK(it_int(stats, "duplicates") >= 4);
-        CHECK_INT(sample(samples, "dealflow_rejected_total", NULL), it_int(stats, "rejected"));
-        CHECK_INT(sample(samples, "dealflow_last_seq", NULL), it_int(stats, "last_seq"));
-        CHECK_INT(sample(samples, "dealflow_append_latency_seconds_count", NULL),
+        CHECK_INT(pp_sample(samples, "dealflow_rejected_total", NULL), it_int(stats, "rejected"));
+        CHECK_INT(pp_sample(samples, "dealflow_last_seq", NULL), it_int(stats, "last_seq"));
+        CHECK_INT(pp_sample(samples, "dealflow_append_latency_seconds_count", NULL),
                   it_int(it_get(stats, "append_latency"), "count"));
         CHECK(it_int(it_get(stats, "append_latency"), "count") >= 4);
-        CHECK_INT(sample(samples, "dealflow_commit_latency_seconds_count", NULL),
+        CHECK_INT(pp_sample(samples, "dealflow_commit_latency_seconds_count", NULL),
                   it_int(it_get(stats, "commit_latency"), "count"));
         for (size_t i = 0; i < before; i++) {
             char status[16];
             snprintf(status, sizeof status, "%ld", made[i].status);
-            double shown = sample(samples, "dealflow_gateway_http_requests_total", "route",
-                                  made[i].route, "status", status, NULL);
+            double shown = pp_sample(samples, "dealflow_gateway_http_requests_total", "route",
+                                     made[i].route, "status", status, NULL);
             if (shown != (double)made[i].count)
                 fprintf(stderr, "%s %s: shown %g, made %llu\n", made[i].route, status, shown,
                         (unsigned long long)made[i].count);
@@ -508,7 +428,7 @@ static void test_metrics(void)
         double total = 0, expected = 0;
         size_t i;
         json_t *s;
-        json_array_foreach(samples, i, s)
+        json_array_foreach(json_object_get(samples, "samples"), i, s)
         {
             if (strcmp(json_string_value(json_array_get(s, 0)),
                        "dealflow_gateway_http_requests_total") == 0)
@@ -525,9 +445,9 @@ static void test_metrics(void)
     /* the second scrape shows the first */
     h = request("GET", "/metrics", NULL, NULL);
     CHECK_HTTP(h, 200);
-    samples = h.text ? parse_metrics(h.text) : NULL;
-    CHECK_INT(sample(samples, "dealflow_gateway_http_requests_total", "route", "/metrics", "status",
-                     "200", NULL),
+    samples = h.text ? pp_parse(h.text, strlen(h.text), D.dir) : NULL;
+    CHECK_INT(pp_sample(samples, "dealflow_gateway_http_requests_total", "route", "/metrics",
+                        "status", "200", NULL),
               1);
     json_decref(samples);
     gw_http_free(&h);

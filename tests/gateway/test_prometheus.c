@@ -17,41 +17,7 @@
 #include "dealflow.h"
 #include "harness.h"
 #include "prometheus.h"
-
-/* The interpreter that has the parser; NULL when none has. */
-static const char *python;
-
-/* Prints the families and samples the parser reads from the file argv[1] as
- * JSON: {"families": {name: type}, "duplicates": [names], "samples": [[name,
- * labels, value]]}. */
-static const char PARSE_SCRIPT[] =
-    "import json, sys\n"
-    "from prometheus_client.parser import text_string_to_metric_families\n"
-    "out = {'families': {}, 'duplicates': [], 'samples': []}\n"
-    "with open(sys.argv[1], encoding='utf-8') as f:\n"
-    "    text = f.read()\n"
-    "for fam in text_string_to_metric_families(text):\n"
-    "    if fam.name in out['families']:\n"
-    "        out['duplicates'].append(fam.name)\n"
-    "    out['families'][fam.name] = fam.type\n"
-    "    for s in fam.samples:\n"
-    "        out['samples'].append([s.name, s.labels, s.value])\n"
-    "print(json.dumps(out))\n";
-
-static bool find_python(void)
-{
-    static const char *const candidates[] = {"python3", "/usr/bin/python3"};
-    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-        char cmd[256];
-        snprintf(cmd, sizeof(cmd), "%s -c 'import prometheus_client.parser' >/dev/null 2>&1",
-                 candidates[i]);
-        if (system(cmd) == 0) {
-            python = candidates[i];
-            return true;
-        }
-    }
-    return false;
-}
+#include "prometheus_parse.h"
 
 /* Renders and parses; the parse, or NULL (a failed check) when the parser
  * refused the text. *text_out, when given, takes the text. */
@@ -70,72 +36,18 @@ static json_t *render_and_parse(const msgpack_sbuffer *stats, const gw_route_cou
     CHECK(len > 0 && text[len - 1] == '\n');
     char dir[] = "/tmp/test_prometheus-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    char text_path[64], script_path[64], out_path[64], cmd[512];
-    snprintf(text_path, sizeof(text_path), "%s/metrics", dir);
-    snprintf(script_path, sizeof(script_path), "%s/parse.py", dir);
-    snprintf(out_path, sizeof(out_path), "%s/parsed", dir);
-    FILE *f = fopen(text_path, "w");
-    CHECK(f && fwrite(text, 1, len, f) == len);
-    if (f)
-        fclose(f);
-    f = fopen(script_path, "w");
-    CHECK(f && fputs(PARSE_SCRIPT, f) >= 0);
-    if (f)
-        fclose(f);
-    snprintf(cmd, sizeof(cmd), "%s %s %s > %s", python, script_path, text_path, out_path);
-    int status = system(cmd);
-    CHECK_INT(status, 0);
-    json_error_t jerr;
-    json_t *parsed = status == 0 ? json_load_file(out_path, 0, &jerr) : NULL;
+    json_t *parsed = pp_parse(text, len, dir);
     CHECK(parsed != NULL);
     if (!parsed)
         fprintf(stderr, "the text the parser refused:\n%s", text);
     else
         CHECK_INT(json_array_size(json_object_get(parsed, "duplicates")), 0);
-    unlink(text_path);
-    unlink(script_path);
-    unlink(out_path);
     rmdir(dir);
     if (text_out)
         *text_out = text;
     else
         free(text);
     return parsed;
-}
-
-static const char *family_type(const json_t *parsed, const char *name)
-{
-    return json_string_value(json_object_get(json_object_get(parsed, "families"), name));
-}
-
-/* The value of the sample with this name and these labels (NULL-ended
- * name, value pairs; exactly these), or NAN when there is none. */
-static double sample(const json_t *parsed, const char *name, ...)
-{
-    const char *want[16];
-    size_t nwant = 0;
-    va_list ap;
-    va_start(ap, name);
-    for (const char *s; nwant < 16 && (s = va_arg(ap, const char *));)
-        want[nwant++] = s;
-    va_end(ap);
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(parsed, "samples"), i, s)
-    {
-        const json_t *labels = json_array_get(s, 1);
-        if (strcmp(json_string_value(json_array_get(s, 0)), name) != 0 ||
-            json_object_size(labels) != nwant / 2)
-            continue;
-        bool match = true;
-        for (size_t l = 0; l + 1 < nwant && match; l += 2) {
-            const char *v = json_string_value(json_object_get(labels, want[l]));
-            match = v && strcmp(v, want[l + 1]) == 0;
-        }
-        if (match)
-            return json_number_value(json_array_get(s, 2));
-    }
-    return NAN;
 }
 
 #define CHECK_VALUE(actual, expected)                                                              \
@@ -232,58 +144,58 @@ static void test_daemon_stats(void)
     msgpack_sbuffer_destroy(&sb);
     if (!p)
         return;
-    CHECK_STR(family_type(p, "dealflow_gateway_daemon_up"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 1);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_daemon_up"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 1);
     /* counters: the family drops _total, the sample keeps it */
-    CHECK_STR(family_type(p, "dealflow_events"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_events_total", NULL), 42);
-    CHECK_STR(family_type(p, "dealflow_duplicates"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_duplicates_total", NULL), 3);
-    CHECK_VALUE(sample(p, "dealflow_rejected_total", NULL), 1);
-    CHECK_VALUE(sample(p, "dealflow_commits_total", NULL), 13);
-    CHECK_VALUE(sample(p, "dealflow_flushes_total", NULL), 2);
-    CHECK_VALUE(sample(p, "dealflow_notifications_total", NULL), 9);
-    CHECK_VALUE(sample(p, "dealflow_stale_notifications_total", NULL), 0);
-    CHECK_STR(family_type(p, "dealflow_lost"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_lost_total", NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_events"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_events_total", NULL), 42);
+    CHECK_STR(pp_family_type(p, "dealflow_duplicates"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_duplicates_total", NULL), 3);
+    CHECK_VALUE(pp_sample(p, "dealflow_rejected_total", NULL), 1);
+    CHECK_VALUE(pp_sample(p, "dealflow_commits_total", NULL), 13);
+    CHECK_VALUE(pp_sample(p, "dealflow_flushes_total", NULL), 2);
+    CHECK_VALUE(pp_sample(p, "dealflow_notifications_total", NULL), 9);
+    CHECK_VALUE(pp_sample(p, "dealflow_stale_notifications_total", NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_lost"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_lost_total", NULL), 0);
     /* gauges, in base units */
-    CHECK_STR(family_type(p, "dealflow_deals"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_deals", NULL), 7);
-    CHECK_VALUE(sample(p, "dealflow_last_seq", NULL), 42);
-    CHECK_VALUE(sample(p, "dealflow_flushed_seq", NULL), 40);
-    CHECK_VALUE(sample(p, "dealflow_pending_items", NULL), 4);
-    CHECK_STR(family_type(p, "dealflow_uptime_seconds"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_uptime_seconds", NULL), 12.345);
-    CHECK_VALUE(sample(p, "dealflow_db_bytes", NULL), 65536);
-    CHECK_VALUE(sample(p, "dealflow_disk_free_bytes", NULL), 123456789012.0);
-    CHECK_VALUE(sample(p, "dealflow_map_bytes", NULL), 1u << 30);
-    CHECK_VALUE(sample(p, "dealflow_map_used_bytes", NULL), 40960);
-    CHECK_VALUE(sample(p, "dealflow_store_full", NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_deals"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_deals", NULL), 7);
+    CHECK_VALUE(pp_sample(p, "dealflow_last_seq", NULL), 42);
+    CHECK_VALUE(pp_sample(p, "dealflow_flushed_seq", NULL), 40);
+    CHECK_VALUE(pp_sample(p, "dealflow_pending_items", NULL), 4);
+    CHECK_STR(pp_family_type(p, "dealflow_uptime_seconds"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_uptime_seconds", NULL), 12.345);
+    CHECK_VALUE(pp_sample(p, "dealflow_db_bytes", NULL), 65536);
+    CHECK_VALUE(pp_sample(p, "dealflow_disk_free_bytes", NULL), 123456789012.0);
+    CHECK_VALUE(pp_sample(p, "dealflow_map_bytes", NULL), 1u << 30);
+    CHECK_VALUE(pp_sample(p, "dealflow_map_used_bytes", NULL), 40960);
+    CHECK_VALUE(pp_sample(p, "dealflow_store_full", NULL), 0);
     /* histograms in seconds, the +Inf bucket equal to the count */
-    CHECK_STR(family_type(p, "dealflow_commit_latency_seconds"), "histogram");
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.00005", NULL), 0);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.0001", NULL), 1);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.001", NULL), 12);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "1", NULL), 13);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "10", NULL), 13);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "+Inf", NULL), 13);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_count", NULL), 13);
-    CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_sum", NULL), 0.009876);
-    CHECK_STR(family_type(p, "dealflow_append_latency_seconds"), "histogram");
-    CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_bucket", "le", "0.0005", NULL), 2);
-    CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_bucket", "le", "0.0025", NULL), 7);
-    CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_bucket", "le", "+Inf", NULL), 8);
-    CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_count", NULL), 8);
-    CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_sum", NULL), 12.0005);
+    CHECK_STR(pp_family_type(p, "dealflow_commit_latency_seconds"), "histogram");
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.00005", NULL), 0);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.0001", NULL), 1);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.001", NULL), 12);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "1", NULL), 13);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "10", NULL), 13);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "+Inf", NULL), 13);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_count", NULL), 13);
+    CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_sum", NULL), 0.009876);
+    CHECK_STR(pp_family_type(p, "dealflow_append_latency_seconds"), "histogram");
+    CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_bucket", "le", "0.0005", NULL), 2);
+    CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_bucket", "le", "0.0025", NULL), 7);
+    CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_bucket", "le", "+Inf", NULL), 8);
+    CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_count", NULL), 8);
+    CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_sum", NULL), 12.0005);
     /* keys a later daemon may add: gauges, named as the format allows */
-    CHECK_STR(family_type(p, "dealflow_replication_lag_seconds"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_replication_lag_seconds", NULL), -1.5);
-    CHECK_STR(family_type(p, "dealflow_cache_hit_ratio"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_cache_hit_ratio", NULL), 0.25);
+    CHECK_STR(pp_family_type(p, "dealflow_replication_lag_seconds"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_replication_lag_seconds", NULL), -1.5);
+    CHECK_STR(pp_family_type(p, "dealflow_cache_hit_ratio"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_cache_hit_ratio", NULL), 0.25);
     /* no number, no figure */
-    CHECK(family_type(p, "dealflow_role") == NULL);
-    CHECK(family_type(p, "dealflow_chain_head") == NULL);
-    CHECK(family_type(p, "dealflow_ok") == NULL);
+    CHECK(pp_family_type(p, "dealflow_role") == NULL);
+    CHECK(pp_family_type(p, "dealflow_chain_head") == NULL);
+    CHECK(pp_family_type(p, "dealflow_ok") == NULL);
     /* every family has its HELP and TYPE lines */
     const char *key;
     json_t *type;
@@ -329,38 +241,38 @@ static void test_gateway_counts(void)
                                  sizeof(deliveries) / sizeof(deliveries[0]), NULL);
     if (!p)
         return;
-    CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 0);
-    CHECK(family_type(p, "dealflow_events") == NULL);
-    CHECK_STR(family_type(p, "dealflow_gateway_http_requests"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_gateway_http_requests_total", "route", "/v1/events", "status",
-                       "200", NULL),
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 0);
+    CHECK(pp_family_type(p, "dealflow_events") == NULL);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_http_requests"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_http_requests_total", "route", "/v1/events",
+                          "status", "200", NULL),
                 15);
-    CHECK_VALUE(sample(p, "dealflow_gateway_http_requests_total", "route", "/v1/events", "status",
-                       "400", NULL),
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_http_requests_total", "route", "/v1/events",
+                          "status", "400", NULL),
                 2);
-    CHECK_VALUE(sample(p, "dealflow_gateway_http_requests_total", "route", "/metrics", "status",
-                       "200", NULL),
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_http_requests_total", "route", "/metrics", "status",
+                          "200", NULL),
                 1);
-    CHECK_VALUE(sample(p, "dealflow_gateway_http_requests_total", "route", "/odd \"route\"\\\nx",
-                       "status", "404", NULL),
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_http_requests_total", "route", "/odd \"route\"\\\nx",
+                          "status", "404", NULL),
                 3);
     const char *a = "http://127.0.0.1:9/a", *b = "http://127.0.0.1:9/b?x=\"1\"\\",
                *c = "http://127.0.0.1:9/c";
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_deliveries"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_deliveries_total", "url", a, NULL), 6);
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_deliveries_total", "url", b, NULL), 7);
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_retries"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_retries_total", "url", a, NULL), 2);
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_retries_total", "url", b, NULL), 0);
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_failures"), "counter");
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_failures_total", "url", a, NULL), 4);
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_lag_events"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_lag_events", "url", a, NULL), 10);
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_lag_events", "url", b, NULL), 0);
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_lag_events", "url", c, NULL), 0);
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_failing"), "gauge");
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_failing", "url", a, NULL), 1);
-    CHECK_VALUE(sample(p, "dealflow_gateway_webhook_failing", "url", b, NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_deliveries"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_deliveries_total", "url", a, NULL), 6);
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_deliveries_total", "url", b, NULL), 7);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_retries"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_retries_total", "url", a, NULL), 2);
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_retries_total", "url", b, NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_failures"), "counter");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_failures_total", "url", a, NULL), 4);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_lag_events"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_lag_events", "url", a, NULL), 10);
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_lag_events", "url", b, NULL), 0);
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_lag_events", "url", c, NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_failing"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_failing", "url", a, NULL), 1);
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_webhook_failing", "url", b, NULL), 0);
     json_decref(p);
 }
 
@@ -370,9 +282,9 @@ static void test_empty(void)
     json_t *p = render_and_parse(NULL, NULL, 0, NULL, 0, NULL);
     if (!p)
         return;
-    CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 0);
-    CHECK_STR(family_type(p, "dealflow_gateway_http_requests"), "counter");
-    CHECK_STR(family_type(p, "dealflow_gateway_webhook_lag_events"), "gauge");
+    CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 0);
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_http_requests"), "counter");
+    CHECK_STR(pp_family_type(p, "dealflow_gateway_webhook_lag_events"), "gauge");
     json_decref(p);
 }
 
@@ -393,8 +305,8 @@ static void test_hostile_stats(void)
     msgpack_pack_uint64(&pk, 5);
     json_t *p = render_and_parse(&sb, NULL, 0, NULL, 0, NULL);
     if (p) {
-        CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 0);
-        CHECK(family_type(p, "dealflow_events") == NULL);
+        CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 0);
+        CHECK(pp_family_type(p, "dealflow_events") == NULL);
         json_decref(p);
     }
     msgpack_sbuffer_destroy(&sb);
@@ -404,7 +316,7 @@ static void test_hostile_stats(void)
     msgpack_sbuffer raw = {.size = sizeof(garbage) - 1, .data = (char *)garbage};
     p = render_and_parse(&raw, NULL, 0, NULL, 0, NULL);
     if (p) {
-        CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 0);
+        CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 0);
         json_decref(p);
     }
 
@@ -435,14 +347,14 @@ static void test_hostile_stats(void)
     msgpack_pack_uint64(&pk, 1);
     p = render_and_parse(&sb, NULL, 0, NULL, 0, NULL);
     if (p) {
-        CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 1);
-        CHECK(family_type(p, "dealflow_events") == NULL);
-        CHECK_VALUE(sample(p, "dealflow_deals", NULL), 8);
-        CHECK(family_type(p, "dealflow_commit_latency_seconds") == NULL);
-        CHECK(family_type(p, "dealflow_append_latency_seconds") == NULL);
-        CHECK(family_type(p, "dealflow_deals_total") == NULL);
-        CHECK(family_type(p, "dealflow_nested") == NULL);
-        CHECK(family_type(p, "dealflow_nested_seconds") == NULL);
+        CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 1);
+        CHECK(pp_family_type(p, "dealflow_events") == NULL);
+        CHECK_VALUE(pp_sample(p, "dealflow_deals", NULL), 8);
+        CHECK(pp_family_type(p, "dealflow_commit_latency_seconds") == NULL);
+        CHECK(pp_family_type(p, "dealflow_append_latency_seconds") == NULL);
+        CHECK(pp_family_type(p, "dealflow_deals_total") == NULL);
+        CHECK(pp_family_type(p, "dealflow_nested") == NULL);
+        CHECK(pp_family_type(p, "dealflow_nested_seconds") == NULL);
         json_decref(p);
     }
     msgpack_sbuffer_destroy(&sb);
@@ -473,21 +385,21 @@ static void test_real_daemon(void)
     msgpack_zone_init(&zone, 4096);
     CHECK_INT(msgpack_unpack(reply.data, reply.len, NULL, &zone, &stats), MSGPACK_UNPACK_SUCCESS);
     if (p) {
-        CHECK_VALUE(sample(p, "dealflow_gateway_daemon_up", NULL), 1);
-        CHECK_VALUE(sample(p, "dealflow_events_total", NULL), it_int(&stats, "events"));
-        CHECK_VALUE(sample(p, "dealflow_events_total", NULL), 4);
-        CHECK_VALUE(sample(p, "dealflow_deals", NULL), 4);
-        CHECK_VALUE(sample(p, "dealflow_commits_total", NULL), it_int(&stats, "commits"));
-        CHECK_VALUE(sample(p, "dealflow_map_bytes", NULL), it_int(&stats, "map_bytes"));
-        CHECK_VALUE(sample(p, "dealflow_uptime_seconds", NULL),
+        CHECK_VALUE(pp_sample(p, "dealflow_gateway_daemon_up", NULL), 1);
+        CHECK_VALUE(pp_sample(p, "dealflow_events_total", NULL), it_int(&stats, "events"));
+        CHECK_VALUE(pp_sample(p, "dealflow_events_total", NULL), 4);
+        CHECK_VALUE(pp_sample(p, "dealflow_deals", NULL), 4);
+        CHECK_VALUE(pp_sample(p, "dealflow_commits_total", NULL), it_int(&stats, "commits"));
+        CHECK_VALUE(pp_sample(p, "dealflow_map_bytes", NULL), it_int(&stats, "map_bytes"));
+        CHECK_VALUE(pp_sample(p, "dealflow_uptime_seconds", NULL),
                     (double)it_int(&stats, "uptime_ms") / 1000);
-        CHECK_VALUE(sample(p, "dealflow_append_latency_seconds_count", NULL), 4);
-        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_count", NULL),
+        CHECK_VALUE(pp_sample(p, "dealflow_append_latency_seconds_count", NULL), 4);
+        CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_count", NULL),
                     it_int(&stats, "commits"));
         const msgpack_object *commit = it_get(&stats, "commit_latency");
-        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_sum", NULL),
+        CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_sum", NULL),
                     (double)it_int(commit, "sum_us") / 1e6);
-        CHECK_VALUE(sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.01", NULL),
+        CHECK_VALUE(pp_sample(p, "dealflow_commit_latency_seconds_bucket", "le", "0.01", NULL),
                     (double)it_at(it_at(it_get(commit, "buckets"), 7), 1)->via.u64);
         /* every number of the reply is shown */
         static const char *const shown[] = {"dealflow_events",
@@ -511,9 +423,9 @@ static void test_real_daemon(void)
                                             "dealflow_commit_latency_seconds",
                                             "dealflow_append_latency_seconds"};
         for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
-            if (!family_type(p, shown[i])) {
+            if (!pp_family_type(p, shown[i])) {
                 fprintf(stderr, "%s is not shown\n", shown[i]);
-                CHECK(family_type(p, shown[i]) != NULL);
+                CHECK(pp_family_type(p, shown[i]) != NULL);
             }
         CHECK_INT(json_object_size(json_object_get(p, "families")),
                   sizeof(shown) / sizeof(shown[0]) + 1 + 6);
@@ -535,7 +447,7 @@ static const df_test tests[] = {
 
 int main(int argc, char **argv)
 {
-    if (!find_python()) {
+    if (!pp_find_python()) {
         fprintf(stderr, "skipped: no python3 with prometheus_client (python3-prometheus-client)\n");
         return 77;
     }
