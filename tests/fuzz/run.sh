@@ -45,7 +45,7 @@ run_slot() {
 }
 
 # As many slots at once as there are processors.
-slots="fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body fuzz_prometheus
+slots="fuzz_msgpack fuzz_event fuzz_record fuzz_request fuzz_gateway_body+fuzz_gateway_config fuzz_prometheus
     fuzz_mapping fuzz_keyfile+fuzz_clients+fuzz_csv"
 harnesses=$(echo $slots | tr + ' ')
 running=0
