@@ -27,6 +27,14 @@
  * are of deals whose stage was lost when they moved there. Whole days of a
  * window read the day rows (C, N, F), the days it cuts the exact ones (E, M,
  * G). N, M, F and G rows hold a count only, and are stored so (8 bytes).
+ *
+ * Each kind keyed by day (C, I, N, F, and forecast.h's K and R) has month
+ * rows under its letter in lower case (c, i, n, f, k, r): the sum of its day
+ * rows of one UTC calendar month, keyed as the day row of the month's first
+ * day. A flush writes them with the day rows (deltas.c), so that reads take
+ * the whole months of a span from them and only the days of the months it
+ * cuts from the day rows: a figure reads a few rows per month of history,
+ * not per day.
  * A deal has a P scope only when its product is at most DF_MAX_NAME bytes
  * without NUL, so that keys stay within a store key. */
 #ifndef DF_METRICS_H
@@ -143,6 +151,21 @@ const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sum
                               const uint8_t *names, size_t names_len, uint8_t *buf,
                               size_t *row_len);
 
+/* The month row a day row adds to (metrics.h's top comment): false when
+ * key is not a day row. */
+bool df_agg_month_row(const uint8_t *key, size_t len, df_key *out);
+/* Whether a kind byte is of month rows, and the kind of their day rows. */
+bool df_agg_month_kind(uint8_t kind);
+uint8_t df_agg_day_kind(uint8_t month_kind);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back, for any day
+ * an int64 of ms can hold; the first day of a day's UTC calendar month, and
+ * of the month after it. */
+int64_t df_days_from_civil(int64_t y, int64_t m, int64_t d);
+void df_civil_from_days(int64_t z, int64_t *y, int64_t *m);
+int64_t df_month_first_day(int64_t day);
+int64_t df_month_next_day(int64_t day);
+
 /* The day a time falls on, and its first ms (saturating at the ends of time). */
 int64_t df_day_of(int64_t t);
 int64_t df_day_start(int64_t day);
@@ -204,6 +227,10 @@ void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now);
  * counts. */
 bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_sums *s,
                         bool *needs_entries);
+/* Whether C rows of the days [first_day, end_day) may be added as one row
+ * (their month row) with the first day's key: every one of them is before
+ * now's day, and they are all inside the window or all outside it. */
+bool df_figures_days_alike(const df_figures *f, int64_t first_day, int64_t end_day);
 /* The window within one day, [*lo, *hi), for E rows. */
 void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi);
 /* Adds an E row the window holds. */

@@ -269,14 +269,24 @@ static int write_delta(void *ctx, const uint8_t *key, size_t len, const df_sums 
     return 0;
 }
 
+/* A row a deal contributes, and the month row of a day row (metrics.h):
+ * what a flush writes for it. */
+static void add_row_and_month(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    df_key month;
+    add_row(ctx, key, len, sums);
+    if (df_agg_month_row(key, len, &month))
+        add_row(ctx, month.b, month.len, sums);
+}
+
 static void check_table_is(const df_deal *d)
 {
     if (d)
-        df_deal_contribute(d, -1, add_row, NULL);
+        df_deal_contribute(d, -1, add_row_and_month, NULL);
     for (size_t i = 0; i < nrows; i++)
         CHECK(df_sums_zero(&rows[i].sums));
     if (d)
-        df_deal_contribute(d, +1, add_row, NULL);
+        df_deal_contribute(d, +1, add_row_and_month, NULL);
 }
 
 /* A deal that moves: what the flush writes turns the rows of its old state
@@ -337,7 +347,7 @@ static void test_deltas_cancel(void)
     if (!deltas)
         return;
     written w = {0};
-    df_deal_contribute(&d, +1, add_row, NULL);
+    df_deal_contribute(&d, +1, add_row_and_month, NULL);
     CHECK(df_agg_deltas_deal(deltas, &d, &e));
     CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
     CHECK_INT(w.rows, 2);
@@ -562,20 +572,85 @@ static void test_loss_rows(void)
     CHECK(deltas && df_agg_deltas_deal(deltas, &d, &other));
     nrows = 0;
     df_agg_deltas_each(deltas, collect_delta, NULL);
-    CHECK_INT(nrows, 4 * 2 * 2); /* F and G, taken and added, in 4 scopes */
+    /* F and G, taken and added, in 4 scopes, and the F month row of each reason */
+    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2);
     df_agg_deltas_free(deltas);
 }
 
+/* Month rows: which rows have them, their keys, and the calendar they use. */
+static void test_month_rows(void)
+{
+    /* 2024-02-15 is day 19768; February 2024 has 29 days */
+    CHECK_INT(df_month_first_day(19768), 19754);
+    CHECK_INT(df_month_next_day(19768), 19783);
+    CHECK_INT(df_month_next_day(19754), 19783);
+    /* 2023-12-31 (day 19722): January follows in the next year */
+    CHECK_INT(df_month_first_day(19722), 19692);
+    CHECK_INT(df_month_next_day(19722), 19723);
+    /* 1969-12-31, before the epoch */
+    CHECK_INT(df_month_first_day(-1), -31);
+    CHECK_INT(df_month_next_day(-1), 0);
+
+    df_key k = {.len = 0}, month;
+    df_key_add_name(&k, "default", 7);
+    k.b[k.len++] = 'A';
+    size_t plen = k.len;
+    /* C stage NUL outcome day: the day ends the key */
+    k.b[k.len++] = 'C';
+    df_key_add_name(&k, "lead", 4);
+    k.b[k.len++] = DF_OPEN;
+    df_key_add_sortable(&k, 19768);
+    CHECK(df_agg_month_row(k.b, k.len, &month));
+    CHECK_INT(month.len, k.len);
+    CHECK(month.b[plen] == 'c');
+    CHECK(memcmp(month.b + plen + 1, k.b + plen + 1, k.len - plen - 9) == 0);
+    CHECK_INT(df_get_sortable(month.b + month.len - 8), 19754);
+    CHECK(!df_agg_count_only(month.b, month.len));
+    /* F day from NUL reason NUL: the day follows the kind */
+    k.len = plen;
+    k.b[k.len++] = 'F';
+    df_key_add_sortable(&k, 19722);
+    df_key_add_name(&k, "lead", 4);
+    df_key_add_name(&k, "price", 5);
+    CHECK(df_agg_month_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'f');
+    CHECK_INT(df_get_sortable(month.b + plen + 1), 19692);
+    CHECK(memcmp(month.b + plen + 9, k.b + plen + 9, k.len - plen - 9) == 0);
+    CHECK(df_agg_count_only(month.b, month.len));
+    /* exact rows, and rows without a day, have none */
+    k.b[plen] = 'G';
+    CHECK(!df_agg_month_row(k.b, k.len, &month));
+    k.b[plen] = 'T';
+    CHECK(!df_agg_month_row(k.b, k.len, &month));
+    CHECK(!df_agg_month_row(k.b, plen + 3, &month));
+
+    /* a month of C rows counts as one row only before now's day, and only
+     * when the window holds all its days or none */
+    df_pipelines_init(&pipelines);
+    df_figures_init(&figures, df_pipelines_find(&pipelines, "default", 7), df_day_start(19783) + 5);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+    CHECK(!df_figures_days_alike(&figures, 19783, 19814));
+    figures.has_from = true;
+    figures.from = df_day_start(19754);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+    figures.from += 1;
+    CHECK(!df_figures_days_alike(&figures, 19754, 19783));
+    figures.from = df_day_start(19783);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783)); /* all outside */
+    figures.has_from = false;
+    figures.has_to = true;
+    figures.to = df_day_start(19770);
+    CHECK(!df_figures_days_alike(&figures, 19754, 19783));
+    figures.to = df_day_start(19754);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+}
+
 static const df_test tests[] = {
-    {"hand_worked", test_hand_worked},
-    {"same_but_idle", test_same_but_idle},
-    {"stale_spells", test_stale_spells},
-    {"deltas_move", test_deltas_move},
-    {"deltas_cancel", test_deltas_cancel},
-    {"row_slots", test_row_slots},
-    {"sums_never_wrap", test_sums_never_wrap},
-    {"loss_rows", test_loss_rows},
-    {NULL, NULL},
+    {"month_rows", test_month_rows},       {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle}, {"stale_spells", test_stale_spells},
+    {"deltas_move", test_deltas_move},     {"deltas_cancel", test_deltas_cancel},
+    {"row_slots", test_row_slots},         {"sums_never_wrap", test_sums_never_wrap},
+    {"loss_rows", test_loss_rows},         {NULL, NULL},
 };
 
 int main(int argc, char **argv)
