@@ -144,18 +144,18 @@ bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *
     return !c.failed;
 }
 
-/* The month rows the gathered day rows change, summed in a table of their
- * own, so that walking never changes the gathered rows. */
-static int sum_months(df_table *months, const df_table_item *rows, size_t n)
+/* The month and hour rows the gathered rows change, summed in a table of
+ * their own, so that walking never changes the gathered rows. */
+static int sum_rollups(df_table *rollups, const df_table_item *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        df_key month;
+        df_key rollup;
         const df_sums *delta = rows[i].value;
         if (df_sums_zero(delta) ||
-            !df_agg_month_row((const uint8_t *)rows[i].key, rows[i].len, &month))
+            !df_agg_rollup_row((const uint8_t *)rows[i].key, rows[i].len, &rollup))
             continue;
         bool added;
-        void **slot = df_table_put(months, (const char *)month.b, month.len, &added);
+        void **slot = df_table_put(rollups, (const char *)rollup.b, rollup.len, &added);
         if (!slot || (!*slot && !(*slot = calloc(1, sizeof(df_sums)))))
             return ENOMEM;
         df_sums_add(*slot, delta, 1);
@@ -176,22 +176,22 @@ static int walk(const df_table_item *rows, size_t n, df_agg_each each, void *ctx
 
 int df_agg_deltas_each(const df_agg_deltas *d, df_agg_each each, void *ctx)
 {
-    size_t n = df_table_count(d->rows), nmonths = 0;
-    df_table_item *rows = df_table_sorted(d->rows), *month_rows = NULL;
-    df_table *months = df_table_new();
-    int rc = (n && !rows) || !months ? ENOMEM : 0;
+    size_t n = df_table_count(d->rows), nrollups = 0;
+    df_table_item *rows = df_table_sorted(d->rows), *rollup_rows = NULL;
+    df_table *rollups = df_table_new();
+    int rc = (n && !rows) || !rollups ? ENOMEM : 0;
     if (rc == 0)
-        rc = sum_months(months, rows, n);
-    if (rc == 0 && (nmonths = df_table_count(months)) > 0 &&
-        !(month_rows = df_table_sorted(months)))
+        rc = sum_rollups(rollups, rows, n);
+    if (rc == 0 && (nrollups = df_table_count(rollups)) > 0 &&
+        !(rollup_rows = df_table_sorted(rollups)))
         rc = ENOMEM;
     if (rc == 0)
         rc = walk(rows, n, each, ctx);
     if (rc == 0)
-        rc = walk(month_rows, nmonths, each, ctx);
+        rc = walk(rollup_rows, nrollups, each, ctx);
     free(rows);
-    free(month_rows);
-    if (months)
-        df_table_free(months, free);
+    free(rollup_rows);
+    if (rollups)
+        df_table_free(rollups, free);
     return rc;
 }

@@ -140,14 +140,21 @@ static size_t kind_offset(const uint8_t *key, size_t len)
     return at < len ? at : 0;
 }
 
-bool df_agg_month_kind(uint8_t kind)
+bool df_agg_rollup_kind(uint8_t kind)
 {
-    return kind == 'c' || kind == 'i' || kind == 'n' || kind == 'f' || kind == 'k' || kind == 'r';
+    return kind == 'c' || kind == 'i' || kind == 'n' || kind == 'f' || kind == 'k' || kind == 'r' ||
+           kind == 'e' || kind == 'm' || kind == 'g' || kind == 'l' || kind == 'q';
 }
 
-uint8_t df_agg_day_kind(uint8_t month_kind)
+uint8_t df_agg_rolled_kind(uint8_t rollup_kind)
 {
-    return (uint8_t)(month_kind - 'a' + 'A');
+    return (uint8_t)(rollup_kind - 'a' + 'A');
+}
+
+int64_t df_hour_of(int64_t t)
+{
+    int64_t hour = t / DF_HOUR_MS - (t % DF_HOUR_MS < 0);
+    return hour < INT64_MIN / DF_HOUR_MS + 1 ? INT64_MIN : hour * DF_HOUR_MS;
 }
 
 bool df_agg_count_only(const uint8_t *key, size_t len)
@@ -155,30 +162,34 @@ bool df_agg_count_only(const uint8_t *key, size_t len)
     size_t at = kind_offset(key, len);
     if (at == 0)
         return false;
-    uint8_t kind = df_agg_month_kind(key[at]) ? df_agg_day_kind(key[at]) : key[at];
+    uint8_t kind = df_agg_rollup_kind(key[at]) ? df_agg_rolled_kind(key[at]) : key[at];
     return kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G' ||
            df_forecast_count_only_kind(kind);
 }
 
-bool df_agg_month_row(const uint8_t *key, size_t len, df_key *out)
+bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out)
 {
-    size_t at = kind_offset(key, len), day_at;
-    if (at == 0 || len > sizeof out->b)
+    size_t at = kind_offset(key, len), time_at;
+    bool by_day;
+    if (at == 0 || len > sizeof out->b || len < at + 9)
         return false;
     switch (key[at]) {
     case 'C':
-    case 'I': /* the day ends the key */
-        if (len < at + 9)
-            return false;
-        day_at = len - 8;
+    case 'I':
+    case 'E': /* the time ends the key */
+        time_at = len - 8;
+        by_day = key[at] != 'E';
         break;
     case 'N':
     case 'F':
     case 'K':
-    case 'R': /* the day follows the kind */
-        if (len < at + 9)
-            return false;
-        day_at = at + 1;
+    case 'R':
+    case 'M':
+    case 'G':
+    case 'L':
+    case 'Q': /* the time follows the kind */
+        time_at = at + 1;
+        by_day = key[at] == 'N' || key[at] == 'F' || key[at] == 'K' || key[at] == 'R';
         break;
     default:
         return false;
@@ -186,7 +197,8 @@ bool df_agg_month_row(const uint8_t *key, size_t len, df_key *out)
     memcpy(out->b, key, len);
     out->len = len;
     out->b[at] = (uint8_t)(key[at] - 'A' + 'a');
-    df_put_sortable(out->b + day_at, df_month_first_day(df_get_sortable(key + day_at)));
+    int64_t t = df_get_sortable(key + time_at);
+    df_put_sortable(out->b + time_at, by_day ? df_month_first_day(t) : df_hour_of(t));
     return true;
 }
 

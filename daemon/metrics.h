@@ -28,13 +28,16 @@
  * window read the day rows (C, N, F), the days it cuts the exact ones (E, M,
  * G). N, M, F and G rows hold a count only, and are stored so (8 bytes).
  *
- * Each kind keyed by day (C, I, N, F, and forecast.h's K and R) has month
- * rows under its letter in lower case (c, i, n, f, k, r): the sum of its day
- * rows of one UTC calendar month, keyed as the day row of the month's first
- * day. A flush writes them with the day rows (deltas.c), so that reads take
- * the whole months of a span from them and only the days of the months it
- * cuts from the day rows: a figure reads a few rows per month of history,
- * not per day.
+ * Rows are rolled up so that a span of time reads few of them. Each kind
+ * keyed by day (C, I, N, F, and forecast.h's K and R) has month rows, and
+ * each kind keyed by an exact time (E, M, G, and forecast.h's L and Q) hour
+ * rows, under its letter in lower case (c, i, n, f, k, r; e, m, g, l, q):
+ * the sum of its rows of one UTC calendar month, or of one hour, keyed as
+ * the row of the first day or ms of it. A flush writes them with the rows
+ * (deltas.c), so that reads take the whole months of a span from month
+ * rows, its other days from day rows, the whole hours of the days it cuts
+ * from hour rows, and only the hours it cuts from exact rows: a figure reads
+ * a few rows per month of history, not per day, nor per deal.
  * A deal has a P scope only when its product is at most DF_MAX_NAME bytes
  * without NUL, so that keys stay within a store key. */
 #ifndef DF_METRICS_H
@@ -151,12 +154,15 @@ const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sum
                               const uint8_t *names, size_t names_len, uint8_t *buf,
                               size_t *row_len);
 
-/* The month row a day row adds to (metrics.h's top comment): false when
- * key is not a day row. */
-bool df_agg_month_row(const uint8_t *key, size_t len, df_key *out);
-/* Whether a kind byte is of month rows, and the kind of their day rows. */
-bool df_agg_month_kind(uint8_t kind);
-uint8_t df_agg_day_kind(uint8_t month_kind);
+/* The month row a day row adds to, or the hour row an exact row adds to
+ * (the top comment): false when key is neither. */
+bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out);
+/* Whether a kind byte is of month or hour rows, and the kind they roll up. */
+bool df_agg_rollup_kind(uint8_t kind);
+uint8_t df_agg_rolled_kind(uint8_t rollup_kind);
+/* The first ms of the hour t falls in (saturating at the start of time). */
+int64_t df_hour_of(int64_t t);
+#define DF_HOUR_MS 3600000LL
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back, for any day
  * an int64 of ms can hold; the first day of a day's UTC calendar month, and

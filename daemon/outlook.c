@@ -75,7 +75,7 @@ static int add_won(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
     df_span_reader entries = *w->r;
     entries.each = add_won_entry;
     entries.ctx = w;
-    w->rc = df_span_exact(&entries, 'E', key + 1, head_len - 1, start > w->from ? start : w->from,
+    w->rc = df_span_hours(&entries, 'E', key + 1, head_len - 1, start > w->from ? start : w->from,
                           end < w->to ? end : w->to);
     return w->rc != 0;
 }

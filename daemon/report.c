@@ -34,7 +34,7 @@ static int add_day_entries(loader *l, const uint8_t *row, size_t row_len)
     df_span_reader entries = l->r;
     entries.each = add_closed_entry;
     entries.ctx = l;
-    return df_span_exact(&entries, 'E', row + 1, head, lo_t, hi_t);
+    return df_span_hours(&entries, 'E', row + 1, head, lo_t, hi_t);
 }
 
 static int add_row(void *ctx, const uint8_t *key, size_t len, const df_sums *s)

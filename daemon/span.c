@@ -1,5 +1,6 @@
 /* span.c: the aggregate rows of a span of time, whole months read from
- * month rows (see span.h, and metrics.h for the rows). */
+ * month rows and whole hours from hour rows (see span.h, and metrics.h for
+ * the rows). */
 #include "span.h"
 
 #include <string.h>
@@ -25,7 +26,7 @@ static int hand_to_each(df_span_reader *r, const uint8_t *key, size_t len, const
 /* What a walk of the store hands each row to. */
 typedef struct walker {
     df_span_reader *r;
-    bool months; /* month rows, handed on as day rows */
+    bool rollups; /* month or hour rows, handed on as the rows they roll up */
     df_span_alike alike;
     void *alike_ctx;
     int rc;
@@ -39,19 +40,19 @@ static int hand_on(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
         return 0;
     key += r->prefix_len;
     len -= r->prefix_len;
-    if (!w->months)
+    if (!w->rollups)
         return hand_to_each(r, key, len, s);
     uint8_t day_row[DF_AGG_LOGICAL_KEY_MAX];
     if (len > sizeof day_row)
         return 0;
     memcpy(day_row, key, len);
-    day_row[0] = df_agg_day_kind(key[0]);
+    day_row[0] = df_agg_rolled_kind(key[0]);
     return hand_to_each(r, day_row, len, s);
 }
 
 /* The rows of kind under head whose time (8 bytes after head) is in [lo, hi). */
 static int walk_range(df_span_reader *r, uint8_t kind, const uint8_t *head, size_t head_len,
-                      int64_t lo, int64_t hi, bool months)
+                      int64_t lo, int64_t hi, bool rollups)
 {
     uint8_t a[DF_AGG_KEY_MAX], b[DF_AGG_KEY_MAX];
     size_t n = r->prefix_len;
@@ -64,7 +65,7 @@ static int walk_range(df_span_reader *r, uint8_t kind, const uint8_t *head, size
     memcpy(b, a, n);
     df_put_sortable(a + n, lo);
     df_put_sortable(b + n, hi);
-    walker w = {.r = r, .months = months};
+    walker w = {.r = r, .rollups = rollups};
     return df_store_aggs_range(r->st, r->txn, a, n + 8, b, n + 8, hand_on, &w);
 }
 
@@ -75,20 +76,6 @@ int df_span_all(df_span_reader *r, uint8_t kind)
     r->prefix[r->prefix_len] = kind;
     walker w = {.r = r};
     return df_store_aggs_scan(r->st, r->txn, r->prefix, r->prefix_len + 1, hand_on, &w);
-}
-
-int df_span_between(df_span_reader *r, uint8_t kind, bool has_lo, int64_t lo, bool has_hi,
-                    int64_t hi)
-{
-    /* no time a key holds is INT64_MAX: a day is far from it, and an exact
-     * time is an event's, which the contract keeps below it */
-    return walk_range(r, kind, NULL, 0, has_lo ? lo : INT64_MIN, has_hi ? hi : INT64_MAX, false);
-}
-
-int df_span_exact(df_span_reader *r, uint8_t kind, const uint8_t *head, size_t head_len, int64_t lo,
-                  int64_t hi)
-{
-    return walk_range(r, kind, head, head_len, lo, hi, false);
 }
 
 int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_t head_len,
@@ -113,6 +100,26 @@ int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_
     return rc;
 }
 
+int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, size_t head_len,
+                  int64_t lo, int64_t hi)
+{
+    if (lo >= hi)
+        return 0;
+    /* the whole hours: [first, end) */
+    int64_t first = df_hour_of(lo), end = df_hour_of(hi);
+    if (first < lo && first <= INT64_MAX - DF_HOUR_MS)
+        first += DF_HOUR_MS;
+    if (first >= end)
+        return walk_range(r, exact_kind, head, head_len, lo, hi, false);
+    uint8_t hour_kind = (uint8_t)(exact_kind - 'A' + 'a');
+    int rc = walk_range(r, exact_kind, head, head_len, lo, first, false);
+    if (rc == 0)
+        rc = walk_range(r, hour_kind, head, head_len, first, end, true);
+    if (rc == 0)
+        rc = walk_range(r, exact_kind, head, head_len, end, hi, false);
+    return rc;
+}
+
 int df_span_window(df_span_reader *r, uint8_t day_kind, uint8_t exact_kind, bool has_from,
                    int64_t from, bool has_to, int64_t to)
 {
@@ -124,12 +131,12 @@ int df_span_window(df_span_reader *r, uint8_t day_kind, uint8_t exact_kind, bool
     if (has_to)
         end_day = df_day_of(to);
     if (has_from && has_to && first_day >= end_day)
-        return df_span_between(r, exact_kind, true, from, true, to);
+        return df_span_hours(r, exact_kind, NULL, 0, from, to);
     int rc = df_span_days(r, day_kind, NULL, 0, first_day, end_day);
     if (rc == 0 && has_from && from < df_day_start(first_day))
-        rc = df_span_between(r, exact_kind, true, from, true, df_day_start(first_day));
+        rc = df_span_hours(r, exact_kind, NULL, 0, from, df_day_start(first_day));
     if (rc == 0 && has_to && df_day_start(end_day) < to)
-        rc = df_span_between(r, exact_kind, true, df_day_start(end_day), true, to);
+        rc = df_span_hours(r, exact_kind, NULL, 0, df_day_start(end_day), to);
     return rc;
 }
 
@@ -143,7 +150,7 @@ static int month_or_days(void *ctx, const uint8_t *key, size_t len, const df_sum
         return 0; /* damaged: LMDB has no checksums */
     size_t rel = len - r->prefix_len;
     memcpy(day_row, key + r->prefix_len, rel);
-    day_row[0] = df_agg_day_kind(day_row[0]);
+    day_row[0] = df_agg_rolled_kind(day_row[0]);
     int64_t first_day = df_get_sortable(day_row + rel - 8);
     int64_t end_day = df_month_next_day(first_day);
     if (w->alike(w->alike_ctx, day_row, rel, first_day, end_day))

@@ -1,6 +1,7 @@
 /* span.h: reading the aggregate rows (metrics.h) of a span of time: exact
- * rows between two moments, day rows between two days with the whole months
- * between them read from month rows, and a window's days whole or cut.
+ * rows between two moments with the whole hours between them read from hour
+ * rows, day rows between two days with the whole months between them read
+ * from month rows, and a window's days whole or cut.
  * Shared by the figures of `board` and `metrics` (report.c) and of
  * `forecast` and `calibration` (outlook.c). */
 #ifndef DF_SPAN_H
@@ -14,8 +15,8 @@ typedef struct df_span_reader {
     MDB_txn *txn;
     uint8_t prefix[DF_AGG_KEY_MAX]; /* pipeline and scope */
     size_t prefix_len;
-    /* Called with each row's key after the prefix; a month row comes as the
-     * day row of its month's first day (its kind in upper case). */
+    /* Called with each row's key after the prefix; a month or hour row comes
+     * as the row of its first day or ms (its kind in upper case). */
     df_agg_each each;
     void *ctx;
     bool stopped; /* each returned non-zero: no further row is read */
@@ -31,14 +32,12 @@ void df_span_init(df_span_reader *r, df_store *st, MDB_txn *txn, df_str pipeline
 
 /* Every row of a kind. */
 int df_span_all(df_span_reader *r, uint8_t kind);
-/* The rows of a kind whose time (a day or an exact time, right after the
- * kind) is in [lo, hi), a bound left out when not given. */
-int df_span_between(df_span_reader *r, uint8_t kind, bool has_lo, int64_t lo, bool has_hi,
-                    int64_t hi);
-/* The rows of a kind under head (the key's bytes after the kind) whose time
- * (8 bytes after head) is in [lo, hi). */
-int df_span_exact(df_span_reader *r, uint8_t kind, const uint8_t *head, size_t head_len, int64_t lo,
-                  int64_t hi);
+/* The rows of a kind that has hour rows (E, M, G, L, Q), under head (the
+ * key's bytes between the kind and the time: none when the time follows the
+ * kind), whose time is in [lo, hi): the whole hours from their hour rows,
+ * the other times from the exact rows. */
+int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, size_t head_len,
+                  int64_t lo, int64_t hi);
 /* The day rows of a kind that has month rows, under head (the key's bytes
  * between the kind and the day: none when the day follows the kind), whose
  * day is in [lo_day, hi_day) (INT64_MIN and INT64_MAX: unbounded): the
@@ -47,7 +46,7 @@ int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_
                  int64_t lo_day, int64_t hi_day);
 /* The rows of the window [from, to) of a kind that has day rows and exact
  * rows (N and M, F and G, K and L, R and Q): its whole days by
- * df_span_days, the days it cuts from the exact rows. */
+ * df_span_days, the days it cuts by df_span_hours. */
 int df_span_window(df_span_reader *r, uint8_t day_kind, uint8_t exact_kind, bool has_from,
                    int64_t from, bool has_to, int64_t to);
 

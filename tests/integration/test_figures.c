@@ -121,7 +121,9 @@ static void generate(void)
             uint32_t r = next_random(10);
             e->type = i == 0 || r < 5 ? DF_EV_STAGE : r < 8 ? DF_EV_ACTIVITY : DF_EV_UPDATE;
             e->stage = (int)next_random(NSTAGES);
-            e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) + (int64_t)next_random(1000);
+            /* anywhere in an hour, so that windows cut hours of hour rows */
+            e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) +
+                    (int64_t)next_random((uint32_t)(DAY / 24));
             e->owner = e->product = e->source = e->reason = -1;
             if (e->type == DF_EV_STAGE && next_random(2) == 0)
                 e->reason = (int)next_random(NREASONS);

@@ -275,7 +275,7 @@ static void add_row_and_month(void *ctx, const uint8_t *key, size_t len, const d
 {
     df_key month;
     add_row(ctx, key, len, sums);
-    if (df_agg_month_row(key, len, &month))
+    if (df_agg_rollup_row(key, len, &month))
         add_row(ctx, month.b, month.len, sums);
 }
 
@@ -572,13 +572,15 @@ static void test_loss_rows(void)
     CHECK(deltas && df_agg_deltas_deal(deltas, &d, &other));
     nrows = 0;
     df_agg_deltas_each(deltas, collect_delta, NULL);
-    /* F and G, taken and added, in 4 scopes, and the F month row of each reason */
-    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2);
+    /* F and G, taken and added, in 4 scopes, and the F month row and the G
+     * hour row of each reason */
+    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2 * 2);
     df_agg_deltas_free(deltas);
 }
 
-/* Month rows: which rows have them, their keys, and the calendar they use. */
-static void test_month_rows(void)
+/* Month and hour rows: which rows have them, their keys, and the calendar
+ * they use. */
+static void test_rollup_rows(void)
 {
     /* 2024-02-15 is day 19768; February 2024 has 29 days */
     CHECK_INT(df_month_first_day(19768), 19754);
@@ -600,7 +602,7 @@ static void test_month_rows(void)
     df_key_add_name(&k, "lead", 4);
     k.b[k.len++] = DF_OPEN;
     df_key_add_sortable(&k, 19768);
-    CHECK(df_agg_month_row(k.b, k.len, &month));
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
     CHECK_INT(month.len, k.len);
     CHECK(month.b[plen] == 'c');
     CHECK(memcmp(month.b + plen + 1, k.b + plen + 1, k.len - plen - 9) == 0);
@@ -612,17 +614,36 @@ static void test_month_rows(void)
     df_key_add_sortable(&k, 19722);
     df_key_add_name(&k, "lead", 4);
     df_key_add_name(&k, "price", 5);
-    CHECK(df_agg_month_row(k.b, k.len, &month));
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
     CHECK(month.b[plen] == 'f');
     CHECK_INT(df_get_sortable(month.b + plen + 1), 19692);
     CHECK(memcmp(month.b + plen + 9, k.b + plen + 9, k.len - plen - 9) == 0);
     CHECK(df_agg_count_only(month.b, month.len));
-    /* exact rows, and rows without a day, have none */
-    k.b[plen] = 'G';
-    CHECK(!df_agg_month_row(k.b, k.len, &month));
+    /* G at from NUL reason NUL: an hour row, keyed by the hour's first ms */
+    k.len = plen;
+    k.b[k.len++] = 'G';
+    df_key_add_sortable(&k, T0 + 5 * DF_HOUR_MS + 123);
+    df_key_add_name(&k, "lead", 4);
+    df_key_add_name(&k, "", 0);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'g');
+    CHECK_INT(df_get_sortable(month.b + plen + 1), df_hour_of(T0) + 5 * DF_HOUR_MS);
+    CHECK(df_agg_count_only(month.b, month.len));
+    /* E stage NUL outcome at: the time ends the key */
+    k.len = plen;
+    k.b[k.len++] = 'E';
+    df_key_add_name(&k, "won", 3);
+    k.b[k.len++] = DF_WON;
+    df_key_add_sortable(&k, -1);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'e');
+    CHECK_INT(df_get_sortable(month.b + month.len - 8), -DF_HOUR_MS);
+    CHECK(!df_agg_count_only(month.b, month.len));
+    CHECK_INT(df_hour_of(T0), T0 - T0 % DF_HOUR_MS);
+    /* rows without a time have none */
     k.b[plen] = 'T';
-    CHECK(!df_agg_month_row(k.b, k.len, &month));
-    CHECK(!df_agg_month_row(k.b, plen + 3, &month));
+    CHECK(!df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(!df_agg_rollup_row(k.b, plen + 3, &month));
 
     /* a month of C rows counts as one row only before now's day, and only
      * when the window holds all its days or none */
@@ -646,7 +667,7 @@ static void test_month_rows(void)
 }
 
 static const df_test tests[] = {
-    {"month_rows", test_month_rows},       {"hand_worked", test_hand_worked},
+    {"rollup_rows", test_rollup_rows},     {"hand_worked", test_hand_worked},
     {"same_but_idle", test_same_but_idle}, {"stale_spells", test_stale_spells},
     {"deltas_move", test_deltas_move},     {"deltas_cancel", test_deltas_cancel},
     {"row_slots", test_row_slots},         {"sums_never_wrap", test_sums_never_wrap},
