@@ -167,6 +167,11 @@ bool df_agg_count_only(const uint8_t *key, size_t len)
            df_forecast_count_only_kind(kind);
 }
 
+bool df_agg_scope_has_hours(df_agg_scope scope)
+{
+    return scope != DF_SCOPE_OWNER;
+}
+
 bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out)
 {
     size_t at = kind_offset(key, len), time_at;
@@ -193,6 +198,11 @@ bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out)
         break;
     default:
         return false;
+    }
+    if (!by_day) {
+        const uint8_t *nul = memchr(key, 0, len); /* kind_offset found it */
+        if (!df_agg_scope_has_hours((df_agg_scope)nul[1]))
+            return false;
     }
     memcpy(out->b, key, len);
     out->len = len;

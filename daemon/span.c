@@ -14,6 +14,7 @@ void df_span_init(df_span_reader *r, df_store *st, MDB_txn *txn, df_str pipeline
     r->each = NULL;
     r->ctx = NULL;
     r->stopped = false;
+    r->hours = df_agg_scope_has_hours(scope);
 }
 
 static int hand_to_each(df_span_reader *r, const uint8_t *key, size_t len, const df_sums *s)
@@ -109,7 +110,7 @@ int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, si
     int64_t first = df_hour_of(lo), end = df_hour_of(hi);
     if (first < lo && first <= INT64_MAX - DF_HOUR_MS)
         first += DF_HOUR_MS;
-    if (first >= end)
+    if (first >= end || !r->hours)
         return walk_range(r, exact_kind, head, head_len, lo, hi, false);
     uint8_t hour_kind = (uint8_t)(exact_kind - 'A' + 'a');
     int rc = walk_range(r, exact_kind, head, head_len, lo, first, false);

@@ -20,6 +20,7 @@ typedef struct df_span_reader {
     df_agg_each each;
     void *ctx;
     bool stopped; /* each returned non-zero: no further row is read */
+    bool hours;   /* the scope has hour rows */
 } df_span_reader;
 
 /* The rows of pipeline's deals, of one owner's, product's or source's unless
@@ -34,8 +35,8 @@ void df_span_init(df_span_reader *r, df_store *st, MDB_txn *txn, df_str pipeline
 int df_span_all(df_span_reader *r, uint8_t kind);
 /* The rows of a kind that has hour rows (E, M, G, L, Q), under head (the
  * key's bytes between the kind and the time: none when the time follows the
- * kind), whose time is in [lo, hi): the whole hours from their hour rows,
- * the other times from the exact rows. */
+ * kind), whose time is in [lo, hi): the whole hours from their hour rows
+ * where the scope has them, the other times from the exact rows. */
 int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, size_t head_len,
                   int64_t lo, int64_t hi);
 /* The day rows of a kind that has month rows, under head (the key's bytes

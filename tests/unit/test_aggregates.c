@@ -572,9 +572,9 @@ static void test_loss_rows(void)
     CHECK(deltas && df_agg_deltas_deal(deltas, &d, &other));
     nrows = 0;
     df_agg_deltas_each(deltas, collect_delta, NULL);
-    /* F and G, taken and added, in 4 scopes, and the F month row and the G
-     * hour row of each reason */
-    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2 * 2);
+    /* F and G, taken and added, in 4 scopes, the F month row of each reason,
+     * and its G hour row but in the owner's scope */
+    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2 + 3 * 2);
     df_agg_deltas_free(deltas);
 }
 
@@ -629,6 +629,11 @@ static void test_rollup_rows(void)
     CHECK(month.b[plen] == 'g');
     CHECK_INT(df_get_sortable(month.b + plen + 1), df_hour_of(T0) + 5 * DF_HOUR_MS);
     CHECK(df_agg_count_only(month.b, month.len));
+    /* but not in an owner's scope */
+    df_key owned = {.len = 0};
+    owned.len = df_agg_prefix(owned.b, str("default"), &(df_str){"ann", 3});
+    df_key_add(&owned, k.b + plen, k.len - plen);
+    CHECK(!df_agg_rollup_row(owned.b, owned.len, &month));
     /* E stage NUL outcome at: the time ends the key */
     k.len = plen;
     k.b[k.len++] = 'E';
