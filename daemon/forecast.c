@@ -125,11 +125,6 @@ void df_forecast_contribute(const df_deal *d, const df_key *prefix, const df_nam
         contribute_open(d, prefix, sign, add, ctx);
 }
 
-bool df_forecast_count_only_kind(uint8_t kind)
-{
-    return kind == 'R' || kind == 'Q';
-}
-
 bool df_forecast_same(const df_deal *a, const df_deal *b)
 {
     return a->has_close_date == b->has_close_date &&

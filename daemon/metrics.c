@@ -157,16 +157,6 @@ int64_t df_hour_of(int64_t t)
     return hour < INT64_MIN / DF_HOUR_MS + 1 ? INT64_MIN : hour * DF_HOUR_MS;
 }
 
-bool df_agg_count_only(const uint8_t *key, size_t len)
-{
-    size_t at = kind_offset(key, len);
-    if (at == 0)
-        return false;
-    uint8_t kind = df_agg_rollup_kind(key[at]) ? df_agg_rolled_kind(key[at]) : key[at];
-    return kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G' ||
-           df_forecast_count_only_kind(kind);
-}
-
 bool df_agg_scope_has_hours(df_agg_scope scope)
 {
     return scope != DF_SCOPE_OWNER;

@@ -26,7 +26,7 @@
  * `outcome` is the stage's outcome when the deal moved there; F and G rows
  * are of deals whose stage was lost when they moved there. Whole days of a
  * window read the day rows (C, N, F), the days it cuts the exact ones (E, M,
- * G). N, M, F and G rows hold a count only, and are stored so (8 bytes).
+ * G). N, M, F and G rows hold a count only.
  *
  * Rows are rolled up so that a span of time reads few of them. Each kind
  * keyed by day (C, I, N, F, and forecast.h's K and R) has month rows, and
@@ -124,8 +124,6 @@ typedef enum df_agg_scope {
 size_t df_agg_scope_prefix(uint8_t *out, df_str pipeline, df_agg_scope scope, df_str value);
 /* Whether a product can name a scope: at most DF_MAX_NAME bytes, no NUL. */
 bool df_agg_product_scoped(const char *product, size_t len);
-/* Whether a row holds a count only (N, M, F and G rows): stored as 8 bytes. */
-bool df_agg_count_only(const uint8_t *key, size_t len);
 
 /* ---- how rows are stored ----
  * A row is stored under its key, except a V row: its names can be longer

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "deltas.h"
 #include "metrics.h"
+#include "record.h"
 #include "stale.h"
 
 #define T0  1700000000000LL /* not on a day boundary */
@@ -520,9 +521,10 @@ static void test_loss_rows(void)
         uint8_t kind = r->key[at];
         bool counted =
             kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G' || kind == 'R' || kind == 'Q';
-        CHECK(df_agg_count_only(r->key, r->len) == counted);
+        uint8_t packed[DF_SUMS_PACKED_MAX];
         if (!counted)
             continue;
+        CHECK(df_sums_pack(&r->sums, packed) == 2); /* the bitmap and the count */
         CHECK_INT(r->sums.count, 1);
         if (kind == 'M')
             CHECK_INT(df_get_sortable(r->key + at + 1), d.created);
@@ -607,7 +609,6 @@ static void test_rollup_rows(void)
     CHECK(month.b[plen] == 'c');
     CHECK(memcmp(month.b + plen + 1, k.b + plen + 1, k.len - plen - 9) == 0);
     CHECK_INT(df_get_sortable(month.b + month.len - 8), 19754);
-    CHECK(!df_agg_count_only(month.b, month.len));
     /* F day from NUL reason NUL: the day follows the kind */
     k.len = plen;
     k.b[k.len++] = 'F';
@@ -618,7 +619,6 @@ static void test_rollup_rows(void)
     CHECK(month.b[plen] == 'f');
     CHECK_INT(df_get_sortable(month.b + plen + 1), 19692);
     CHECK(memcmp(month.b + plen + 9, k.b + plen + 9, k.len - plen - 9) == 0);
-    CHECK(df_agg_count_only(month.b, month.len));
     /* G at from NUL reason NUL: an hour row, keyed by the hour's first ms */
     k.len = plen;
     k.b[k.len++] = 'G';
@@ -628,7 +628,6 @@ static void test_rollup_rows(void)
     CHECK(df_agg_rollup_row(k.b, k.len, &month));
     CHECK(month.b[plen] == 'g');
     CHECK_INT(df_get_sortable(month.b + plen + 1), df_hour_of(T0) + 5 * DF_HOUR_MS);
-    CHECK(df_agg_count_only(month.b, month.len));
     /* but not in an owner's scope */
     df_key owned = {.len = 0};
     owned.len = df_agg_prefix(owned.b, str("default"), &(df_str){"ann", 3});
@@ -643,7 +642,6 @@ static void test_rollup_rows(void)
     CHECK(df_agg_rollup_row(k.b, k.len, &month));
     CHECK(month.b[plen] == 'e');
     CHECK_INT(df_get_sortable(month.b + month.len - 8), -DF_HOUR_MS);
-    CHECK(!df_agg_count_only(month.b, month.len));
     CHECK_INT(df_hour_of(T0), T0 - T0 % DF_HOUR_MS);
     /* rows without a time have none */
     k.b[plen] = 'T';
@@ -671,12 +669,65 @@ static void test_rollup_rows(void)
     CHECK(df_figures_days_alike(&figures, 19754, 19783));
 }
 
+/* Sums as stored: a few bytes for a small row, every value back as it was,
+ * and damaged bytes refused. */
+static void test_packed_sums(void)
+{
+    uint8_t packed[DF_SUMS_PACKED_MAX];
+    df_sums s = {0}, back;
+    CHECK_INT(df_sums_pack(&s, packed), 1);
+    CHECK_INT(df_sums_unpack(packed, 1, &back), 1);
+    CHECK(df_sums_zero(&back));
+    s.count = 1;
+    CHECK_INT(df_sums_pack(&s, packed), 2);
+    s.count = -3;
+    s.amount_int = (df_wide)1 << 100;
+    s.weighted_int = -((df_wide)1 << 126) * 2;                   /* the least df_wide */
+    s.since_sum = ((df_wide)1 << 126) - 1 + ((df_wide)1 << 126); /* the greatest */
+    s.cycle_sum = -1;
+    s.ms_sum = 86400000;
+    s.float_count = 2;
+    s.amount_float = 12.5;
+    s.weighted_float = -0.25;
+    size_t n = df_sums_pack(&s, packed);
+    CHECK(n <= DF_SUMS_PACKED_MAX);
+    CHECK_INT(df_sums_unpack(packed, n, &back), n);
+    CHECK(back.count == s.count && back.amount_int == s.amount_int &&
+          back.weighted_int == s.weighted_int && back.since_sum == s.since_sum &&
+          back.cycle_sum == s.cycle_sum && back.ms_sum == s.ms_sum &&
+          back.float_count == s.float_count && back.amount_float == s.amount_float &&
+          back.weighted_float == s.weighted_float);
+    /* names may follow: the length read is the sums' own */
+    memcpy(packed + n, "lead", 4);
+    CHECK_INT(df_sums_unpack(packed, n + 4, &back), n);
+    /* cut short anywhere, refused */
+    for (size_t cut = 0; cut < n; cut++)
+        CHECK_INT(df_sums_unpack(packed, cut, &back), 0);
+    /* a field the format does not have, a varint that never ends, a count
+     * wider than 64 bits */
+    CHECK_INT(df_sums_unpack((const uint8_t *)"\x80\x04", 2, &back), 0);
+    uint8_t endless[24];
+    memset(endless, 0xff, sizeof endless);
+    endless[0] = 0x01;
+    CHECK_INT(df_sums_unpack(endless, sizeof endless, &back), 0);
+    s = (df_sums){.amount_int = (df_wide)1 << 70};
+    n = df_sums_pack(&s, packed);
+    packed[0] = 0x01; /* the same varint, read as the count */
+    CHECK_INT(df_sums_unpack(packed, n, &back), 0);
+}
+
 static const df_test tests[] = {
-    {"rollup_rows", test_rollup_rows},     {"hand_worked", test_hand_worked},
-    {"same_but_idle", test_same_but_idle}, {"stale_spells", test_stale_spells},
-    {"deltas_move", test_deltas_move},     {"deltas_cancel", test_deltas_cancel},
-    {"row_slots", test_row_slots},         {"sums_never_wrap", test_sums_never_wrap},
-    {"loss_rows", test_loss_rows},         {NULL, NULL},
+    {"packed_sums", test_packed_sums},
+    {"rollup_rows", test_rollup_rows},
+    {"hand_worked", test_hand_worked},
+    {"same_but_idle", test_same_but_idle},
+    {"stale_spells", test_stale_spells},
+    {"deltas_move", test_deltas_move},
+    {"deltas_cancel", test_deltas_cancel},
+    {"row_slots", test_row_slots},
+    {"sums_never_wrap", test_sums_never_wrap},
+    {"loss_rows", test_loss_rows},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)
