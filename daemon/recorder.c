@@ -23,6 +23,9 @@
  * when it takes this many bytes (besides reads asking and quiet spells). */
 #define FLUSH_EVENTS 500000
 #define FLUSH_BYTES  (128u << 20)
+/* Aggregate changes a flush gathers before it writes them (about 200 bytes
+ * each in memory). */
+#define FLUSH_AGG_ROWS 262144
 
 /* Rough heap cost of a table entry, for FLUSH_BYTES. */
 #define ENTRY_COST 64
@@ -527,6 +530,10 @@ int df_recorder_flush(df_recorder *r)
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
             rc = flush_deal(r, txn, p, now);
+        /* the changes of a flush of many deals are written as they come,
+         * so that they are never all in memory at once */
+        if (rc == 0 && df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS)
+            rc = df_store_aggs_apply(st, txn, r->deltas);
     }
     for (size_t i = 0; rc == 0 && i < nids; i++)
         if (ids[i].value) /* else forgotten: its batch was not committed */
