@@ -61,7 +61,8 @@ static int walk_range(df_span_reader *r, uint8_t kind, const uint8_t *head, size
         return 0;
     memcpy(a, r->prefix, n);
     a[n++] = kind;
-    memcpy(a + n, head, head_len);
+    if (head_len > 0) /* head may be NULL */
+        memcpy(a + n, head, head_len);
     n += head_len;
     memcpy(b, a, n);
     df_put_sortable(a + n, lo);
