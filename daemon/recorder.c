@@ -564,61 +564,92 @@ int df_recorder_flush(df_recorder *r)
 
 /* ---- loading ---- */
 
-/* Folds the recorded events after the flushed state back into memory. */
+/* Where a replay of the log stands. */
+typedef struct replay {
+    df_recorder *r;
+    MDB_txn *txn;
+    uint64_t next_seq; /* the seq the walk must give next */
+    int rc;
+} replay;
+
+/* Unpacks a recorded event read from the log. Its bytes matched their digest,
+ * so they are those the recorder wrote after ingest had checked them: the
+ * unpacker gets them without a second check. */
+static int unpack_recorded(df_recorder *r, const MDB_val *v, uint64_t seq)
+{
+    msgpack_object obj;
+    size_t offset = 0;
+    msgpack_zone_clear(&r->zone);
+    if (msgpack_unpack(v->mv_data, v->mv_size, &offset, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+        offset != v->mv_size || df_recorded_decode(&obj, &r->event, NULL) != 0)
+        return MDB_CORRUPTED;
+    r->event.seq = seq;
+    return 0;
+}
+
+/* Folds one recorded event back into memory. */
+static int replay_event(df_recorder *r, MDB_txn *txn, uint64_t seq, const MDB_val *v)
+{
+    df_event *ev = &r->event;
+    df_pending *p;
+    bool existed;
+    int rc;
+    if ((rc = unpack_recorded(r, v, seq)) != 0 || (rc = remember_id(r, ev->id, seq)) != 0)
+        return rc;
+    if (ev->type == DF_EV_PIPELINE) {
+        /* later events were folded with this definition */
+        if ((rc = refold_waiting(r, txn)) == 0 && df_pipelines_apply(r->pipelines, ev, NULL) != 0)
+            rc = MDB_CORRUPTED;
+        return rc;
+    }
+    if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
+        return rc;
+    if (ev->type == DF_EV_REDACTION) {
+        /* the flushed projection may predate it: the deal is refolded
+         * from its redacted events */
+        if (!existed || !(p = pending_with(r, p, seq)))
+            return existed ? ENOMEM : MDB_CORRUPTED;
+        if (!p->refold_waiting) {
+            r->nwaiting++;
+            p->refold_waiting = true;
+        }
+        return 0;
+    }
+    const df_deal *before = existed ? &r->before : NULL;
+    df_apply_result result =
+        df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
+    return fold_deal(r, txn, NULL, p, before, result);
+}
+
+static int replay_each(void *ctx, uint64_t seq, const MDB_val *v)
+{
+    replay *w = ctx;
+    /* a seq missing from the log is as a failed read of it */
+    w->rc = seq != w->next_seq ? MDB_NOTFOUND : replay_event(w->r, w->txn, seq, v);
+    w->next_seq++;
+    return w->rc != 0;
+}
+
+/* Folds the recorded events after the flushed state back into memory,
+ * walking the log with one cursor. */
 static int replay_log(df_recorder *r)
 {
-    MDB_txn *txn;
-    msgpack_object obj;
-    df_event *ev = &r->event;
-    int rc = df_store_write_begin(r->st, &txn);
-    for (uint64_t seq = r->derived_seq + 1; rc == 0 && seq <= r->last_seq; seq++) {
-        MDB_val v;
-        df_pending *p;
-        bool existed;
-        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0) {
-            if (rc == DF_STORE_ECORRUPT)
-                df_log("the stored event at seq %llu does not match its digest: the store is "
-                       "damaged (dealflowd --verify walks it)",
-                       (unsigned long long)seq);
-            break;
-        }
-        msgpack_zone_clear(&r->zone);
-        if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
-            df_recorded_decode(&obj, ev, NULL) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        ev->seq = seq;
-        if ((rc = remember_id(r, ev->id, seq)) != 0)
-            continue;
-        if (ev->type == DF_EV_PIPELINE) {
-            /* later events were folded with this definition */
-            if ((rc = refold_waiting(r, txn)) == 0 &&
-                df_pipelines_apply(r->pipelines, ev, NULL) != 0)
-                rc = MDB_CORRUPTED;
-            continue;
-        }
-        if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
-            continue;
-        if (ev->type == DF_EV_REDACTION) {
-            /* the flushed projection may predate it: the deal is refolded
-             * from its redacted events */
-            if (!existed || !(p = pending_with(r, p, seq)))
-                rc = existed ? ENOMEM : MDB_CORRUPTED;
-            else if (!p->refold_waiting) {
-                r->nwaiting++;
-                p->refold_waiting = true;
-            }
-            continue;
-        }
-        const df_deal *before = existed ? &r->before : NULL;
-        df_apply_result result =
-            df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
-        rc = fold_deal(r, txn, NULL, p, before, result);
+    replay w = {r, NULL, r->derived_seq + 1, 0};
+    int rc = df_store_write_begin(r->st, &w.txn);
+    if (rc == 0 && r->last_seq > r->derived_seq) {
+        rc = df_store_log_scan(r->st, w.txn, r->derived_seq, r->last_seq - r->derived_seq,
+                               replay_each, &w);
+        if (rc == DF_STORE_ECORRUPT)
+            df_log("the stored event at seq %llu does not match its digest: the store is "
+                   "damaged (dealflowd --verify walks it)",
+                   (unsigned long long)df_store_corrupt_seq(r->st));
+        if (rc == 0 && (rc = w.rc) == 0 && w.next_seq != r->last_seq + 1)
+            rc = MDB_NOTFOUND;
     }
     if (rc == 0)
-        rc = refold_waiting(r, txn);
-    mdb_txn_abort(txn);
+        rc = refold_waiting(r, w.txn);
+    if (w.txn)
+        mdb_txn_abort(w.txn);
     if (rc == 0)
         df_overlay_publish(r->overlay);
     return rc;
