@@ -488,16 +488,20 @@ bool df_recorder_flush_due(const df_recorder *r)
            r->ids_bytes + df_overlay_bytes(r->overlay) >= FLUSH_BYTES;
 }
 
-/* Writes one pending deal: its projection, indexes, aggregates and events. */
-static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now)
+/* Writes one pending deal: its projection, indexes and aggregates. fresh:
+ * the store holds no deal, and deals come in key order. */
+static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now, bool fresh)
 {
-    bool existed = true;
-    df_deal_init(&r->before, p->id, p->id_len);
+    bool existed = !fresh;
+    int rc = 0;
     df_deal_init(&r->after, p->id, p->id_len);
-    int rc = df_store_deal_get(r->st, txn, &r->before);
-    if (rc == MDB_NOTFOUND) {
-        existed = false;
-        rc = 0;
+    if (!fresh) {
+        df_deal_init(&r->before, p->id, p->id_len);
+        rc = df_store_deal_get(r->st, txn, &r->before);
+        if (rc == MDB_NOTFOUND) {
+            existed = false;
+            rc = 0;
+        }
     }
     const df_deal *before = existed ? &r->before : NULL;
     if (rc == 0 && df_deal_decode(p->record, p->len, &r->after) != 0)
@@ -509,9 +513,29 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
     if (rc == 0)
         df_stale_finder_arrival(r->stale, before, &r->after, r->pipelines, now);
     if (rc == 0)
-        rc = df_store_deal_put(r->st, txn, &r->after);
-    for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
-        rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j]);
+        rc = df_store_deal_put(r->st, txn, &r->after, fresh);
+    return rc;
+}
+
+static int by_deal_event_order(const void *a, const void *b)
+{
+    const df_table_item *x = a, *y = b;
+    return df_store_deal_event_order(x->key, x->len, y->key, y->len);
+}
+
+/* Writes the events of each pending deal that memory holds, in key order
+ * when the store holds none (fresh), which reorders deals. */
+static int flush_deal_events(df_recorder *r, MDB_txn *txn, df_table_item *deals, size_t ndeals,
+                             bool fresh)
+{
+    int rc = 0;
+    if (fresh)
+        qsort(deals, ndeals, sizeof(*deals), by_deal_event_order);
+    for (size_t i = 0; rc == 0 && i < ndeals; i++) {
+        const df_pending *p = deals[i].value;
+        for (uint32_t j = 0; rc == 0 && p->record && j < p->nseqs; j++)
+            rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j], fresh);
+    }
     return rc;
 }
 
@@ -523,15 +547,20 @@ int df_recorder_flush(df_recorder *r)
     df_table_item *deals = df_overlay_sorted(r->overlay, &ndeals), *ids = df_table_sorted(r->ids);
     int64_t now = df_now_ms();
     int rc = (ndeals && !deals) || (nids && !ids) ? ENOMEM : df_store_write_begin(st, &txn);
+    /* after a rebuild dropped the derived state, every key is new and comes
+     * sorted: the tables are filled by appending */
+    bool fresh = rc == 0 && df_store_derived_empty(st, txn);
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
-            rc = flush_deal(r, txn, p, now);
+            rc = flush_deal(r, txn, p, now, fresh);
     }
+    if (rc == 0)
+        rc = flush_deal_events(r, txn, deals, ndeals, fresh);
     for (size_t i = 0; rc == 0 && i < nids; i++)
         if (ids[i].value) /* else forgotten: its batch was not committed */
-            rc =
-                df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+            rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value,
+                                 fresh);
     if (rc == 0)
         rc = df_store_aggs_apply(st, txn, r->deltas);
     df_agg_deltas_clear(r->deltas);
