@@ -12,7 +12,20 @@
 typedef struct row_writer {
     MDB_txn *txn;
     MDB_dbi aggs;
+    /* the table was empty when the flush began (a rebuild): a row is
+     * appended through this cursor when its key comes after every key
+     * written so far, else merged by lookup as usual */
+    MDB_cursor *appending;
 } row_writer;
+
+/* Appends a new row after every row of the table; MDB_KEYEXIST when its
+ * key does not come after them. */
+static int append_row(const row_writer *w, MDB_val *k, MDB_val *v)
+{
+    if (!w->appending)
+        return MDB_KEYEXIST;
+    return mdb_cursor_put(w->appending, k, v, MDB_APPEND);
+}
 
 static int apply_visited_set(const row_writer *w, const uint8_t *key, size_t len, df_agg_slot *slot,
                              const df_sums *delta)
@@ -50,7 +63,14 @@ static int apply_visited_set(const row_writer *w, const uint8_t *key, size_t len
 static int apply_count(const row_writer *w, const df_agg_slot *slot, const df_sums *delta)
 {
     MDB_val k = {slot->len, (void *)slot->key}, v;
-    int64_t count = 0;
+    int64_t count = delta->count;
+    if (count != 0) {
+        v = (MDB_val){sizeof(count), &count};
+        int rc = append_row(w, &k, &v);
+        if (rc != MDB_KEYEXIST)
+            return rc;
+    }
+    count = 0;
     int rc = mdb_get(w->txn, w->aggs, &k, &v);
     if (rc == 0 && v.mv_size == sizeof(count))
         memcpy(&count, v.mv_data, sizeof(count));
@@ -76,6 +96,14 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
         return apply_count(w, &slot, delta);
     MDB_val k = {slot.len, slot.key}, v;
     df_sums sums = {0};
+    df_sums_add(&sums, delta, 1);
+    if (!df_sums_zero(&sums)) {
+        v = (MDB_val){sizeof(sums), &sums};
+        int rc = append_row(w, &k, &v);
+        if (rc != MDB_KEYEXIST)
+            return rc;
+    }
+    memset(&sums, 0, sizeof(sums));
     int rc = mdb_get(w->txn, w->aggs, &k, &v);
     if (rc == 0 && v.mv_size == sizeof(sums))
         memcpy(&sums, v.mv_data, sizeof(sums));
@@ -91,8 +119,15 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
 
 int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d)
 {
-    row_writer w = {txn, df_store_dbi(st, DF_DB_AGGS)};
-    int rc = df_agg_deltas_each(d, apply_row, &w);
+    row_writer w = {txn, df_store_dbi(st, DF_DB_AGGS), NULL};
+    MDB_stat stat;
+    int rc = mdb_stat(txn, w.aggs, &stat);
+    if (rc == 0 && stat.ms_entries == 0)
+        rc = mdb_cursor_open(txn, w.aggs, &w.appending);
+    if (rc == 0)
+        rc = df_agg_deltas_each(d, apply_row, &w);
+    if (w.appending)
+        mdb_cursor_close(w.appending);
     if (rc == 0)
         df_agg_deltas_clear(d);
     return rc;
