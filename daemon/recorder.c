@@ -14,6 +14,7 @@
 
 #include "apply.h"
 #include "log.h"
+#include "readahead.h"
 #include "record.h"
 #include "redact.h"
 #include "refold.h"
@@ -196,13 +197,12 @@ static int add_move(df_recorder *r, MDB_txn *txn, df_batch *b, const df_deal *be
     return df_store_move_put(r->st, txn, m->seq, r->move_body.data, r->move_body.size);
 }
 
-/* Keeps what df_apply decided for the recorded event r->event in the deal's
+/* Keeps what df_apply decided for the recorded event ev in the deal's
  * pending state p (NULL: none yet), whose state before it is `before`
  * (NULL: new); b is NULL while the log is replayed (nothing to publish). */
-static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, df_pending *p,
+static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, const df_event *ev, df_pending *p,
                      const df_deal *before, df_apply_result result)
 {
-    const df_event *ev = &r->event;
     int rc;
     if (!p && !(p = df_overlay_add(r->overlay, ev->deal.ptr, ev->deal.len)))
         return ENOMEM;
@@ -401,7 +401,7 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         return rc;
     if (!existed)
         r->deal_count++;
-    return fold_deal(r, txn, b, p, before, result);
+    return fold_deal(r, txn, b, ev, p, before, result);
 }
 
 df_recorder_mark df_recorder_mark_get(const df_recorder *r)
@@ -593,38 +593,18 @@ int df_recorder_flush(df_recorder *r)
 
 /* ---- loading ---- */
 
-/* Where a replay of the log stands. */
-typedef struct replay {
-    df_recorder *r;
-    MDB_txn *txn;
-    uint64_t next_seq; /* the seq the walk must give next */
-    int rc;
-} replay;
-
-/* Unpacks a recorded event read from the log. Its bytes matched their digest,
- * so they are those the recorder wrote after ingest had checked them: the
- * unpacker gets them without a second check. */
-static int unpack_recorded(df_recorder *r, const MDB_val *v, uint64_t seq)
+/* Remembers the id of an event of the log, on the thread that reads it. */
+static int remember_read(void *ctx, const df_event *ev)
 {
-    msgpack_object obj;
-    size_t offset = 0;
-    msgpack_zone_clear(&r->zone);
-    if (msgpack_unpack(v->mv_data, v->mv_size, &offset, &r->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
-        offset != v->mv_size || df_recorded_decode(&obj, &r->event, NULL) != 0)
-        return MDB_CORRUPTED;
-    r->event.seq = seq;
-    return 0;
+    return remember_id(ctx, ev->id, ev->seq);
 }
 
 /* Folds one recorded event back into memory. */
-static int replay_event(df_recorder *r, MDB_txn *txn, uint64_t seq, const MDB_val *v)
+static int replay_event(df_recorder *r, MDB_txn *txn, const df_event *ev)
 {
-    df_event *ev = &r->event;
     df_pending *p;
     bool existed;
     int rc;
-    if ((rc = unpack_recorded(r, v, seq)) != 0 || (rc = remember_id(r, ev->id, seq)) != 0)
-        return rc;
     if (ev->type == DF_EV_PIPELINE) {
         /* later events were folded with this definition */
         if ((rc = refold_waiting(r, txn)) == 0 && df_pipelines_apply(r->pipelines, ev, NULL) != 0)
@@ -636,7 +616,7 @@ static int replay_event(df_recorder *r, MDB_txn *txn, uint64_t seq, const MDB_va
     if (ev->type == DF_EV_REDACTION) {
         /* the flushed projection may predate it: the deal is refolded
          * from its redacted events */
-        if (!existed || !(p = pending_with(r, p, seq)))
+        if (!existed || !(p = pending_with(r, p, ev->seq)))
             return existed ? ENOMEM : MDB_CORRUPTED;
         if (!p->refold_waiting) {
             r->nwaiting++;
@@ -647,38 +627,31 @@ static int replay_event(df_recorder *r, MDB_txn *txn, uint64_t seq, const MDB_va
     const df_deal *before = existed ? &r->before : NULL;
     df_apply_result result =
         df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
-    return fold_deal(r, txn, NULL, p, before, result);
+    return fold_deal(r, txn, NULL, ev, p, before, result);
 }
 
-static int replay_each(void *ctx, uint64_t seq, const MDB_val *v)
-{
-    replay *w = ctx;
-    /* a seq missing from the log is as a failed read of it */
-    w->rc = seq != w->next_seq ? MDB_NOTFOUND : replay_event(w->r, w->txn, seq, v);
-    w->next_seq++;
-    return w->rc != 0;
-}
-
-/* Folds the recorded events after the flushed state back into memory,
- * walking the log with one cursor. */
+/* Folds the recorded events after the flushed state back into memory; a
+ * second thread reads, checks and decodes them (and remembers their ids)
+ * ahead of the fold. */
 static int replay_log(df_recorder *r)
 {
-    replay w = {r, NULL, r->derived_seq + 1, 0};
-    int rc = df_store_write_begin(r->st, &w.txn);
-    if (rc == 0 && r->last_seq > r->derived_seq) {
-        rc = df_store_log_scan(r->st, w.txn, r->derived_seq, r->last_seq - r->derived_seq,
-                               replay_each, &w);
-        if (rc == DF_STORE_ECORRUPT)
-            df_log("the stored event at seq %llu does not match its digest: the store is "
-                   "damaged (dealflowd --verify walks it)",
-                   (unsigned long long)df_store_corrupt_seq(r->st));
-        if (rc == 0 && (rc = w.rc) == 0 && w.next_seq != r->last_seq + 1)
-            rc = MDB_NOTFOUND;
-    }
+    MDB_txn *txn = NULL;
+    df_readahead *ra = NULL;
+    const df_event *ev;
+    int rc = df_store_write_begin(r->st, &txn);
+    if (rc == 0 && r->last_seq > r->derived_seq)
+        rc = df_readahead_start(&ra, r->st, r->derived_seq, r->last_seq, remember_read, r);
+    while (rc == 0 && ra && (ev = df_readahead_next(ra, &rc)) != NULL)
+        rc = replay_event(r, txn, ev);
+    if (rc == DF_STORE_ECORRUPT)
+        df_log("the stored event at seq %llu does not match its digest: the store is "
+               "damaged (dealflowd --verify walks it)",
+               (unsigned long long)df_store_corrupt_seq(r->st));
+    df_readahead_stop(ra);
     if (rc == 0)
-        rc = refold_waiting(r, w.txn);
-    if (w.txn)
-        mdb_txn_abort(w.txn);
+        rc = refold_waiting(r, txn);
+    if (txn)
+        mdb_txn_abort(txn);
     if (rc == 0)
         df_overlay_publish(r->overlay);
     return rc;

@@ -402,6 +402,11 @@ df_chain_tip *df_store_chain_tip(df_store *st)
     return &st->chain_tip;
 }
 
+int df_store_snapshot_begin(df_store *st, MDB_txn **txn)
+{
+    return mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+}
+
 int df_store_read_begin(df_store *st, MDB_txn **txn)
 {
     int rc;

@@ -73,6 +73,9 @@ MDB_dbi df_store_dbi(df_store *st, df_store_db db);
  * head) is written with it. */
 int df_store_write_begin(df_store *st, MDB_txn **txn);
 int df_store_write_commit(df_store *st, MDB_txn *txn);
+/* A read transaction of its own for a thread other than the loop's, while
+ * the map cannot grow (before the writer starts); mdb_txn_abort ends it. */
+int df_store_snapshot_begin(df_store *st, MDB_txn **txn);
 /* The one read transaction of the calling (loop) thread, renewed. */
 int df_store_read_begin(df_store *st, MDB_txn **txn);
 void df_store_read_end(df_store *st, MDB_txn *txn);
