@@ -7,6 +7,7 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,9 +489,11 @@ bool df_recorder_flush_due(const df_recorder *r)
            r->ids_bytes + df_overlay_bytes(r->overlay) >= FLUSH_BYTES;
 }
 
-/* Writes one pending deal: its projection, indexes and aggregates. fresh:
- * the store holds no deal, and deals come in key order. */
-static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now, bool fresh)
+/* Writes one pending deal: its projection, indexes and (unless gathered
+ * apart) aggregates. fresh: the store holds no deal, and deals come in key
+ * order. */
+static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now, bool fresh,
+                      bool deltas)
 {
     bool existed = !fresh;
     int rc = 0;
@@ -508,7 +511,7 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
         rc = MDB_CORRUPTED;
     if (rc == 0)
         rc = df_store_deal_reindex(r->st, txn, before, &r->after);
-    if (rc == 0 && !df_agg_deltas_deal(r->deltas, before, &r->after))
+    if (rc == 0 && deltas && !df_agg_deltas_deal(r->deltas, before, &r->after))
         rc = ENOMEM;
     if (rc == 0)
         df_stale_finder_arrival(r->stale, before, &r->after, r->pipelines, now);
@@ -539,6 +542,61 @@ static int flush_deal_events(df_recorder *r, MDB_txn *txn, df_table_item *deals,
     return rc;
 }
 
+/* The aggregate changes of deals new to the store, gathered on a second
+ * thread while the flush writes the rest: they need nothing of the store,
+ * and take as long as all the writes. */
+typedef struct new_deltas {
+    df_agg_deltas *deltas;
+    df_table_item *deals; /* its own copy, in the flush's order (deltas of
+                           * amounts in floating point depend on it) */
+    size_t ndeals;
+    int rc;
+    pthread_t thread;
+    df_deal deal;
+} new_deltas;
+
+static void *gather_new_deltas(void *arg)
+{
+    new_deltas *g = arg;
+    for (size_t i = 0; g->rc == 0 && i < g->ndeals; i++) {
+        const df_pending *p = g->deals[i].value;
+        if (!p->record)
+            continue;
+        df_deal_init(&g->deal, p->id, p->id_len);
+        if (df_deal_decode(p->record, p->len, &g->deal) != 0)
+            g->rc = MDB_CORRUPTED;
+        else if (!df_agg_deltas_deal(g->deltas, NULL, &g->deal))
+            g->rc = ENOMEM;
+    }
+    return NULL;
+}
+
+/* Starts gathering; NULL when it cannot (the flush then gathers itself). */
+static new_deltas *new_deltas_start(df_recorder *r, const df_table_item *deals, size_t ndeals)
+{
+    new_deltas *g = malloc(sizeof(*g));
+    if (g && (g->deals = malloc(ndeals * sizeof(*deals))) != NULL) {
+        memcpy(g->deals, deals, ndeals * sizeof(*deals));
+        g->deltas = r->deltas;
+        g->ndeals = ndeals;
+        g->rc = 0;
+        if (pthread_create(&g->thread, NULL, gather_new_deltas, g) == 0)
+            return g;
+        free(g->deals);
+    }
+    free(g);
+    return NULL;
+}
+
+static int new_deltas_finish(new_deltas *g)
+{
+    pthread_join(g->thread, NULL);
+    int rc = g->rc;
+    free(g->deals);
+    free(g);
+    return rc;
+}
+
 int df_recorder_flush(df_recorder *r)
 {
     df_store *st = r->st;
@@ -550,10 +608,11 @@ int df_recorder_flush(df_recorder *r)
     /* after a rebuild dropped the derived state, every key is new and comes
      * sorted: the tables are filled by appending */
     bool fresh = rc == 0 && df_store_derived_empty(st, txn);
+    new_deltas *gathering = fresh && ndeals ? new_deltas_start(r, deals, ndeals) : NULL;
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
-            rc = flush_deal(r, txn, p, now, fresh);
+            rc = flush_deal(r, txn, p, now, fresh, !gathering);
     }
     if (rc == 0)
         rc = flush_deal_events(r, txn, deals, ndeals, fresh);
@@ -561,6 +620,10 @@ int df_recorder_flush(df_recorder *r)
         if (ids[i].value) /* else forgotten: its batch was not committed */
             rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value,
                                  fresh);
+    if (gathering) {
+        int gathered = new_deltas_finish(gathering);
+        rc = rc ? rc : gathered;
+    }
     if (rc == 0)
         rc = df_store_aggs_apply(st, txn, r->deltas);
     df_agg_deltas_clear(r->deltas);
