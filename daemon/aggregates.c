@@ -1,12 +1,12 @@
 /* aggregates.c: the aggregate rows in their LMDB database. A value is the
- * row's df_sums, followed for a V row by its names, or for a row that holds a
- * count only that count; which key a row is stored under is metrics.c's to
- * say. */
+ * row's sums packed (record.h), followed for a V row by its names; which key
+ * a row is stored under is metrics.c's to say. */
 #include "aggregates.h"
 
 #include <string.h>
 
 #include "log.h"
+#include "record.h"
 #include "store.h"
 
 typedef struct row_writer {
@@ -18,13 +18,34 @@ typedef struct row_writer {
     MDB_cursor *appending;
 } row_writer;
 
-/* Appends a new row after every row of the table; MDB_KEYEXIST when its
- * key does not come after them. */
-static int append_row(const row_writer *w, MDB_val *k, MDB_val *v)
+/* Appends a new row of sums after every row of the table, as put_row
+ * writes it; MDB_KEYEXIST when its key does not come after them. */
+static int append_row(const row_writer *w, MDB_val *k, const df_sums *sums)
 {
     if (!w->appending)
         return MDB_KEYEXIST;
-    return mdb_cursor_put(w->appending, k, v, MDB_APPEND);
+    uint8_t packed[DF_SUMS_PACKED_MAX];
+    MDB_val v = {df_sums_pack(sums, packed), packed};
+    return mdb_cursor_put(w->appending, k, &v, MDB_APPEND);
+}
+
+/* Writes sums (and names, for a V row) under k, or deletes the row when
+ * they are 0 and it exists. */
+static int put_row(const row_writer *w, MDB_val *k, const df_sums *sums, const uint8_t *names,
+                   size_t names_len, bool exists)
+{
+    if (!names && df_sums_zero(sums))
+        return exists ? mdb_del(w->txn, w->aggs, k, NULL) : 0;
+    uint8_t packed[DF_SUMS_PACKED_MAX];
+    size_t n = df_sums_pack(sums, packed);
+    MDB_val v = {n + names_len, NULL};
+    int rc = mdb_put(w->txn, w->aggs, k, &v, MDB_RESERVE);
+    if (rc == 0) {
+        memcpy(v.mv_data, packed, n);
+        if (names_len)
+            memcpy((uint8_t *)v.mv_data + n, names, names_len);
+    }
+    return rc;
 }
 
 static int apply_visited_set(const row_writer *w, const uint8_t *key, size_t len, df_agg_slot *slot,
@@ -39,49 +60,17 @@ static int apply_visited_set(const row_writer *w, const uint8_t *key, size_t len
             return rc;
         df_sums sums = {0};
         if (rc == 0) {
-            if (v.mv_size != sizeof(df_sums) + slot->names_len ||
-                memcmp((const uint8_t *)v.mv_data + sizeof(df_sums), slot->names,
-                       slot->names_len) != 0)
+            size_t n = df_sums_unpack(v.mv_data, v.mv_size, &sums);
+            if (n == 0 || v.mv_size - n != slot->names_len ||
+                memcmp((const uint8_t *)v.mv_data + n, slot->names, slot->names_len) != 0)
                 continue; /* another set with the same hash */
-            memcpy(&sums, v.mv_data, sizeof(sums));
         }
         df_sums_add(&sums, delta, 1);
-        v.mv_size = sizeof(df_sums) + slot->names_len;
-        if ((rc = mdb_put(w->txn, w->aggs, &k, &v, MDB_RESERVE)) != 0)
-            return rc;
-        uint8_t *value = v.mv_data;
-        memcpy(value, &sums, sizeof(sums));
-        memcpy(value + sizeof(sums), slot->names, slot->names_len);
-        return 0;
+        return put_row(w, &k, &sums, slot->names, slot->names_len, rc == 0);
     }
     df_log("aggregates: %d stage sets share one hash; conversion figures leave one out",
            DF_AGG_PROBES);
     return 0;
-}
-
-/* A row that holds a count only is stored as that count, 8 bytes. */
-static int apply_count(const row_writer *w, const df_agg_slot *slot, const df_sums *delta)
-{
-    MDB_val k = {slot->len, (void *)slot->key}, v;
-    int64_t count = delta->count;
-    if (count != 0) {
-        v = (MDB_val){sizeof(count), &count};
-        int rc = append_row(w, &k, &v);
-        if (rc != MDB_KEYEXIST)
-            return rc;
-    }
-    count = 0;
-    int rc = mdb_get(w->txn, w->aggs, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(count))
-        memcpy(&count, v.mv_data, sizeof(count));
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    count = (int64_t)((uint64_t)count + (uint64_t)delta->count);
-    if (count == 0)
-        return rc == 0 ? mdb_del(w->txn, w->aggs, &k, NULL) : 0;
-    v.mv_size = sizeof(count);
-    v.mv_data = &count;
-    return mdb_put(w->txn, w->aggs, &k, &v, 0);
 }
 
 static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
@@ -92,29 +81,22 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
         return MDB_BAD_VALSIZE; /* a programmer error: keys are built by metrics.c */
     if (slot.names)
         return apply_visited_set(w, key, len, &slot, delta);
-    if (df_agg_count_only(key, len))
-        return apply_count(w, &slot, delta);
     MDB_val k = {slot.len, slot.key}, v;
     df_sums sums = {0};
     df_sums_add(&sums, delta, 1);
     if (!df_sums_zero(&sums)) {
-        v = (MDB_val){sizeof(sums), &sums};
-        int rc = append_row(w, &k, &v);
+        int rc = append_row(w, &k, &sums);
         if (rc != MDB_KEYEXIST)
             return rc;
     }
-    memset(&sums, 0, sizeof(sums));
+    memset(&sums, 0, sizeof sums);
     int rc = mdb_get(w->txn, w->aggs, &k, &v);
-    if (rc == 0 && v.mv_size == sizeof(sums))
-        memcpy(&sums, v.mv_data, sizeof(sums));
+    if (rc == 0 && df_sums_unpack(v.mv_data, v.mv_size, &sums) != v.mv_size)
+        memset(&sums, 0, sizeof sums); /* damaged: the row starts again */
     else if (rc != 0 && rc != MDB_NOTFOUND)
         return rc;
     df_sums_add(&sums, delta, 1);
-    if (df_sums_zero(&sums))
-        return rc == 0 ? mdb_del(w->txn, w->aggs, &k, NULL) : 0;
-    v.mv_size = sizeof(sums);
-    v.mv_data = &sums;
-    return mdb_put(w->txn, w->aggs, &k, &v, 0);
+    return put_row(w, &k, &sums, NULL, 0, rc == 0);
 }
 
 int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d)
@@ -158,22 +140,12 @@ static int aggs_walk(df_store *st, MDB_txn *txn, const uint8_t *lo, size_t lo_le
             break;
         }
         df_sums sums;
-        if (df_agg_count_only(key, k.mv_size)) {
-            if (v.mv_size != sizeof(int64_t))
-                continue; /* damaged: LMDB has no checksums */
-            memset(&sums, 0, sizeof(sums));
-            memcpy(&sums.count, v.mv_data, sizeof(sums.count));
-            if (each(ctx, key, k.mv_size, &sums))
-                break;
-            continue;
-        }
-        if (v.mv_size < sizeof(df_sums))
+        size_t n = df_sums_unpack(v.mv_data, v.mv_size, &sums);
+        if (n == 0)
             continue; /* damaged: LMDB has no checksums */
-        memcpy(&sums, v.mv_data, sizeof(sums));
         size_t row_len;
-        const uint8_t *row =
-            df_agg_row_key(key, k.mv_size, &sums, (const uint8_t *)v.mv_data + sizeof(df_sums),
-                           v.mv_size - sizeof(df_sums), logical, &row_len);
+        const uint8_t *row = df_agg_row_key(key, k.mv_size, &sums, (const uint8_t *)v.mv_data + n,
+                                            v.mv_size - n, logical, &row_len);
         if (row && each(ctx, row, row_len, &sums))
             break;
     }

@@ -144,16 +144,54 @@ bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *
     return !c.failed;
 }
 
-int df_agg_deltas_each(const df_agg_deltas *d, df_agg_each each, void *ctx)
+/* The month and hour rows the gathered rows change, summed in a table of
+ * their own, so that walking never changes the gathered rows. */
+static int sum_rollups(df_table *rollups, const df_table_item *rows, size_t n)
 {
-    size_t n = df_table_count(d->rows);
-    df_table_item *rows = df_table_sorted(d->rows);
-    int rc = n && !rows ? ENOMEM : 0;
+    for (size_t i = 0; i < n; i++) {
+        df_key rollup;
+        const df_sums *delta = rows[i].value;
+        if (df_sums_zero(delta) ||
+            !df_agg_rollup_row((const uint8_t *)rows[i].key, rows[i].len, &rollup))
+            continue;
+        bool added;
+        void **slot = df_table_put(rollups, (const char *)rollup.b, rollup.len, &added);
+        if (!slot || (!*slot && !(*slot = calloc(1, sizeof(df_sums)))))
+            return ENOMEM;
+        df_sums_add(*slot, delta, 1);
+    }
+    return 0;
+}
+
+static int walk(const df_table_item *rows, size_t n, df_agg_each each, void *ctx)
+{
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const df_sums *delta = rows[i].value;
         if (!df_sums_zero(delta))
             rc = each(ctx, (const uint8_t *)rows[i].key, rows[i].len, delta);
     }
+    return rc;
+}
+
+int df_agg_deltas_each(const df_agg_deltas *d, df_agg_each each, void *ctx)
+{
+    size_t n = df_table_count(d->rows), nrollups = 0;
+    df_table_item *rows = df_table_sorted(d->rows), *rollup_rows = NULL;
+    df_table *rollups = df_table_new();
+    int rc = (n && !rows) || !rollups ? ENOMEM : 0;
+    if (rc == 0)
+        rc = sum_rollups(rollups, rows, n);
+    if (rc == 0 && (nrollups = df_table_count(rollups)) > 0 &&
+        !(rollup_rows = df_table_sorted(rollups)))
+        rc = ENOMEM;
+    if (rc == 0)
+        rc = walk(rows, n, each, ctx);
+    if (rc == 0)
+        rc = walk(rollup_rows, nrollups, each, ctx);
     free(rows);
+    free(rollup_rows);
+    if (rollups)
+        df_table_free(rollups, free);
     return rc;
 }

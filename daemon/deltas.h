@@ -18,8 +18,10 @@ void df_agg_deltas_clear(df_agg_deltas *d);
  * does. Returns false when out of memory. */
 bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after);
 /* Calls each(ctx, key, len, delta) for the gathered rows whose delta is not
- * zero, in key order, until it returns non-zero, which it returns. ENOMEM
- * when out of memory. */
+ * zero, in key order, then for the month and hour rows they change
+ * (metrics.h), until
+ * it returns non-zero, which it returns. ENOMEM when out of memory. A walk
+ * changes nothing: a second one after a failed write calls the same. */
 int df_agg_deltas_each(const df_agg_deltas *d, df_agg_each each, void *ctx);
 
 #endif

@@ -23,30 +23,6 @@ bool df_period_parse(const char *s, size_t len, df_period_kind *out)
     return false;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back
- * (H. Hinnant's algorithms), for any day an int64 of ms can hold. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int64_t *m)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 int64_t df_period_start(df_period_kind by, int64_t t)
 {
     int64_t day = df_day_of(t), y, m;
@@ -56,10 +32,10 @@ int64_t df_period_start(df_period_kind by, int64_t t)
             since_monday += 7;
         return df_day_start(day - since_monday);
     }
-    civil_from_days(day, &y, &m);
+    df_civil_from_days(day, &y, &m);
     if (by == DF_PERIOD_QUARTER)
         m = (m - 1) / 3 * 3 + 1;
-    return df_day_start(days_from_civil(y, m, 1));
+    return df_day_start(df_days_from_civil(y, m, 1));
 }
 
 int64_t df_period_next(df_period_kind by, int64_t start)
@@ -67,13 +43,13 @@ int64_t df_period_next(df_period_kind by, int64_t start)
     int64_t day = df_day_of(start), y, m;
     if (by == DF_PERIOD_WEEK)
         return df_day_start(day + 7);
-    civil_from_days(day, &y, &m);
+    df_civil_from_days(day, &y, &m);
     m += by == DF_PERIOD_QUARTER ? 3 : 1;
     if (m > 12) {
         m -= 12;
         y++;
     }
-    return df_day_start(days_from_civil(y, m, 1));
+    return df_day_start(df_days_from_civil(y, m, 1));
 }
 
 int df_periods_make(df_period_kind by, int64_t from, int64_t to, df_period *out, int max)
@@ -147,11 +123,6 @@ void df_forecast_contribute(const df_deal *d, const df_key *prefix, const df_nam
         contribute_closed(d, prefix, visited, nvisited, sign, add, ctx);
     else if (d->has_close_date) /* without one, no row: forecast.h says why */
         contribute_open(d, prefix, sign, add, ctx);
-}
-
-bool df_forecast_count_only_kind(uint8_t kind)
-{
-    return kind == 'R' || kind == 'Q';
 }
 
 bool df_forecast_same(const df_deal *a, const df_deal *b)

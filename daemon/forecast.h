@@ -53,8 +53,6 @@ int df_periods_make(df_period_kind by, int64_t from, int64_t to, df_period *out,
  * has been in, sorted as for V rows), times sign. */
 void df_forecast_contribute(const df_deal *d, const df_key *prefix, const df_name *const *visited,
                             int nvisited, int sign, df_row_each add, void *ctx);
-/* Whether a row holds a count only (R and Q rows); key starts at the kind. */
-bool df_forecast_count_only_kind(uint8_t kind);
 /* Whether two states of a deal add the same K, L, R and Q rows, given that
  * they add the same metrics rows. */
 bool df_forecast_same(const df_deal *a, const df_deal *b);

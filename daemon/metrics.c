@@ -53,6 +53,44 @@ df_num df_sums_amount(const df_sums *s)
     return (df_num){.kind = DF_NUM_FLOAT, .f = (double)s->amount_int + s->amount_float};
 }
 
+/* ---- the calendar ---- */
+
+int64_t df_days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+void df_civil_from_days(int64_t z, int64_t *y, int64_t *m)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int64_t df_month_first_day(int64_t day)
+{
+    int64_t y, m;
+    df_civil_from_days(day, &y, &m);
+    return df_days_from_civil(y, m, 1);
+}
+
+int64_t df_month_next_day(int64_t day)
+{
+    int64_t y, m;
+    df_civil_from_days(day, &y, &m);
+    return m == 12 ? df_days_from_civil(y + 1, 1, 1) : df_days_from_civil(y, m + 1, 1);
+}
+
 /* ---- keys ---- */
 
 int64_t df_day_of(int64_t t)
@@ -102,11 +140,66 @@ static size_t kind_offset(const uint8_t *key, size_t len)
     return at < len ? at : 0;
 }
 
-bool df_agg_count_only(const uint8_t *key, size_t len)
+bool df_agg_rollup_kind(uint8_t kind)
 {
-    size_t at = kind_offset(key, len);
-    return at != 0 && (key[at] == 'N' || key[at] == 'M' || key[at] == 'F' || key[at] == 'G' ||
-                       df_forecast_count_only_kind(key[at]));
+    return kind == 'c' || kind == 'i' || kind == 'n' || kind == 'f' || kind == 'k' || kind == 'r' ||
+           kind == 'e' || kind == 'm' || kind == 'g' || kind == 'l' || kind == 'q';
+}
+
+uint8_t df_agg_rolled_kind(uint8_t rollup_kind)
+{
+    return (uint8_t)(rollup_kind - 'a' + 'A');
+}
+
+int64_t df_hour_of(int64_t t)
+{
+    int64_t hour = t / DF_HOUR_MS - (t % DF_HOUR_MS < 0);
+    return hour < INT64_MIN / DF_HOUR_MS + 1 ? INT64_MIN : hour * DF_HOUR_MS;
+}
+
+bool df_agg_scope_has_hours(df_agg_scope scope)
+{
+    return scope != DF_SCOPE_OWNER;
+}
+
+bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out)
+{
+    size_t at = kind_offset(key, len), time_at;
+    bool by_day;
+    if (at == 0 || len > sizeof out->b || len < at + 9)
+        return false;
+    switch (key[at]) {
+    case 'C':
+    case 'I':
+    case 'E': /* the time ends the key */
+        time_at = len - 8;
+        by_day = key[at] != 'E';
+        break;
+    case 'N':
+    case 'F':
+    case 'K':
+    case 'R':
+    case 'M':
+    case 'G':
+    case 'L':
+    case 'Q': /* the time follows the kind */
+        time_at = at + 1;
+        by_day = key[at] == 'N' || key[at] == 'F' || key[at] == 'K' || key[at] == 'R';
+        break;
+    default:
+        return false;
+    }
+    if (!by_day) {
+        const uint8_t *nul = memchr(key, 0, len); /* kind_offset found it */
+        if (!df_agg_scope_has_hours((df_agg_scope)nul[1]))
+            return false;
+    }
+    memcpy(out->b, key, len);
+    out->len = len;
+    out->b[at] = (uint8_t)(key[at] - 'A' + 'a');
+    int64_t t = df_get_sortable(key + time_at);
+    df_put_sortable(out->b + time_at, by_day ? df_month_first_day(t) : df_hour_of(t));
+    return true;
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t len)
@@ -511,6 +604,17 @@ static bool add_current(df_figures *f, const uint8_t *key, size_t len, const df_
             add_closed(f, st, st->outcome, s);
     }
     return true;
+}
+
+bool df_figures_days_alike(const df_figures *f, int64_t first_day, int64_t end_day)
+{
+    if (end_day > df_day_of(f->now))
+        return false;
+    int64_t start = df_day_start(first_day), end = df_day_start(end_day);
+    bool inside = (!f->has_from || start >= f->from) && (!f->has_to || end <= f->to);
+    bool outside = (f->has_from && end <= f->from) || (f->has_to && start >= f->to) ||
+                   (f->has_from && f->has_to && f->from >= f->to);
+    return inside || outside;
 }
 
 bool df_figures_add_closed(df_figures *f, const uint8_t *key, size_t len, const df_sums *s)

@@ -26,7 +26,22 @@
  * `outcome` is the stage's outcome when the deal moved there; F and G rows
  * are of deals whose stage was lost when they moved there. Whole days of a
  * window read the day rows (C, N, F), the days it cuts the exact ones (E, M,
- * G). N, M, F and G rows hold a count only, and are stored so (8 bytes).
+ * G). N, M, F and G rows hold a count only.
+ *
+ * Rows are rolled up so that a span of time reads few of them. Each kind
+ * keyed by day (C, I, N, F, and forecast.h's K and R) has month rows, and
+ * each kind keyed by an exact time (E, M, G, and forecast.h's L and Q) hour
+ * rows, under its letter in lower case (c, i, n, f, k, r; e, m, g, l, q):
+ * the sum of its rows of one UTC calendar month, or of one hour, keyed as
+ * the row of the first day or ms of it. Owners' scopes have no hour rows:
+ * there are many owners, each with a small share of the deals, so a day of
+ * one owner's exact rows is short to read, and hour rows of every owner
+ * would cost more bytes (about 13 per event in the bench) than they save
+ * time. A flush writes them with the rows
+ * (deltas.c), so that reads take the whole months of a span from month
+ * rows, its other days from day rows, the whole hours of the days it cuts
+ * from hour rows, and only the hours it cuts from exact rows: a figure reads
+ * a few rows per month of history, not per day, nor per deal.
  * A deal has a P scope only when its product is at most DF_MAX_NAME bytes
  * without NUL, so that keys stay within a store key. */
 #ifndef DF_METRICS_H
@@ -109,8 +124,6 @@ typedef enum df_agg_scope {
 size_t df_agg_scope_prefix(uint8_t *out, df_str pipeline, df_agg_scope scope, df_str value);
 /* Whether a product can name a scope: at most DF_MAX_NAME bytes, no NUL. */
 bool df_agg_product_scoped(const char *product, size_t len);
-/* Whether a row holds a count only (N, M, F and G rows): stored as 8 bytes. */
-bool df_agg_count_only(const uint8_t *key, size_t len);
 
 /* ---- how rows are stored ----
  * A row is stored under its key, except a V row: its names can be longer
@@ -142,6 +155,26 @@ bool df_agg_slot_at(df_agg_slot *s, const uint8_t *key, size_t len, int probe);
 const uint8_t *df_agg_row_key(const uint8_t *key, size_t len, const df_sums *sums,
                               const uint8_t *names, size_t names_len, uint8_t *buf,
                               size_t *row_len);
+
+/* The month row a day row adds to, or the hour row an exact row adds to
+ * (the top comment): false when key is neither. */
+bool df_agg_rollup_row(const uint8_t *key, size_t len, df_key *out);
+/* Whether the rows of a scope have hour rows (the top comment). */
+bool df_agg_scope_has_hours(df_agg_scope scope);
+/* Whether a kind byte is of month or hour rows, and the kind they roll up. */
+bool df_agg_rollup_kind(uint8_t kind);
+uint8_t df_agg_rolled_kind(uint8_t rollup_kind);
+/* The first ms of the hour t falls in (saturating at the start of time). */
+int64_t df_hour_of(int64_t t);
+#define DF_HOUR_MS 3600000LL
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back, for any day
+ * an int64 of ms can hold; the first day of a day's UTC calendar month, and
+ * of the month after it. */
+int64_t df_days_from_civil(int64_t y, int64_t m, int64_t d);
+void df_civil_from_days(int64_t z, int64_t *y, int64_t *m);
+int64_t df_month_first_day(int64_t day);
+int64_t df_month_next_day(int64_t day);
 
 /* The day a time falls on, and its first ms (saturating at the ends of time). */
 int64_t df_day_of(int64_t t);
@@ -204,6 +237,10 @@ void df_figures_init(df_figures *f, const df_pipeline *p, int64_t now);
  * counts. */
 bool df_figures_add_row(df_figures *f, const uint8_t *key, size_t len, const df_sums *s,
                         bool *needs_entries);
+/* Whether C rows of the days [first_day, end_day) may be added as one row
+ * (their month row) with the first day's key: every one of them is before
+ * now's day, and they are all inside the window or all outside it. */
+bool df_figures_days_alike(const df_figures *f, int64_t first_day, int64_t end_day);
 /* The window within one day, [*lo, *hi), for E rows. */
 void df_figures_day_window(const df_figures *f, int64_t day, int64_t *lo, int64_t *hi);
 /* Adds an E row the window holds. */

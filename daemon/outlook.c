@@ -1,6 +1,7 @@
 /* outlook.c: `forecast` and `calibration` from the aggregate rows (see
  * forecast.h for them). Like a report, it reads a few rows per stage and
- * per day of a window, never the deals themselves. */
+ * per month, and per day of the months a window cuts, never the deals
+ * themselves. */
 #include "outlook.h"
 
 #include <math.h>
@@ -8,77 +9,7 @@
 
 #include "aggregates.h"
 #include "reply.h"
-
-typedef struct reader {
-    df_store *st;
-    MDB_txn *txn;
-    uint8_t prefix[DF_AGG_KEY_MAX];
-    size_t prefix_len;
-    df_agg_each each; /* called with the key after the prefix */
-    void *ctx;
-} reader;
-
-static int strip_prefix(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
-{
-    const reader *r = ctx;
-    if (len <= r->prefix_len)
-        return 0;
-    return r->each(r->ctx, key + r->prefix_len, len - r->prefix_len, s);
-}
-
-/* The rows of a kind whose time (right after the kind byte) is in [lo, hi),
- * a bound left out when not given. */
-static int scan_between(reader *r, uint8_t kind, bool has_lo, int64_t lo, bool has_hi, int64_t hi)
-{
-    uint8_t a[DF_AGG_KEY_MAX], b[DF_AGG_KEY_MAX];
-    size_t n = r->prefix_len, a_len = n + 1, b_len = n + 1;
-    if (n + 9 > sizeof(a) || (has_lo && has_hi && lo >= hi))
-        return 0;
-    memcpy(a, r->prefix, n);
-    a[n] = kind;
-    memcpy(b, a, n + 1);
-    if (has_lo) {
-        df_put_sortable(a + n + 1, lo);
-        a_len += 8;
-    }
-    if (has_hi) {
-        df_put_sortable(b + n + 1, hi);
-        b_len += 8;
-    } else {
-        b[n] = (uint8_t)(kind + 1);
-    }
-    return df_store_aggs_range(r->st, r->txn, a, a_len, b, b_len, strip_prefix, r);
-}
-
-/* The rows of [from, to): the day rows of the whole days it holds, the
- * exact rows of the days it cuts. */
-static int scan_window(reader *r, uint8_t day_kind, uint8_t exact_kind, bool has_from, int64_t from,
-                       bool has_to, int64_t to)
-{
-    if (has_from && has_to && from >= to)
-        return 0;
-    int64_t first_day = 0, end_day = 0; /* whole days: [first_day, end_day) */
-    if (has_from)
-        first_day = df_day_of(from) + (df_day_start(df_day_of(from)) < from);
-    if (has_to)
-        end_day = df_day_of(to);
-    if (has_from && has_to && first_day >= end_day)
-        return scan_between(r, exact_kind, true, from, true, to);
-    int rc = scan_between(r, day_kind, has_from, first_day, has_to, end_day);
-    if (rc == 0 && has_from && from < df_day_start(first_day))
-        rc = scan_between(r, exact_kind, true, from, true, df_day_start(first_day));
-    if (rc == 0 && has_to && df_day_start(end_day) < to)
-        rc = scan_between(r, exact_kind, true, df_day_start(end_day), true, to);
-    return rc;
-}
-
-static void reader_init(reader *r, df_store *st, MDB_txn *txn, const df_pipeline *p,
-                        df_agg_scope scope, df_str value)
-{
-    r->st = st;
-    r->txn = txn;
-    r->prefix_len = df_agg_scope_prefix(r->prefix, (df_str){p->name.s, p->name.len}, scope, value);
-}
+#include "span.h"
 
 /* ---- forecast ---- */
 
@@ -100,7 +31,7 @@ static int add_open(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
 }
 
 typedef struct won_sum {
-    reader *r;
+    df_span_reader *r;
     df_forecast *fc;
     int64_t from, to; /* the periods' span */
     int rc;
@@ -141,28 +72,33 @@ static int add_won(void *ctx, const uint8_t *key, size_t len, const df_sums *s)
             df_sums_add(&w->fc->won[i], s, 1);
         return 0;
     }
-    reader *r = w->r;
-    uint8_t lo[DF_AGG_KEY_MAX], hi[DF_AGG_KEY_MAX];
-    size_t n = r->prefix_len + head_len;
-    if (n + 8 > sizeof(lo))
-        return 0;
-    memcpy(lo, r->prefix, r->prefix_len);
-    memcpy(lo + r->prefix_len, key, head_len);
-    lo[r->prefix_len] = 'E';
-    memcpy(hi, lo, n);
-    df_put_sortable(lo + n, start > w->from ? start : w->from);
-    df_put_sortable(hi + n, end < w->to ? end : w->to);
-    reader entries = *r;
+    df_span_reader entries = *w->r;
     entries.each = add_won_entry;
     entries.ctx = w;
-    w->rc = df_store_aggs_range(r->st, r->txn, lo, n + 8, hi, n + 8, strip_prefix, &entries);
+    w->rc = df_span_hours(&entries, 'E', key + 1, head_len - 1, start > w->from ? start : w->from,
+                          end < w->to ? end : w->to);
     return w->rc != 0;
+}
+
+/* A month of C rows is taken at once unless it holds won deals and the
+ * periods' span meets it: their days then fall in different periods. */
+static bool won_days_alike(void *ctx, const uint8_t *key, size_t len, int64_t first_day,
+                           int64_t end_day)
+{
+    const won_sum *w = ctx;
+    size_t head_len;
+    int moved_outcome;
+    int64_t day;
+    if (w->fc->nperiods == 0 ||
+        !df_forecast_won_row(w->fc->pipeline, key, len, &head_len, &moved_outcome, &day))
+        return true;
+    return df_day_start(end_day) <= w->from || df_day_start(first_day) >= w->to;
 }
 
 int df_forecast_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str value, int64_t now,
                      df_forecast *fc)
 {
-    reader r;
+    df_span_reader r;
     int rc = 0;
     memset(fc->open, 0, sizeof fc->open);
     memset(fc->won, 0, sizeof fc->won);
@@ -170,23 +106,23 @@ int df_forecast_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str valu
     memset(&fc->no_date, 0, sizeof fc->no_date);
     if (scope != DF_SCOPE_ALL && value.len > DF_MAX_NAME)
         return 0; /* no deal has such an owner or source */
-    reader_init(&r, st, txn, fc->pipeline, scope, value);
+    df_span_init(&r, st, txn, (df_str){fc->pipeline->name.s, fc->pipeline->name.len}, scope, value);
     open_sum o = {.pipeline = fc->pipeline};
     r.each = add_open;
     r.ctx = &o;
     for (int i = 0; i < fc->nperiods && rc == 0; i++) {
         o.cell = &fc->open[i];
-        rc = scan_window(&r, 'K', 'L', true, fc->periods[i].start, true, fc->periods[i].end);
+        rc = df_span_window(&r, 'K', 'L', true, fc->periods[i].start, true, fc->periods[i].end);
     }
     /* every dated open deal: the overdue ones, then the others */
     fc->no_date_rows.n = 0;
     o.cell = &fc->overdue;
     o.dated = &fc->no_date_rows;
     if (rc == 0)
-        rc = scan_window(&r, 'K', 'L', false, 0, true, now);
+        rc = df_span_window(&r, 'K', 'L', false, 0, true, now);
     o.cell = NULL;
     if (rc == 0)
-        rc = scan_window(&r, 'K', 'L', true, now, false, 0);
+        rc = df_span_window(&r, 'K', 'L', true, now, false, 0);
     if (rc != 0)
         return rc;
 
@@ -197,7 +133,7 @@ int df_forecast_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str valu
     }
     r.each = add_won;
     r.ctx = &w;
-    rc = scan_between(&r, 'C', false, 0, false, 0);
+    rc = df_span_months(&r, 'C', won_days_alike, &w);
     if (rc == 0 && w.rc == 0)
         df_no_date_result(fc->pipeline, &fc->no_date_rows, &fc->no_date);
     return rc ? rc : w.rc;
@@ -214,15 +150,15 @@ static int add_calibration(void *ctx, const uint8_t *key, size_t len, const df_s
 int df_calibration_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str value, bool has_from,
                         int64_t from, bool has_to, int64_t to, df_calibration *c)
 {
-    reader r;
+    df_span_reader r;
     memset(c->reached, 0, sizeof c->reached);
     memset(c->won, 0, sizeof c->won);
     if (scope != DF_SCOPE_ALL && value.len > DF_MAX_NAME)
         return 0;
-    reader_init(&r, st, txn, c->pipeline, scope, value);
+    df_span_init(&r, st, txn, (df_str){c->pipeline->name.s, c->pipeline->name.len}, scope, value);
     r.each = add_calibration;
     r.ctx = c;
-    return scan_window(&r, 'R', 'Q', has_from, from, has_to, to);
+    return df_span_window(&r, 'R', 'Q', has_from, from, has_to, to);
 }
 
 /* ---- replies ---- */

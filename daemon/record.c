@@ -1,4 +1,5 @@
-/* record.c: the stored form of a deal's folded state and of a pipeline.
+/* record.c: the stored form of a deal's folded state, of a pipeline and of
+ * an aggregate row's sums.
  * LMDB has no checksums, so every read is bounds-checked: a damaged record
  * is an error, never a crash. */
 #include "record.h"
@@ -262,4 +263,137 @@ int df_pipeline_unpack(const char *buf, size_t len, df_pipeline *p)
 out:
     msgpack_zone_destroy(&zone);
     return rc;
+}
+
+/* ---- aggregate sums ---- */
+
+enum {
+    SUM_COUNT = 1 << 0,
+    SUM_AMOUNT_INT = 1 << 1,
+    SUM_WEIGHTED_INT = 1 << 2,
+    SUM_SINCE = 1 << 3,
+    SUM_CYCLE = 1 << 4,
+    SUM_MS = 1 << 5,
+    SUM_FLOAT_COUNT = 1 << 6,
+    SUM_AMOUNT_FLOAT = 1 << 7,
+    SUM_WEIGHTED_FLOAT = 1 << 8,
+    SUM_ALL = (1 << 9) - 1,
+};
+
+static size_t put_varint(uint8_t *out, unsigned __int128 v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t put_wide(uint8_t *out, df_wide v)
+{
+    unsigned __int128 u = (unsigned __int128)v;
+    return put_varint(out, (u << 1) ^ (v < 0 ? ~(unsigned __int128)0 : 0));
+}
+
+static size_t put_double(uint8_t *out, double v)
+{
+    memcpy(out, &v, sizeof v);
+    return sizeof v;
+}
+
+size_t df_sums_pack(const df_sums *s, uint8_t *out)
+{
+    unsigned bits = (s->count ? SUM_COUNT : 0) | (s->amount_int ? SUM_AMOUNT_INT : 0) |
+                    (s->weighted_int ? SUM_WEIGHTED_INT : 0) | (s->since_sum ? SUM_SINCE : 0) |
+                    (s->cycle_sum ? SUM_CYCLE : 0) | (s->ms_sum ? SUM_MS : 0) |
+                    (s->float_count ? SUM_FLOAT_COUNT : 0) |
+                    (s->amount_float != 0 ? SUM_AMOUNT_FLOAT : 0) |
+                    (s->weighted_float != 0 ? SUM_WEIGHTED_FLOAT : 0);
+    size_t n = put_varint(out, bits);
+    if (bits & SUM_COUNT)
+        n += put_wide(out + n, s->count);
+    if (bits & SUM_AMOUNT_INT)
+        n += put_wide(out + n, s->amount_int);
+    if (bits & SUM_WEIGHTED_INT)
+        n += put_wide(out + n, s->weighted_int);
+    if (bits & SUM_SINCE)
+        n += put_wide(out + n, s->since_sum);
+    if (bits & SUM_CYCLE)
+        n += put_wide(out + n, s->cycle_sum);
+    if (bits & SUM_MS)
+        n += put_wide(out + n, s->ms_sum);
+    if (bits & SUM_FLOAT_COUNT)
+        n += put_wide(out + n, s->float_count);
+    if (bits & SUM_AMOUNT_FLOAT)
+        n += put_double(out + n, s->amount_float);
+    if (bits & SUM_WEIGHTED_FLOAT)
+        n += put_double(out + n, s->weighted_float);
+    return n;
+}
+
+/* A varint of at most max_bits bits at in[*at]; false when it runs past len
+ * or is longer. */
+static bool get_varint(const uint8_t *in, size_t len, size_t *at, unsigned max_bits,
+                       unsigned __int128 *v)
+{
+    unsigned __int128 r = 0;
+    for (unsigned shift = 0; shift < max_bits; shift += 7) {
+        if (*at >= len)
+            return false;
+        uint8_t b = in[(*at)++];
+        r |= (unsigned __int128)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool get_wide(const uint8_t *in, size_t len, size_t *at, df_wide *v)
+{
+    unsigned __int128 u;
+    if (!get_varint(in, len, at, 133, &u))
+        return false;
+    *v = (df_wide)((u >> 1) ^ (0 - (u & 1)));
+    return true;
+}
+
+static bool get_int64(const uint8_t *in, size_t len, size_t *at, int64_t *v)
+{
+    df_wide w;
+    if (!get_wide(in, len, at, &w) || w < INT64_MIN || w > INT64_MAX)
+        return false;
+    *v = (int64_t)w;
+    return true;
+}
+
+static bool get_double(const uint8_t *in, size_t len, size_t *at, double *v)
+{
+    if (len - *at < sizeof *v)
+        return false;
+    memcpy(v, in + *at, sizeof *v);
+    *at += sizeof *v;
+    return true;
+}
+
+size_t df_sums_unpack(const uint8_t *in, size_t len, df_sums *s)
+{
+    unsigned __int128 bits;
+    size_t at = 0;
+    memset(s, 0, sizeof *s);
+    if (!get_varint(in, len, &at, 14, &bits) || bits > SUM_ALL)
+        return 0;
+    bool ok = (!(bits & SUM_COUNT) || get_int64(in, len, &at, &s->count)) &&
+              (!(bits & SUM_AMOUNT_INT) || get_wide(in, len, &at, &s->amount_int)) &&
+              (!(bits & SUM_WEIGHTED_INT) || get_wide(in, len, &at, &s->weighted_int)) &&
+              (!(bits & SUM_SINCE) || get_wide(in, len, &at, &s->since_sum)) &&
+              (!(bits & SUM_CYCLE) || get_wide(in, len, &at, &s->cycle_sum)) &&
+              (!(bits & SUM_MS) || get_wide(in, len, &at, &s->ms_sum)) &&
+              (!(bits & SUM_FLOAT_COUNT) || get_int64(in, len, &at, &s->float_count)) &&
+              (!(bits & SUM_AMOUNT_FLOAT) || get_double(in, len, &at, &s->amount_float)) &&
+              (!(bits & SUM_WEIGHTED_FLOAT) || get_double(in, len, &at, &s->weighted_float));
+    return ok ? at : 0;
 }

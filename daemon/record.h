@@ -1,4 +1,5 @@
-/* record.h: the stored form of a deal's folded state and of a pipeline:
+/* record.h: the stored form of a deal's folded state, of a pipeline and of
+ * an aggregate row's sums:
  * compact byte layouts that the store keeps and reads back. No I/O. */
 #ifndef DF_RECORD_H
 #define DF_RECORD_H
@@ -7,6 +8,7 @@
 #include <stdint.h>
 
 #include "fold.h"
+#include "metrics.h"
 
 /* A stored deal is never larger than this: the fixed fields, the names and
  * texts, the value positions, a time for each stage it visited, then its
@@ -21,6 +23,16 @@ size_t df_deal_encode(const df_deal *d, uint8_t *out);
 /* Reads a record written by df_deal_encode into d, whose id the caller has
  * set. Returns 0, or DF_EINTERNAL when the bytes are not a deal record. */
 int df_deal_decode(const uint8_t *in, size_t len, df_deal *d);
+
+/* An aggregate row's sums (metrics.h) as stored: a varint bitmap of the
+ * fields that are not 0, then each of them, integers as zigzag varints and
+ * floats as their 8 bytes. Most rows take 2 to 20 bytes, against the 112
+ * of a df_sums. */
+#define DF_SUMS_PACKED_MAX (2 + 7 * 19 + 2 * 8)
+size_t df_sums_pack(const df_sums *s, uint8_t *out);
+/* Reads packed sums at the start of in; returns the bytes they took, or 0
+ * when the bytes are not packed sums (LMDB has no checksums). */
+size_t df_sums_unpack(const uint8_t *in, size_t len, df_sums *s);
 
 /* A pipeline's stages as msgpack: [[name, probability, rot_days, outcome], ...]. */
 void df_pipeline_pack(msgpack_packer *pk, const df_pipeline *p);

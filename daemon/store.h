@@ -23,7 +23,7 @@
 #define DF_STORE_FORMAT 2
 /* The layout of what derives from the log; a store with another is rebuilt
  * from its log when opened. */
-#define DF_DERIVED_FORMAT 5
+#define DF_DERIVED_FORMAT 7
 
 typedef struct df_store df_store;
 

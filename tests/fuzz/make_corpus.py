@@ -237,6 +237,12 @@ def main():
         "move_won": stored_move(1),
         "move_no_from": pack([0, T0, "d1", "default", None, "lead", None, None, 0]),
         "malformed_empty_keys": pack(Raw(b"\x82\xa0\xa0\xa0\x7f")),
+        # packed aggregate sums (daemon/record.c): a count; a C row's sums;
+        # the floats; a varint that never ends
+        "sums_count": bytes([0x01, 0x02]),
+        "sums_current": bytes([0x1f, 0x02]) + bytes([0xd0, 0x0f]) * 2 + bytes([0x80, 0x01]) * 2,
+        "sums_floats": bytes([0xc0, 0x03, 0x02]) + struct.pack("<d", 1.5) + struct.pack("<d", 0.5),
+        "sums_endless": bytes([0x01]) + bytes([0xff]) * 24,
     })
     write("fuzz_request", {"request_%02d" % i: pack(r) for i, r in enumerate(REQUESTS)})
 

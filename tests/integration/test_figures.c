@@ -20,6 +20,7 @@
 #define NDEALS   400
 #define MAXEV    10
 #define NOW      (T0 + 70 * DAY)
+#define DECEMBER (T0 + 16 * DAY + 6400000) /* 2023-12-01T00:00Z */
 #define NSTAGES  6
 #define NOWNERS  3
 #define PIPELINE "gen"
@@ -120,7 +121,9 @@ static void generate(void)
             uint32_t r = next_random(10);
             e->type = i == 0 || r < 5 ? DF_EV_STAGE : r < 8 ? DF_EV_ACTIVITY : DF_EV_UPDATE;
             e->stage = (int)next_random(NSTAGES);
-            e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) + (int64_t)next_random(1000);
+            /* anywhere in an hour, so that windows cut hours of hour rows */
+            e->at = T0 + (int64_t)next_random(60 * 24) * (DAY / 24) +
+                    (int64_t)next_random((uint32_t)(DAY / 24));
             e->owner = e->product = e->source = e->reason = -1;
             if (e->type == DF_EV_STAGE && next_random(2) == 0)
                 e->reason = (int)next_random(NREASONS);
@@ -482,25 +485,34 @@ static void check_metrics(int owner, bool has_from, int64_t from, bool has_to, i
     }
 }
 
-static void check_board(void)
+/* The board at now. Deals that moved on a day after now's have been in
+ * their stage 0 days; those that moved on now's day count as one, never
+ * below 0 (the contract's rule for a now before deals moved). */
+static void check_board(int64_t now)
 {
     static df_deal_view view;
-    const msgpack_object *b = it_call(&D, "{op: board, pipeline: gen, now: %lld}", (long long)NOW);
+    const msgpack_object *b = it_call(&D, "{op: board, pipeline: gen, now: %lld}", (long long)now);
     const msgpack_object *stages = it_get(b, "stages");
     CHECK_INT(it_len(stages), NSTAGES);
+    int64_t now_day = now / DAY;
     for (int s = 0; s < NSTAGES; s++) {
         uint64_t count = 0, stale = 0;
-        double amount = 0, days = 0;
+        double amount = 0, days = 0, now_day_days = 0;
         for (int i = 0; i < NDEALS; i++) {
             const df_deal *d = &deals[i];
             if (!d->has_stage || stage_index(&d->stage) != s)
                 continue;
-            df_deal_view_at(d, NOW, &pipelines, &view);
+            df_deal_view_at(d, now, &pipelines, &view);
             count++;
             amount += d->amount.kind == DF_NUM_NONE ? 0 : df_num_value(d->amount);
-            days += (double)(NOW - d->stage_since) / DAY;
+            if (d->stage_since / DAY < now_day)
+                days += (double)(now - d->stage_since) / DAY;
+            else if (d->stage_since / DAY == now_day)
+                now_day_days += (double)(now - d->stage_since) / DAY;
             stale += view.stale;
         }
+        if (now_day_days > 0)
+            days += now_day_days;
         int probability[NSTAGES] = {10, 30, 50, 70, 100, 0};
         const msgpack_object *e = it_at(stages, (uint32_t)s);
         CHECK_STR(it_str(e, "stage"), STAGES[s]);
@@ -757,6 +769,8 @@ static void check_outlook(void)
         check_calibration(scope, true, T0 + 10 * DAY + 77, true, T0 + 40 * DAY + DAY / 2);
         check_calibration(scope, true, T0 + 59 * DAY, true, T0 + 59 * DAY + 1);
         check_calibration(scope, false, 0, true, T0 + 30 * DAY + 5);
+        check_calibration(scope, true, DECEMBER, true, DECEMBER + 31 * DAY);
+        check_calibration(scope, true, T0 - 3 * DAY, true, T0 + 61 * DAY + 11);
         check_series(scope, BY_MONTH, T0, T0 + 61 * DAY);
         check_series(scope, BY_WEEK, T0 + DAY / 3, T0 + 45 * DAY + 11);
     }
@@ -764,19 +778,25 @@ static void check_outlook(void)
 
 static void check_all(void)
 {
-    int64_t windows[][2] = {{T0 + 10 * DAY, T0 + 40 * DAY},
-                            {T0 + 20 * DAY + DAY / 3, T0 + 33 * DAY + 7},
-                            {T0 + 59 * DAY, T0 + 59 * DAY + 1}};
+    /* windows within a month, across months, and holding a whole month
+     * (T0 is in November 2023; the deals move into January) */
+    int64_t windows[][2] = {
+        {T0 + 10 * DAY, T0 + 40 * DAY},           {T0 + 20 * DAY + DAY / 3, T0 + 33 * DAY + 7},
+        {T0 + 59 * DAY, T0 + 59 * DAY + 1},       {T0 - 3 * DAY, T0 + 61 * DAY + 11},
+        {T0 + 16 * DAY + DAY / 2, T0 + 48 * DAY}, {DECEMBER, DECEMBER + 32 * DAY}};
     int scopes[] = {-1, 0, 1, 2, PRODUCT_SCOPE, PRODUCT_SCOPE + 1, SOURCE_SCOPE, SOURCE_SCOPE + 1};
     for (size_t k = 0; k < sizeof scopes / sizeof scopes[0]; k++) {
         int owner = scopes[k];
         check_metrics(owner, false, 0, false, 0);
-        for (int w = 0; w < 3; w++)
+        for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
             check_metrics(owner, true, windows[w][0], true, windows[w][1]);
         check_metrics(owner, true, T0 + 30 * DAY + 5, false, 0);
         check_metrics(owner, false, 0, true, T0 + 30 * DAY + 5);
     }
-    check_board();
+    /* now after every move, and on days within the months the deals moved in */
+    check_board(NOW);
+    check_board(T0 + 30 * DAY + 5);
+    check_board(T0 + 47 * DAY + DAY / 2);
     check_outlook();
 }
 

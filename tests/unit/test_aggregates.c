@@ -9,6 +9,7 @@
 #include "check.h"
 #include "deltas.h"
 #include "metrics.h"
+#include "record.h"
 #include "stale.h"
 
 #define T0  1700000000000LL /* not on a day boundary */
@@ -269,14 +270,24 @@ static int write_delta(void *ctx, const uint8_t *key, size_t len, const df_sums 
     return 0;
 }
 
+/* A row a deal contributes, and the month row of a day row (metrics.h):
+ * what a flush writes for it. */
+static void add_row_and_month(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
+{
+    df_key month;
+    add_row(ctx, key, len, sums);
+    if (df_agg_rollup_row(key, len, &month))
+        add_row(ctx, month.b, month.len, sums);
+}
+
 static void check_table_is(const df_deal *d)
 {
     if (d)
-        df_deal_contribute(d, -1, add_row, NULL);
+        df_deal_contribute(d, -1, add_row_and_month, NULL);
     for (size_t i = 0; i < nrows; i++)
         CHECK(df_sums_zero(&rows[i].sums));
     if (d)
-        df_deal_contribute(d, +1, add_row, NULL);
+        df_deal_contribute(d, +1, add_row_and_month, NULL);
 }
 
 /* A deal that moves: what the flush writes turns the rows of its old state
@@ -337,7 +348,7 @@ static void test_deltas_cancel(void)
     if (!deltas)
         return;
     written w = {0};
-    df_deal_contribute(&d, +1, add_row, NULL);
+    df_deal_contribute(&d, +1, add_row_and_month, NULL);
     CHECK(df_agg_deltas_deal(deltas, &d, &e));
     CHECK_INT(df_agg_deltas_each(deltas, write_delta, &w), 0);
     CHECK_INT(w.rows, 2);
@@ -510,9 +521,10 @@ static void test_loss_rows(void)
         uint8_t kind = r->key[at];
         bool counted =
             kind == 'N' || kind == 'M' || kind == 'F' || kind == 'G' || kind == 'R' || kind == 'Q';
-        CHECK(df_agg_count_only(r->key, r->len) == counted);
+        uint8_t packed[DF_SUMS_PACKED_MAX];
         if (!counted)
             continue;
+        CHECK(df_sums_pack(&r->sums, packed) == 2); /* the bitmap and the count */
         CHECK_INT(r->sums.count, 1);
         if (kind == 'M')
             CHECK_INT(df_get_sortable(r->key + at + 1), d.created);
@@ -562,11 +574,151 @@ static void test_loss_rows(void)
     CHECK(deltas && df_agg_deltas_deal(deltas, &d, &other));
     nrows = 0;
     df_agg_deltas_each(deltas, collect_delta, NULL);
-    CHECK_INT(nrows, 4 * 2 * 2); /* F and G, taken and added, in 4 scopes */
+    /* F and G, taken and added, in 4 scopes, the F month row of each reason,
+     * and its G hour row but in the owner's scope */
+    CHECK_INT(nrows, 4 * 2 * 2 + 4 * 2 + 3 * 2);
     df_agg_deltas_free(deltas);
 }
 
+/* Month and hour rows: which rows have them, their keys, and the calendar
+ * they use. */
+static void test_rollup_rows(void)
+{
+    /* 2024-02-15 is day 19768; February 2024 has 29 days */
+    CHECK_INT(df_month_first_day(19768), 19754);
+    CHECK_INT(df_month_next_day(19768), 19783);
+    CHECK_INT(df_month_next_day(19754), 19783);
+    /* 2023-12-31 (day 19722): January follows in the next year */
+    CHECK_INT(df_month_first_day(19722), 19692);
+    CHECK_INT(df_month_next_day(19722), 19723);
+    /* 1969-12-31, before the epoch */
+    CHECK_INT(df_month_first_day(-1), -31);
+    CHECK_INT(df_month_next_day(-1), 0);
+
+    df_key k = {.len = 0}, month;
+    df_key_add_name(&k, "default", 7);
+    k.b[k.len++] = 'A';
+    size_t plen = k.len;
+    /* C stage NUL outcome day: the day ends the key */
+    k.b[k.len++] = 'C';
+    df_key_add_name(&k, "lead", 4);
+    k.b[k.len++] = DF_OPEN;
+    df_key_add_sortable(&k, 19768);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK_INT(month.len, k.len);
+    CHECK(month.b[plen] == 'c');
+    CHECK(memcmp(month.b + plen + 1, k.b + plen + 1, k.len - plen - 9) == 0);
+    CHECK_INT(df_get_sortable(month.b + month.len - 8), 19754);
+    /* F day from NUL reason NUL: the day follows the kind */
+    k.len = plen;
+    k.b[k.len++] = 'F';
+    df_key_add_sortable(&k, 19722);
+    df_key_add_name(&k, "lead", 4);
+    df_key_add_name(&k, "price", 5);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'f');
+    CHECK_INT(df_get_sortable(month.b + plen + 1), 19692);
+    CHECK(memcmp(month.b + plen + 9, k.b + plen + 9, k.len - plen - 9) == 0);
+    /* G at from NUL reason NUL: an hour row, keyed by the hour's first ms */
+    k.len = plen;
+    k.b[k.len++] = 'G';
+    df_key_add_sortable(&k, T0 + 5 * DF_HOUR_MS + 123);
+    df_key_add_name(&k, "lead", 4);
+    df_key_add_name(&k, "", 0);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'g');
+    CHECK_INT(df_get_sortable(month.b + plen + 1), df_hour_of(T0) + 5 * DF_HOUR_MS);
+    /* but not in an owner's scope */
+    df_key owned = {.len = 0};
+    owned.len = df_agg_prefix(owned.b, str("default"), &(df_str){"ann", 3});
+    df_key_add(&owned, k.b + plen, k.len - plen);
+    CHECK(!df_agg_rollup_row(owned.b, owned.len, &month));
+    /* E stage NUL outcome at: the time ends the key */
+    k.len = plen;
+    k.b[k.len++] = 'E';
+    df_key_add_name(&k, "won", 3);
+    k.b[k.len++] = DF_WON;
+    df_key_add_sortable(&k, -1);
+    CHECK(df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(month.b[plen] == 'e');
+    CHECK_INT(df_get_sortable(month.b + month.len - 8), -DF_HOUR_MS);
+    CHECK_INT(df_hour_of(T0), T0 - T0 % DF_HOUR_MS);
+    /* rows without a time have none */
+    k.b[plen] = 'T';
+    CHECK(!df_agg_rollup_row(k.b, k.len, &month));
+    CHECK(!df_agg_rollup_row(k.b, plen + 3, &month));
+
+    /* a month of C rows counts as one row only before now's day, and only
+     * when the window holds all its days or none */
+    df_pipelines_init(&pipelines);
+    df_figures_init(&figures, df_pipelines_find(&pipelines, "default", 7), df_day_start(19783) + 5);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+    CHECK(!df_figures_days_alike(&figures, 19783, 19814));
+    figures.has_from = true;
+    figures.from = df_day_start(19754);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+    figures.from += 1;
+    CHECK(!df_figures_days_alike(&figures, 19754, 19783));
+    figures.from = df_day_start(19783);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783)); /* all outside */
+    figures.has_from = false;
+    figures.has_to = true;
+    figures.to = df_day_start(19770);
+    CHECK(!df_figures_days_alike(&figures, 19754, 19783));
+    figures.to = df_day_start(19754);
+    CHECK(df_figures_days_alike(&figures, 19754, 19783));
+}
+
+/* Sums as stored: a few bytes for a small row, every value back as it was,
+ * and damaged bytes refused. */
+static void test_packed_sums(void)
+{
+    uint8_t packed[DF_SUMS_PACKED_MAX];
+    df_sums s = {0}, back;
+    CHECK_INT(df_sums_pack(&s, packed), 1);
+    CHECK_INT(df_sums_unpack(packed, 1, &back), 1);
+    CHECK(df_sums_zero(&back));
+    s.count = 1;
+    CHECK_INT(df_sums_pack(&s, packed), 2);
+    s.count = -3;
+    s.amount_int = (df_wide)1 << 100;
+    s.weighted_int = -((df_wide)1 << 126) * 2;                   /* the least df_wide */
+    s.since_sum = ((df_wide)1 << 126) - 1 + ((df_wide)1 << 126); /* the greatest */
+    s.cycle_sum = -1;
+    s.ms_sum = 86400000;
+    s.float_count = 2;
+    s.amount_float = 12.5;
+    s.weighted_float = -0.25;
+    size_t n = df_sums_pack(&s, packed);
+    CHECK(n <= DF_SUMS_PACKED_MAX);
+    CHECK_INT(df_sums_unpack(packed, n, &back), n);
+    CHECK(back.count == s.count && back.amount_int == s.amount_int &&
+          back.weighted_int == s.weighted_int && back.since_sum == s.since_sum &&
+          back.cycle_sum == s.cycle_sum && back.ms_sum == s.ms_sum &&
+          back.float_count == s.float_count && back.amount_float == s.amount_float &&
+          back.weighted_float == s.weighted_float);
+    /* names may follow: the length read is the sums' own */
+    memcpy(packed + n, "lead", 4);
+    CHECK_INT(df_sums_unpack(packed, n + 4, &back), n);
+    /* cut short anywhere, refused */
+    for (size_t cut = 0; cut < n; cut++)
+        CHECK_INT(df_sums_unpack(packed, cut, &back), 0);
+    /* a field the format does not have, a varint that never ends, a count
+     * wider than 64 bits */
+    CHECK_INT(df_sums_unpack((const uint8_t *)"\x80\x04", 2, &back), 0);
+    uint8_t endless[24];
+    memset(endless, 0xff, sizeof endless);
+    endless[0] = 0x01;
+    CHECK_INT(df_sums_unpack(endless, sizeof endless, &back), 0);
+    s = (df_sums){.amount_int = (df_wide)1 << 70};
+    n = df_sums_pack(&s, packed);
+    packed[0] = 0x01; /* the same varint, read as the count */
+    CHECK_INT(df_sums_unpack(packed, n, &back), 0);
+}
+
 static const df_test tests[] = {
+    {"packed_sums", test_packed_sums},
+    {"rollup_rows", test_rollup_rows},
     {"hand_worked", test_hand_worked},
     {"same_but_idle", test_same_but_idle},
     {"stale_spells", test_stale_spells},
