@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,26 @@ struct df_table {
     char *arena;
     size_t arena_len, arena_cap;
 };
+
+/* Slot arrays from this size on ask for huge pages: a table of millions of
+ * ids (a rebuild's) is probed at random, and with 4 KiB pages nearly every
+ * probe misses the TLB and every new page faults. */
+#define HUGE_FROM (8u << 20)
+#define HUGE_PAGE (2u << 20)
+
+static slot *slots_new(size_t capacity)
+{
+    slot *slots = calloc(capacity, sizeof(slot));
+    size_t bytes = capacity * sizeof(slot);
+    if (slots && bytes >= HUGE_FROM) {
+        /* the whole huge pages inside the allocation; a hint only */
+        uintptr_t from = ((uintptr_t)slots + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+        uintptr_t to = ((uintptr_t)slots + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+        if (to > from)
+            (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+    }
+    return slots;
+}
 
 /* A seed per process, so that a sender cannot choose ids that collide. */
 static uint64_t hash_seed(void)
@@ -58,7 +79,7 @@ df_table *df_table_new(void)
     if (!t)
         return NULL;
     t->capacity = 1024;
-    t->slots = calloc(t->capacity, sizeof(slot));
+    t->slots = slots_new(t->capacity);
     if (!t->slots) {
         free(t);
         return NULL;
@@ -114,7 +135,7 @@ void *df_table_get(const df_table *t, const char *key, size_t len)
 static bool grow(df_table *t)
 {
     size_t capacity = t->capacity * 2;
-    slot *old = t->slots, *slots = calloc(capacity, sizeof(slot));
+    slot *old = t->slots, *slots = slots_new(capacity);
     if (!slots)
         return false;
     size_t old_capacity = t->capacity;
