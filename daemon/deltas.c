@@ -144,6 +144,11 @@ bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *
     return !c.failed;
 }
 
+size_t df_agg_deltas_count(const df_agg_deltas *d)
+{
+    return df_table_count(d->rows);
+}
+
 /* The month and hour rows the gathered rows change, summed in a table of
  * their own, so that walking never changes the gathered rows. */
 static int sum_rollups(df_table *rollups, const df_table_item *rows, size_t n)

@@ -17,6 +17,8 @@ void df_agg_deltas_clear(df_agg_deltas *d);
 /* Takes away what before contributed (NULL: nothing) and adds what after
  * does. Returns false when out of memory. */
 bool df_agg_deltas_deal(df_agg_deltas *d, const df_deal *before, const df_deal *after);
+/* How many rows are gathered. */
+size_t df_agg_deltas_count(const df_agg_deltas *d);
 /* Calls each(ctx, key, len, delta) for the gathered rows whose delta is not
  * zero, in key order, then for the month and hour rows they change
  * (metrics.h), until

@@ -25,6 +25,9 @@
  * when it takes this many bytes (besides reads asking and quiet spells). */
 #define FLUSH_EVENTS 500000
 #define FLUSH_BYTES  (128u << 20)
+/* Aggregate changes a flush gathers before it writes them (about 200 bytes
+ * each in memory). */
+#define FLUSH_AGG_ROWS 262144
 
 /* Rough heap cost of a table entry, for FLUSH_BYTES. */
 #define ENTRY_COST 64
@@ -544,21 +547,28 @@ static int flush_deal_events(df_recorder *r, MDB_txn *txn, df_table_item *deals,
 
 /* The aggregate changes of deals new to the store, gathered on a second
  * thread while the flush writes the rest: they need nothing of the store,
- * and take as long as all the writes. */
+ * and take as long as all the writes. Every FLUSH_AGG_ROWS rows the thread
+ * waits for the flush to write them, at the same deals as a flush that
+ * gathers itself, so that sums in floating point come out the same. */
 typedef struct new_deltas {
     df_agg_deltas *deltas;
-    df_table_item *deals; /* its own copy, in the flush's order (deltas of
-                           * amounts in floating point depend on it) */
+    df_table_item *deals; /* its own copy, in the flush's order */
     size_t ndeals;
     int rc;
     pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool full;     /* the rows wait to be written (under mu) */
+    bool done;     /* every deal is in (under mu) */
+    bool stopping; /* the flush failed (under mu) */
     df_deal deal;
 } new_deltas;
 
 static void *gather_new_deltas(void *arg)
 {
     new_deltas *g = arg;
-    for (size_t i = 0; g->rc == 0 && i < g->ndeals; i++) {
+    bool stopping = false;
+    for (size_t i = 0; g->rc == 0 && !stopping && i < g->ndeals; i++) {
         const df_pending *p = g->deals[i].value;
         if (!p->record)
             continue;
@@ -567,31 +577,82 @@ static void *gather_new_deltas(void *arg)
             g->rc = MDB_CORRUPTED;
         else if (!df_agg_deltas_deal(g->deltas, NULL, &g->deal))
             g->rc = ENOMEM;
+        else if (df_agg_deltas_count(g->deltas) >= FLUSH_AGG_ROWS) {
+            pthread_mutex_lock(&g->mu);
+            g->full = true;
+            pthread_cond_broadcast(&g->cv);
+            while (g->full && !g->stopping)
+                pthread_cond_wait(&g->cv, &g->mu);
+            stopping = g->stopping;
+            pthread_mutex_unlock(&g->mu);
+        }
     }
+    pthread_mutex_lock(&g->mu);
+    g->done = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
 /* Starts gathering; NULL when it cannot (the flush then gathers itself). */
 static new_deltas *new_deltas_start(df_recorder *r, const df_table_item *deals, size_t ndeals)
 {
-    new_deltas *g = malloc(sizeof(*g));
+    new_deltas *g = calloc(1, sizeof(*g));
     if (g && (g->deals = malloc(ndeals * sizeof(*deals))) != NULL) {
         memcpy(g->deals, deals, ndeals * sizeof(*deals));
         g->deltas = r->deltas;
         g->ndeals = ndeals;
-        g->rc = 0;
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_cond_init(&g->cv, NULL);
         if (pthread_create(&g->thread, NULL, gather_new_deltas, g) == 0)
             return g;
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
         free(g->deals);
     }
     free(g);
     return NULL;
 }
 
-static int new_deltas_finish(new_deltas *g)
+/* Writes the rows the thread handed over, if any; with until_done, waits
+ * for it to gather every deal, writing on the way. */
+static int new_deltas_write(df_recorder *r, MDB_txn *txn, new_deltas *g, bool until_done)
 {
+    int rc = 0;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        if (g->full) {
+            pthread_mutex_unlock(&g->mu);
+            rc = df_store_aggs_apply(r->st, txn, g->deltas);
+            pthread_mutex_lock(&g->mu);
+            g->full = false;
+            pthread_cond_broadcast(&g->cv);
+            if (rc != 0)
+                break;
+        } else if (g->done || !until_done) {
+            break;
+        } else {
+            pthread_cond_wait(&g->cv, &g->mu);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+/* Ends the gathering: with ok, writes what was handed over until the last
+ * deal is in (the rest the flush writes); else stops the thread. */
+static int new_deltas_finish(df_recorder *r, MDB_txn *txn, new_deltas *g, bool ok)
+{
+    int rc = ok ? new_deltas_write(r, txn, g, true) : 0;
+    pthread_mutex_lock(&g->mu);
+    g->stopping = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
     pthread_join(g->thread, NULL);
-    int rc = g->rc;
+    if (rc == 0)
+        rc = g->rc;
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
     free(g->deals);
     free(g);
     return rc;
@@ -613,6 +674,12 @@ int df_recorder_flush(df_recorder *r)
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
             rc = flush_deal(r, txn, p, now, fresh, !gathering);
+        /* the changes of a flush of many deals are written as they come,
+         * so that they are never all in memory at once */
+        if (rc == 0 && gathering)
+            rc = new_deltas_write(r, txn, gathering, false);
+        else if (rc == 0 && df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS)
+            rc = df_store_aggs_apply(st, txn, r->deltas);
     }
     if (rc == 0)
         rc = flush_deal_events(r, txn, deals, ndeals, fresh);
@@ -621,7 +688,7 @@ int df_recorder_flush(df_recorder *r)
             rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value,
                                  fresh);
     if (gathering) {
-        int gathered = new_deltas_finish(gathering);
+        int gathered = new_deltas_finish(r, txn, gathering, rc == 0);
         rc = rc ? rc : gathered;
     }
     if (rc == 0)

@@ -10,6 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Slots a new table has, and the most a cleared one keeps (1 MiB of them). */
+#define FIRST_CAPACITY 1024
+#define KEPT_CAPACITY  32768
+
 typedef struct slot {
     uint64_t hash; /* 0: empty */
     size_t key;    /* offset of the key in the arena */
@@ -78,7 +82,7 @@ df_table *df_table_new(void)
     df_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->capacity = 1024;
+    t->capacity = FIRST_CAPACITY;
     t->slots = slots_new(t->capacity);
     if (!t->slots) {
         free(t);
@@ -109,9 +113,19 @@ void df_table_free(df_table *t, void (*free_value)(void *value))
 void df_table_clear(df_table *t, void (*free_value)(void *value))
 {
     free_values(t, free_value);
-    memset(t->slots, 0, t->capacity * sizeof(slot));
     t->count = 0;
     t->arena_len = 0;
+    slot *small;
+    if (t->capacity > KEPT_CAPACITY && (small = calloc(KEPT_CAPACITY, sizeof(slot)))) {
+        free(t->slots);
+        t->slots = small;
+        t->capacity = KEPT_CAPACITY;
+        free(t->arena);
+        t->arena = NULL;
+        t->arena_cap = 0;
+        return;
+    }
+    memset(t->slots, 0, t->capacity * sizeof(slot));
 }
 
 static slot *find(const df_table *t, const char *key, size_t len, uint64_t h)

@@ -13,7 +13,9 @@ typedef struct df_table df_table;
 df_table *df_table_new(void);
 /* Frees the table; free_value (when not NULL) is called on every value. */
 void df_table_free(df_table *t, void (*free_value)(void *value));
-/* Empties the table, keeping its memory for reuse. */
+/* Empties the table. It keeps the memory of a small table for reuse, and
+ * gives back that of a large one: a flush of a million deals would
+ * otherwise keep hundreds of MiB of slots for the next, small, one. */
 void df_table_clear(df_table *t, void (*free_value)(void *value));
 
 /* Returns the value of key, or NULL. */
