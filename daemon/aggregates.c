@@ -12,7 +12,22 @@
 typedef struct row_writer {
     MDB_txn *txn;
     MDB_dbi aggs;
+    /* the table was empty when the flush began (a rebuild): a row is
+     * appended through this cursor when its key comes after every key
+     * written so far, else merged by lookup as usual */
+    MDB_cursor *appending;
 } row_writer;
+
+/* Appends a new row of sums after every row of the table, as put_row
+ * writes it; MDB_KEYEXIST when its key does not come after them. */
+static int append_row(const row_writer *w, MDB_val *k, const df_sums *sums)
+{
+    if (!w->appending)
+        return MDB_KEYEXIST;
+    uint8_t packed[DF_SUMS_PACKED_MAX];
+    MDB_val v = {df_sums_pack(sums, packed), packed};
+    return mdb_cursor_put(w->appending, k, &v, MDB_APPEND);
+}
 
 /* Writes sums (and names, for a V row) under k, or deletes the row when
  * they are 0 and it exists. */
@@ -68,6 +83,13 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
         return apply_visited_set(w, key, len, &slot, delta);
     MDB_val k = {slot.len, slot.key}, v;
     df_sums sums = {0};
+    df_sums_add(&sums, delta, 1);
+    if (!df_sums_zero(&sums)) {
+        int rc = append_row(w, &k, &sums);
+        if (rc != MDB_KEYEXIST)
+            return rc;
+    }
+    memset(&sums, 0, sizeof sums);
     int rc = mdb_get(w->txn, w->aggs, &k, &v);
     if (rc == 0 && df_sums_unpack(v.mv_data, v.mv_size, &sums) != v.mv_size)
         memset(&sums, 0, sizeof sums); /* damaged: the row starts again */
@@ -79,8 +101,15 @@ static int apply_row(void *ctx, const uint8_t *key, size_t len, const df_sums *d
 
 int df_store_aggs_apply(df_store *st, MDB_txn *txn, df_agg_deltas *d)
 {
-    row_writer w = {txn, df_store_dbi(st, DF_DB_AGGS)};
-    int rc = df_agg_deltas_each(d, apply_row, &w);
+    row_writer w = {txn, df_store_dbi(st, DF_DB_AGGS), NULL};
+    MDB_stat stat;
+    int rc = mdb_stat(txn, w.aggs, &stat);
+    if (rc == 0 && stat.ms_entries == 0)
+        rc = mdb_cursor_open(txn, w.aggs, &w.appending);
+    if (rc == 0)
+        rc = df_agg_deltas_each(d, apply_row, &w);
+    if (w.appending)
+        mdb_cursor_close(w.appending);
     if (rc == 0)
         df_agg_deltas_clear(d);
     return rc;

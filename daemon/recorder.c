@@ -7,6 +7,7 @@
 #include "recorder.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "apply.h"
 #include "log.h"
+#include "readahead.h"
 #include "record.h"
 #include "redact.h"
 #include "refold.h"
@@ -199,13 +201,12 @@ static int add_move(df_recorder *r, MDB_txn *txn, df_batch *b, const df_deal *be
     return df_store_move_put(r->st, txn, m->seq, r->move_body.data, r->move_body.size);
 }
 
-/* Keeps what df_apply decided for the recorded event r->event in the deal's
+/* Keeps what df_apply decided for the recorded event ev in the deal's
  * pending state p (NULL: none yet), whose state before it is `before`
  * (NULL: new); b is NULL while the log is replayed (nothing to publish). */
-static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, df_pending *p,
+static int fold_deal(df_recorder *r, MDB_txn *txn, df_batch *b, const df_event *ev, df_pending *p,
                      const df_deal *before, df_apply_result result)
 {
-    const df_event *ev = &r->event;
     int rc;
     if (!p && !(p = df_overlay_add(r->overlay, ev->deal.ptr, ev->deal.len)))
         return ENOMEM;
@@ -404,7 +405,7 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
         return rc;
     if (!existed)
         r->deal_count++;
-    return fold_deal(r, txn, b, p, before, result);
+    return fold_deal(r, txn, b, ev, p, before, result);
 }
 
 df_recorder_mark df_recorder_mark_get(const df_recorder *r)
@@ -491,30 +492,169 @@ bool df_recorder_flush_due(const df_recorder *r)
            r->ids_bytes + df_overlay_bytes(r->overlay) >= FLUSH_BYTES;
 }
 
-/* Writes one pending deal: its projection, indexes, aggregates and events. */
-static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now)
+/* Writes one pending deal: its projection, indexes and (unless gathered
+ * apart) aggregates. fresh: the store holds no deal, and deals come in key
+ * order. */
+static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t now, bool fresh,
+                      bool deltas)
 {
-    bool existed = true;
-    df_deal_init(&r->before, p->id, p->id_len);
+    bool existed = !fresh;
+    int rc = 0;
     df_deal_init(&r->after, p->id, p->id_len);
-    int rc = df_store_deal_get(r->st, txn, &r->before);
-    if (rc == MDB_NOTFOUND) {
-        existed = false;
-        rc = 0;
+    if (!fresh) {
+        df_deal_init(&r->before, p->id, p->id_len);
+        rc = df_store_deal_get(r->st, txn, &r->before);
+        if (rc == MDB_NOTFOUND) {
+            existed = false;
+            rc = 0;
+        }
     }
     const df_deal *before = existed ? &r->before : NULL;
     if (rc == 0 && df_deal_decode(p->record, p->len, &r->after) != 0)
         rc = MDB_CORRUPTED;
     if (rc == 0)
         rc = df_store_deal_reindex(r->st, txn, before, &r->after);
-    if (rc == 0 && !df_agg_deltas_deal(r->deltas, before, &r->after))
+    if (rc == 0 && deltas && !df_agg_deltas_deal(r->deltas, before, &r->after))
         rc = ENOMEM;
     if (rc == 0)
         df_stale_finder_arrival(r->stale, before, &r->after, r->pipelines, now);
     if (rc == 0)
-        rc = df_store_deal_put(r->st, txn, &r->after);
-    for (uint32_t j = 0; rc == 0 && j < p->nseqs; j++)
-        rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j]);
+        rc = df_store_deal_put(r->st, txn, &r->after, fresh);
+    return rc;
+}
+
+static int by_deal_event_order(const void *a, const void *b)
+{
+    const df_table_item *x = a, *y = b;
+    return df_store_deal_event_order(x->key, x->len, y->key, y->len);
+}
+
+/* Writes the events of each pending deal that memory holds, in key order
+ * when the store holds none (fresh), which reorders deals. */
+static int flush_deal_events(df_recorder *r, MDB_txn *txn, df_table_item *deals, size_t ndeals,
+                             bool fresh)
+{
+    int rc = 0;
+    if (fresh)
+        qsort(deals, ndeals, sizeof(*deals), by_deal_event_order);
+    for (size_t i = 0; rc == 0 && i < ndeals; i++) {
+        const df_pending *p = deals[i].value;
+        for (uint32_t j = 0; rc == 0 && p->record && j < p->nseqs; j++)
+            rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j], fresh);
+    }
+    return rc;
+}
+
+/* The aggregate changes of deals new to the store, gathered on a second
+ * thread while the flush writes the rest: they need nothing of the store,
+ * and take as long as all the writes. Every FLUSH_AGG_ROWS rows the thread
+ * waits for the flush to write them, at the same deals as a flush that
+ * gathers itself, so that sums in floating point come out the same. */
+typedef struct new_deltas {
+    df_agg_deltas *deltas;
+    df_table_item *deals; /* its own copy, in the flush's order */
+    size_t ndeals;
+    int rc;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool full;     /* the rows wait to be written (under mu) */
+    bool done;     /* every deal is in (under mu) */
+    bool stopping; /* the flush failed (under mu) */
+    df_deal deal;
+} new_deltas;
+
+static void *gather_new_deltas(void *arg)
+{
+    new_deltas *g = arg;
+    bool stopping = false;
+    for (size_t i = 0; g->rc == 0 && !stopping && i < g->ndeals; i++) {
+        const df_pending *p = g->deals[i].value;
+        if (!p->record)
+            continue;
+        df_deal_init(&g->deal, p->id, p->id_len);
+        if (df_deal_decode(p->record, p->len, &g->deal) != 0)
+            g->rc = MDB_CORRUPTED;
+        else if (!df_agg_deltas_deal(g->deltas, NULL, &g->deal))
+            g->rc = ENOMEM;
+        else if (df_agg_deltas_count(g->deltas) >= FLUSH_AGG_ROWS) {
+            pthread_mutex_lock(&g->mu);
+            g->full = true;
+            pthread_cond_broadcast(&g->cv);
+            while (g->full && !g->stopping)
+                pthread_cond_wait(&g->cv, &g->mu);
+            stopping = g->stopping;
+            pthread_mutex_unlock(&g->mu);
+        }
+    }
+    pthread_mutex_lock(&g->mu);
+    g->done = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* Starts gathering; NULL when it cannot (the flush then gathers itself). */
+static new_deltas *new_deltas_start(df_recorder *r, const df_table_item *deals, size_t ndeals)
+{
+    new_deltas *g = calloc(1, sizeof(*g));
+    if (g && (g->deals = malloc(ndeals * sizeof(*deals))) != NULL) {
+        memcpy(g->deals, deals, ndeals * sizeof(*deals));
+        g->deltas = r->deltas;
+        g->ndeals = ndeals;
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_cond_init(&g->cv, NULL);
+        if (pthread_create(&g->thread, NULL, gather_new_deltas, g) == 0)
+            return g;
+        pthread_cond_destroy(&g->cv);
+        pthread_mutex_destroy(&g->mu);
+        free(g->deals);
+    }
+    free(g);
+    return NULL;
+}
+
+/* Writes the rows the thread handed over, if any; with until_done, waits
+ * for it to gather every deal, writing on the way. */
+static int new_deltas_write(df_recorder *r, MDB_txn *txn, new_deltas *g, bool until_done)
+{
+    int rc = 0;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        if (g->full) {
+            pthread_mutex_unlock(&g->mu);
+            rc = df_store_aggs_apply(r->st, txn, g->deltas);
+            pthread_mutex_lock(&g->mu);
+            g->full = false;
+            pthread_cond_broadcast(&g->cv);
+            if (rc != 0)
+                break;
+        } else if (g->done || !until_done) {
+            break;
+        } else {
+            pthread_cond_wait(&g->cv, &g->mu);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+/* Ends the gathering: with ok, writes what was handed over until the last
+ * deal is in (the rest the flush writes); else stops the thread. */
+static int new_deltas_finish(df_recorder *r, MDB_txn *txn, new_deltas *g, bool ok)
+{
+    int rc = ok ? new_deltas_write(r, txn, g, true) : 0;
+    pthread_mutex_lock(&g->mu);
+    g->stopping = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+    if (rc == 0)
+        rc = g->rc;
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g->deals);
+    free(g);
     return rc;
 }
 
@@ -526,19 +666,31 @@ int df_recorder_flush(df_recorder *r)
     df_table_item *deals = df_overlay_sorted(r->overlay, &ndeals), *ids = df_table_sorted(r->ids);
     int64_t now = df_now_ms();
     int rc = (ndeals && !deals) || (nids && !ids) ? ENOMEM : df_store_write_begin(st, &txn);
+    /* after a rebuild dropped the derived state, every key is new and comes
+     * sorted: the tables are filled by appending */
+    bool fresh = rc == 0 && df_store_derived_empty(st, txn);
+    new_deltas *gathering = fresh && ndeals ? new_deltas_start(r, deals, ndeals) : NULL;
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
-            rc = flush_deal(r, txn, p, now);
+            rc = flush_deal(r, txn, p, now, fresh, !gathering);
         /* the changes of a flush of many deals are written as they come,
          * so that they are never all in memory at once */
-        if (rc == 0 && df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS)
+        if (rc == 0 && gathering)
+            rc = new_deltas_write(r, txn, gathering, false);
+        else if (rc == 0 && df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS)
             rc = df_store_aggs_apply(st, txn, r->deltas);
     }
+    if (rc == 0)
+        rc = flush_deal_events(r, txn, deals, ndeals, fresh);
     for (size_t i = 0; rc == 0 && i < nids; i++)
         if (ids[i].value) /* else forgotten: its batch was not committed */
-            rc =
-                df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value);
+            rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value,
+                                 fresh);
+    if (gathering) {
+        int gathered = new_deltas_finish(r, txn, gathering, rc == 0);
+        rc = rc ? rc : gathered;
+    }
     if (rc == 0)
         rc = df_store_aggs_apply(st, txn, r->deltas);
     df_agg_deltas_clear(r->deltas);
@@ -571,61 +723,65 @@ int df_recorder_flush(df_recorder *r)
 
 /* ---- loading ---- */
 
-/* Folds the recorded events after the flushed state back into memory. */
+/* Remembers the id of an event of the log, on the thread that reads it. */
+static int remember_read(void *ctx, const df_event *ev)
+{
+    return remember_id(ctx, ev->id, ev->seq);
+}
+
+/* Folds one recorded event back into memory. */
+static int replay_event(df_recorder *r, MDB_txn *txn, const df_event *ev)
+{
+    df_pending *p;
+    bool existed;
+    int rc;
+    if (ev->type == DF_EV_PIPELINE) {
+        /* later events were folded with this definition */
+        if ((rc = refold_waiting(r, txn)) == 0 && df_pipelines_apply(r->pipelines, ev, NULL) != 0)
+            rc = MDB_CORRUPTED;
+        return rc;
+    }
+    if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
+        return rc;
+    if (ev->type == DF_EV_REDACTION) {
+        /* the flushed projection may predate it: the deal is refolded
+         * from its redacted events */
+        if (!existed || !(p = pending_with(r, p, ev->seq)))
+            return existed ? ENOMEM : MDB_CORRUPTED;
+        if (!p->refold_waiting) {
+            r->nwaiting++;
+            p->refold_waiting = true;
+        }
+        return 0;
+    }
+    const df_deal *before = existed ? &r->before : NULL;
+    df_apply_result result =
+        df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
+    return fold_deal(r, txn, NULL, ev, p, before, result);
+}
+
+/* Folds the recorded events after the flushed state back into memory; a
+ * second thread reads, checks and decodes them (and remembers their ids)
+ * ahead of the fold. */
 static int replay_log(df_recorder *r)
 {
-    MDB_txn *txn;
-    msgpack_object obj;
-    df_event *ev = &r->event;
+    MDB_txn *txn = NULL;
+    df_readahead *ra = NULL;
+    const df_event *ev;
     int rc = df_store_write_begin(r->st, &txn);
-    for (uint64_t seq = r->derived_seq + 1; rc == 0 && seq <= r->last_seq; seq++) {
-        MDB_val v;
-        df_pending *p;
-        bool existed;
-        if ((rc = df_store_log_get(r->st, txn, seq, &v)) != 0) {
-            if (rc == DF_STORE_ECORRUPT)
-                df_log("the stored event at seq %llu does not match its digest: the store is "
-                       "damaged (dealflowd --verify walks it)",
-                       (unsigned long long)seq);
-            break;
-        }
-        msgpack_zone_clear(&r->zone);
-        if (df_msgpack_unpack(v.mv_data, v.mv_size, &r->zone, &obj, NULL) != 0 ||
-            df_recorded_decode(&obj, ev, NULL) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        ev->seq = seq;
-        if ((rc = remember_id(r, ev->id, seq)) != 0)
-            continue;
-        if (ev->type == DF_EV_PIPELINE) {
-            /* later events were folded with this definition */
-            if ((rc = refold_waiting(r, txn)) == 0 &&
-                df_pipelines_apply(r->pipelines, ev, NULL) != 0)
-                rc = MDB_CORRUPTED;
-            continue;
-        }
-        if ((rc = load_deal(r, txn, ev->deal, &p, &existed)) != 0)
-            continue;
-        if (ev->type == DF_EV_REDACTION) {
-            /* the flushed projection may predate it: the deal is refolded
-             * from its redacted events */
-            if (!existed || !(p = pending_with(r, p, seq)))
-                rc = existed ? ENOMEM : MDB_CORRUPTED;
-            else if (!p->refold_waiting) {
-                r->nwaiting++;
-                p->refold_waiting = true;
-            }
-            continue;
-        }
-        const df_deal *before = existed ? &r->before : NULL;
-        df_apply_result result =
-            df_apply_fold(r->pipelines, before, p && p->refold_waiting, ev, &r->after);
-        rc = fold_deal(r, txn, NULL, p, before, result);
-    }
+    if (rc == 0 && r->last_seq > r->derived_seq)
+        rc = df_readahead_start(&ra, r->st, r->derived_seq, r->last_seq, remember_read, r);
+    while (rc == 0 && ra && (ev = df_readahead_next(ra, &rc)) != NULL)
+        rc = replay_event(r, txn, ev);
+    if (rc == DF_STORE_ECORRUPT)
+        df_log("the stored event at seq %llu does not match its digest: the store is "
+               "damaged (dealflowd --verify walks it)",
+               (unsigned long long)df_store_corrupt_seq(r->st));
+    df_readahead_stop(ra);
     if (rc == 0)
         rc = refold_waiting(r, txn);
-    mdb_txn_abort(txn);
+    if (txn)
+        mdb_txn_abort(txn);
     if (rc == 0)
         df_overlay_publish(r->overlay);
     return rc;

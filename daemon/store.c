@@ -34,6 +34,10 @@ struct df_store {
     /* the last damaged log record a read found (either thread) */
     _Atomic uint64_t corrupt_seq;
     df_chain_tip chain_tip; /* the writer's, in its write transaction */
+    /* cursors that append to ids, each deal's events and projections in the
+     * writer's write transaction, opened at the first append (which LMDB
+     * then makes without a search from the root for each key) */
+    MDB_cursor *appending[3];
     char path[4096];
 };
 
@@ -378,6 +382,8 @@ uint64_t df_store_disk_bytes(df_store *st)
 int df_store_write_begin(df_store *st, MDB_txn **txn)
 {
     st->chain_tip.known = st->chain_tip.unsaved = false;
+    /* LMDB closed those of the last write transaction when it ended */
+    memset(st->appending, 0, sizeof(st->appending));
     return mdb_txn_begin(st->env, NULL, 0, txn);
 }
 
@@ -394,6 +400,11 @@ int df_store_write_commit(df_store *st, MDB_txn *txn)
 df_chain_tip *df_store_chain_tip(df_store *st)
 {
     return &st->chain_tip;
+}
+
+int df_store_snapshot_begin(df_store *st, MDB_txn **txn)
+{
+    return mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
 }
 
 int df_store_read_begin(df_store *st, MDB_txn **txn)
@@ -517,10 +528,26 @@ int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint
     return rc;
 }
 
-int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq)
+enum { APPEND_IDS, APPEND_DEAL_EVENTS, APPEND_DEALS };
+
+/* Puts k into dbi, after every key it holds when append. */
+static int put(df_store *st, MDB_txn *txn, MDB_dbi dbi, int appending, MDB_val *k, MDB_val *v,
+               unsigned flags, bool append)
+{
+    MDB_cursor **cur = &st->appending[appending];
+    int rc;
+    if (!append)
+        return mdb_put(txn, dbi, k, v, flags);
+    if (!*cur && (rc = mdb_cursor_open(txn, dbi, cur)) != 0)
+        return rc;
+    return mdb_cursor_put(*cur, k, v, MDB_APPEND);
+}
+
+int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq,
+                    bool append)
 {
     MDB_val k = {len, (void *)id}, v = {8, &seq};
-    return mdb_put(txn, st->ids, &k, &v, MDB_NOOVERWRITE);
+    return put(st, txn, st->ids, APPEND_IDS, &k, &v, MDB_NOOVERWRITE, append);
 }
 
 /* ---- each deal's events: key = length byte, deal id, big-endian seq ---- */
@@ -533,11 +560,19 @@ static size_t deal_event_key(uint8_t *key, const char *deal, size_t len, uint64_
     return len + 9;
 }
 
-int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq)
+int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq,
+                            bool append)
 {
     uint8_t key[KEY_MAX];
     MDB_val k = {deal_event_key(key, deal, len, seq), key}, v = {0, NULL};
-    return mdb_put(txn, st->deal_events, &k, &v, MDB_NOOVERWRITE);
+    return put(st, txn, st->deal_events, APPEND_DEAL_EVENTS, &k, &v, MDB_NOOVERWRITE, append);
+}
+
+int df_store_deal_event_order(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    if (a_len != b_len)
+        return a_len < b_len ? -1 : 1;
+    return memcmp(a, b, a_len);
 }
 
 int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
@@ -575,11 +610,23 @@ int df_store_deal_get(df_store *st, MDB_txn *txn, df_deal *d)
     return df_deal_decode(v.mv_data, v.mv_size, d) == 0 ? 0 : MDB_CORRUPTED;
 }
 
-int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d)
+int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d, bool append)
 {
     uint8_t buf[DF_DEAL_RECORD_MAX];
     MDB_val k = {d->deal.len, (void *)d->deal.s}, v = {df_deal_encode(d, buf), buf};
-    return mdb_put(txn, st->deals, &k, &v, 0);
+    return put(st, txn, st->deals, APPEND_DEALS, &k, &v, 0, append);
+}
+
+static uint64_t entries(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_stat s;
+    return mdb_stat(txn, dbi, &s) == 0 ? s.ms_entries : UINT64_MAX;
+}
+
+bool df_store_derived_empty(df_store *st, MDB_txn *txn)
+{
+    return entries(txn, st->ids) == 0 && entries(txn, st->deal_events) == 0 &&
+           entries(txn, st->deals) == 0;
 }
 
 uint64_t df_store_deal_count(df_store *st, MDB_txn *txn)

@@ -73,6 +73,9 @@ MDB_dbi df_store_dbi(df_store *st, df_store_db db);
  * head) is written with it. */
 int df_store_write_begin(df_store *st, MDB_txn **txn);
 int df_store_write_commit(df_store *st, MDB_txn *txn);
+/* A read transaction of its own for a thread other than the loop's, while
+ * the map cannot grow (before the writer starts); mdb_txn_abort ends it. */
+int df_store_snapshot_begin(df_store *st, MDB_txn **txn);
 /* The one read transaction of the calling (loop) thread, renewed. */
 int df_store_read_begin(df_store *st, MDB_txn **txn);
 void df_store_read_end(df_store *st, MDB_txn *txn);
@@ -149,19 +152,34 @@ int df_store_move_replace(df_store *st, MDB_txn *txn, uint64_t seq, const void *
 int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                         void *ctx);
 
-/* Event ids: id -> seq, forever. */
-int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);
-int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq);
+/* The _put functions of ids, each deal's events and projections take
+ * `append` when the key comes after every key its table holds, as when a
+ * flush fills empty tables in key order: LMDB then fills each page instead
+ * of looking for the key's place (MDB_KEYEXIST when the key does not come
+ * after them, which is a programmer error). */
 
-/* Each deal's events: (deal, seq). */
-int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq);
+/* Whether ids, each deal's events and the projections are empty (a new
+ * store, or one whose derived state was dropped to be rebuilt). */
+bool df_store_derived_empty(df_store *st, MDB_txn *txn);
+
+/* Event ids: id -> seq, forever. Their key order is the bytes' (memcmp, a
+ * prefix first), as that of the projections. */
+int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);
+int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq,
+                    bool append);
+
+/* Each deal's events: (deal, seq), in the order of the deals'
+ * df_store_deal_event_order (<0, 0, >0), then of the seqs. */
+int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq,
+                            bool append);
+int df_store_deal_event_order(const char *a, size_t a_len, const char *b, size_t b_len);
 typedef int (*df_seq_each)(void *ctx, uint64_t seq);
 int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
                              uint64_t after, df_seq_each each, void *ctx);
 
 /* Deal projections. df_store_deal_get takes the id from d->deal. */
 int df_store_deal_get(df_store *st, MDB_txn *txn, df_deal *d);
-int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d);
+int df_store_deal_put(df_store *st, MDB_txn *txn, const df_deal *d, bool append);
 uint64_t df_store_deal_count(df_store *st, MDB_txn *txn);
 
 /* Pipelines: the built-in default overlaid by every stored definition. */

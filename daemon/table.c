@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,26 @@ struct df_table {
     char *arena;
     size_t arena_len, arena_cap;
 };
+
+/* Slot arrays from this size on ask for huge pages: a table of millions of
+ * ids (a rebuild's) is probed at random, and with 4 KiB pages nearly every
+ * probe misses the TLB and every new page faults. */
+#define HUGE_FROM (8u << 20)
+#define HUGE_PAGE (2u << 20)
+
+static slot *slots_new(size_t capacity)
+{
+    slot *slots = calloc(capacity, sizeof(slot));
+    size_t bytes = capacity * sizeof(slot);
+    if (slots && bytes >= HUGE_FROM) {
+        /* the whole huge pages inside the allocation; a hint only */
+        uintptr_t from = ((uintptr_t)slots + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+        uintptr_t to = ((uintptr_t)slots + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+        if (to > from)
+            (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+    }
+    return slots;
+}
 
 /* A seed per process, so that a sender cannot choose ids that collide. */
 static uint64_t hash_seed(void)
@@ -62,7 +83,7 @@ df_table *df_table_new(void)
     if (!t)
         return NULL;
     t->capacity = FIRST_CAPACITY;
-    t->slots = calloc(t->capacity, sizeof(slot));
+    t->slots = slots_new(t->capacity);
     if (!t->slots) {
         free(t);
         return NULL;
@@ -128,7 +149,7 @@ void *df_table_get(const df_table *t, const char *key, size_t len)
 static bool grow(df_table *t)
 {
     size_t capacity = t->capacity * 2;
-    slot *old = t->slots, *slots = calloc(capacity, sizeof(slot));
+    slot *old = t->slots, *slots = slots_new(capacity);
     if (!slots)
         return false;
     size_t old_capacity = t->capacity;
@@ -199,6 +220,101 @@ static int by_key(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* A slot and 8 bytes of its key from some offset, big-endian and
+ * zero-padded: of keys equal before the offset, those whose prefixes
+ * differ are in the order of their prefixes. */
+typedef struct prefixed {
+    uint64_t prefix;
+    size_t slot;
+} prefixed;
+
+static uint64_t key_prefix(const df_table *t, const slot *s, size_t offset)
+{
+    uint8_t b[8] = {0};
+    uint64_t prefix = 0;
+    if (s->len > offset)
+        memcpy(b, t->arena + s->key + offset, s->len - offset < 8 ? s->len - offset : 8);
+    for (int i = 0; i < 8; i++)
+        prefix = prefix << 8 | b[i];
+    return prefix;
+}
+
+/* Sorts a by prefix, stably, a byte a pass from the lowest, through tmp (as
+ * long); a pass whose byte all share is skipped. */
+static void radix_sort(prefixed *a, prefixed *tmp, size_t n)
+{
+    prefixed *from = a, *to = tmp;
+    size_t start[256];
+    for (int shift = 0; shift < 64; shift += 8) {
+        memset(start, 0, sizeof(start));
+        for (size_t i = 0; i < n; i++)
+            start[(from[i].prefix >> shift) & 0xff]++;
+        if (start[(from[0].prefix >> shift) & 0xff] == n)
+            continue;
+        size_t sum = 0;
+        for (size_t d = 0; d < 256; d++) {
+            size_t c = start[d];
+            start[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[start[(from[i].prefix >> shift) & 0xff]++] = from[i];
+        prefixed *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != a)
+        memcpy(a, from, n * sizeof(*a));
+}
+
+static int by_slot_key(const df_table *t, const prefixed *x, const prefixed *y)
+{
+    const slot *a = &t->slots[x->slot], *b = &t->slots[y->slot];
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(t->arena + a->key, t->arena + b->key, n);
+    if (c)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* Below this many keys, a range is sorted by whole keys. */
+#define RADIX_MIN 32
+
+static void insertion_sort(const df_table *t, prefixed *order, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        prefixed x = order[i];
+        size_t j = i;
+        for (; j > 0 && by_slot_key(t, &x, &order[j - 1]) < 0; j--)
+            order[j] = order[j - 1];
+        order[j] = x;
+    }
+}
+
+/* Sorts order[0..n), whose keys are equal before offset, by their keys: by
+ * the 8 bytes from offset, then each run that shares them from offset + 8. */
+static void sort_from(const df_table *t, prefixed *order, prefixed *tmp, size_t n, size_t offset)
+{
+    if (n < RADIX_MIN) {
+        insertion_sort(t, order, n);
+        return;
+    }
+    bool longer = false; /* a key goes on past these 8 bytes */
+    for (size_t i = 0; i < n; i++) {
+        const slot *s = &t->slots[order[i].slot];
+        order[i].prefix = key_prefix(t, s, offset);
+        longer |= s->len > offset + 8;
+    }
+    radix_sort(order, tmp, n);
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && order[i + run].prefix == order[i].prefix; run++)
+            ;
+        if (run > 1 && longer)
+            sort_from(t, order + i, tmp, run, offset + 8);
+        else if (run > 1) /* equal but for zero bytes at their ends: at most 9 */
+            insertion_sort(t, order + i, run);
+    }
+}
 df_table_item *df_table_sorted(const df_table *t)
 {
     if (t->count == 0)
@@ -206,7 +322,23 @@ df_table_item *df_table_sorted(const df_table *t)
     df_table_item *items = malloc(t->count * sizeof(*items));
     if (!items)
         return NULL;
+    prefixed *order = malloc(t->count * sizeof(*order)), *tmp = malloc(t->count * sizeof(*tmp));
     size_t n = 0;
+    if (order && tmp) {
+        for (size_t i = 0; i < t->capacity; i++)
+            if (t->slots[i].hash)
+                order[n++].slot = i;
+        sort_from(t, order, tmp, n, 0);
+        for (size_t i = 0; i < n; i++) {
+            const slot *s = &t->slots[order[i].slot];
+            items[i] = (df_table_item){t->arena + s->key, s->len, s->value};
+        }
+    }
+    free(order);
+    free(tmp);
+    if (n == t->count)
+        return items;
+    n = 0;
     for (size_t i = 0; i < t->capacity; i++) {
         const slot *s = &t->slots[i];
         if (s->hash)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "keys.h"
 #include "record.h"
 #include "report.h"
 #include "store.h"
@@ -281,6 +282,128 @@ static void test_older_derived_format(void)
     CHECK_INT(stage_count("default", "won"), 1);
 }
 
+/* Records n events over a few deals in one batch: stages back and forth,
+ * activities, some of them late. */
+static void record_many(int n)
+{
+    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lost"};
+    char ids[64][32], deals[64][16], ats[64][24];
+    for (int done = 0; done < n;) {
+        const char *const *events[65];
+        const char *kv[64][13];
+        int k = 0;
+        for (; k < 64 && done < n; k++, done++) {
+            snprintf(ids[k], sizeof ids[k], "many-%d", done);
+            snprintf(deals[k], sizeof deals[k], "m%d", done % 37);
+            /* every seventh event comes a day before the others */
+            snprintf(ats[k], sizeof ats[k], "#%lld",
+                     1690000000000LL + done * 60000LL - (done % 7 == 0) * 86400000LL);
+            const char **e = kv[k];
+            int j = 0;
+            e[j++] = "id", e[j++] = ids[k], e[j++] = "deal", e[j++] = deals[k];
+            e[j++] = "at", e[j++] = ats[k];
+            if (done % 3 == 0) {
+                e[j++] = "type", e[j++] = "activity", e[j++] = "kind", e[j++] = "call";
+            } else {
+                e[j++] = "type", e[j++] = "stage", e[j++] = "stage";
+                e[j++] = stages[done % 5];
+            }
+            e[j] = NULL;
+            events[k] = kv[k];
+        }
+        events[k] = NULL;
+        df_batch *b = record(true, events);
+        for (int i = 0; i < k; i++)
+            CHECK(b->items[i].error == 0);
+        df_batch_free(b);
+    }
+}
+
+/* What the store holds of those deals and their stages, packed. */
+static void figures_of_many(msgpack_sbuffer *out)
+{
+    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lost"};
+    msgpack_sbuffer_clear(out);
+    for (int i = 0; i < 5; i++) {
+        uint64_t n = stage_count("default", stages[i]);
+        msgpack_sbuffer_write(out, (const char *)&n, sizeof(n));
+    }
+    for (int i = 0; i < 37; i++) {
+        char id[16];
+        df_deal d;
+        uint8_t buf[DF_DEAL_RECORD_MAX];
+        snprintf(id, sizeof id, "m%d", i);
+        get_deal(id, &d);
+        msgpack_sbuffer_write(out, (const char *)buf, df_deal_encode(&d, buf));
+    }
+}
+
+/* A rebuild folds a log longer than the events read ahead at a time into
+ * the same deals and figures; a record that no longer matches its digest
+ * stops it, named by its seq, and the start fails. */
+static void test_rebuild_reads_ahead(void)
+{
+    df_error err;
+    MDB_txn *txn;
+    MDB_val v;
+    msgpack_sbuffer before, after;
+    msgpack_sbuffer_init(&before);
+    msgpack_sbuffer_init(&after);
+    record_many(3000);
+    figures_of_many(&before);
+    uint64_t seq = df_writer_counters_get(writer).committed_seq;
+    stop();
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    df_store_close(store);
+    start();
+    CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
+    figures_of_many(&after);
+    CHECK(before.size == after.size && memcmp(before.data, after.data, before.size) == 0);
+    df_batch *b =
+        record(true, EVENTS(EV("id", "many-2999", "type", "stage", "deal", "m0", "stage", "won")));
+    CHECK(b->items[0].dup);
+    df_batch_free(b);
+
+    /* drop the derived state again, then damage a record near the end */
+    uint64_t damaged = seq - 5;
+    uint8_t record_bytes[4096], key[8];
+    size_t len = 0;
+    stop();
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    df_store_close(store);
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_log_get(store, txn, damaged, &v) == 0);
+    len = v.mv_size + DF_CHAIN_BYTES;
+    CHECK(len <= sizeof record_bytes);
+    memcpy(record_bytes, (const uint8_t *)v.mv_data - DF_CHAIN_BYTES, len);
+    record_bytes[len - 1] ^= 1;
+    df_put_be64(key, damaged);
+    MDB_val k = {sizeof key, key}, bad = {len, record_bytes};
+    CHECK(mdb_put(txn, df_store_dbi(store, DF_DB_LOG), &k, &bad, 0) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    CHECK(df_writer_start(&writer, store, on_done, NULL, &err) != 0);
+    writer = NULL;
+    CHECK_INT(df_store_corrupt_seq(store), damaged);
+    /* repaired, the store folds again */
+    record_bytes[len - 1] ^= 1;
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(mdb_put(txn, df_store_dbi(store, DF_DB_LOG), &k, &bad, 0) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    df_store_close(store);
+    start();
+    figures_of_many(&after);
+    CHECK(before.size == after.size && memcmp(before.data, after.data, before.size) == 0);
+    msgpack_sbuffer_destroy(&before);
+    msgpack_sbuffer_destroy(&after);
+}
+
 /* A data directory written by a newer dealflowd is refused, untouched. */
 static void test_newer_format(void)
 {
@@ -363,6 +486,7 @@ static const df_test tests[] = {
     {"late_event_refolds", test_late_event_refolds},
     {"restart", test_restart},
     {"older_derived_format", test_older_derived_format},
+    {"rebuild_reads_ahead", test_rebuild_reads_ahead},
     {"newer_format", test_newer_format},
     {"deal_record_formats", test_deal_record_formats},
     {NULL, NULL},
