@@ -384,8 +384,8 @@ static void test_reload(void)
     /* the reader goes, the stranger comes, as an admin under the reader's
      * old name: the reader's open connection gains nothing by the name */
     char text[512];
-    snprintf(text, sizeof(text), "producer %s prod-1\nadmin %s boss\nadmin %s dash\n",
-             producer.pub, admin.pub, stranger.pub);
+    snprintf(text, sizeof(text), "producer %s prod-1\nadmin %s boss\nadmin %s dash\n", producer.pub,
+             admin.pub, stranger.pub);
     write_file(clients_path, text, 0644);
     CHECK_INT(kill(d.pid, SIGHUP), 0);
     bool reloaded = false;
