@@ -132,6 +132,21 @@ static bool read_now(query *q)
     return true;
 }
 
+/* The figures of board, metrics and forecast as of a past moment need a
+ * history of the aggregate rows that the store does not keep yet: `as_of`
+ * is refused rather than answered with today's figures, which a client
+ * would take for the past's. */
+static bool refuse_as_of(query *q, const char *op)
+{
+    if (!df_map_get(q->req, "as_of"))
+        return true;
+    fail(q, DF_EBAD_REQUEST,
+         "`%s` does not take `as_of` yet: its figures are as the pipeline stands now "
+         "(`deal` takes `as_of`)",
+         op);
+    return false;
+}
+
 static bool read_deal_id(query *q, df_deal *deal)
 {
     df_str id;
@@ -569,8 +584,9 @@ static int op_forecast(query *q)
     df_period_kind by;
     bool has_by, has_from, has_to;
     int64_t from, to;
-    if (!read_now(q) || !read_scope(q, &scope, &value) || !read_by(q, &by, &has_by) ||
-        !opt_time(q, "from", &from, &has_from) || !opt_time(q, "to", &to, &has_to))
+    if (!refuse_as_of(q, "forecast") || !read_now(q) || !read_scope(q, &scope, &value) ||
+        !read_by(q, &by, &has_by) || !opt_time(q, "from", &from, &has_from) ||
+        !opt_time(q, "to", &to, &has_to))
         return ANSWERED;
     if (!has_from)
         from = df_period_start(by, q->now);
@@ -620,7 +636,8 @@ static int op_board(query *q)
     df_agg_scope scope;
     df_str value;
     int rc;
-    if (!read_now(q) || !read_scope(q, &scope, &value) || !(p = read_pipeline(q)))
+    if (!refuse_as_of(q, "board") || !read_now(q) || !read_scope(q, &scope, &value) ||
+        !(p = read_pipeline(q)))
         return ANSWERED;
     df_figures_init(figures, p, q->now);
     figures->stale_unknown = scope != DF_SCOPE_ALL;
@@ -642,8 +659,8 @@ static int op_metrics(query *q)
     int rc;
     df_period periods[DF_MAX_PERIODS];
     int nperiods;
-    if (!read_now(q) || !read_scope(q, &scope, &value) || !opt_time(q, "from", &from, &has_from) ||
-        !opt_time(q, "to", &to, &has_to) ||
+    if (!refuse_as_of(q, "metrics") || !read_now(q) || !read_scope(q, &scope, &value) ||
+        !opt_time(q, "from", &from, &has_from) || !opt_time(q, "to", &to, &has_to) ||
         !read_series_periods(q, has_from, from, has_to, to, periods, &nperiods) ||
         !(p = read_pipeline(q)))
         return ANSWERED;

@@ -240,6 +240,14 @@ static void test_forecast_refusals(void)
     const msgpack_object *r = it_call(&D, "{op: forecast, from: %lld, to: %lld}", MAR1, NOV1);
     CHECK(it_ok(r));
     CHECK_INT(it_len(it_get(r, "periods")), 0);
+    /* as_of is refused, not answered with today's figures */
+    static const char *const ops[] = {"forecast", "board", "metrics"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        r = it_call(&D, "{op: %s, as_of: %lld}", ops[i], NOV1);
+        CHECK_STR(it_err(r), "bad_request");
+        const char *message = it_str(r, "message");
+        CHECK(message && strstr(message, "as_of") && strstr(message, ops[i]));
+    }
 }
 
 static void check_stage(const msgpack_object *stages, uint32_t i, const char *name, int configured,
