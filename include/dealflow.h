@@ -176,7 +176,7 @@ typedef struct df_figures_request {
     const char *owner, *product, *source; /* at most one: the deals with that value */
     const int64_t *now;
     const int64_t *from, *to; /* the window, [from, to) */
-    const int64_t *as_of;     /* the figures as they stood at that moment */
+    const int64_t *as_of;     /* the figures as they stood then: refused for now (bad_request) */
     const char *by;           /* `week`, `month` or `quarter` */
 } df_figures_request;
 /* Sends op (one of "board", "metrics", "forecast", "calibration") with the
