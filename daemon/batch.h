@@ -22,6 +22,7 @@ typedef struct df_item {
     uint32_t message; /* offset of the error message in the arena, or DF_NO_TEXT */
     bool dup;
     bool redaction;    /* a `redact` request rather than an event (redact.h) */
+    bool checked;      /* its bytes passed df_msgpack_check where they were received */
     uint32_t redacted; /* for a redaction: how many recorded events it changed */
     uint64_t seq;      /* its seq, or the original's for a duplicate */
     uint32_t by;       /* offset of the sender's key name in the arena, when by_len > 0 */

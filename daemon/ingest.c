@@ -36,8 +36,11 @@ void df_ingest_frame(df_batch *b, const char *data, size_t len, size_t max_messa
     }
     if (!df_msgpack_array_header(data, len, &count, &header)) {
         /* a map, or something the writer will refuse as not a map */
-        if (!df_batch_add(b, data, len, recv, NULL))
+        df_item *it = df_batch_add(b, data, len, recv, NULL);
+        if (!it)
             df_log("out of memory: an ingest frame of %zu bytes was dropped", len);
+        else
+            it->checked = true;
         return;
     }
     if (count == 0 || count > DF_MAX_BATCH) {
@@ -49,8 +52,12 @@ void df_ingest_frame(df_batch *b, const char *data, size_t len, size_t max_messa
     const char *p = data + header, *end = data + len;
     for (uint32_t i = 0; i < count; i++) {
         size_t n = df_msgpack_skip(p, (size_t)(end - p));
-        if (!df_batch_add(b, p, n, recv, NULL))
+        /* a whole object inside checked bytes passes the check too */
+        df_item *it = df_batch_add(b, p, n, recv, NULL);
+        if (!it)
             df_log("out of memory: an ingest event of %zu bytes was dropped", n);
+        else
+            it->checked = true;
         p += n;
     }
 }
@@ -130,6 +137,7 @@ static bool copy_item(df_batch *to, const df_batch *from, const df_item *it)
     if (!copy)
         return false;
     copy->error = it->error;
+    copy->checked = it->checked;
     if (it->by_len > 0) {
         copy->by = df_batch_copy(to, from->arena + it->by, it->by_len);
         if (copy->by == DF_NO_TEXT)

@@ -101,7 +101,10 @@ int64_t df_day_of(int64_t t)
 
 size_t df_agg_scope_prefix(uint8_t *out, df_str pipeline, df_agg_scope scope, df_str value)
 {
-    df_key k = {.len = 0};
+    /* only the bytes written are read: zeroing all 8 KiB of the key was most
+     * of a deal's contribution */
+    df_key k;
+    k.len = 0;
     df_key_add_name(&k, pipeline.ptr, pipeline.len);
     k.b[k.len++] = (uint8_t)scope;
     if (scope != DF_SCOPE_ALL)

@@ -2,7 +2,21 @@
  * the store keeps, so that `moves` gives back the very bytes published. */
 #include "move.h"
 
+#include <assert.h>
 #include <string.h>
+
+/* A map key of fewer than 32 bytes, packed as msgpack_pack_str packs it
+ * (a fixstr), in one write rather than a length, a header and the bytes. */
+static void pack_key(msgpack_packer *pk, const char *key, size_t len)
+{
+    char packed[32];
+    assert(len < sizeof(packed));
+    packed[0] = (char)(0xa0 | len);
+    memcpy(packed + 1, key, len);
+    pk->callback(pk->data, packed, len + 1);
+}
+
+#define PACK_KEY(pk, literal) pack_key((pk), (literal), sizeof(literal) - 1)
 
 static void pack_opt_name(msgpack_packer *pk, bool has, const df_name *n)
 {
@@ -15,25 +29,25 @@ static void pack_opt_name(msgpack_packer *pk, bool has, const df_name *n)
 void df_move_pack(msgpack_packer *pk, const df_move *m)
 {
     msgpack_pack_map(pk, 10);
-    df_pack_cstr(pk, "seq");
+    PACK_KEY(pk, "seq");
     msgpack_pack_uint64(pk, m->seq);
-    df_pack_cstr(pk, "deal");
+    PACK_KEY(pk, "deal");
     df_pack_str(pk, m->deal.s, m->deal.len);
-    df_pack_cstr(pk, "pipeline");
+    PACK_KEY(pk, "pipeline");
     df_pack_str(pk, m->pipeline.s, m->pipeline.len);
-    df_pack_cstr(pk, "from");
+    PACK_KEY(pk, "from");
     pack_opt_name(pk, m->has_from, &m->from);
-    df_pack_cstr(pk, "to");
+    PACK_KEY(pk, "to");
     df_pack_str(pk, m->to.s, m->to.len);
-    df_pack_cstr(pk, "at");
+    PACK_KEY(pk, "at");
     msgpack_pack_int64(pk, m->at);
-    df_pack_cstr(pk, "amount");
+    PACK_KEY(pk, "amount");
     df_pack_num(pk, m->amount);
-    df_pack_cstr(pk, "owner");
+    PACK_KEY(pk, "owner");
     pack_opt_name(pk, m->has_owner, &m->owner);
-    df_pack_cstr(pk, "status");
+    PACK_KEY(pk, "status");
     df_pack_cstr(pk, df_outcome_name(m->status));
-    df_pack_cstr(pk, "prev");
+    PACK_KEY(pk, "prev");
     msgpack_pack_uint64(pk, m->prev);
 }
 

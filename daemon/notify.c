@@ -6,18 +6,28 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <zmq.h>
 
 static void publish(df_daemon *d, const df_move *m, msgpack_sbuffer *sb)
 {
-    char topic[16 + 2 * DF_MAX_NAME];
+    static const char prefix[] = "deal.moved.";
+    char topic[sizeof(prefix) + 2 * DF_MAX_NAME];
     msgpack_packer pk;
-    int topic_len = snprintf(topic, sizeof(topic), "deal.moved.%.*s.%.*s", (int)m->pipeline.len,
-                             m->pipeline.s, (int)m->to.len, m->to.s);
+    /* built by hand: a format for every move was a third of publishing it */
+    size_t topic_len = sizeof(prefix) - 1;
+    size_t pipeline_len = m->pipeline.len < DF_MAX_NAME ? m->pipeline.len : DF_MAX_NAME;
+    size_t to_len = m->to.len < DF_MAX_NAME ? m->to.len : DF_MAX_NAME;
+    memcpy(topic, prefix, topic_len);
+    memcpy(topic + topic_len, m->pipeline.s, pipeline_len);
+    topic_len += pipeline_len;
+    topic[topic_len++] = '.';
+    memcpy(topic + topic_len, m->to.s, to_len);
+    topic_len += to_len;
     msgpack_sbuffer_clear(sb);
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     df_move_pack(&pk, m);
-    if (zmq_send(d->notify, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    if (zmq_send(d->notify, topic, topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(d->notify, sb->data, sb->size, ZMQ_DONTWAIT) < 0) {
         df_log("notify: publishing seq %llu failed: %s", (unsigned long long)m->seq,
                zmq_strerror(errno));
@@ -62,7 +72,7 @@ void df_notify_stale(df_daemon *d, const df_stale *items, size_t count)
         msgpack_pack_int64(&pk, n->since);
         df_pack_cstr(&pk, "idle_days");
         msgpack_pack_int64(&pk, n->idle_days);
-        if (zmq_send(d->notify, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        if (zmq_send(d->notify, topic, topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
             zmq_send(d->notify, sb.data, sb.size, ZMQ_DONTWAIT) < 0) {
             df_log("notify: publishing deal.stale of `%.*s` failed: %s", (int)n->deal.len,
                    n->deal.s, zmq_strerror(errno));

@@ -357,6 +357,16 @@ static int redact(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     return df_overlay_keep(r->overlay, p, &r->after) ? 0 : ENOMEM;
 }
 
+/* Unpacks the item's bytes into r->zone; those ingest checked are not
+ * checked twice. */
+static int unpack_item(df_recorder *r, const df_batch *b, const df_item *it, msgpack_object *obj,
+                       df_error *err)
+{
+    const char *raw = b->arena + it->raw;
+    return it->checked ? df_msgpack_unpack_checked(raw, it->raw_len, &r->zone, obj, err)
+                       : df_msgpack_unpack(raw, it->raw_len, &r->zone, obj, err);
+}
+
 int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
 {
     df_event *ev = &r->event;
@@ -371,8 +381,7 @@ int df_recorder_item(df_recorder *r, MDB_txn *txn, df_batch *b, df_item *it)
     if (it->redaction)
         return redact(r, txn, b, it);
     msgpack_zone_clear(&r->zone);
-    if (df_msgpack_unpack(b->arena + it->raw, it->raw_len, &r->zone, &obj, &err) != 0 ||
-        df_event_decode(&obj, ev, &err) != 0)
+    if (unpack_item(r, b, it, &obj, &err) != 0 || df_event_decode(&obj, ev, &err) != 0)
         return refuse(r, txn, b, it, &err);
     if (id_recorded(r, txn, ev->id, &it->seq, &rc)) {
         it->dup = true;

@@ -1,6 +1,6 @@
-/* table.c: open addressing with linear probing; keys are copied into one
- * growing arena per table, since entries are only ever added until the table
- * is cleared as a whole. */
+/* table.c: open addressing with linear probing; short keys are copied into
+ * their slots, longer ones into one growing arena per table, since entries
+ * are only ever added until the table is cleared as a whole. */
 #include "table.h"
 
 #include <stdlib.h>
@@ -14,11 +14,20 @@
 #define FIRST_CAPACITY 1024
 #define KEPT_CAPACITY  32768
 
+/* A slot is half a cache line. A key of up to INLINE_KEY bytes (ids and
+ * deals, the keys looked up for every event) sits in its slot, so that a
+ * lookup reads one line rather than also the arena; a longer one sits in
+ * the arena. */
+#define INLINE_KEY 16
+
 typedef struct slot {
-    uint64_t hash; /* 0: empty */
-    size_t key;    /* offset of the key in the arena */
-    uint32_t len;
     void *value;
+    uint32_t hash; /* 0: empty */
+    uint32_t len;
+    union {
+        char bytes[INLINE_KEY]; /* len <= INLINE_KEY */
+        size_t offset;          /* else: of the key in the arena */
+    } key;
 } slot;
 
 struct df_table {
@@ -62,18 +71,48 @@ static uint64_t hash_seed(void)
     return seed;
 }
 
-static uint64_t hash_bytes(const char *key, size_t len)
+static uint64_t load32(const char *p)
 {
-    /* FNV-1a from a random start, then a finaliser so that the low bits are well mixed */
-    uint64_t h = 1469598103934665603ULL ^ hash_seed();
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)key[i];
-        h *= 1099511628211ULL;
-    }
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static uint64_t mix(uint64_t h)
+{
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
-    return h ? h : 1;
+    return h;
+}
+
+/* A word at a time from a random start mixed with the length (short tails
+ * are read as two overlapping words), then a finaliser so that the low bits
+ * are well mixed; never 0, which marks an empty slot. */
+static uint32_t hash_bytes(const char *key, size_t len)
+{
+    uint64_t h = hash_seed() ^ ((uint64_t)len * 0x9e3779b97f4a7c15ULL);
+    for (; len > 8; key += 8, len -= 8) {
+        uint64_t w = load32(key) | load32(key + 4) << 32;
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w;
+    if (len >= 4)
+        w = load32(key) | load32(key + len - 4) << 32;
+    else if (len > 0)
+        w = (uint64_t)(uint8_t)key[0] | (uint64_t)(uint8_t)key[len / 2] << 8 |
+            (uint64_t)(uint8_t)key[len - 1] << 16;
+    else
+        w = 0;
+    h = mix((h ^ w) * 0xbf58476d1ce4e5b9ULL);
+    uint32_t folded = (uint32_t)(h ^ (h >> 32));
+    return folded ? folded : 1;
+}
+
+static const char *key_of(const df_table *t, const slot *s)
+{
+    return s->len <= INLINE_KEY ? s->key.bytes : t->arena + s->key.offset;
 }
 
 df_table *df_table_new(void)
@@ -128,14 +167,14 @@ void df_table_clear(df_table *t, void (*free_value)(void *value))
     memset(t->slots, 0, t->capacity * sizeof(slot));
 }
 
-static slot *find(const df_table *t, const char *key, size_t len, uint64_t h)
+static slot *find(const df_table *t, const char *key, size_t len, uint32_t h)
 {
     size_t mask = t->capacity - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         slot *s = &t->slots[i];
         if (!s->hash)
             return s;
-        if (s->hash == h && s->len == len && memcmp(t->arena + s->key, key, len) == 0)
+        if (s->hash == h && s->len == len && memcmp(key_of(t, s), key, len) == 0)
             return s;
     }
 }
@@ -169,7 +208,7 @@ static bool grow(df_table *t)
 
 void **df_table_put(df_table *t, const char *key, size_t len, bool *added)
 {
-    uint64_t h = hash_bytes(key, len);
+    uint32_t h = hash_bytes(key, len);
     slot *s = find(t, key, len, h);
     *added = false;
     if (s->hash)
@@ -179,22 +218,26 @@ void **df_table_put(df_table *t, const char *key, size_t len, bool *added)
             return NULL;
         s = find(t, key, len, h);
     }
-    if (t->arena_len + len > t->arena_cap) {
-        size_t cap = t->arena_cap ? t->arena_cap : 65536;
-        while (cap < t->arena_len + len)
-            cap *= 2;
-        char *arena = realloc(t->arena, cap);
-        if (!arena)
-            return NULL;
-        t->arena = arena;
-        t->arena_cap = cap;
+    if (len <= INLINE_KEY) {
+        memcpy(s->key.bytes, key, len);
+    } else {
+        if (t->arena_len + len > t->arena_cap) {
+            size_t cap = t->arena_cap ? t->arena_cap : 65536;
+            while (cap < t->arena_len + len)
+                cap *= 2;
+            char *arena = realloc(t->arena, cap);
+            if (!arena)
+                return NULL;
+            t->arena = arena;
+            t->arena_cap = cap;
+        }
+        memcpy(t->arena + t->arena_len, key, len);
+        s->key.offset = t->arena_len;
+        t->arena_len += len;
     }
-    memcpy(t->arena + t->arena_len, key, len);
     s->hash = h;
-    s->key = t->arena_len;
     s->len = (uint32_t)len;
     s->value = NULL;
-    t->arena_len += len;
     t->count++;
     *added = true;
     return &s->value;
@@ -233,7 +276,7 @@ static uint64_t key_prefix(const df_table *t, const slot *s, size_t offset)
     uint8_t b[8] = {0};
     uint64_t prefix = 0;
     if (s->len > offset)
-        memcpy(b, t->arena + s->key + offset, s->len - offset < 8 ? s->len - offset : 8);
+        memcpy(b, key_of(t, s) + offset, s->len - offset < 8 ? s->len - offset : 8);
     for (int i = 0; i < 8; i++)
         prefix = prefix << 8 | b[i];
     return prefix;
@@ -271,7 +314,7 @@ static int by_slot_key(const df_table *t, const prefixed *x, const prefixed *y)
 {
     const slot *a = &t->slots[x->slot], *b = &t->slots[y->slot];
     size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(t->arena + a->key, t->arena + b->key, n);
+    int c = memcmp(key_of(t, a), key_of(t, b), n);
     if (c)
         return c;
     return a->len < b->len ? -1 : a->len > b->len;
@@ -331,7 +374,7 @@ df_table_item *df_table_sorted(const df_table *t)
         sort_from(t, order, tmp, n, 0);
         for (size_t i = 0; i < n; i++) {
             const slot *s = &t->slots[order[i].slot];
-            items[i] = (df_table_item){t->arena + s->key, s->len, s->value};
+            items[i] = (df_table_item){key_of(t, s), s->len, s->value};
         }
     }
     free(order);
@@ -342,7 +385,7 @@ df_table_item *df_table_sorted(const df_table *t)
     for (size_t i = 0; i < t->capacity; i++) {
         const slot *s = &t->slots[i];
         if (s->hash)
-            items[n++] = (df_table_item){t->arena + s->key, s->len, s->value};
+            items[n++] = (df_table_item){key_of(t, s), s->len, s->value};
     }
     qsort(items, n, sizeof(*items), by_key);
     return items;

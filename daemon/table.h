@@ -37,7 +37,8 @@ typedef struct df_table_item {
 } df_table_item;
 
 /* Returns a newly allocated array of every item sorted by key (free() it),
- * or NULL when out of memory or empty. */
+ * or NULL when out of memory or empty. The keys point into the table: they
+ * are valid until it next changes. */
 df_table_item *df_table_sorted(const df_table *t);
 
 #endif

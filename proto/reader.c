@@ -307,6 +307,16 @@ int df_msgpack_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_o
     return 0;
 }
 
+int df_msgpack_unpack_checked(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj,
+                              df_error *err)
+{
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack(buf, len, &offset, zone, obj);
+    if (rc != MSGPACK_UNPACK_SUCCESS || offset != len)
+        return df_fail(err, DF_EBAD_REQUEST, "msgpack could not be unpacked (%d)", (int)rc);
+    return 0;
+}
+
 bool df_msgpack_read_uint(const char *value, size_t len, uint64_t *out)
 {
     const uint8_t *p = (const uint8_t *)value;

@@ -76,6 +76,10 @@ bool df_msgpack_map_find(const char *buf, size_t len, const char *key, const cha
  * Returns 0 or DF_EBAD_REQUEST with a message. */
 int df_msgpack_unpack(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj,
                       df_error *err);
+/* As df_msgpack_unpack, for bytes df_msgpack_check has already accepted
+ * (or a whole object inside such bytes): they are not checked again. */
+int df_msgpack_unpack_checked(const char *buf, size_t len, msgpack_zone *zone, msgpack_object *obj,
+                              df_error *err);
 
 /* Readers of the one value at the start of value[0..len). Each returns false
  * when it has another type or does not fit. A uint is any integer >= 0,
