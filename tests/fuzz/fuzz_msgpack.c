@@ -1,6 +1,6 @@
 /* fuzz_msgpack.c: the codec's guard in front of the msgpack-c unpacker on
- * raw bytes: df_msgpack_check, and on what it accepts the span readers and
- * df_msgpack_unpack, which must agree with it. */
+ * raw bytes: df_msgpack_check, and on what it accepts the span readers,
+ * df_msgpack_unpack and df_msgpack_unpack_checked, which must agree with it. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t i = 0; i < count; i++) {
             size_t n = df_msgpack_skip(p, (size_t)(end - p));
             REQUIRE(n > 0);
+            /* an element of checked bytes unpacks without a second check,
+             * as the writer unpacks ingest's events */
+            msgpack_zone element_zone;
+            msgpack_object element;
+            msgpack_zone_init(&element_zone, 1024);
+            REQUIRE(df_msgpack_unpack_checked(p, n, &element_zone, &element, NULL) == 0);
+            msgpack_zone_destroy(&element_zone);
             p += n;
         }
         REQUIRE(p == end);
@@ -80,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_object obj;
     msgpack_zone_init(&zone, 1024);
     REQUIRE(df_msgpack_unpack(buf, size, &zone, &obj, &err) == 0);
+    REQUIRE(df_msgpack_unpack_checked(buf, size, &zone, &obj, &err) == 0);
     REQUIRE(is_array == (obj.type == MSGPACK_OBJECT_ARRAY));
     if (is_array)
         REQUIRE(obj.via.array.size == count);
