@@ -5,6 +5,11 @@
 
 #include <string.h>
 
+/* A month row's first day lies within +-DAYS_OF_MS: the days an int64 of
+ * ms falls on are within +-1.1e11, their months' first days a month more,
+ * and the calendar's arithmetic holds far beyond. */
+#define DAYS_OF_MS (1LL << 40)
+
 void df_span_init(df_span_reader *r, df_store *st, MDB_txn *txn, df_str pipeline,
                   df_agg_scope scope, df_str value)
 {
@@ -73,11 +78,13 @@ static int walk_range(df_span_reader *r, uint8_t kind, const uint8_t *head, size
 
 int df_span_all(df_span_reader *r, uint8_t kind)
 {
-    if (r->stopped || r->prefix_len + 1 > DF_AGG_KEY_MAX)
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    if (r->stopped || r->prefix_len + 1 > sizeof prefix)
         return 0;
-    r->prefix[r->prefix_len] = kind;
+    memcpy(prefix, r->prefix, r->prefix_len);
+    prefix[r->prefix_len] = kind;
     walker w = {.r = r};
-    return df_store_aggs_scan(r->st, r->txn, r->prefix, r->prefix_len + 1, hand_on, &w);
+    return df_store_aggs_scan(r->st, r->txn, prefix, r->prefix_len + 1, hand_on, &w);
 }
 
 int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_t head_len,
@@ -154,6 +161,8 @@ static int month_or_days(void *ctx, const uint8_t *key, size_t len, const df_sum
     memcpy(day_row, key + r->prefix_len, rel);
     day_row[0] = df_agg_rolled_kind(day_row[0]);
     int64_t first_day = df_get_sortable(day_row + rel - 8);
+    if (first_day < -DAYS_OF_MS || first_day > DAYS_OF_MS)
+        return 0; /* damaged: no time in ms falls in that month */
     int64_t end_day = df_month_next_day(first_day);
     if (w->alike(w->alike_ctx, day_row, rel, first_day, end_day))
         return hand_to_each(r, day_row, rel, s);
