@@ -166,12 +166,7 @@ int df_calibration_load(df_store *st, MDB_txn *txn, df_agg_scope scope, df_str v
 static void pack_cell(msgpack_packer *pk, const df_forecast_cell *cell)
 {
     msgpack_pack_map(pk, 3);
-    df_pack_cstr(pk, "count");
-    msgpack_pack_uint64(pk, (uint64_t)cell->sums.count);
-    df_pack_cstr(pk, "amount");
-    df_pack_num(pk, df_sums_amount(&cell->sums));
-    df_pack_cstr(pk, "weighted");
-    msgpack_pack_double(pk, cell->weighted);
+    df_pack_count_amount_weighted(pk, &cell->sums, cell->weighted);
 }
 
 void df_reply_forecast(msgpack_packer *pk, const df_forecast *fc)
@@ -186,12 +181,7 @@ void df_reply_forecast(msgpack_packer *pk, const df_forecast *fc)
         msgpack_pack_int64(pk, fc->periods[i].start);
         df_pack_cstr(pk, "end");
         msgpack_pack_int64(pk, fc->periods[i].end);
-        df_pack_cstr(pk, "count");
-        msgpack_pack_uint64(pk, (uint64_t)cell->sums.count);
-        df_pack_cstr(pk, "amount");
-        df_pack_num(pk, df_sums_amount(&cell->sums));
-        df_pack_cstr(pk, "weighted");
-        msgpack_pack_double(pk, cell->weighted);
+        df_pack_count_amount_weighted(pk, &cell->sums, cell->weighted);
         df_pack_cstr(pk, "won_count");
         msgpack_pack_uint64(pk, (uint64_t)fc->won[i].count);
         df_pack_cstr(pk, "won_amount");

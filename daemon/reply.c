@@ -342,6 +342,16 @@ static void pack_total(msgpack_packer *pk, const char *count_key, const char *am
     df_pack_num(pk, df_sums_amount(sums));
 }
 
+void df_pack_count_amount_weighted(msgpack_packer *pk, const df_sums *s, double weighted)
+{
+    df_pack_cstr(pk, "count");
+    msgpack_pack_uint64(pk, (uint64_t)s->count);
+    df_pack_cstr(pk, "amount");
+    df_pack_num(pk, df_sums_amount(s));
+    df_pack_cstr(pk, "weighted");
+    msgpack_pack_double(pk, weighted);
+}
+
 void df_reply_board(msgpack_packer *pk, const df_figures *f)
 {
     size_t count = 0;
@@ -364,12 +374,7 @@ void df_reply_board(msgpack_packer *pk, const df_figures *f)
         msgpack_pack_map(pk, 7);
         df_pack_cstr(pk, "stage");
         pack_name(pk, &s->stage);
-        df_pack_cstr(pk, "count");
-        msgpack_pack_uint64(pk, (uint64_t)s->now_in.count);
-        df_pack_cstr(pk, "amount");
-        df_pack_num(pk, df_sums_amount(&s->now_in));
-        df_pack_cstr(pk, "weighted");
-        msgpack_pack_double(pk, s->weighted);
+        df_pack_count_amount_weighted(pk, &s->now_in, s->weighted);
         df_pack_cstr(pk, "avg_days_in_stage");
         /* in a won or lost stage it would be the days since closing */
         if (s->outcome == DF_OPEN)

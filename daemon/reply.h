@@ -69,6 +69,9 @@ void df_reply_moves(msgpack_packer *pk, size_t count, const msgpack_sbuffer *mov
 void df_reply_list(msgpack_packer *pk, size_t count, const msgpack_sbuffer *deals,
                    const char *cursor, size_t cursor_len);
 void df_reply_board(msgpack_packer *pk, const df_figures *f);
+/* The `count`, `amount` and `weighted` pairs of a board stage, a forecast
+ * period or cell, without their map's header. */
+void df_pack_count_amount_weighted(msgpack_packer *pk, const df_sums *s, double weighted);
 /* `pipelines`: the given pipelines, each with its stages in pipeline order. */
 void df_reply_pipelines(msgpack_packer *pk, const df_pipeline *const *pipelines, size_t count);
 void df_reply_metrics(msgpack_packer *pk, const df_figures *f, const df_metrics *m);
