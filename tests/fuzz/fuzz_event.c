@@ -8,13 +8,7 @@
 
 #include "codec.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define SEQ  42
 #define RECV 1700000000000LL
@@ -90,8 +84,6 @@ static void take_event(const char *raw, size_t len)
     REQUIRE(df_recorded_decode(&obj, &back, &err) == 0);
     require_same_event(&sent, &back);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

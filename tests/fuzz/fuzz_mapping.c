@@ -9,13 +9,7 @@
 #include "mapping.h"
 #include "signature.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define NOW_MS 1717236060000LL
 
@@ -100,8 +94,6 @@ static const char *any_header(void *ctx, const char *name)
     (void)name;
     return header_text;
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,13 +10,7 @@
 
 #include "prometheus.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static bool name_char(char c, bool first)
 {
@@ -65,8 +59,6 @@ static void check_sample(const char *p, const char *end)
     REQUIRE(*stop == '\0' || strcmp(value, "NaN") == 0 || strcmp(value, "+Inf") == 0 ||
             strcmp(value, "-Inf") == 0);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

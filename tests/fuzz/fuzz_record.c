@@ -10,13 +10,7 @@
 #include "move.h"
 #include "record.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static df_deal deal, again; /* large */
 static df_pipeline pipeline;
@@ -96,8 +90,6 @@ static void packed_sums(const uint8_t *data, size_t size)
     REQUIRE(memcmp(&sums.weighted_float, &again_sums.weighted_float, sizeof(double)) == 0 ||
             sums.weighted_float == 0);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

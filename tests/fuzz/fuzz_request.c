@@ -13,13 +13,7 @@
 #include "query.h"
 #include "read_state.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define T0  1700000000000LL
 #define DAY DF_DAY_MS
@@ -171,8 +165,6 @@ static void handle(const char *body, size_t len, msgpack_packer *pk)
     if (df_request_handle(&daemon_state, body, len, pk) == DF_HANDLED_APPEND)
         df_pack_error(pk, DF_EBAD_REQUEST, "refused");
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
