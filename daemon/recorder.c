@@ -26,8 +26,12 @@
 #define FLUSH_EVENTS 500000
 #define FLUSH_BYTES  (128u << 20)
 /* Aggregate changes a flush gathers before it writes them (about 200 bytes
- * each in memory). */
-#define FLUSH_AGG_ROWS 262144
+ * each in memory). The sanitizer build's tests use a handful, so that they
+ * cross this boundary many times in every flush (DF_SMALL_FLUSH_CHUNKS). */
+#ifndef DF_FLUSH_AGG_ROWS
+#define DF_FLUSH_AGG_ROWS 262144
+#endif
+#define FLUSH_AGG_ROWS DF_FLUSH_AGG_ROWS
 
 /* Rough heap cost of a table entry, for FLUSH_BYTES. */
 #define ENTRY_COST 64
