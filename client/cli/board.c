@@ -12,20 +12,6 @@
 #define COL_RED        "\033[31m"
 #define COL_BAR        "\033[36m"
 
-static int64_t int_or_zero(const msgpack_object *map, const char *key)
-{
-    int64_t v = 0;
-    mp_int(map, key, &v);
-    return v;
-}
-
-static double num_or_zero(const msgpack_object *map, const char *key)
-{
-    double v = 0;
-    mp_num(map, key, &v);
-    return v;
-}
-
 /* Ints as they are, floats with two decimals, nil as "-". */
 static const char *amount_text(const msgpack_object *map, const char *key, char *buf, size_t cap)
 {
@@ -53,11 +39,11 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
             w += (int)strlen(" (removed)");
         if (w > name_w)
             name_w = w > NAME_MAX_SHOWN ? NAME_MAX_SHOWN : w;
-        double amount = fabs(num_or_zero(s, "amount"));
+        double amount = fabs(mp_num_or_zero(s, "amount"));
         if (amount > max_amount)
             max_amount = amount;
-        if (int_or_zero(s, "count") > max_count)
-            max_count = int_or_zero(s, "count");
+        if (mp_int_or_zero(s, "count") > max_count)
+            max_count = mp_int_or_zero(s, "count");
     }
     int bar_w = opt && opt->bar_width > 0 ? opt->bar_width : 30;
     bool colour = opt && opt->colour;
@@ -80,22 +66,22 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
         bool is_removed =
             removed && removed->type == MSGPACK_OBJECT_BOOLEAN && removed->via.boolean;
         snprintf(full, sizeof full, "%s%s", name, is_removed ? " (removed)" : "");
-        int64_t count = int_or_zero(s, "count");
-        double value = by_amount ? fabs(num_or_zero(s, "amount")) : (double)count;
+        int64_t count = mp_int_or_zero(s, "count");
+        double value = by_amount ? fabs(mp_num_or_zero(s, "amount")) : (double)count;
         double max = by_amount ? max_amount : (double)max_count;
         int len = max > 0 ? (int)lround(value / max * bar_w) : 0;
         if (len == 0 && value > 0)
             len = 1;
         total_count += count;
-        total_amount += num_or_zero(s, "amount");
+        total_amount += mp_num_or_zero(s, "amount");
         int64_t amount_int = 0;
         const msgpack_object *amount_value = mp_get(s, "amount");
         bool is_int = mp_int(s, "amount", &amount_int);
         if ((amount_value && amount_value->type != MSGPACK_OBJECT_NIL && !is_int) ||
             __builtin_add_overflow(total_int, amount_int, &total_int))
             all_int = false;
-        total_weighted += num_or_zero(s, "weighted");
-        int64_t stale = int_or_zero(s, "stale");
+        total_weighted += mp_num_or_zero(s, "weighted");
+        int64_t stale = mp_int_or_zero(s, "stale");
         fprintf(out, "%s%-*s%s  %s", is_removed && colour ? COL_DIM : "", name_w, full,
                 is_removed && colour ? COL_RESET : "", colour ? COL_BAR : "");
         for (int b = 0; b < len; b++)
@@ -107,14 +93,14 @@ int board_render(FILE *out, const msgpack_object *reply, const char *pipeline,
         if (days_value && days_value->type == MSGPACK_OBJECT_NIL)
             snprintf(days, sizeof days, "-");
         else
-            snprintf(days, sizeof days, "%.1f", num_or_zero(s, "avg_days_in_stage"));
+            snprintf(days, sizeof days, "%.1f", mp_num_or_zero(s, "avg_days_in_stage"));
         if (stale_value && stale_value->type == MSGPACK_OBJECT_NIL)
             snprintf(stale_text, sizeof stale_text, "-");
         else
             snprintf(stale_text, sizeof stale_text, "%" PRId64, stale);
         fprintf(out, "%s%*s  %8" PRId64 "  %14s  %14.2f  %8s  %s%6s%s\n", colour ? COL_RESET : "",
                 bar_w - len, "", count, amount_text(s, "amount", amount, sizeof amount),
-                num_or_zero(s, "weighted"), days, stale > 0 && colour ? COL_RED : "", stale_text,
+                mp_num_or_zero(s, "weighted"), days, stale > 0 && colour ? COL_RED : "", stale_text,
                 stale > 0 && colour ? COL_RESET : "");
     }
     char total[40];
@@ -169,14 +155,7 @@ int metrics_render(FILE *out, const msgpack_object *reply, const char *pipeline)
         for (uint32_t i = 0; i < days->via.map.size; i++) {
             const msgpack_object *k = &days->via.map.ptr[i].key;
             char name[NAME_MAX_SHOWN + 1], value[48];
-            size_t len = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0;
-            if (len > NAME_MAX_SHOWN)
-                len = NAME_MAX_SHOWN;
-            memcpy(name, len ? k->via.str.ptr : "", len);
-            name[len] = '\0';
-            for (size_t c = 0; c < len; c++)
-                if ((unsigned char)name[c] < 0x20)
-                    name[c] = '?';
+            mp_key_name(k, name, sizeof name);
             const msgpack_object *v = &days->via.map.ptr[i].val;
             if (v->type == MSGPACK_OBJECT_FLOAT64 || v->type == MSGPACK_OBJECT_FLOAT32)
                 snprintf(value, sizeof value, "%.1f", v->via.f64);
@@ -234,14 +213,7 @@ static void count_table(FILE *out, const char *title, const msgpack_object *map,
         const msgpack_object *k = &map->via.map.ptr[pick].key;
         const msgpack_object *v = &map->via.map.ptr[pick].val;
         char name[NAME_MAX_SHOWN + 1];
-        size_t len = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : 0;
-        if (len > NAME_MAX_SHOWN)
-            len = NAME_MAX_SHOWN;
-        memcpy(name, len ? k->via.str.ptr : "", len);
-        name[len] = '\0';
-        for (size_t c = 0; c < len; c++)
-            if ((unsigned char)name[c] < 0x20)
-                name[c] = '?';
+        mp_key_name(k, name, sizeof name);
         uint64_t count = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
         fprintf(out, "  %-28s %8" PRIu64 " %6.1f%%\n", name, count,
                 total ? 100.0 * (double)count / (double)total : 0.0);

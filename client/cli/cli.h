@@ -108,6 +108,11 @@ const char *mp_str(const msgpack_object *map, const char *key, char *buf, size_t
 bool mp_int(const msgpack_object *map, const char *key, int64_t *out);
 /* An int or float as a double; false when absent or not a number. */
 bool mp_num(const msgpack_object *map, const char *key, double *out);
+/* The same, 0 when absent or of another type. */
+int64_t mp_int_or_zero(const msgpack_object *map, const char *key);
+double mp_num_or_zero(const msgpack_object *map, const char *key);
+/* A map key as mp_str gives a value: cut to fit, control bytes as '?'. */
+const char *mp_key_name(const msgpack_object *key, char *buf, size_t cap);
 /* Formats a number (int or float) or "-" for nil / absent. */
 const char *mp_num_text(const msgpack_object *o, char *buf, size_t cap);
 

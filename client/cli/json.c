@@ -240,9 +240,9 @@ const msgpack_object *mp_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-const char *mp_str(const msgpack_object *map, const char *key, char *buf, size_t cap)
+/* A str object as a NUL-terminated copy fit to print ("" for another type). */
+static const char *printable(const msgpack_object *v, char *buf, size_t cap)
 {
-    const msgpack_object *v = mp_get(map, key);
     buf[0] = '\0';
     if (v && v->type == MSGPACK_OBJECT_STR) {
         size_t n = v->via.str.size < cap - 1 ? v->via.str.size : cap - 1;
@@ -254,6 +254,11 @@ const char *mp_str(const msgpack_object *map, const char *key, char *buf, size_t
                 buf[i] = '?';
     }
     return buf;
+}
+
+const char *mp_str(const msgpack_object *map, const char *key, char *buf, size_t cap)
+{
+    return printable(mp_get(map, key), buf, cap);
 }
 
 bool mp_int(const msgpack_object *map, const char *key, int64_t *out)
@@ -297,4 +302,23 @@ const char *mp_num_text(const msgpack_object *o, char *buf, size_t cap)
         snprintf(buf, cap, "-");
     }
     return buf;
+}
+
+int64_t mp_int_or_zero(const msgpack_object *map, const char *key)
+{
+    int64_t v = 0;
+    mp_int(map, key, &v);
+    return v;
+}
+
+double mp_num_or_zero(const msgpack_object *map, const char *key)
+{
+    double v = 0;
+    mp_num(map, key, &v);
+    return v;
+}
+
+const char *mp_key_name(const msgpack_object *key, char *buf, size_t cap)
+{
+    return printable(key, buf, cap);
 }

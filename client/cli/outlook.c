@@ -9,20 +9,6 @@
 
 #define BAR_WIDTH 30
 
-static double num_or_zero(const msgpack_object *map, const char *key)
-{
-    double v = 0;
-    mp_num(map, key, &v);
-    return v;
-}
-
-static int64_t int_or_zero(const msgpack_object *map, const char *key)
-{
-    int64_t v = 0;
-    mp_int(map, key, &v);
-    return v;
-}
-
 /* A period's bound as a UTC date, with the time when it is not midnight. */
 static const char *date_text(int64_t ms, char *buf, size_t cap)
 {
@@ -68,7 +54,7 @@ int forecast_render(FILE *out, const msgpack_object *reply, const char *pipeline
     uint32_t n = periods->via.array.size;
     double max = 0;
     for (uint32_t i = 0; i < n; i++) {
-        double w = fabs(num_or_zero(&periods->via.array.ptr[i], "weighted"));
+        double w = fabs(mp_num_or_zero(&periods->via.array.ptr[i], "weighted"));
         if (w > max)
             max = w;
     }
@@ -78,11 +64,11 @@ int forecast_render(FILE *out, const msgpack_object *reply, const char *pipeline
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *p = &periods->via.array.ptr[i];
         char start[40], amount[40], won_amount[40];
-        fprintf(out, "%-20s  ", date_text(int_or_zero(p, "start"), start, sizeof start));
-        put_bar(out, fabs(num_or_zero(p, "weighted")), max);
-        fprintf(out, "  %6" PRId64 "  %14s  %14.2f  %6" PRId64 "  %14s\n", int_or_zero(p, "count"),
-                mp_num_text(mp_get(p, "amount"), amount, sizeof amount), num_or_zero(p, "weighted"),
-                int_or_zero(p, "won_count"),
+        fprintf(out, "%-20s  ", date_text(mp_int_or_zero(p, "start"), start, sizeof start));
+        put_bar(out, fabs(mp_num_or_zero(p, "weighted")), max);
+        fprintf(out, "  %6" PRId64 "  %14s  %14.2f  %6" PRId64 "  %14s\n",
+                mp_int_or_zero(p, "count"), mp_num_text(mp_get(p, "amount"), amount, sizeof amount),
+                mp_num_or_zero(p, "weighted"), mp_int_or_zero(p, "won_count"),
                 mp_num_text(mp_get(p, "won_amount"), won_amount, sizeof won_amount));
     }
     const char *const rows[] = {"overdue", "no_date"};
@@ -93,8 +79,8 @@ int forecast_render(FILE *out, const msgpack_object *reply, const char *pipeline
         if (!c || c->type != MSGPACK_OBJECT_MAP)
             return -1;
         fprintf(out, "%-20s  %-*s  %6" PRId64 "  %14s  %14.2f\n", labels[i], BAR_WIDTH, "",
-                int_or_zero(c, "count"), mp_num_text(mp_get(c, "amount"), amount, sizeof amount),
-                num_or_zero(c, "weighted"));
+                mp_int_or_zero(c, "count"), mp_num_text(mp_get(c, "amount"), amount, sizeof amount),
+                mp_num_or_zero(c, "weighted"));
     }
     return 0;
 }
@@ -115,8 +101,8 @@ int calibration_render(FILE *out, const msgpack_object *reply, const char *pipel
         else
             snprintf(actual, sizeof actual, "-");
         fprintf(out, "%-24s  %9" PRId64 "%%  %8" PRId64 "  %8" PRId64 "  %8s\n",
-                mp_str(s, "stage", name, sizeof name), int_or_zero(s, "configured"),
-                int_or_zero(s, "reached"), int_or_zero(s, "won"), actual);
+                mp_str(s, "stage", name, sizeof name), mp_int_or_zero(s, "configured"),
+                mp_int_or_zero(s, "reached"), mp_int_or_zero(s, "won"), actual);
     }
     return 0;
 }
@@ -142,11 +128,11 @@ int series_render(FILE *out, const msgpack_object *reply)
         else
             snprintf(cycle, sizeof cycle, "-");
         fprintf(out, "%-20s  %6" PRId64 "  %6" PRId64 "  %8s  %10s  %14s  %14s  %7" PRId64 "\n",
-                date_text(int_or_zero(p, "start"), start, sizeof start), int_or_zero(p, "won"),
-                int_or_zero(p, "lost"), rate, cycle,
+                date_text(mp_int_or_zero(p, "start"), start, sizeof start),
+                mp_int_or_zero(p, "won"), mp_int_or_zero(p, "lost"), rate, cycle,
                 mp_num_text(mp_get(p, "won_amount"), won, sizeof won),
                 mp_num_text(mp_get(p, "lost_amount"), lost, sizeof lost),
-                int_or_zero(p, "created"));
+                mp_int_or_zero(p, "created"));
     }
     return 0;
 }
