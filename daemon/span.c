@@ -87,6 +87,21 @@ int df_span_all(df_span_reader *r, uint8_t kind)
     return df_store_aggs_scan(r->st, r->txn, prefix, r->prefix_len + 1, hand_on, &w);
 }
 
+/* The rows of a kind under head whose time is in [lo, hi), those of
+ * [first, end) (whole months or hours, when first < end) from its rollups. */
+static int walk_rolled(df_span_reader *r, uint8_t kind, const uint8_t *head, size_t head_len,
+                       int64_t lo, int64_t hi, int64_t first, int64_t end)
+{
+    if (first >= end)
+        return walk_range(r, kind, head, head_len, lo, hi, false);
+    int rc = walk_range(r, kind, head, head_len, lo, first, false);
+    if (rc == 0)
+        rc = walk_range(r, (uint8_t)(kind - 'A' + 'a'), head, head_len, first, end, true);
+    if (rc == 0)
+        rc = walk_range(r, kind, head, head_len, end, hi, false);
+    return rc;
+}
+
 int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_t head_len,
                  int64_t lo_day, int64_t hi_day)
 {
@@ -98,15 +113,7 @@ int df_span_days(df_span_reader *r, uint8_t day_kind, const uint8_t *head, size_
         first = df_month_next_day(lo_day);
     if (hi_day != INT64_MAX)
         end = df_month_first_day(hi_day);
-    if (first >= end)
-        return walk_range(r, day_kind, head, head_len, lo_day, hi_day, false);
-    uint8_t month_kind = (uint8_t)(day_kind - 'A' + 'a');
-    int rc = walk_range(r, day_kind, head, head_len, lo_day, first, false);
-    if (rc == 0)
-        rc = walk_range(r, month_kind, head, head_len, first, end, true);
-    if (rc == 0)
-        rc = walk_range(r, day_kind, head, head_len, end, hi_day, false);
-    return rc;
+    return walk_rolled(r, day_kind, head, head_len, lo_day, hi_day, first, end);
 }
 
 int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, size_t head_len,
@@ -114,19 +121,11 @@ int df_span_hours(df_span_reader *r, uint8_t exact_kind, const uint8_t *head, si
 {
     if (lo >= hi)
         return 0;
-    /* the whole hours: [first, end) */
-    int64_t first = df_hour_of(lo), end = df_hour_of(hi);
+    /* the whole hours: [first, end), none where the scope has no hour rows */
+    int64_t first = df_hour_of(lo), end = r->hours ? df_hour_of(hi) : first;
     if (first < lo && first <= INT64_MAX - DF_HOUR_MS)
         first += DF_HOUR_MS;
-    if (first >= end || !r->hours)
-        return walk_range(r, exact_kind, head, head_len, lo, hi, false);
-    uint8_t hour_kind = (uint8_t)(exact_kind - 'A' + 'a');
-    int rc = walk_range(r, exact_kind, head, head_len, lo, first, false);
-    if (rc == 0)
-        rc = walk_range(r, hour_kind, head, head_len, first, end, true);
-    if (rc == 0)
-        rc = walk_range(r, exact_kind, head, head_len, end, hi, false);
-    return rc;
+    return walk_rolled(r, exact_kind, head, head_len, lo, hi, first, end);
 }
 
 int df_span_window(df_span_reader *r, uint8_t day_kind, uint8_t exact_kind, bool has_from,
