@@ -116,6 +116,17 @@ static void *read_ahead(void *arg)
     return NULL;
 }
 
+/* Frees what df_readahead_start made, its thread not running. */
+static void destroy(df_readahead *ra)
+{
+    for (size_t i = 0; i < BATCHES; i++)
+        msgpack_zone_destroy(&ra->ring[i].zone);
+    pthread_cond_destroy(&ra->filled);
+    pthread_cond_destroy(&ra->emptied);
+    pthread_mutex_destroy(&ra->mu);
+    free(ra);
+}
+
 int df_readahead_start(df_readahead **out, df_store *st, uint64_t after, uint64_t last,
                        df_readahead_each each, void *ctx)
 {
@@ -136,12 +147,7 @@ int df_readahead_start(df_readahead **out, df_store *st, uint64_t after, uint64_
     pthread_cond_init(&ra->emptied, NULL);
     int rc = pthread_create(&ra->thread, NULL, read_ahead, ra);
     if (rc != 0) {
-        for (size_t i = 0; i < BATCHES; i++)
-            msgpack_zone_destroy(&ra->ring[i].zone);
-        pthread_cond_destroy(&ra->filled);
-        pthread_cond_destroy(&ra->emptied);
-        pthread_mutex_destroy(&ra->mu);
-        free(ra);
+        destroy(ra);
         return rc;
     }
     *out = ra;
@@ -185,10 +191,5 @@ void df_readahead_stop(df_readahead *ra)
     pthread_cond_signal(&ra->emptied);
     pthread_mutex_unlock(&ra->mu);
     pthread_join(ra->thread, NULL);
-    for (size_t i = 0; i < BATCHES; i++)
-        msgpack_zone_destroy(&ra->ring[i].zone);
-    pthread_cond_destroy(&ra->filled);
-    pthread_cond_destroy(&ra->emptied);
-    pthread_mutex_destroy(&ra->mu);
-    free(ra);
+    destroy(ra);
 }
