@@ -53,6 +53,17 @@ static int split(char *line, char **fields, int max)
     return n;
 }
 
+/* A field longer than the test expects means the data set is not the one it
+ * was written for: refused rather than cut short. */
+static bool copy_field(char *dst, size_t size, const char *field)
+{
+    size_t len = strlen(field);
+    if (len >= size)
+        return false;
+    memcpy(dst, field, len + 1);
+    return true;
+}
+
 static bool read_data(const char *leads_path, const char *won_path)
 {
     char line[1024];
@@ -64,7 +75,8 @@ static bool read_data(const char *leads_path, const char *won_path)
         int d, m, y;
         if (split(line, f, 16) < 2 || sscanf(f[1], "%d-%d-%d", &d, &m, &y) != 3)
             return false;
-        snprintf(leads[nleads].id, sizeof leads[nleads].id, "%s", f[0]);
+        if (!copy_field(leads[nleads].id, sizeof leads[nleads].id, f[0]))
+            return false;
         leads[nleads++].at = utc_ms(y, m, d, 0, 0);
     }
     fclose(in);
@@ -75,8 +87,9 @@ static bool read_data(const char *leads_path, const char *won_path)
         int d, m, y, h, mi;
         if (split(line, f, 16) < 5 || sscanf(f[4], "%d-%d-%d %d:%d", &d, &m, &y, &h, &mi) != 5)
             return false;
-        snprintf(wins[nwins].id, sizeof wins[nwins].id, "%s", f[0]);
-        snprintf(wins[nwins].owner, sizeof wins[nwins].owner, "%s", f[3]);
+        if (!copy_field(wins[nwins].id, sizeof wins[nwins].id, f[0]) ||
+            !copy_field(wins[nwins].owner, sizeof wins[nwins].owner, f[3]))
+            return false;
         wins[nwins++].at = utc_ms(y, m, d, h, mi);
     }
     fclose(in);
