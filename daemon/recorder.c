@@ -536,25 +536,36 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
     return rc;
 }
 
-static int by_deal_event_order(const void *a, const void *b)
-{
-    const df_table_item *x = a, *y = b;
-    return df_store_deal_event_order(x->key, x->len, y->key, y->len);
-}
-
 /* Writes the events of each pending deal that memory holds, in key order
  * when the store holds none (fresh), which reorders deals. */
-static int flush_deal_events(df_recorder *r, MDB_txn *txn, df_table_item *deals, size_t ndeals,
-                             bool fresh)
+static int flush_deal_events(df_recorder *r, MDB_txn *txn, const df_table_item *deals,
+                             size_t ndeals, bool fresh)
 {
     int rc = 0;
-    if (fresh)
-        qsort(deals, ndeals, sizeof(*deals), by_deal_event_order);
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
-        for (uint32_t j = 0; rc == 0 && p->record && j < p->nseqs; j++)
-            rc = df_store_deal_event_put(r->st, txn, p->id, p->id_len, p->seqs[j], fresh);
+        if (p->record)
+            rc = df_store_deal_events_put(r->st, txn, p->id, p->id_len, p->seqs, p->nseqs, fresh);
     }
+    return rc;
+}
+
+/* Writes the ids recorded since the last flush. */
+static int flush_ids(df_recorder *r, MDB_txn *txn, bool fresh)
+{
+    size_t nids = df_table_count(r->ids), n = 0;
+    if (nids == 0)
+        return 0;
+    df_table_item *items = df_table_items(r->ids);
+    df_id_seq *ids = malloc(nids * sizeof(*ids));
+    int rc = items && ids ? 0 : ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nids; i++)
+        if (items[i].value) /* else forgotten: its batch was not committed */
+            ids[n++] = (df_id_seq){items[i].key, items[i].len, (uint64_t)(uintptr_t)items[i].value};
+    if (rc == 0)
+        rc = df_store_ids_put(r->st, txn, ids, n, fresh);
+    free(items);
+    free(ids);
     return rc;
 }
 
@@ -675,10 +686,10 @@ int df_recorder_flush(df_recorder *r)
 {
     df_store *st = r->st;
     MDB_txn *txn = NULL;
-    size_t ndeals, nids = df_table_count(r->ids);
-    df_table_item *deals = df_overlay_sorted(r->overlay, &ndeals), *ids = df_table_sorted(r->ids);
+    size_t ndeals;
+    df_table_item *deals = df_overlay_sorted(r->overlay, &ndeals);
     int64_t now = df_now_ms();
-    int rc = (ndeals && !deals) || (nids && !ids) ? ENOMEM : df_store_write_begin(st, &txn);
+    int rc = ndeals && !deals ? ENOMEM : df_store_write_begin(st, &txn);
     /* after a rebuild dropped the derived state, every key is new and comes
      * sorted: the tables are filled by appending */
     bool fresh = rc == 0 && df_store_derived_empty(st, txn);
@@ -696,10 +707,8 @@ int df_recorder_flush(df_recorder *r)
     }
     if (rc == 0)
         rc = flush_deal_events(r, txn, deals, ndeals, fresh);
-    for (size_t i = 0; rc == 0 && i < nids; i++)
-        if (ids[i].value) /* else forgotten: its batch was not committed */
-            rc = df_store_id_put(st, txn, ids[i].key, ids[i].len, (uint64_t)(uintptr_t)ids[i].value,
-                                 fresh);
+    if (rc == 0)
+        rc = flush_ids(r, txn, fresh);
     if (gathering) {
         int gathered = new_deltas_finish(r, txn, gathering, rc == 0);
         rc = rc ? rc : gathered;
@@ -720,7 +729,6 @@ int df_recorder_flush(df_recorder *r)
         txn = NULL;
     }
     free(deals);
-    free(ids);
     if (txn)
         mdb_txn_abort(txn);
     if (rc != 0)

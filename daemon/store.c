@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reader.h"
 #include "record.h"
 
 struct df_store {
@@ -38,6 +39,7 @@ struct df_store {
      * writer's write transaction, opened at the first append (which LMDB
      * then makes without a search from the root for each key) */
     MDB_cursor *appending[3];
+    uint8_t id_hash_key[crypto_shorthash_KEYBYTES]; /* ids' (see below) */
     char path[4096];
 };
 
@@ -47,6 +49,31 @@ struct df_store {
 static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
 {
     return mdb_dbi_open(txn, name, MDB_CREATE, dbi);
+}
+
+/* ids and each deal's events keep sorted sets of fixed-size values under
+ * each key, which LMDB packs without a header per value. */
+#define SEQ_SETS (MDB_DUPSORT | MDB_DUPFIXED)
+#define LAYOUT_FLAGS                                                                               \
+    (MDB_REVERSEKEY | MDB_DUPSORT | MDB_INTEGERKEY | MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP)
+
+/* Opens a table of the derived state in this dealflowd's layout. LMDB keeps
+ * the flags a table was made with, so one an older dealflowd laid out
+ * otherwise is deleted and made again, and the derived state is rebuilt
+ * from the log (*relaid). */
+static int open_derived_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_dbi *dbi,
+                            bool *relaid)
+{
+    unsigned made_with = 0;
+    int rc = mdb_dbi_open(txn, name, MDB_CREATE | flags, dbi);
+    if (rc == 0)
+        rc = mdb_dbi_flags(txn, *dbi, &made_with);
+    if (rc != 0 || (made_with & LAYOUT_FLAGS) == flags)
+        return rc;
+    *relaid = true;
+    if ((rc = mdb_drop(txn, *dbi, 1)) != 0)
+        return rc;
+    return mdb_dbi_open(txn, name, MDB_CREATE | flags, dbi);
 }
 
 /* Derived state (projections, indexes, aggregates) laid out by an older
@@ -65,11 +92,11 @@ static int drop_derived(df_store *st, MDB_txn *txn)
     return df_store_meta_put(st, txn, "derived_seq", 0);
 }
 
-static int rebuild_if_old(df_store *st, MDB_txn *txn)
+static int rebuild_if_old(df_store *st, MDB_txn *txn, bool relaid)
 {
     uint64_t derived = 0, last_seq;
     int rc = df_store_meta_get(st, txn, "derived_format", &derived);
-    if (rc != 0 || derived == DF_DERIVED_FORMAT)
+    if (rc != 0 || (derived == DF_DERIVED_FORMAT && !relaid))
         return rc;
     last_seq = df_store_log_last(st, txn);
     if (last_seq > 0)
@@ -202,9 +229,10 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         df_fail(err, DF_EUNAVAILABLE, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
+    bool relaid = false;
     if ((rc = df_store_write_begin(st, &txn)) != 0 || (rc = open_dbi(txn, "log", &st->log)) != 0 ||
-        (rc = open_dbi(txn, "ids", &st->ids)) != 0 ||
-        (rc = open_dbi(txn, "deal_events", &st->deal_events)) != 0 ||
+        (rc = open_derived_dbi(txn, "ids", SEQ_SETS, &st->ids, &relaid)) != 0 ||
+        (rc = open_derived_dbi(txn, "deal_events", SEQ_SETS, &st->deal_events, &relaid)) != 0 ||
         (rc = open_dbi(txn, "deals", &st->deals)) != 0 ||
         (rc = open_dbi(txn, "index", &st->index)) != 0 ||
         (rc = open_dbi(txn, "aggs", &st->aggs)) != 0 ||
@@ -243,6 +271,9 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
+    /* ids are hashed under a key drawn from the store's random id */
+    crypto_generichash(st->id_hash_key, sizeof(st->id_hash_key), (const uint8_t *)"event ids", 9,
+                       (const uint8_t *)store_id, STORE_ID_LEN);
     if (had_marker && strcmp(marker, store_id) != 0) {
         df_fail(err, DF_EUNAVAILABLE,
                 "data directory %s held another store (" MARKER_NAME
@@ -250,7 +281,7 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
                 dir);
         goto fail;
     }
-    if ((rc = rebuild_if_old(st, txn)) != 0) {
+    if ((rc = rebuild_if_old(st, txn, relaid)) != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -514,86 +545,256 @@ int df_store_meta_put(df_store *st, MDB_txn *txn, const char *key, uint64_t valu
     return mdb_put(txn, st->meta, &k, &v, 0);
 }
 
-/* ---- ids ---- */
+/* A seq in a set of seqs: 6 bytes, big-endian, so that the set's byte
+ * order is the seqs' order. 2^48 events are far beyond any map. */
+#define SEQ_BYTES 6
+#define SEQ_LIMIT (UINT64_C(1) << 48)
 
-int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq)
+static void put_seq(uint8_t *out, uint64_t seq)
 {
-    MDB_val k = {len, (void *)id}, v;
-    int rc = mdb_get(txn, st->ids, &k, &v);
-    if (rc == 0) {
-        if (v.mv_size != 8)
-            return MDB_CORRUPTED;
-        memcpy(seq, v.mv_data, 8);
-    }
-    return rc;
+    for (int i = SEQ_BYTES - 1; i >= 0; i--, seq >>= 8)
+        out[i] = (uint8_t)seq;
+}
+
+static uint64_t get_seq(const uint8_t *in)
+{
+    uint64_t seq = 0;
+    for (int i = 0; i < SEQ_BYTES; i++)
+        seq = seq << 8 | in[i];
+    return seq;
 }
 
 enum { APPEND_IDS, APPEND_DEAL_EVENTS, APPEND_DEALS };
+
+/* The writer's cursor on dbi for this write transaction (kept for appends,
+ * which LMDB then makes without a search from the root). */
+static int write_cursor(df_store *st, MDB_txn *txn, MDB_dbi dbi, int which, MDB_cursor **cur)
+{
+    int rc = 0;
+    if (!st->appending[which])
+        rc = mdb_cursor_open(txn, dbi, &st->appending[which]);
+    *cur = st->appending[which];
+    return rc;
+}
 
 /* Puts k into dbi, after every key it holds when append. */
 static int put(df_store *st, MDB_txn *txn, MDB_dbi dbi, int appending, MDB_val *k, MDB_val *v,
                unsigned flags, bool append)
 {
-    MDB_cursor **cur = &st->appending[appending];
+    MDB_cursor *cur;
     int rc;
     if (!append)
         return mdb_put(txn, dbi, k, v, flags);
-    if (!*cur && (rc = mdb_cursor_open(txn, dbi, cur)) != 0)
+    if ((rc = write_cursor(st, txn, dbi, appending, &cur)) != 0)
         return rc;
-    return mdb_cursor_put(*cur, k, v, MDB_APPEND);
+    return mdb_cursor_put(cur, k, v, MDB_APPEND);
 }
 
-int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq,
-                    bool append)
+/* Puts count values of `size` bytes, sorted, under k of a table of sets;
+ * after every key it holds when append, else after every value k holds
+ * when after_all. */
+static int put_set(df_store *st, MDB_txn *txn, MDB_dbi dbi, int which, MDB_val *k,
+                   const uint8_t *values, size_t size, size_t count, bool append, bool after_all)
 {
-    MDB_val k = {len, (void *)id}, v = {8, &seq};
-    return put(st, txn, st->ids, APPEND_IDS, &k, &v, MDB_NOOVERWRITE, append);
+    MDB_cursor *cur;
+    int rc;
+    if (count == 0)
+        return 0;
+    if ((rc = write_cursor(st, txn, dbi, which, &cur)) != 0)
+        return rc;
+    MDB_val v[2] = {{size, (void *)values}, {count, NULL}};
+    unsigned flags =
+        MDB_MULTIPLE | (append ? MDB_APPEND | MDB_APPENDDUP : 0) | (after_all ? MDB_APPENDDUP : 0);
+    if ((rc = mdb_cursor_put(cur, k, v, flags)) != 0)
+        return rc;
+    return v[1].mv_size == count ? 0 : MDB_CORRUPTED;
 }
 
-/* ---- each deal's events: key = length byte, deal id, big-endian seq ---- */
+/* ---- ids: the id's keyed hash -> the seqs of the events with that hash ----
+ * An id is hashed with SipHash under a key of the store's own (so that ids
+ * cannot be chosen to collide); 12 bits of the hash name one of 4 096 keys,
+ * under which 48 more and the seq make a 12-byte value. An entry so takes
+ * about 12 bytes however long the id, where the id itself as the key took
+ * its length and a node's 8-byte header, with pages half full. A matching
+ * hash says only that the id may be there: the event at that seq is read
+ * from the log and its id compared, so a collision never passes a new
+ * event for a duplicate. */
 
-static size_t deal_event_key(uint8_t *key, const char *deal, size_t len, uint64_t seq)
+#define ID_KEY_BYTES   2
+#define ID_HASH_BYTES  6
+#define ID_VALUE_BYTES (ID_HASH_BYTES + SEQ_BYTES)
+/* 12 bits in the key, 48 in the value; the sanitizer build's tests keep
+ * fewer, so that ids collide (DF_SHORT_ID_HASHES) */
+#ifndef DF_ID_HASH_BITS
+#define DF_ID_HASH_BITS 60
+#endif
+#define ID_HASH_BITS DF_ID_HASH_BITS
+
+static uint64_t id_hash(const df_store *st, const char *id, size_t len)
 {
-    key[0] = (uint8_t)len;
-    memcpy(key + 1, deal, len);
-    df_put_be64(key + 1 + len, seq);
-    return len + 9;
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, (const uint8_t *)id, len, st->id_hash_key);
+    return df_get_be64(h) >> (64 - ID_HASH_BITS);
 }
 
-int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq,
-                            bool append)
+static void id_entry(uint64_t hash, uint64_t seq, uint8_t key[ID_KEY_BYTES],
+                     uint8_t value[ID_VALUE_BYTES])
 {
-    uint8_t key[KEY_MAX];
-    MDB_val k = {deal_event_key(key, deal, len, seq), key}, v = {0, NULL};
-    return put(st, txn, st->deal_events, APPEND_DEAL_EVENTS, &k, &v, MDB_NOOVERWRITE, append);
+    key[0] = (uint8_t)(hash >> 56);
+    key[1] = (uint8_t)(hash >> 48);
+    for (int i = 0; i < ID_HASH_BYTES; i++)
+        value[i] = (uint8_t)(hash >> (8 * (ID_HASH_BYTES - 1 - i)));
+    put_seq(value + ID_HASH_BYTES, seq);
 }
 
-int df_store_deal_event_order(const char *a, size_t a_len, const char *b, size_t b_len)
+/* Whether the recorded event seq has the id (1), not (0), or an error. */
+static int event_has_id(df_store *st, MDB_txn *txn, uint64_t seq, const char *id, size_t len)
 {
-    if (a_len != b_len)
-        return a_len < b_len ? -1 : 1;
-    return memcmp(a, b, a_len);
+    MDB_val event;
+    msgpack_object map;
+    int rc = df_store_log_get(st, txn, seq, &event);
+    if (rc == MDB_NOTFOUND)
+        return MDB_CORRUPTED; /* an id entry names an event the log lacks */
+    if (rc != 0)
+        return rc;
+    msgpack_zone *zone = msgpack_zone_new(1024);
+    if (!zone)
+        return ENOMEM;
+    rc = MDB_CORRUPTED;
+    if (df_msgpack_unpack(event.mv_data, event.mv_size, zone, &map, NULL) == 0 &&
+        map.type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < map.via.map.size; i++) {
+            const msgpack_object *k = &map.via.map.ptr[i].key, *v = &map.via.map.ptr[i].val;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 2 &&
+                memcmp(k->via.str.ptr, "id", 2) == 0) {
+                rc = v->type == MSGPACK_OBJECT_STR && v->via.str.size == len &&
+                     memcmp(v->via.str.ptr, id, len) == 0;
+                break;
+            }
+        }
+    }
+    msgpack_zone_free(zone);
+    return rc;
+}
+
+int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq)
+{
+    uint8_t key[ID_KEY_BYTES], value[ID_VALUE_BYTES];
+    MDB_cursor *cur;
+    id_entry(id_hash(st, id, len), 0, key, value);
+    MDB_val k = {sizeof(key), key}, v = {sizeof(value), value};
+    int rc = mdb_cursor_open(txn, st->ids, &cur);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    while (rc == 0) {
+        if (v.mv_size != ID_VALUE_BYTES) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (memcmp(v.mv_data, value, ID_HASH_BYTES) != 0) {
+            rc = MDB_NOTFOUND;
+            break;
+        }
+        uint64_t candidate = get_seq((const uint8_t *)v.mv_data + ID_HASH_BYTES);
+        int has = event_has_id(st, txn, candidate, id, len);
+        if (has == 1) {
+            *seq = candidate;
+            rc = 0;
+            break;
+        }
+        rc = has != 0 ? has : mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+typedef struct id_hashed {
+    uint64_t hash, seq;
+} id_hashed;
+
+static int by_hash_then_seq(const void *a, const void *b)
+{
+    const id_hashed *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t count, bool append)
+{
+    id_hashed *hashed = count ? malloc(count * sizeof(*hashed)) : NULL;
+    uint8_t *values = count ? malloc(count * ID_VALUE_BYTES) : NULL;
+    size_t n = 0;
+    int rc = count && (!hashed || !values) ? ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (ids[i].seq >= SEQ_LIMIT)
+            rc = MDB_BAD_VALSIZE;
+        else
+            hashed[n++] = (id_hashed){id_hash(st, ids[i].id, ids[i].len), ids[i].seq};
+    }
+    if (rc == 0)
+        qsort(hashed, n, sizeof(*hashed), by_hash_then_seq);
+    /* one put of many values for each key */
+    for (size_t i = 0, first = 0; rc == 0 && i < n; i++) {
+        uint8_t key[ID_KEY_BYTES];
+        id_entry(hashed[i].hash, hashed[i].seq, key, values + (i - first) * ID_VALUE_BYTES);
+        if (i + 1 < n && hashed[i + 1].hash >> 48 == hashed[i].hash >> 48)
+            continue;
+        MDB_val k = {sizeof(key), key};
+        rc = put_set(st, txn, st->ids, APPEND_IDS, &k, values, ID_VALUE_BYTES, i + 1 - first,
+                     append, false);
+        first = i + 1;
+    }
+    free(hashed);
+    free(values);
+    return rc;
+}
+
+/* ---- each deal's events: deal id -> its seqs ---- */
+
+int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_t len,
+                             const uint64_t *seqs, size_t count, bool append)
+{
+    uint8_t values[64 * SEQ_BYTES];
+    MDB_val k = {len, (void *)deal};
+    int rc = 0;
+    /* a deal's new events come after every one the store holds of it */
+    for (size_t done = 0; rc == 0 && done < count;) {
+        size_t n = count - done < 64 ? count - done : 64;
+        for (size_t i = 0; i < n; i++) {
+            if (seqs[done + i] >= SEQ_LIMIT)
+                return MDB_BAD_VALSIZE;
+            put_seq(values + i * SEQ_BYTES, seqs[done + i]);
+        }
+        rc = put_set(st, txn, st->deal_events, APPEND_DEAL_EVENTS, &k, values, SEQ_BYTES, n,
+                     append && done == 0, true);
+        done += n;
+    }
+    return rc;
 }
 
 int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
                              uint64_t after, df_seq_each each, void *ctx)
 {
-    uint8_t key[KEY_MAX];
+    uint8_t from[SEQ_BYTES];
     MDB_cursor *cur;
     int rc;
-    if (after == UINT64_MAX)
+    if (after >= SEQ_LIMIT - 1)
         return 0;
-    MDB_val k = {deal_event_key(key, deal, len, after + 1), key}, v;
+    put_seq(from, after + 1);
+    MDB_val k = {len, (void *)deal}, v = {sizeof(from), from};
     if ((rc = mdb_cursor_open(txn, st->deal_events, &cur)) != 0)
         return rc;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
     while (rc == 0) {
-        const uint8_t *kb = k.mv_data;
-        if (k.mv_size != len + 9 || kb[0] != len || memcmp(kb + 1, deal, len) != 0)
+        if (v.mv_size != SEQ_BYTES) {
+            rc = MDB_CORRUPTED;
             break;
-        if (each(ctx, df_get_be64(kb + 1 + len)))
+        }
+        if (each(ctx, get_seq(v.mv_data)))
             break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;

@@ -23,7 +23,7 @@
 #define DF_STORE_FORMAT 2
 /* The layout of what derives from the log; a store with another is rebuilt
  * from its log when opened. */
-#define DF_DERIVED_FORMAT 7
+#define DF_DERIVED_FORMAT 8
 
 typedef struct df_store df_store;
 
@@ -162,17 +162,22 @@ int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit
  * store, or one whose derived state was dropped to be rebuilt). */
 bool df_store_derived_empty(df_store *st, MDB_txn *txn);
 
-/* Event ids: id -> seq, forever. Their key order is the bytes' (memcmp, a
- * prefix first), as that of the projections. */
+/* Event ids: id -> seq, forever. _get finds the id's seq (MDB_NOTFOUND when
+ * no event has it); _put adds ids, given in any order (`append` as above). */
+typedef struct df_id_seq {
+    const char *id;
+    size_t len;
+    uint64_t seq;
+} df_id_seq;
 int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);
-int df_store_id_put(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t seq,
-                    bool append);
+int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t count, bool append);
 
-/* Each deal's events: (deal, seq), in the order of the deals'
- * df_store_deal_event_order (<0, 0, >0), then of the seqs. */
-int df_store_deal_event_put(df_store *st, MDB_txn *txn, const char *deal, size_t len, uint64_t seq,
-                            bool append);
-int df_store_deal_event_order(const char *a, size_t a_len, const char *b, size_t b_len);
+/* Each deal's events: deal -> its seqs. _put adds seqs in ascending order,
+ * each after every seq the store holds of the deal; _scan calls each(ctx,
+ * seq) for the deal's seqs after `after`, in order, until it returns
+ * non-zero. */
+int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_t len,
+                             const uint64_t *seqs, size_t count, bool append);
 typedef int (*df_seq_each)(void *ctx, uint64_t seq);
 int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
                              uint64_t after, df_seq_each each, void *ctx);

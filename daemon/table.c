@@ -358,6 +358,18 @@ static void sort_from(const df_table *t, prefixed *order, prefixed *tmp, size_t 
             insertion_sort(t, order + i, run);
     }
 }
+df_table_item *df_table_items(const df_table *t)
+{
+    df_table_item *items = t->count ? malloc(t->count * sizeof(*items)) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; items && i < t->capacity; i++) {
+        const slot *s = &t->slots[i];
+        if (s->hash)
+            items[n++] = (df_table_item){key_of(t, s), s->len, s->value};
+    }
+    return items;
+}
+
 df_table_item *df_table_sorted(const df_table *t)
 {
     if (t->count == 0)

@@ -40,5 +40,7 @@ typedef struct df_table_item {
  * or NULL when out of memory or empty. The keys point into the table: they
  * are valid until it next changes. */
 df_table_item *df_table_sorted(const df_table *t);
+/* The same in no particular order, for when the order does not matter. */
+df_table_item *df_table_items(const df_table *t);
 
 #endif

@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh: installs the dependencies, builds dealflow twice (gcc; clang with
-# AddressSanitizer and UndefinedBehaviorSanitizer, and small flush chunks),
+# AddressSanitizer and UndefinedBehaviorSanitizer, small flush chunks and
+# short id hashes),
 # runs every test on both,
 # then each fuzzer for 45 seconds, as many at once as there are processors.
 set -eu
@@ -13,9 +14,10 @@ cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
 # the second build also writes a flush's aggregate changes every 64 rows,
-# so that the tests cross what a large flush crosses
+# so that the tests cross what a large flush crosses, and keeps 16 bits of
+# each event id's hash, so that ids collide
 CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON -DDF_WERROR=ON \
-    -DDF_SMALL_FLUSH_CHUNKS=ON >/dev/null
+    -DDF_SMALL_FLUSH_CHUNKS=ON -DDF_SHORT_ID_HASHES=ON >/dev/null
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-sanitize --output-on-failure -j "$jobs"
