@@ -11,10 +11,11 @@
 #include "metrics.h"
 
 /* A stored deal is never larger than this: the fixed fields, the names and
- * texts, the value positions, a time for each stage it visited, then its
- * source, last open stage and loss reason. */
+ * texts, the value positions, a time for each stage it visited (a name and
+ * a varint of at most 10 bytes), then its source, last open stage and loss
+ * reason. */
 #define DF_DEAL_RECORD_MAX                                                                         \
-    (1024 + 5 * 16 + DF_MAX_STAGES * (DF_MAX_NAME + 9) + 1 + 3 * (DF_MAX_NAME + 1) + 16)
+    (1024 + 5 * 16 + DF_MAX_STAGES * (DF_MAX_NAME + 11) + 1 + 3 * (DF_MAX_NAME + 1) + 20)
 
 /* Writes d (without its id, which is the key) to out, which holds
  * DF_DEAL_RECORD_MAX bytes; returns the length. */

@@ -437,6 +437,46 @@ static void remove_store(void)
 
 /* A deal record keeps source, last open stage and loss reason; a record of
  * the format before them still reads, as a deal without them. */
+/* The deal of test_deal_record_formats as an older dealflowd stored it:
+ * format 2 or 3, integers as 8 bytes in the machine's order. */
+static size_t fixed_record(uint8_t *out, int format)
+{
+    uint8_t *p = out;
+#define U8(v)  (*p++ = (uint8_t)(v))
+#define U64(v) (memcpy(p, &(uint64_t){(uint64_t)(v)}, 8), p += 8)
+#define STR(s) (U8(strlen(s)), memcpy(p, s, strlen(s)), p += strlen(s))
+    U8(format);
+    U8(1); /* has a stage */
+    STR("default");
+    STR("lost");
+    U64(0); /* stage_since */
+    U8(DF_LOST);
+    U8(0);
+    U64(0), U64(0); /* last activity, created */
+    U8(DF_NUM_NONE);
+    STR(""), STR(""), STR("");
+    U64(0); /* close date */
+    U64(0); /* activities */
+    U64(3); /* version */
+    U64(0), U64(0), U64(0), U64(0), U64(0);
+    for (int i = 0; i < 5; i++)
+        U64(INT64_MIN), U64(0);
+    U8(1);
+    STR("meeting");
+    U64(99);
+    if (format == 3) {
+        U8(7); /* a source, a last open stage, a reason */
+        STR("web");
+        U64(1234), U64(7);
+        STR("meeting");
+        STR("price");
+    }
+#undef U8
+#undef U64
+#undef STR
+    return (size_t)(p - out);
+}
+
 static void test_deal_record_formats(void)
 {
     df_deal d, back;
@@ -465,18 +505,45 @@ static void test_deal_record_formats(void)
     CHECK(back.has_reason && df_name_eq(&back.reason, "price", 5));
     CHECK(back.nstage_times == 1 && back.stage_times[0].ms == 99);
 
-    /* format 2: the same bytes up to the stage times */
-    size_t extra = 1 + 4 + 16 + 8 + 6;
-    record[0] = 2;
+    /* the bytes stay within the bound in the worst case: every integer takes
+     * its 10 bytes, every name and stage time is there */
+    for (int i = 0; i < DF_MAX_STAGES; i++) {
+        char name[DF_MAX_NAME];
+        memset(name, 'a' + i % 26, sizeof name);
+        df_name_set(&d.stage_times[i].stage, name, sizeof name);
+        d.stage_times[i].ms = INT64_MAX;
+    }
+    d.nstage_times = DF_MAX_STAGES;
+    d.last_seq = d.version = d.activities = UINT64_MAX;
+    d.stage_since = d.created = d.last_at = INT64_MAX;
+    CHECK(df_deal_encode(&d, record) <= DF_DEAL_RECORD_MAX);
     df_deal_init(&back, "r1", 2);
-    CHECK_INT(df_deal_decode(record, len - extra, &back), 0);
-    CHECK(!back.has_source && back.source.len == 0 && back.source_pos.at == INT64_MIN);
-    CHECK(!back.has_last_open && !back.has_reason);
-    CHECK(back.nstage_times == 1 && back.version == 3);
-    /* a format-2 record with bytes after it, or a format 3 one cut short, is damaged */
-    CHECK(df_deal_decode(record, len, &back) != 0);
-    record[0] = 3;
-    CHECK(df_deal_decode(record, len - 1, &back) != 0);
+    CHECK_INT(df_deal_decode(record, df_deal_encode(&d, record), &back), 0);
+    CHECK(back.last_seq == UINT64_MAX && back.stage_since == INT64_MAX);
+    CHECK(back.nstage_times == DF_MAX_STAGES && back.stage_times[7].ms == INT64_MAX);
+
+    /* formats 2 and 3, written by older dealflowds: integers of 8 bytes;
+     * 2 ends after the stage times */
+    uint8_t old[256];
+    for (int format = 2; format <= 3; format++) {
+        size_t n = fixed_record(old, format);
+        df_deal_init(&back, "r1", 2);
+        CHECK_INT(df_deal_decode(old, n, &back), 0);
+        CHECK(back.has_stage && df_name_eq(&back.stage, "lost", 4));
+        CHECK(back.nstage_times == 1 && back.stage_times[0].ms == 99 && back.version == 3);
+        if (format == 2) {
+            CHECK(!back.has_source && back.source.len == 0 && back.source_pos.at == INT64_MIN);
+            CHECK(!back.has_last_open && !back.has_reason);
+            /* with bytes after it, it is damaged */
+            CHECK(df_deal_decode(old, n + 1, &back) != 0);
+        } else {
+            CHECK(back.has_source && df_name_eq(&back.source, "web", 3));
+            CHECK(back.source_pos.at == 1234 && back.source_pos.seq == 7);
+            CHECK(back.has_reason && df_name_eq(&back.reason, "price", 5));
+            /* cut short, it is damaged */
+            CHECK(df_deal_decode(old, n - 1, &back) != 0);
+        }
+    }
 }
 
 /* Damaged aggregate rows (LMDB has no checksums) are left out of the
