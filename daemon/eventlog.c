@@ -1,11 +1,11 @@
 /* eventlog.c: the log of recorded events and the chain over it. Each record
- * is the event's BLAKE2b-256 digest followed by its bytes (a redacted one
- * also keeps the digest of its bytes as first recorded); the chain hashes
- * each digest onto the hash before it, its head kept in meta and a
- * checkpoint every CHECKPOINT_EVERY events, in the commit that appends the
- * event. Reads check a record against its digest and name the seq of one
- * that does not match. The rejected items and the stored moves are keyed by
- * a counter as the log is. */
+ * is a check of the event's bytes (the start of their BLAKE2b-256 digest)
+ * followed by the bytes (a redacted one also keeps the digest of its bytes
+ * as first recorded); the chain hashes each digest onto the hash before it,
+ * its head kept in meta and a checkpoint every CHECKPOINT_EVERY events, in
+ * the commit that appends the event. Reads check a record against its
+ * digest and name the seq of one that does not match. The rejected items and the stored moves are
+ * keyed by a counter as the log is. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -169,109 +169,117 @@ static int counter_scan(MDB_txn *txn, MDB_dbi dbi, uint64_t after, size_t limit,
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* A redacted record: the digest of its bytes now, REDACTED_MARK, the digest
- * of its bytes as first recorded (the chain's), then the bytes now. The mark
- * stands where an unredacted record has its map's first byte, and msgpack
- * uses 0xc1 for nothing, so the record says which it is; the redacted bytes
- * keep a check against damage, and the chain's digest stays 32 bytes before
- * the event in both forms. */
-#define REDACTED_MARK   0xc1
-#define REDACTED_HEADER (2 * DF_CHAIN_BYTES + 1)
+/* A record is a check of the event's bytes, then the bytes. The check is
+ * the first CHECK_BYTES of their BLAKE2b-256 digest, which a read computes
+ * whole to compare: the digest the chain and proofs need is so had for
+ * nothing, and not kept. Records of a store an older dealflowd wrote, before
+ * the store's short_checks_from, keep the whole digest (LONG_CHECK_BYTES).
+ *
+ * A redacted record: the check of its bytes now, REDACTED_MARK, the digest
+ * of its bytes as first recorded (the chain's, which can no longer be
+ * computed), then the bytes now. The mark stands where an unredacted record
+ * has its map's first byte, and msgpack uses 0xc1 for nothing, so the
+ * record says which it is. */
+#define CHECK_BYTES      8
+#define LONG_CHECK_BYTES DF_CHAIN_BYTES
+#define REDACTED_MARK    0xc1
 
-static bool record_redacted(const MDB_val *record)
+static size_t check_bytes(uint64_t short_checks_from, uint64_t seq)
 {
-    return record->mv_size >= REDACTED_HEADER &&
-           ((const uint8_t *)record->mv_data)[DF_CHAIN_BYTES] == REDACTED_MARK;
+    return seq >= short_checks_from ? CHECK_BYTES : LONG_CHECK_BYTES;
 }
 
-/* Where the event's bytes start in a record. */
-static size_t record_header(const MDB_val *record)
+int df_store_record_read(uint64_t short_checks_from, uint64_t seq, const MDB_val *record,
+                         MDB_val *event, df_log_proof *proof)
 {
-    return record_redacted(record) ? REDACTED_HEADER : DF_CHAIN_BYTES;
-}
-
-static bool record_intact(const MDB_val *record)
-{
-    uint8_t digest[DF_CHAIN_BYTES];
-    if (record->mv_size < DF_CHAIN_BYTES)
-        return false;
-    size_t header = record_header(record);
-    df_chain_digest((const uint8_t *)record->mv_data + header, record->mv_size - header, digest);
-    return sodium_memcmp(digest, record->mv_data, DF_CHAIN_BYTES) == 0;
-}
-
-/* The event's bytes in a log record checked against its digest. */
-static int record_event(df_store *st, uint64_t seq, const MDB_val *record, MDB_val *event)
-{
-    if (!record_intact(record)) {
-        df_store_note_corrupt(st, seq);
+    const uint8_t *b = record->mv_data;
+    size_t check = check_bytes(short_checks_from, seq);
+    if (record->mv_size < check + 1)
         return DF_STORE_ECORRUPT;
+    bool redacted = b[check] == REDACTED_MARK;
+    size_t header = redacted ? check + 1 + DF_CHAIN_BYTES : check;
+    uint8_t now[DF_CHAIN_BYTES];
+    if (record->mv_size < header)
+        return DF_STORE_ECORRUPT;
+    df_chain_digest(b + header, record->mv_size - header, now);
+    if (sodium_memcmp(now, b, check) != 0)
+        return DF_STORE_ECORRUPT;
+    *event = (MDB_val){record->mv_size - header, (uint8_t *)b + header};
+    if (proof) {
+        proof->redacted = redacted;
+        memcpy(proof->digest, redacted ? b + check + 1 : now, DF_CHAIN_BYTES);
     }
-    size_t header = record_header(record);
-    *event = (MDB_val){record->mv_size - header, (uint8_t *)record->mv_data + header};
     return 0;
 }
 
-const uint8_t *df_store_record_chain_digest(const MDB_val *record)
+/* The event's bytes in the record of seq, checked; the seq is named when
+ * they do not match. */
+static int record_event(df_store *st, uint64_t seq, const MDB_val *record, MDB_val *event,
+                        df_log_proof *proof)
 {
-    return (const uint8_t *)record->mv_data + record_header(record) - DF_CHAIN_BYTES;
-}
-
-bool df_store_record_redacted(const MDB_val *record)
-{
-    return record_redacted(record);
-}
-
-int df_store_record_check(const MDB_val *record)
-{
-    return record_intact(record) ? 0 : DF_STORE_ECORRUPT;
-}
-
-int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
-{
-    uint8_t key[8], chain_digest[DF_CHAIN_BYTES];
-    df_put_be64(key, seq);
-    MDB_val k = {8, key}, record;
-    int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
+    int rc = df_store_record_read(df_store_short_checks_from(st), seq, record, event, proof);
     if (rc != 0)
-        return rc;
-    if (!record_intact(&record)) {
         df_store_note_corrupt(st, seq);
-        return DF_STORE_ECORRUPT;
-    }
-    memcpy(chain_digest, df_store_record_chain_digest(&record), DF_CHAIN_BYTES);
-    MDB_val v = {len + REDACTED_HEADER, NULL};
-    if ((rc = mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &v, MDB_RESERVE)) != 0)
-        return rc;
-    uint8_t *out = v.mv_data;
-    df_chain_digest(data, len, out);
-    out[DF_CHAIN_BYTES] = REDACTED_MARK;
-    memcpy(out + DF_CHAIN_BYTES + 1, chain_digest, DF_CHAIN_BYTES);
-    memcpy(out + REDACTED_HEADER, data, len);
-    return 0;
+    return rc;
 }
 
-int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
-{
-    uint8_t key[8], digest[DF_CHAIN_BYTES];
-    df_chain_digest(data, len, digest);
-    df_put_be64(key, seq);
-    MDB_val k = {8, key}, v = {len + DF_CHAIN_BYTES, NULL};
-    int rc = mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc != 0)
-        return rc;
-    memcpy(v.mv_data, digest, DF_CHAIN_BYTES);
-    memcpy((uint8_t *)v.mv_data + DF_CHAIN_BYTES, data, len);
-    return chain_extend(st, txn, seq, digest);
-}
-
-int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
+static int record_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *event, df_log_proof *proof)
 {
     uint8_t key[8];
     df_put_be64(key, seq);
     MDB_val k = {8, key}, record;
     int rc = mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record);
-    return rc != 0 ? rc : record_event(st, seq, &record, out);
+    return rc != 0 ? rc : record_event(st, seq, &record, event, proof);
+}
+
+/* Writes a record of len bytes: its check (of the bytes now) and, when
+ * first is not NULL, the redaction mark and the digest first recorded. */
+static int record_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len,
+                      const uint8_t *first, unsigned flags)
+{
+    uint8_t key[8], digest[DF_CHAIN_BYTES];
+    size_t check = check_bytes(df_store_short_checks_from(st), seq);
+    size_t header = first ? check + 1 + DF_CHAIN_BYTES : check;
+    df_chain_digest(data, len, digest);
+    df_put_be64(key, seq);
+    MDB_val k = {8, key}, v = {len + header, NULL};
+    int rc = mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &v, flags | MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    uint8_t *out = v.mv_data;
+    memcpy(out, digest, check);
+    if (first) {
+        out[check] = REDACTED_MARK;
+        memcpy(out + check + 1, first, DF_CHAIN_BYTES);
+    }
+    memcpy(out + header, data, len);
+    return first ? 0 : chain_extend(st, txn, seq, digest);
+}
+
+int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    MDB_val event;
+    df_log_proof proof;
+    int rc = record_get(st, txn, seq, &event, &proof);
+    if (rc != 0)
+        return rc;
+    return record_put(st, txn, seq, data, len, proof.digest, 0);
+}
+
+int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len)
+{
+    return record_put(st, txn, seq, data, len, NULL, MDB_APPEND);
+}
+
+int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out)
+{
+    return record_get(st, txn, seq, out, NULL);
+}
+
+int df_store_log_proof(df_store *st, MDB_txn *txn, uint64_t seq, df_log_proof *out)
+{
+    MDB_val event;
+    return record_get(st, txn, seq, &event, out);
 }
 
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn)
@@ -290,7 +298,7 @@ static int checked_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     checked_scan *c = ctx;
     MDB_val event;
-    if ((c->rc = record_event(c->st, seq, record, &event)) != 0)
+    if ((c->rc = record_event(c->st, seq, record, &event, NULL)) != 0)
         return 1;
     return c->each(c->ctx, seq, &event);
 }
@@ -303,18 +311,6 @@ int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, 
     return rc ? rc : c.rc;
 }
 
-const uint8_t *df_store_log_digest(const MDB_val *event)
-{
-    return (const uint8_t *)event->mv_data - DF_CHAIN_BYTES;
-}
-
-bool df_store_log_redacted(const MDB_val *event)
-{
-    uint8_t digest[DF_CHAIN_BYTES];
-    df_chain_digest(event->mv_data, event->mv_size, digest);
-    return sodium_memcmp(digest, df_store_log_digest(event), DF_CHAIN_BYTES) != 0;
-}
-
 typedef struct chain_walk {
     df_store *st;
     uint8_t *hash;
@@ -324,12 +320,11 @@ typedef struct chain_walk {
 static int chain_walk_each(void *ctx, uint64_t seq, const MDB_val *record)
 {
     chain_walk *w = ctx;
-    if (record->mv_size < DF_CHAIN_BYTES) {
-        df_store_note_corrupt(w->st, seq);
-        w->rc = DF_STORE_ECORRUPT;
+    MDB_val event;
+    df_log_proof proof;
+    if ((w->rc = record_event(w->st, seq, record, &event, &proof)) != 0)
         return 1;
-    }
-    df_chain_next(w->hash, df_store_record_chain_digest(record), w->hash);
+    df_chain_next(w->hash, proof.digest, w->hash);
     return 0;
 }
 

@@ -169,23 +169,29 @@ bool df_page_init(df_page *p, size_t limit, size_t bytes_max, size_t item_extra)
     p->bytes_max = bytes_max;
     p->item_extra = item_extra;
     p->events = malloc(limit * sizeof(*p->events));
+    p->seqs = malloc(limit * sizeof(*p->seqs));
+    if (!p->events || !p->seqs)
+        df_page_free(p);
     return p->events != NULL;
 }
 
 void df_page_free(df_page *p)
 {
     free(p->events);
+    free(p->seqs);
     p->events = NULL;
+    p->seqs = NULL;
 }
 
 /* Returns 1 when the page is full: the item was the last to fit, or does
  * not fit and is left for the next page. */
-static int page_add(df_page *p, const MDB_val *event)
+static int page_add(df_page *p, uint64_t seq, const MDB_val *event)
 {
     size_t bytes = p->bytes + event->mv_size + p->item_extra;
     if (p->count > 0 && bytes > p->bytes_max)
         return 1;
     p->bytes = bytes;
+    p->seqs[p->count] = seq;
     p->events[p->count++] = *event;
     return p->count >= p->limit;
 }
@@ -205,7 +211,7 @@ static int deal_event_each(void *ctx, uint64_t seq)
     e->rc = df_store_log_get(e->st, e->txn, seq, &event);
     if (e->rc != 0)
         return 1;
-    return page_add(e->page, &event);
+    return page_add(e->page, seq, &event);
 }
 
 int df_page_deal_events(df_page *p, df_store *st, MDB_txn *txn, const df_deal *deal, uint64_t after)
@@ -218,8 +224,7 @@ int df_page_deal_events(df_page *p, df_store *st, MDB_txn *txn, const df_deal *d
 
 static int log_each(void *ctx, uint64_t seq, const MDB_val *event)
 {
-    (void)seq;
-    return page_add(ctx, event);
+    return page_add(ctx, seq, event);
 }
 
 int df_page_log(df_page *p, df_store *st, MDB_txn *txn, uint64_t after)

@@ -65,6 +65,7 @@ bool df_cursor_decode(df_str cursor, char *id, size_t *len);
  * item is always taken, so that the next page starts after it. */
 typedef struct df_page {
     MDB_val *events;
+    uint64_t *seqs; /* each item's seq (its id for rejected items) */
     size_t count, limit;
     size_t bytes, bytes_max, item_extra;
 } df_page;

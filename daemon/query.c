@@ -366,20 +366,24 @@ static int op_history(query *q)
     return rc == MDB_NOTFOUND ? ANSWERED : rc;
 }
 
-/* The chain's hash at each event of a page of the log that follows `after`. */
-static int page_hashes(query *q, const df_page *p, uint64_t after, uint8_t **out)
+/* The proof of each event of a page of the log that follows `after`, and
+ * the chain's hash at each. */
+static int page_proofs(query *q, const df_page *p, uint64_t after, df_log_proof **proofs,
+                       uint8_t **hashes)
 {
-    uint8_t *hashes = malloc(p->count * DF_CHAIN_BYTES + 1);
     uint8_t hash[DF_CHAIN_BYTES];
     int rc;
-    *out = hashes;
-    if (!hashes)
+    *proofs = malloc(p->count * sizeof(**proofs) + 1);
+    *hashes = malloc(p->count * DF_CHAIN_BYTES + 1);
+    if (!*proofs || !*hashes)
         return ENOMEM;
     if ((rc = df_store_chain_at(q->d->store, q->txn, after, hash)) != 0)
         return rc;
     for (size_t i = 0; i < p->count; i++) {
-        df_chain_next(hash, df_store_log_digest(&p->events[i]), hash);
-        memcpy(hashes + i * DF_CHAIN_BYTES, hash, DF_CHAIN_BYTES);
+        if ((rc = df_store_log_proof(q->d->store, q->txn, p->seqs[i], &(*proofs)[i])) != 0)
+            return rc;
+        df_chain_next(hash, (*proofs)[i].digest, hash);
+        memcpy(*hashes + i * DF_CHAIN_BYTES, hash, DF_CHAIN_BYTES);
     }
     return 0;
 }
@@ -393,6 +397,7 @@ static int op_replay(query *q)
     uint64_t after;
     bool proof;
     uint8_t *hashes = NULL;
+    df_log_proof *proofs = NULL;
     df_page p;
     int rc;
     if (!opt_bool(q, "proof", &proof) ||
@@ -403,8 +408,9 @@ static int op_replay(query *q)
     uint64_t last_seq = df_store_log_last(q->d->store, q->txn);
     if ((rc = df_page_log(&p, q->d->store, q->txn, after)) == 0 && !proof)
         df_reply_replay(q->pk, p.events, p.count, last_seq);
-    else if (rc == 0 && (rc = page_hashes(q, &p, after, &hashes)) == 0)
-        df_reply_replay_proof(q->pk, p.events, hashes, p.count, last_seq);
+    else if (rc == 0 && (rc = page_proofs(q, &p, after, &proofs, &hashes)) == 0)
+        df_reply_replay_proof(q->pk, p.events, proofs, hashes, p.count, last_seq);
+    free(proofs);
     free(hashes);
     df_page_free(&p);
     return rc;

@@ -218,7 +218,8 @@ void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, ui
 /* A stored event map, opened again to take the proof's three keys after its
  * own, and `redacted: true` when its bytes no longer match its digest by
  * design. */
-static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, const uint8_t *hash)
+static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event,
+                                  const df_log_proof *proof, const uint8_t *hash)
 {
     df_msgpack_header head;
     const char *bytes = event->mv_data;
@@ -226,7 +227,7 @@ static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, cons
         head.count = 0; /* the log holds maps only; still a valid reply */
         head.header_size = event->mv_size;
     }
-    bool redacted = df_store_log_redacted(event);
+    bool redacted = proof->redacted;
     msgpack_pack_map(pk, head.count + 3 + redacted);
     pk->callback(pk->data, bytes + head.header_size, event->mv_size - head.header_size);
     if (redacted) {
@@ -236,19 +237,19 @@ static void pack_event_with_proof(msgpack_packer *pk, const MDB_val *event, cons
     df_pack_cstr(pk, "raw");
     pack_bin(pk, event->mv_data, event->mv_size);
     df_pack_cstr(pk, "digest");
-    pack_bin(pk, df_store_log_digest(event), DF_CHAIN_BYTES);
+    pack_bin(pk, proof->digest, DF_CHAIN_BYTES);
     df_pack_cstr(pk, "hash");
     pack_bin(pk, hash, DF_CHAIN_BYTES);
 }
 
-void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const uint8_t *hashes,
-                           size_t count, uint64_t last_seq)
+void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const df_log_proof *proofs,
+                           const uint8_t *hashes, size_t count, uint64_t last_seq)
 {
     df_reply_ok(pk, 2);
     df_pack_cstr(pk, "events");
     msgpack_pack_array(pk, count);
     for (size_t i = 0; i < count; i++)
-        pack_event_with_proof(pk, &events[i], hashes + i * DF_CHAIN_BYTES);
+        pack_event_with_proof(pk, &events[i], &proofs[i], hashes + i * DF_CHAIN_BYTES);
     df_pack_cstr(pk, "last_seq");
     msgpack_pack_uint64(pk, last_seq);
 }

@@ -55,10 +55,10 @@ void df_reply_deal(msgpack_packer *pk, const df_deal *deal, const df_deal_view *
 void df_reply_history(msgpack_packer *pk, const MDB_val *events, size_t count);
 void df_reply_replay(msgpack_packer *pk, const MDB_val *events, size_t count, uint64_t last_seq);
 /* `replay` with `proof: true`: each event map gains `raw` (its bytes),
- * `digest` (stored with it, store.h) and `hash` (hashes[i * 32], the chain's
- * hash at it). */
-void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const uint8_t *hashes,
-                           size_t count, uint64_t last_seq);
+ * `digest` (its proof's, store.h), `redacted` when it was, and `hash`
+ * (hashes[i * 32], the chain's hash at it). */
+void df_reply_replay_proof(msgpack_packer *pk, const MDB_val *events, const df_log_proof *proofs,
+                           const uint8_t *hashes, size_t count, uint64_t last_seq);
 /* `rejected`: stored items, the first with id first_id (ids count up from 1
  * without a gap). */
 void df_reply_rejected(msgpack_packer *pk, const MDB_val *items, size_t count, uint64_t first_id);

@@ -40,6 +40,7 @@ struct df_store {
      * then makes without a search from the root for each key) */
     MDB_cursor *appending[3];
     uint8_t id_hash_key[crypto_shorthash_KEYBYTES]; /* ids' (see below) */
+    uint64_t short_checks_from;                     /* eventlog.c's */
     char path[4096];
 };
 
@@ -261,8 +262,17 @@ int df_store_open(df_store **out, const char *dir, size_t map_mib, df_error *err
                 mdb_strerror(rc));
         goto fail;
     }
-    if (format < DF_STORE_FORMAT &&
-        (rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT)) != 0) {
+    /* the log's records keep short checks from here on; those before keep
+     * what they were written with */
+    if (format < DF_STORE_FORMAT) {
+        st->short_checks_from = df_store_log_last(st, txn) + 1;
+        rc = df_store_meta_put(st, txn, DF_SHORT_CHECKS_KEY, st->short_checks_from);
+    } else {
+        rc = df_store_meta_get(st, txn, DF_SHORT_CHECKS_KEY, &st->short_checks_from);
+    }
+    if (rc == 0 && format < DF_STORE_FORMAT)
+        rc = df_store_meta_put(st, txn, "format", DF_STORE_FORMAT);
+    if (rc != 0) {
         df_fail(err, DF_EUNAVAILABLE, "cannot write the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
     }
@@ -369,6 +379,11 @@ uint64_t df_store_corrupt_seq(df_store *st)
 void df_store_note_corrupt(df_store *st, uint64_t seq)
 {
     atomic_store(&st->corrupt_seq, seq);
+}
+
+uint64_t df_store_short_checks_from(const df_store *st)
+{
+    return st->short_checks_from;
 }
 
 MDB_dbi df_store_dbi(df_store *st, df_store_db db)

@@ -19,8 +19,9 @@
 #include "metrics.h"
 
 /* 2: each log record is the event's 32-byte digest followed by its bytes,
- * and the chain of digests is kept (see "The chain" in PROTOCOL.md). */
-#define DF_STORE_FORMAT 2
+ * and the chain of digests is kept (see "The chain" in PROTOCOL.md). 3: the
+ * records from short_checks_from on keep 8 bytes of the digest. */
+#define DF_STORE_FORMAT 3
 /* The layout of what derives from the log; a store with another is rebuilt
  * from its log when opened. */
 #define DF_DERIVED_FORMAT 8
@@ -101,9 +102,9 @@ void df_store_note_corrupt(df_store *st, uint64_t seq);
  * (at open, in txn). */
 int df_store_add_digests(df_store *st, MDB_txn *txn);
 
-/* The log: seq -> the event's digest, then the recorded event map. _put
- * extends the chain in txn; _get and _scan give the event's bytes, checked
- * against the digest (DF_STORE_ECORRUPT when they do not match). */
+/* The log: seq -> a check of the event's bytes, then the recorded event
+ * map (eventlog.c). _put extends the chain in txn; _get and _scan give the
+ * event's bytes, checked (DF_STORE_ECORRUPT when they do not match). */
 int df_store_log_put(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
 int df_store_log_get(df_store *st, MDB_txn *txn, uint64_t seq, MDB_val *out);
 uint64_t df_store_log_last(df_store *st, MDB_txn *txn);
@@ -112,23 +113,28 @@ uint64_t df_store_log_last(df_store *st, MDB_txn *txn);
 typedef int (*df_log_each)(void *ctx, uint64_t seq, const MDB_val *event);
 int df_store_log_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit, df_log_each each,
                       void *ctx);
-/* The digest stored with an event that _get or _scan gave, valid as long as
- * the event's bytes are. */
-const uint8_t *df_store_log_digest(const MDB_val *event);
-/* Whether an event that _get or _scan gave was redacted: its bytes no
- * longer hash to the digest the chain holds (the read checked them against
- * the digest of their redacted form). */
-bool df_store_log_redacted(const MDB_val *event);
+/* What a proof of a recorded event shows besides its bytes: the digest of
+ * its bytes as first recorded (the chain's), and whether they were redacted
+ * since. */
+typedef struct df_log_proof {
+    uint8_t digest[DF_CHAIN_BYTES];
+    bool redacted;
+} df_log_proof;
+int df_store_log_proof(df_store *st, MDB_txn *txn, uint64_t seq, df_log_proof *out);
 /* Replaces the bytes of the recorded event seq by their redacted form; the
- * record keeps the digest the chain holds and gains one of its new bytes
- * (see "Redaction" in PROTOCOL.md). */
+ * record keeps the digest the chain holds and gains a check of its new
+ * bytes (see "Redaction" in PROTOCOL.md). */
 int df_store_log_redact(df_store *st, MDB_txn *txn, uint64_t seq, const void *data, size_t len);
-/* For walks of the raw log records (verify.c): whether a record is intact
- * (0 or DF_STORE_ECORRUPT), whether it was redacted, and the digest the
- * chain holds for it. */
-int df_store_record_check(const MDB_val *record);
-bool df_store_record_redacted(const MDB_val *record);
-const uint8_t *df_store_record_chain_digest(const MDB_val *record);
+/* Reads a raw log record of seq, for walks of the log's table (verify.c),
+ * which pass the store's short_checks_from: 0, or DF_STORE_ECORRUPT when it
+ * does not match its check; the event's bytes, and the proof when asked. */
+int df_store_record_read(uint64_t short_checks_from, uint64_t seq, const MDB_val *record,
+                         MDB_val *event, df_log_proof *proof);
+/* The first seq whose record has a short check: records before it were
+ * written by a dealflowd that kept each event's whole digest. Kept in meta
+ * under this key. */
+#define DF_SHORT_CHECKS_KEY "short_checks_from"
+uint64_t df_store_short_checks_from(const df_store *st);
 /* The chain's hash at seq (32 zero bytes at 0), and at the log's last seq. */
 int df_store_chain_at(df_store *st, MDB_txn *txn, uint64_t seq, uint8_t hash[DF_CHAIN_BYTES]);
 int df_store_chain_head(df_store *st, MDB_txn *txn, uint8_t hash[DF_CHAIN_BYTES]);

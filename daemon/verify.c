@@ -42,7 +42,8 @@ static bool stored_hash(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len, 
     return mdb_get(txn, dbi, &k, v) == 0 && v->mv_size == DF_CHAIN_BYTES;
 }
 
-static int walk_log(MDB_txn *txn, MDB_dbi log, MDB_dbi chain, bool has_chain, walk *w)
+static int walk_log(MDB_txn *txn, MDB_dbi log, MDB_dbi chain, bool has_chain,
+                    uint64_t short_checks_from, walk *w)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -59,18 +60,16 @@ static int walk_log(MDB_txn *txn, MDB_dbi log, MDB_dbi chain, bool has_chain, wa
             mdb_cursor_close(cur);
             return walk_fail(w, expected, "the log does not hold this seq next");
         }
-        if (v.mv_size < DF_CHAIN_BYTES) {
-            mdb_cursor_close(cur);
-            return walk_fail(w, expected, "the record is too short to hold a digest");
-        }
-        if (df_store_record_check(&v) != 0) {
+        MDB_val event;
+        df_log_proof proof;
+        if (df_store_record_read(short_checks_from, expected, &v, &event, &proof) != 0) {
             mdb_cursor_close(cur);
             return walk_fail(w, expected, "the event does not match its digest");
         }
         /* a redacted record was checked against the digest of its redacted
          * bytes; the chain goes on with the digest of the bytes first recorded */
-        w->redacted += df_store_record_redacted(&v);
-        df_chain_next(hash, df_store_record_chain_digest(&v), hash);
+        w->redacted += proof.redacted;
+        df_chain_next(hash, proof.digest, hash);
         uint8_t key[8];
         MDB_val kept;
         df_put_be64(key, expected);
@@ -118,7 +117,7 @@ static int walk_store(const char *dir, walk *w)
     uint64_t version = 0;
     if (mdb_get(txn, meta, &k, &format) == 0 && format.mv_size == 8)
         memcpy(&version, format.mv_data, 8);
-    if (version < DF_STORE_FORMAT) {
+    if (version < 2) {
         snprintf(w->message, sizeof(w->message),
                  "the store was written before events had digests: start dealflowd on it once "
                  "to compute them");
@@ -126,8 +125,23 @@ static int walk_store(const char *dir, walk *w)
         mdb_env_close(env);
         return 1;
     }
+    /* format 2 kept every event's whole digest; 3 from short_checks_from on
+     * keeps a short check */
+    uint64_t short_checks_from = UINT64_MAX;
+    static const char short_key[] = DF_SHORT_CHECKS_KEY;
+    MDB_val sk = {sizeof(short_key) - 1, (void *)short_key}, from;
+    if (version >= 3) {
+        if (mdb_get(txn, meta, &sk, &from) != 0 || from.mv_size != 8) {
+            snprintf(w->message, sizeof(w->message),
+                     "the store's meta does not say where short checks start (%s)", short_key);
+            mdb_txn_abort(txn);
+            mdb_env_close(env);
+            return 1;
+        }
+        memcpy(&short_checks_from, from.mv_data, 8);
+    }
     bool has_chain = mdb_dbi_open(txn, "chain", 0, &chain) == 0;
-    int failed = walk_log(txn, log, chain, has_chain, w);
+    int failed = walk_log(txn, log, chain, has_chain, short_checks_from, w);
     MDB_val head;
     static const char head_key[] = "chain_head";
     if (!failed && w->count > 0 &&

@@ -345,7 +345,6 @@ static void test_rebuild_reads_ahead(void)
 {
     df_error err;
     MDB_txn *txn;
-    MDB_val v;
     msgpack_sbuffer before, after;
     msgpack_sbuffer_init(&before);
     msgpack_sbuffer_init(&after);
@@ -379,13 +378,14 @@ static void test_rebuild_reads_ahead(void)
     df_store_close(store);
     CHECK(df_store_open(&store, dir, 256, &err) == 0);
     CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_log_get(store, txn, damaged, &v) == 0);
-    len = v.mv_size + DF_CHAIN_BYTES;
-    CHECK(len <= sizeof record_bytes);
-    memcpy(record_bytes, (const uint8_t *)v.mv_data - DF_CHAIN_BYTES, len);
-    record_bytes[len - 1] ^= 1;
     df_put_be64(key, damaged);
-    MDB_val k = {sizeof key, key}, bad = {len, record_bytes};
+    MDB_val k = {sizeof key, key}, raw;
+    CHECK(mdb_get(txn, df_store_dbi(store, DF_DB_LOG), &k, &raw) == 0);
+    len = raw.mv_size;
+    CHECK(len <= sizeof record_bytes);
+    memcpy(record_bytes, raw.mv_data, len);
+    record_bytes[len - 1] ^= 1;
+    MDB_val bad = {len, record_bytes};
     CHECK(mdb_put(txn, df_store_dbi(store, DF_DB_LOG), &k, &bad, 0) == 0);
     CHECK(df_store_write_commit(store, txn) == 0);
     CHECK(df_writer_start(&writer, store, on_done, NULL, &err) != 0);

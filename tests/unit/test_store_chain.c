@@ -68,7 +68,9 @@ static void test_old_store_gets_digests(void)
         CHECK(df_store_log_get(st, txn, (uint64_t)i + 1, &v) == 0);
         CHECK(v.mv_size == strlen(EVENTS[i]) && memcmp(v.mv_data, EVENTS[i], v.mv_size) == 0);
         df_chain_digest(EVENTS[i], strlen(EVENTS[i]), digest);
-        CHECK(memcmp(df_store_log_digest(&v), digest, DF_CHAIN_BYTES) == 0);
+        df_log_proof proof;
+        CHECK(df_store_log_proof(st, txn, (uint64_t)i + 1, &proof) == 0);
+        CHECK(memcmp(proof.digest, digest, DF_CHAIN_BYTES) == 0 && !proof.redacted);
         df_chain_next(hash, digest, hash);
         CHECK(df_store_chain_at(st, txn, (uint64_t)i + 1, head) == 0);
         CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
@@ -93,6 +95,24 @@ static void test_old_store_gets_digests(void)
     CHECK(df_store_read_begin(st, &txn) == 0);
     CHECK(df_store_chain_head(st, txn, head) == 0);
     CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
+    /* the records written before keep their whole digest, the new one a
+     * short check; the chain walks both */
+    uint64_t short_from = 0;
+    CHECK(df_store_meta_get(st, txn, DF_SHORT_CHECKS_KEY, &short_from) == 0);
+    CHECK_INT(short_from, NEVENTS + 1);
+    for (uint64_t seq = 1; seq <= NEVENTS + 1; seq++) {
+        uint8_t key[8];
+        df_put_be64(key, seq);
+        MDB_val k = {8, key}, record, event;
+        CHECK(mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &record) == 0);
+        CHECK(df_store_record_read(short_from, seq, &record, &event, NULL) == 0);
+        CHECK_INT(record.mv_size - event.mv_size, seq <= NEVENTS ? DF_CHAIN_BYTES : 8);
+        /* read as the other form, it does not pass */
+        CHECK(df_store_record_read(seq <= NEVENTS ? 1 : UINT64_MAX, seq, &record, &event, NULL) !=
+              0);
+    }
+    CHECK(df_store_chain_at(st, txn, NEVENTS + 1, head) == 0);
+    CHECK(memcmp(head, hash, DF_CHAIN_BYTES) == 0);
     df_store_read_end(st, txn);
     df_store_close(st);
 }
@@ -106,15 +126,16 @@ static void test_damage_named(void)
     MDB_val v;
     CHECK(df_store_open(&st, dir, 16, &err) == 0);
     CHECK(df_store_write_begin(st, &txn) == 0);
-    CHECK(df_store_log_get(st, txn, 2, &v) == 0);
-    /* the record is the digest, then the event: its last byte flipped */
+    /* the record's last byte (the event's) flipped */
     uint8_t record[4096], key[8];
-    size_t len = v.mv_size + DF_CHAIN_BYTES;
-    CHECK(len <= sizeof record);
-    memcpy(record, (const uint8_t *)v.mv_data - DF_CHAIN_BYTES, len);
-    record[len - 1] ^= 1;
     df_put_be64(key, 2);
-    MDB_val k = {sizeof key, key}, damaged = {len, record};
+    MDB_val k = {sizeof key, key}, raw;
+    CHECK(mdb_get(txn, df_store_dbi(st, DF_DB_LOG), &k, &raw) == 0);
+    size_t len = raw.mv_size;
+    CHECK(len <= sizeof record);
+    memcpy(record, raw.mv_data, len);
+    record[len - 1] ^= 1;
+    MDB_val damaged = {len, record};
     CHECK(mdb_put(txn, df_store_dbi(st, DF_DB_LOG), &k, &damaged, 0) == 0);
     CHECK_INT(df_store_log_get(st, txn, 2, &v), DF_STORE_ECORRUPT);
     CHECK_INT(df_store_corrupt_seq(st), 2);
