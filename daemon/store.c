@@ -625,31 +625,43 @@ static int put_set(df_store *st, MDB_txn *txn, MDB_dbi dbi, int which, MDB_val *
     return v[1].mv_size == count ? 0 : MDB_CORRUPTED;
 }
 
-/* ---- ids: the id's keyed hash -> the seqs of the events with that hash ----
+/* ---- ids: the id's keyed hashes -> the seqs of the events with them ----
  * An id is hashed with SipHash under a key of the store's own (so that ids
- * cannot be chosen to collide); 12 bits of the hash name one of 4 096 keys,
- * under which 48 more and the seq make a 12-byte value. An entry so takes
- * about 12 bytes however long the id, where the id itself as the key took
- * its length and a node's 8-byte header, with pages half full. A matching
- * hash says only that the id may be there: the event at that seq is read
- * from the log and its id compared, so a collision never passes a new
- * event for a duplicate. */
+ * cannot be chosen to collide). 12 bits of the hash of the id without its
+ * last ID_TAIL bytes name one of 4 096 keys; under it, 48 bits of the hash
+ * of the whole id and the seq make a 12-byte value. An entry so takes about
+ * 12 bytes however long the id, where the id itself as the key took its
+ * length and a node's 8-byte header, with pages half full. Ids that differ
+ * only in their tail (counters, time-ordered ids) share a key, so that a
+ * flush of new ones rewrites the pages of a few keys, not of all. A
+ * matching hash says only that the id may be there: the event at that seq
+ * is read from the log and its id compared, so a collision never passes a
+ * new event for a duplicate. */
 
 #define ID_KEY_BYTES   2
 #define ID_HASH_BYTES  6
 #define ID_VALUE_BYTES (ID_HASH_BYTES + SEQ_BYTES)
-/* 12 bits in the key, 48 in the value; the sanitizer build's tests keep
- * fewer, so that ids collide (DF_SHORT_ID_HASHES) */
+#define ID_TAIL        3
+/* Bits of the whole id's hash kept: 48; the sanitizer build's tests keep
+ * fewer, so that ids collide (DF_SHORT_ID_HASHES). */
 #ifndef DF_ID_HASH_BITS
-#define DF_ID_HASH_BITS 60
+#define DF_ID_HASH_BITS 48
 #endif
-#define ID_HASH_BITS DF_ID_HASH_BITS
 
-static uint64_t id_hash(const df_store *st, const char *id, size_t len)
+static uint64_t siphash(const df_store *st, const char *data, size_t len)
 {
     uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, (const uint8_t *)id, len, st->id_hash_key);
-    return df_get_be64(h) >> (64 - ID_HASH_BITS);
+    crypto_shorthash(h, (const uint8_t *)data, len, st->id_hash_key);
+    return df_get_be64(h);
+}
+
+/* The id's key (12 bits) and whole hash (48 bits) as one 60-bit number,
+ * whose order is that of the entries. */
+static uint64_t id_hash(const df_store *st, const char *id, size_t len)
+{
+    uint64_t key = siphash(st, id, len > ID_TAIL ? len - ID_TAIL : 0) >> 52;
+    uint64_t whole = siphash(st, id, len) >> (64 - DF_ID_HASH_BITS);
+    return key << 48 | whole;
 }
 
 static void id_entry(uint64_t hash, uint64_t seq, uint8_t key[ID_KEY_BYTES],

@@ -516,6 +516,11 @@ static void print_tables(const table_report *r, uint64_t events)
                t->name, t->entries, (double)t->entries / (double)events, t->branch, t->leaf,
                t->overflow, (double)table_pages(t) * per_page);
     }
+    /* the trees LMDB gives a key's set of values once it outgrows a page
+     * (ids, deal_events) are counted in no table's stat */
+    uint64_t accounted = tables + r->free_pages + r->lmdb_pages;
+    printf("      %-12s %50s %9.1f\n", "sets' trees", "",
+           (double)(r->file_pages > accounted ? r->file_pages - accounted : 0) * per_page);
     printf("      %-12s %50s %9.1f\n", "free pages", "", (double)r->free_pages * per_page);
     printf("      %-12s %50s %9.1f\n", "lmdb's own", "", (double)r->lmdb_pages * per_page);
     printf("      %-12s %50s %9.1f (tables %.1f)\n", "file in use", "",

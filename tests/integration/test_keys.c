@@ -88,6 +88,9 @@ static const char *ask(const it_daemon *d, const key *k, int timeout_ms, const c
     msgpack_sbuffer sb;
     it_encode(&sb, "%s", text);
     void *s = client(ZMQ_DEALER, d->api, k);
+    /* neither the send nor the reads may wait past the deadline */
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
     zmq_send(s, "", 0, ZMQ_SNDMORE);
     zmq_send(s, sb.data, sb.size, 0);
     msgpack_sbuffer_destroy(&sb);
