@@ -282,6 +282,21 @@ static void test_older_derived_format(void)
     CHECK_INT(stage_count("default", "won"), 1);
 }
 
+/* Stops, marks the derived state as laid out by an older dealflowd, and
+ * starts again: the start rebuilds it from the log. */
+static void restart_rebuilding(void)
+{
+    df_error err;
+    MDB_txn *txn;
+    stop();
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    df_store_close(store);
+    start();
+}
+
 /* Records n events over a few deals in one batch: stages back and forth,
  * activities, some of them late. */
 static void record_many(int n)
@@ -351,13 +366,7 @@ static void test_rebuild_reads_ahead(void)
     record_many(3000);
     figures_of_many(&before);
     uint64_t seq = df_writer_counters_get(writer).committed_seq;
-    stop();
-    CHECK(df_store_open(&store, dir, 256, &err) == 0);
-    CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
-    CHECK(df_store_write_commit(store, txn) == 0);
-    df_store_close(store);
-    start();
+    restart_rebuilding();
     CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
     figures_of_many(&after);
     CHECK(before.size == after.size && memcmp(before.data, after.data, before.size) == 0);
@@ -648,15 +657,7 @@ static void test_ids_by_hash(void)
         CHECK_INT(seq, first + (uint64_t)i);
     }
     df_store_read_end(store, txn);
-    /* a rebuild from the log */
-    stop();
-    df_error err;
-    CHECK(df_store_open(&store, dir, 256, &err) == 0);
-    CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
-    CHECK(df_store_write_commit(store, txn) == 0);
-    df_store_close(store);
-    start();
+    restart_rebuilding();
     check_ids_known("hashed", 3000, first);
 }
 
