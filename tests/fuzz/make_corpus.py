@@ -3,6 +3,7 @@
 corpus/<harness>/ and the dictionary dealflow.dict. Run it from anywhere;
 it replaces the generated files. Needs python3 only (its own msgpack
 encoder, so that the bytes are exactly what is written here)."""
+import hashlib
 import os
 import shutil
 import struct
@@ -182,6 +183,42 @@ def deal_record():
     return r
 
 
+def deal_record_varints():
+    """The same deal in format 4: integers as varints of zigzag + 1."""
+    def name(s):
+        s = s.encode()
+        return bytes([len(s)]) + s
+
+    def num(v):
+        z = (((v << 1) ^ (v >> 63)) + 1) & (2**64 - 1)
+        out = b""
+        while z >= 0x80:
+            out += bytes([(z & 0x7F) | 0x80])
+            z >>= 7
+        return out + bytes([z])
+
+    r = bytes([4, 0x3F]) + name("sales") + name("demo") + num(T0) + bytes([0, 50])
+    r += num(T0 + DAY) + num(T0 - DAY) + bytes([1]) + num(1200)
+    r += name("ann") + name("Acme") + name("widgets") + num(T0 + 30 * DAY)
+    r += num(3) + num(7) + num(1) + num(0) + num(2) + num(T0 + DAY) + num(7)
+    for i in range(5):
+        r += num(T0 + i) + num(i + 1)
+    r += bytes([2]) + name("new") + num(DAY) + name("demo") + num(2 * DAY)
+    r += bytes([7]) + name("web") + num(-(2**63)) + num(0) + name("new") + name("price")
+    return r
+
+
+def log_record(event, check=8, redacted_from=None):
+    """A log record (daemon/eventlog.c): a check of the event's bytes (the
+    start of their BLAKE2b-256), then, when redacted, 0xc1 and the digest of
+    the bytes first recorded, then the bytes."""
+    digest = hashlib.blake2b(event, digest_size=32).digest()
+    if redacted_from is None:
+        return digest[:check] + event
+    first = hashlib.blake2b(redacted_from, digest_size=32).digest()
+    return digest[:check] + b"\xc1" + first + event
+
+
 def minimal_deal_record():
     return bytes([2, 0, 0, 0]) + bytes(8) + bytes([0, 0]) + bytes(16) + bytes([0]) + \
         bytes([0, 0, 0]) + bytes(8 * 8) + bytes(16 * 5) + bytes([0])
@@ -228,6 +265,11 @@ def main():
         "deal_record": deal_record(),
         "deal_record_minimal": minimal_deal_record(),
         "deal_record_cut": deal_record()[:40],
+        "deal_record_varints": deal_record_varints(),
+        "log_short": log_record(pack(RECORDED["stage"])),
+        "log_long": log_record(pack(RECORDED["stage"]), check=32),
+        "log_redacted": log_record(pack({"id": "e1", "deal": "d1"}),
+                                   redacted_from=pack(RECORDED["stage"])),
         "deal_record_float": deal_record().replace(bytes([1]) + struct.pack("<Q", 1200),
                                                    bytes([2]) + struct.pack("<d", 0.5)),
         **{"recorded_" + k: pack(v) for k, v in RECORDED.items()},
