@@ -50,15 +50,19 @@
 #define PING_INTERVAL_NS  2000000L
 
 /* Targets the figures are compared with. */
-#define TARGET_PULL_RATE      400000.0
-#define TARGET_APPEND_RATE    200000.0
-#define TARGET_LOOKUP_P99_MS  1.0
-#define TARGET_MIXED_P99_MS   20.0
-#define TARGET_DISK_PER_EVENT 250.0
-#define TARGET_RSS_ANON_MIB   256.0
-#define TARGET_FIGURES_P99_MS 1.0 /* board, metrics, forecast, calibration; not a series */
-#define TARGET_REBUILD_RATE   1000000.0
-#define TARGET_RATIO          15.0 /* times the PostgreSQL job's events/s */
+#define TARGET_PULL_RATE     400000.0
+#define TARGET_APPEND_RATE   200000.0
+#define TARGET_LOOKUP_P99_MS 1.0
+#define TARGET_MIXED_P99_MS  20.0
+/* Disk: at most 250 B/event right after an import of up to 100 000
+ * events, 200 on larger workloads (the 1M pull, the 13M memory phase). */
+#define TARGET_DISK_SMALL        250.0
+#define TARGET_DISK_LARGE        200.0
+#define TARGET_DISK_SMALL_EVENTS 100000
+#define TARGET_RSS_ANON_MIB      256.0
+#define TARGET_FIGURES_P99_MS    1.0 /* board, metrics, forecast, calibration; not a series */
+#define TARGET_REBUILD_RATE      1000000.0
+#define TARGET_RATIO             15.0 /* times the PostgreSQL job's events/s */
 
 typedef struct options {
     const char *daemon_path;
@@ -2083,8 +2087,10 @@ static double report_pull(const stream *s, size_t per_frame)
         double after = MEDIAN(runs, opt.repeat, disk_after_stop_per_event);
         snprintf(buf, sizeof buf, "%.0f B/ev (size %.0f, after stop %.0f)", alloc, size, after);
         double worst = alloc > after ? alloc : after;
-        add_summary("disk per event, data.mdb allocated", buf, "<= 250 B/ev",
-                    worst <= TARGET_DISK_PER_EVENT);
+        bool small = s->counts.distinct <= TARGET_DISK_SMALL_EVENTS;
+        double target = small ? TARGET_DISK_SMALL : TARGET_DISK_LARGE;
+        add_summary("disk per event, data.mdb allocated", buf,
+                    small ? "<= 250 B/ev" : "<= 200 B/ev", worst <= target);
         summarize_tables(runs);
     } else {
         add_summary("PULL ingest, durable, 100 events/frame", buf, "", -1);
@@ -2334,7 +2340,7 @@ static void report_memory(void)
     double after = MEDIAN(runs, opt.repeat, disk_after_stop_per_event);
     snprintf(buf, sizeof buf, "%.0f B/ev (after stop %.0f)", alloc, after);
     snprintf(name, sizeof name, "disk per event, %" PRIu64 " deals", opt.memory_deals);
-    add_summary(name, buf, "<= 250 B/ev", (alloc > after ? alloc : after) <= TARGET_DISK_PER_EVENT);
+    add_summary(name, buf, "<= 200 B/ev", (alloc > after ? alloc : after) <= TARGET_DISK_LARGE);
     summarize_tables(runs);
     snprintf(buf, sizeof buf, "p50 %.2f / p99 %.2f ms", MEDIAN(runs, opt.repeat, board_p50_ms),
              MEDIAN(runs, opt.repeat, board_p99_ms));
