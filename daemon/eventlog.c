@@ -4,8 +4,8 @@
  * as first recorded); the chain hashes each digest onto the hash before it,
  * its head kept in meta and a checkpoint every CHECKPOINT_EVERY events, in
  * the commit that appends the event. Reads check a record against its
- * digest and name the seq of one that does not match. The rejected items and the stored moves are
- * keyed by a counter as the log is. */
+ * digest and name the seq of one that does not match. The rejected items
+ * and the stored moves are keyed by a counter as the log is. */
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>

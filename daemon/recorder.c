@@ -536,8 +536,8 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
     return rc;
 }
 
-/* Writes the events of each pending deal that memory holds, in key order
- * when the store holds none (fresh), which reorders deals. */
+/* Writes the events of each pending deal that memory holds, in the deals'
+ * key order (appended after every key when the store holds none: fresh). */
 static int flush_deal_events(df_recorder *r, MDB_txn *txn, const df_table_item *deals,
                              size_t ndeals, bool fresh)
 {
