@@ -53,17 +53,45 @@ static void put_u64(writer *w, uint64_t v)
     w->p += 8;
 }
 
-/* An integer as a varint of its zigzag form plus one, so that small values
- * of either sign take a byte or two, and INT64_MIN (a position never set)
- * takes one. */
+/* Varints, 7 bits a byte from the lowest: a deal's integers and an
+ * aggregate row's sums. */
+static size_t put_varint(uint8_t *out, unsigned __int128 v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+/* A varint of at most max_bits bits at in[*at]; false when it runs past len
+ * or is longer. */
+static bool get_varint(const uint8_t *in, size_t len, size_t *at, unsigned max_bits,
+                       unsigned __int128 *v)
+{
+    unsigned __int128 r = 0;
+    for (unsigned shift = 0; shift < max_bits; shift += 7) {
+        if (*at >= len)
+            return false;
+        uint8_t b = in[(*at)++];
+        r |= (unsigned __int128)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A deal's integer as a varint of its zigzag form plus one, so that small
+ * values of either sign take a byte or two, and INT64_MIN (a position never
+ * set) takes one. */
 static void put_num(writer *w, uint64_t v)
 {
     uint64_t z = ((v << 1) ^ (uint64_t) - (int64_t)(v >> 63)) + 1;
-    while (z >= 0x80) {
-        *w->p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *w->p++ = (uint8_t)z;
+    w->p += put_varint(w->p, z);
 }
 
 static void put_bytes(writer *w, const char *s, uint8_t len)
@@ -98,25 +126,15 @@ static uint64_t get_num(reader *r)
 {
     if (r->fixed)
         return get_u64(r);
-    uint64_t z = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end) {
-            r->bad = 1;
-            return 0;
-        }
-        uint8_t b = *r->p++;
-        if (shift == 63 && b > 1) {
-            r->bad = 1; /* more than 64 bits */
-            return 0;
-        }
-        z |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            z -= 1;
-            return (z >> 1) ^ (uint64_t) - (int64_t)(z & 1);
-        }
+    size_t at = 0;
+    unsigned __int128 u;
+    if (!get_varint(r->p, (size_t)(r->end - r->p), &at, 64, &u) || u >> 64) {
+        r->bad = 1;
+        return 0;
     }
-    r->bad = 1;
-    return 0;
+    r->p += at;
+    uint64_t z = (uint64_t)u - 1;
+    return (z >> 1) ^ (uint64_t) - (int64_t)(z & 1);
 }
 
 static uint8_t get_bytes(reader *r, char *out, size_t cap)
@@ -324,17 +342,6 @@ enum {
     SUM_ALL = (1 << 9) - 1,
 };
 
-static size_t put_varint(uint8_t *out, unsigned __int128 v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
 static size_t put_wide(uint8_t *out, df_wide v)
 {
     unsigned __int128 u = (unsigned __int128)v;
@@ -375,25 +382,6 @@ size_t df_sums_pack(const df_sums *s, uint8_t *out)
     if (bits & SUM_WEIGHTED_FLOAT)
         n += put_double(out + n, s->weighted_float);
     return n;
-}
-
-/* A varint of at most max_bits bits at in[*at]; false when it runs past len
- * or is longer. */
-static bool get_varint(const uint8_t *in, size_t len, size_t *at, unsigned max_bits,
-                       unsigned __int128 *v)
-{
-    unsigned __int128 r = 0;
-    for (unsigned shift = 0; shift < max_bits; shift += 7) {
-        if (*at >= len)
-            return false;
-        uint8_t b = in[(*at)++];
-        r |= (unsigned __int128)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return true;
-        }
-    }
-    return false;
 }
 
 static bool get_wide(const uint8_t *in, size_t len, size_t *at, df_wide *v)
