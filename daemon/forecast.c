@@ -32,7 +32,7 @@ int64_t df_period_start(df_period_kind by, int64_t t)
             since_monday += 7;
         return df_day_start(day - since_monday);
     }
-    df_civil_from_days(day, &y, &m);
+    df_civil_from_days(day, &y, &m, NULL);
     if (by == DF_PERIOD_QUARTER)
         m = (m - 1) / 3 * 3 + 1;
     return df_day_start(df_days_from_civil(y, m, 1));
@@ -43,7 +43,7 @@ int64_t df_period_next(df_period_kind by, int64_t start)
     int64_t day = df_day_of(start), y, m;
     if (by == DF_PERIOD_WEEK)
         return df_day_start(day + 7);
-    df_civil_from_days(day, &y, &m);
+    df_civil_from_days(day, &y, &m, NULL);
     m += by == DF_PERIOD_QUARTER ? 3 : 1;
     if (m > 12) {
         m -= 12;

@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "calendar.h"
 #include "fold.h"
 #include "keys.h"
 
@@ -168,11 +169,8 @@ uint8_t df_agg_rolled_kind(uint8_t rollup_kind);
 int64_t df_hour_of(int64_t t);
 #define DF_HOUR_MS 3600000LL
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back, for any day
- * an int64 of ms can hold; the first day of a day's UTC calendar month, and
- * of the month after it. */
-int64_t df_days_from_civil(int64_t y, int64_t m, int64_t d);
-void df_civil_from_days(int64_t z, int64_t *y, int64_t *m);
+/* The first day of a day's UTC calendar month, and of the month after it
+ * (days since 1970-01-01, calendar.h). */
 int64_t df_month_first_day(int64_t day);
 int64_t df_month_next_day(int64_t day);
 

@@ -7,34 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "calendar.h"
 #include "cli.h"
 
 #define DAY_MS 86400000LL
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil), so no time zone or libc quirk is involved. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static bool leap(int64_t y)
 {
@@ -67,7 +43,7 @@ static bool compose(int64_t y, int mo, int d, int h, int mi, int s, int ms, int6
 {
     if (!valid_date(y, mo, d) || h > 23 || mi > 59 || s > 60 || ms > 999)
         return false;
-    *out = days_from_civil(y, mo, d) * DAY_MS + ((int64_t)h * 3600 + mi * 60 + s) * 1000 + ms;
+    *out = df_days_from_civil(y, mo, d) * DAY_MS + ((int64_t)h * 3600 + mi * 60 + s) * 1000 + ms;
     return true;
 }
 
@@ -191,16 +167,15 @@ const char *time_format(int64_t ms, char out[TIME_TEXT_MAX])
         rest += DAY_MS;
         days--;
     }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
+    int64_t y, m, d;
+    df_civil_from_days(days, &y, &m, &d);
     int secs = (int)(rest / 1000), frac = (int)(rest % 1000);
     if (frac)
-        snprintf(out, TIME_TEXT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                 secs / 3600, secs / 60 % 60, secs % 60, frac);
+        snprintf(out, TIME_TEXT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, (int)m,
+                 (int)d, secs / 3600, secs / 60 % 60, secs % 60, frac);
     else
-        snprintf(out, TIME_TEXT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
-                 secs / 3600, secs / 60 % 60, secs % 60);
+        snprintf(out, TIME_TEXT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, (int)m,
+                 (int)d, secs / 3600, secs / 60 % 60, secs % 60);
     return out;
 }
 
