@@ -164,8 +164,10 @@ REQUESTS = [
 ]
 
 
-def deal_record():
-    """A stored deal (daemon/record.c, format 2) with every field set."""
+def deal_record(format=2):
+    """A stored deal (daemon/record.c) with every field set: format 2, its
+    integers as 8 bytes, or format 4, as varints of zigzag + 1 and with the
+    source, last open stage and reason after the stage times."""
     def name(s):
         s = s.encode()
         return bytes([len(s)]) + s
@@ -173,23 +175,7 @@ def deal_record():
     def u64(v):
         return struct.pack("<Q", v & (2**64 - 1))
 
-    r = bytes([2, 0x3F]) + name("sales") + name("demo") + u64(T0) + bytes([0, 50])
-    r += u64(T0 + DAY) + u64(T0 - DAY) + bytes([1]) + u64(1200)
-    r += name("ann") + name("Acme") + name("widgets") + u64(T0 + 30 * DAY)
-    r += u64(3) + u64(7) + u64(1) + u64(0) + u64(2) + u64(T0 + DAY) + u64(7)
-    for i in range(5):
-        r += u64(T0 + i) + u64(i + 1)
-    r += bytes([2]) + name("new") + u64(DAY) + name("demo") + u64(2 * DAY)
-    return r
-
-
-def deal_record_varints():
-    """The same deal in format 4: integers as varints of zigzag + 1."""
-    def name(s):
-        s = s.encode()
-        return bytes([len(s)]) + s
-
-    def num(v):
+    def varint(v):
         z = (((v << 1) ^ (v >> 63)) + 1) & (2**64 - 1)
         out = b""
         while z >= 0x80:
@@ -197,14 +183,16 @@ def deal_record_varints():
             z >>= 7
         return out + bytes([z])
 
-    r = bytes([4, 0x3F]) + name("sales") + name("demo") + num(T0) + bytes([0, 50])
+    num = u64 if format == 2 else varint
+    r = bytes([format, 0x3F]) + name("sales") + name("demo") + num(T0) + bytes([0, 50])
     r += num(T0 + DAY) + num(T0 - DAY) + bytes([1]) + num(1200)
     r += name("ann") + name("Acme") + name("widgets") + num(T0 + 30 * DAY)
     r += num(3) + num(7) + num(1) + num(0) + num(2) + num(T0 + DAY) + num(7)
     for i in range(5):
         r += num(T0 + i) + num(i + 1)
     r += bytes([2]) + name("new") + num(DAY) + name("demo") + num(2 * DAY)
-    r += bytes([7]) + name("web") + num(-(2**63)) + num(0) + name("new") + name("price")
+    if format >= 3:
+        r += bytes([7]) + name("web") + num(-(2**63)) + num(0) + name("new") + name("price")
     return r
 
 
@@ -265,7 +253,7 @@ def main():
         "deal_record": deal_record(),
         "deal_record_minimal": minimal_deal_record(),
         "deal_record_cut": deal_record()[:40],
-        "deal_record_varints": deal_record_varints(),
+        "deal_record_varints": deal_record(4),
         "log_short": log_record(pack(RECORDED["stage"])),
         "log_long": log_record(pack(RECORDED["stage"]), check=32),
         "log_redacted": log_record(pack({"id": "e1", "deal": "d1"}),

@@ -282,18 +282,25 @@ static void test_older_derived_format(void)
     CHECK_INT(stage_count("default", "won"), 1);
 }
 
-/* Stops, marks the derived state as laid out by an older dealflowd, and
- * starts again: the start rebuilds it from the log. */
-static void restart_rebuilding(void)
+/* Stops, and sets key in the store's meta to value. */
+static void stop_and_put_meta(const char *key, uint64_t value)
 {
     df_error err;
     MDB_txn *txn;
     stop();
     CHECK(df_store_open(&store, dir, 256, &err) == 0);
     CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
+    CHECK(df_store_meta_put(store, txn, key, value) == 0);
     CHECK(df_store_write_commit(store, txn) == 0);
     df_store_close(store);
+    store = NULL;
+}
+
+/* Stops, marks the derived state as laid out by an older dealflowd, and
+ * starts again: the start rebuilds it from the log. */
+static void restart_rebuilding(void)
+{
+    stop_and_put_meta("derived_format", DF_DERIVED_FORMAT - 1);
     start();
 }
 
@@ -379,12 +386,7 @@ static void test_rebuild_reads_ahead(void)
     uint64_t damaged = seq - 5;
     uint8_t record_bytes[4096], key[8];
     size_t len = 0;
-    stop();
-    CHECK(df_store_open(&store, dir, 256, &err) == 0);
-    CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_meta_put(store, txn, "derived_format", DF_DERIVED_FORMAT - 1) == 0);
-    CHECK(df_store_write_commit(store, txn) == 0);
-    df_store_close(store);
+    stop_and_put_meta("derived_format", DF_DERIVED_FORMAT - 1);
     CHECK(df_store_open(&store, dir, 256, &err) == 0);
     CHECK(df_store_write_begin(store, &txn) == 0);
     df_put_be64(key, damaged);
@@ -417,14 +419,7 @@ static void test_rebuild_reads_ahead(void)
 static void test_newer_format(void)
 {
     df_error err;
-    MDB_txn *txn;
-    stop();
-    CHECK(df_store_open(&store, dir, 256, &err) == 0);
-    CHECK(df_store_write_begin(store, &txn) == 0);
-    CHECK(df_store_meta_put(store, txn, "format", DF_STORE_FORMAT + 1) == 0);
-    CHECK(df_store_write_commit(store, txn) == 0);
-    df_store_close(store);
-    store = NULL;
+    stop_and_put_meta("format", DF_STORE_FORMAT + 1);
     CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);
     CHECK(strstr(err.message, "newer") != NULL);
     CHECK(df_store_open(&store, dir, 256, &err) == DF_EUNAVAILABLE);

@@ -31,12 +31,15 @@ static void remove_dir(const char *path)
     CHECK(system(cmd) == 0);
 }
 
-/* Writes a format-1 store by hand: log records are the events' bytes alone. */
-static void write_old_store(const char *path)
+/* Writes a store of an older format by hand: in format 1 a log record is
+ * the event's bytes alone; in format 2 the event's whole digest, then its
+ * bytes, with the chain's head (left in head) in meta. */
+static void write_old_store(const char *path, uint64_t format, uint8_t head[DF_CHAIN_BYTES])
 {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi log, meta;
+    memset(head, 0, DF_CHAIN_BYTES);
     CHECK(mdb_env_create(&env) == 0);
     CHECK(mdb_env_set_maxdbs(env, 16) == 0);
     CHECK(mdb_env_set_mapsize(env, 16u << 20) == 0);
@@ -45,14 +48,23 @@ static void write_old_store(const char *path)
     CHECK(mdb_dbi_open(txn, "log", MDB_CREATE, &log) == 0);
     CHECK(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta) == 0);
     for (int i = 0; i < NEVENTS; i++) {
-        uint8_t key[8];
+        uint8_t key[8], record[64];
+        size_t len = strlen(EVENTS[i]), digest = format >= 2 ? DF_CHAIN_BYTES : 0;
+        if (digest) {
+            df_chain_digest(EVENTS[i], len, record);
+            df_chain_next(head, record, head);
+        }
+        memcpy(record + digest, EVENTS[i], len);
         df_put_be64(key, (uint64_t)i + 1);
-        MDB_val k = {8, key}, v = {strlen(EVENTS[i]), (void *)EVENTS[i]};
+        MDB_val k = {8, key}, v = {digest + len, record};
         CHECK(mdb_put(txn, log, &k, &v, 0) == 0);
     }
-    uint64_t format = 1;
     MDB_val k = {6, "format"}, v = {8, &format};
     CHECK(mdb_put(txn, meta, &k, &v, 0) == 0);
+    if (format >= 2) {
+        k = (MDB_val){10, "chain_head"}, v = (MDB_val){DF_CHAIN_BYTES, head};
+        CHECK(mdb_put(txn, meta, &k, &v, 0) == 0);
+    }
     CHECK(mdb_txn_commit(txn) == 0);
     mdb_env_close(env);
 }
@@ -63,7 +75,7 @@ static void test_old_store_gets_digests(void)
     df_error err;
     MDB_txn *txn;
     uint8_t hash[DF_CHAIN_BYTES] = {0}, digest[DF_CHAIN_BYTES], head[DF_CHAIN_BYTES];
-    write_old_store(dir);
+    write_old_store(dir, 1, head);
     CHECK(df_store_open(&st, dir, 16, &err) == 0);
     CHECK(df_store_read_begin(st, &txn) == 0);
     for (int i = 0; i < NEVENTS; i++) {
@@ -120,40 +132,6 @@ static void test_old_store_gets_digests(void)
     df_store_close(st);
 }
 
-/* Writes a format-2 store by hand: each log record is the event's whole
- * digest, then its bytes; the chain's head is in meta. */
-static void write_format2_store(const char *path, uint8_t head[DF_CHAIN_BYTES])
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi log, meta;
-    memset(head, 0, DF_CHAIN_BYTES);
-    CHECK(mdb_env_create(&env) == 0);
-    CHECK(mdb_env_set_maxdbs(env, 16) == 0);
-    CHECK(mdb_env_set_mapsize(env, 16u << 20) == 0);
-    CHECK(mdb_env_open(env, path, 0, 0640) == 0);
-    CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
-    CHECK(mdb_dbi_open(txn, "log", MDB_CREATE, &log) == 0);
-    CHECK(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta) == 0);
-    for (int i = 0; i < NEVENTS; i++) {
-        uint8_t key[8], record[64];
-        size_t len = strlen(EVENTS[i]);
-        df_chain_digest(EVENTS[i], len, record);
-        memcpy(record + DF_CHAIN_BYTES, EVENTS[i], len);
-        df_chain_next(head, record, head);
-        df_put_be64(key, (uint64_t)i + 1);
-        MDB_val k = {8, key}, v = {DF_CHAIN_BYTES + len, record};
-        CHECK(mdb_put(txn, log, &k, &v, 0) == 0);
-    }
-    uint64_t format = 2;
-    MDB_val k = {6, "format"}, v = {8, &format};
-    CHECK(mdb_put(txn, meta, &k, &v, 0) == 0);
-    k = (MDB_val){10, "chain_head"}, v = (MDB_val){DF_CHAIN_BYTES, head};
-    CHECK(mdb_put(txn, meta, &k, &v, 0) == 0);
-    CHECK(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-}
-
 /* The check bytes a record of seq holds before its event (after the
  * redaction mark and first digest of a redacted one). */
 static size_t record_check_bytes(df_store *st, MDB_txn *txn, uint64_t seq)
@@ -179,7 +157,7 @@ static void test_format2_store(void)
     static const char fourth[] = "\x81\xa2id\xa1"
                                  "d";
     static const char redacted[] = "\x80";
-    write_format2_store(format2, hash);
+    write_old_store(format2, 2, hash);
     CHECK_INT(df_verify(format2), 0);
     CHECK(df_store_open(&st, format2, 16, &err) == 0);
     CHECK_INT(df_store_short_checks_from(st), NEVENTS + 1);
