@@ -33,6 +33,21 @@
 #endif
 #define FLUSH_AGG_ROWS DF_FLUSH_AGG_ROWS
 
+/* A flush commits its writes in steps of this many deals, and of this many
+ * ids, rather than in one transaction: LMDB keeps a copy in the heap of
+ * every page a write transaction changes, and keeps those copies for the
+ * next transaction, so memory follows the largest transaction. A step
+ * changes the pages of its own deals; a whole flush, those of every deal
+ * it holds (half the store's deal pages, at a million deals). A flush into
+ * empty tables (after a rebuild dropped them) is one transaction. The
+ * sanitizer build's tests take steps of a few, so that every flush of
+ * theirs takes many (DF_SMALL_FLUSH_CHUNKS). */
+#ifndef DF_FLUSH_STEP_DEALS
+#define DF_FLUSH_STEP_DEALS 32768
+#endif
+#define FLUSH_STEP_DEALS DF_FLUSH_STEP_DEALS
+#define FLUSH_STEP_IDS   (4 * FLUSH_STEP_DEALS)
+
 /* Rough heap cost of a table entry, for FLUSH_BYTES. */
 #define ENTRY_COST 64
 
@@ -57,6 +72,8 @@ struct df_recorder {
     size_t nwaiting;        /* touched deals whose late events wait for a refold */
     bool pipelines_changed; /* by a recorded event since the writer last asked */
     bool redacted;          /* the batch redacted a deal: undone only by a load */
+    bool flush_open;        /* a flush committed steps and has not ended: the store
+                               holds part of it (DF_FLUSH_OPEN_KEY) */
     df_redactor redactor;
 };
 
@@ -536,22 +553,50 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
     return rc;
 }
 
-/* Writes the events of each pending deal that memory holds, in the deals'
- * key order (appended after every key when the store holds none: fresh). */
-static int flush_deal_events(df_recorder *r, MDB_txn *txn, const df_table_item *deals,
-                             size_t ndeals, bool fresh)
+/* Commits what the flush wrote so far, and begins the transaction that
+ * goes on. The first step marks the store as holding a flush that has not
+ * ended: a start that finds the mark rebuilds the derived state, for part
+ * of it is newer than derived_seq says. Deals found stale on arrival in
+ * what is committed are handed over: a flush taken up again after a
+ * failure would not find them again. */
+static int flush_step(void *ctx, MDB_txn **txn)
 {
+    df_recorder *r = ctx;
+    int rc = r->flush_open ? 0 : df_store_meta_put(r->st, *txn, DF_FLUSH_OPEN_KEY, 1);
+    if (rc == 0)
+        rc = df_store_write_commit(r->st, *txn);
+    else
+        mdb_txn_abort(*txn);
+    *txn = NULL;
+    if (rc != 0)
+        return rc;
+    r->flush_open = true;
+    df_stale_finder_hand_over(r->stale, true);
+    return df_store_write_begin(r->st, txn);
+}
+
+/* Writes the events of each pending deal that memory holds, in the deals'
+ * key order (appended after every key when the store holds none: fresh),
+ * in steps unless fresh. again: an earlier try committed part of this
+ * flush, so the store may hold some of them. */
+static int flush_deal_events(df_recorder *r, MDB_txn **txn, const df_table_item *deals,
+                             size_t ndeals, bool fresh, bool again)
+{
+    df_put_order order = fresh ? DF_PUT_APPEND : again ? DF_PUT_AGAIN : DF_PUT_AFTER;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
+        if (!fresh && i > 0 && i % FLUSH_STEP_DEALS == 0 && (rc = flush_step(r, txn)) != 0)
+            break;
         if (p->record)
-            rc = df_store_deal_events_put(r->st, txn, p->id, p->id_len, p->seqs, p->nseqs, fresh);
+            rc = df_store_deal_events_put(r->st, *txn, p->id, p->id_len, p->seqs, p->nseqs, order);
     }
     return rc;
 }
 
-/* Writes the ids recorded since the last flush. */
-static int flush_ids(df_recorder *r, MDB_txn *txn, bool fresh)
+/* Writes the ids recorded since the last flush, in steps unless fresh (a
+ * put of an id the store holds leaves it as it is). */
+static int flush_ids(df_recorder *r, MDB_txn **txn, bool fresh)
 {
     size_t nids = df_table_count(r->ids), n = 0;
     if (nids == 0)
@@ -562,8 +607,9 @@ static int flush_ids(df_recorder *r, MDB_txn *txn, bool fresh)
     for (size_t i = 0; rc == 0 && i < nids; i++)
         if (items[i].value) /* else forgotten: its batch was not committed */
             ids[n++] = (df_id_seq){items[i].key, items[i].len, (uint64_t)(uintptr_t)items[i].value};
+    df_write_steps steps = {flush_step, r, FLUSH_STEP_IDS};
     if (rc == 0)
-        rc = df_store_ids_put(r->st, txn, ids, n, fresh);
+        rc = df_store_ids_put(r->st, txn, ids, n, fresh, fresh ? NULL : &steps);
     free(items);
     free(ids);
     return rc;
@@ -691,24 +737,32 @@ int df_recorder_flush(df_recorder *r)
     int64_t now = df_now_ms();
     int rc = ndeals && !deals ? ENOMEM : df_store_write_begin(st, &txn);
     /* after a rebuild dropped the derived state, every key is new and comes
-     * sorted: the tables are filled by appending */
+     * sorted: the tables are filled by appending, in one transaction */
     bool fresh = rc == 0 && df_store_derived_empty(st, txn);
+    /* Taken up again after a failure that committed steps, the flush writes
+     * every deal again: each one's old state is read from the store, so a
+     * deal a step committed changes nothing, or only what came since. */
+    bool again = r->flush_open;
     new_deltas *gathering = fresh && ndeals ? new_deltas_start(r, deals, ndeals) : NULL;
     for (size_t i = 0; rc == 0 && i < ndeals; i++) {
         const df_pending *p = deals[i].value;
         if (p->record) /* else its first event failed to fold; the batch was not recorded */
             rc = flush_deal(r, txn, p, now, fresh, !gathering);
         /* the changes of a flush of many deals are written as they come,
-         * so that they are never all in memory at once */
+         * so that they are never all in memory at once; a step commits
+         * deals with their aggregate changes */
+        bool step = !fresh && (i + 1) % FLUSH_STEP_DEALS == 0 && i + 1 < ndeals;
         if (rc == 0 && gathering)
             rc = new_deltas_write(r, txn, gathering, false);
-        else if (rc == 0 && df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS)
+        else if (rc == 0 && (step || df_agg_deltas_count(r->deltas) >= FLUSH_AGG_ROWS))
             rc = df_store_aggs_apply(st, txn, r->deltas);
+        if (rc == 0 && step)
+            rc = flush_step(r, &txn);
     }
     if (rc == 0)
-        rc = flush_deal_events(r, txn, deals, ndeals, fresh);
+        rc = flush_deal_events(r, &txn, deals, ndeals, fresh, again);
     if (rc == 0)
-        rc = flush_ids(r, txn, fresh);
+        rc = flush_ids(r, &txn, fresh);
     if (gathering) {
         int gathered = new_deltas_finish(r, txn, gathering, rc == 0);
         rc = rc ? rc : gathered;
@@ -724,6 +778,8 @@ int df_recorder_flush(df_recorder *r)
                                (uint64_t)df_stale_finder_checked(r->stale));
     if (rc == 0)
         rc = df_store_meta_put(st, txn, "derived_seq", r->last_seq);
+    if (rc == 0 && r->flush_open)
+        rc = df_store_meta_put(st, txn, DF_FLUSH_OPEN_KEY, 0);
     if (rc == 0) {
         rc = df_store_write_commit(st, txn);
         txn = NULL;
@@ -733,6 +789,7 @@ int df_recorder_flush(df_recorder *r)
         mdb_txn_abort(txn);
     if (rc != 0)
         return rc;
+    r->flush_open = false;
     r->derived_seq = r->last_seq;
     /* readers now find these deals in the store */
     df_overlay_clear(r->overlay);
@@ -808,11 +865,38 @@ static int replay_log(df_recorder *r)
     return rc;
 }
 
+/* A flush that committed steps and never ended (the daemon stopped during
+ * it) left derived state that is part older and part newer than
+ * derived_seq: it is dropped, and the log folded again from its start. */
+static int drop_open_flush(df_recorder *r)
+{
+    MDB_txn *txn;
+    uint64_t open = 0;
+    int rc = df_store_write_begin(r->st, &txn);
+    if (rc == 0)
+        rc = df_store_meta_get(r->st, txn, DF_FLUSH_OPEN_KEY, &open);
+    if (rc == 0 && open) {
+        df_log("the last flush of derived state did not end (dealflowd stopped during it): "
+               "rebuilding the derived state from the log");
+        if ((rc = df_store_derived_drop(r->st, txn)) == 0)
+            rc = df_store_write_commit(r->st, txn);
+        else
+            mdb_txn_abort(txn);
+    } else if (txn) {
+        mdb_txn_abort(txn);
+    }
+    if (rc == 0)
+        r->flush_open = false;
+    return rc;
+}
+
 int df_recorder_load(df_recorder *r)
 {
     MDB_txn *txn;
     uint64_t stale_checked = 0;
-    int rc = df_store_write_begin(r->st, &txn);
+    int rc = drop_open_flush(r);
+    if (rc == 0)
+        rc = df_store_write_begin(r->st, &txn);
     if (rc != 0)
         return rc;
     r->last_seq = df_store_log_last(r->st, txn);

@@ -81,16 +81,20 @@ static int open_derived_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_
  * dealflowd is dropped, and the log is folded again from its start. The ids
  * and each deal's events go too: that fold remembers every id and event
  * again, and their puts refuse a key that is there. */
-/* Drops what derives from the log; the next start folds the log back from
- * its first event and writes it all again. */
 static int drop_derived(df_store *st, MDB_txn *txn)
 {
     int rc;
     if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
         (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
-        (rc = mdb_drop(txn, st->deal_events, 0)) != 0)
+        (rc = mdb_drop(txn, st->deal_events, 0)) != 0 ||
+        (rc = df_store_meta_put(st, txn, DF_FLUSH_OPEN_KEY, 0)) != 0)
         return rc;
     return df_store_meta_put(st, txn, "derived_seq", 0);
+}
+
+int df_store_derived_drop(df_store *st, MDB_txn *txn)
+{
+    return drop_derived(st, txn);
 }
 
 static int rebuild_if_old(df_store *st, MDB_txn *txn, bool relaid)
@@ -748,7 +752,8 @@ static int by_hash_then_seq(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t count, bool append)
+int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count, bool append,
+                     const df_write_steps *steps)
 {
     id_hashed *hashed = count ? malloc(count * sizeof(*hashed)) : NULL;
     uint8_t *values = count ? malloc(count * ID_VALUE_BYTES) : NULL;
@@ -763,15 +768,19 @@ int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t co
     if (rc == 0)
         qsort(hashed, n, sizeof(*hashed), by_hash_then_seq);
     /* one put of many values for each key */
-    for (size_t i = 0, first = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0, first = 0, stepped = 0; rc == 0 && i < n; i++) {
         uint8_t key[ID_KEY_BYTES];
         id_entry(hashed[i].hash, hashed[i].seq, key, values + (i - first) * ID_VALUE_BYTES);
         if (i + 1 < n && hashed[i + 1].hash >> 48 == hashed[i].hash >> 48)
             continue;
         MDB_val k = {sizeof(key), key};
-        rc = put_set(st, txn, st->ids, APPEND_IDS, &k, values, ID_VALUE_BYTES, i + 1 - first,
+        rc = put_set(st, *txn, st->ids, APPEND_IDS, &k, values, ID_VALUE_BYTES, i + 1 - first,
                      append, false);
         first = i + 1;
+        if (rc == 0 && steps && first - stepped >= steps->every && first < n) {
+            rc = steps->step(steps->ctx, txn);
+            stepped = first;
+        }
     }
     free(hashed);
     free(values);
@@ -781,7 +790,7 @@ int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t co
 /* ---- each deal's events: deal id -> its seqs ---- */
 
 int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_t len,
-                             const uint64_t *seqs, size_t count, bool append)
+                             const uint64_t *seqs, size_t count, df_put_order order)
 {
     uint8_t values[64 * SEQ_BYTES];
     MDB_val k = {len, (void *)deal};
@@ -795,7 +804,7 @@ int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_
             put_seq(values + i * SEQ_BYTES, seqs[done + i]);
         }
         rc = put_set(st, txn, st->deal_events, APPEND_DEAL_EVENTS, &k, values, SEQ_BYTES, n,
-                     append && done == 0, true);
+                     order == DF_PUT_APPEND && done == 0, order != DF_PUT_AGAIN);
         done += n;
     }
     return rc;

@@ -167,23 +167,52 @@ int df_store_moves_scan(df_store *st, MDB_txn *txn, uint64_t after, size_t limit
 /* Whether ids, each deal's events and the projections are empty (a new
  * store, or one whose derived state was dropped to be rebuilt). */
 bool df_store_derived_empty(df_store *st, MDB_txn *txn);
+/* Drops the derived state (ids, each deal's events, projections, indexes,
+ * aggregates) and sets derived_seq to 0, so that the log is folded again
+ * from its first event. */
+int df_store_derived_drop(df_store *st, MDB_txn *txn);
+/* Meta key, 1 while a flush that commits in steps is under way: derived
+ * state that was left so is part old and part new, and is rebuilt. */
+#define DF_FLUSH_OPEN_KEY "flush_open"
+
+/* A flush's write of many keys may be committed in steps (recorder.c):
+ * called between two keys, a step commits *txn and begins the next one in
+ * its place (or leaves NULL there when that fails, returning the error). */
+typedef struct df_write_steps {
+    int (*step)(void *ctx, MDB_txn **txn);
+    void *ctx;
+    size_t every; /* values written between two steps, at least */
+} df_write_steps;
 
 /* Event ids: id -> seq, forever. _get finds the id's seq (MDB_NOTFOUND when
- * no event has it); _put adds ids, given in any order (`append` as above). */
+ * no event has it); _put adds ids, given in any order (`append` as above),
+ * taking steps (NULL: none) between keys. Without `append`, an id the
+ * store holds already with the same seq is left as it is, so that a flush
+ * taken up again after a failure may put it again. On return, *txn is the
+ * transaction to go on with, or NULL after a failed step. */
 typedef struct df_id_seq {
     const char *id;
     size_t len;
     uint64_t seq;
 } df_id_seq;
 int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);
-int df_store_ids_put(df_store *st, MDB_txn *txn, const df_id_seq *ids, size_t count, bool append);
+int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count, bool append,
+                     const df_write_steps *steps);
 
-/* Each deal's events: deal -> its seqs. _put adds seqs in ascending order,
- * each after every seq the store holds of the deal; _scan calls each(ctx,
- * seq) for the deal's seqs after `after`, in order, until it returns
- * non-zero. */
+/* How seqs put under a key relate to those the store holds of it. */
+typedef enum df_put_order {
+    DF_PUT_APPEND, /* the key comes after every key (`append` as above) */
+    DF_PUT_AFTER,  /* every seq comes after every one the key holds */
+    DF_PUT_AGAIN,  /* some may be held already (a flush taken up again after a
+                      failure that had committed part of it): they are left
+                      as they are */
+} df_put_order;
+
+/* Each deal's events: deal -> its seqs. _put adds seqs in ascending order;
+ * _scan calls each(ctx, seq) for the deal's seqs after `after`, in order,
+ * until it returns non-zero. */
 int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_t len,
-                             const uint64_t *seqs, size_t count, bool append);
+                             const uint64_t *seqs, size_t count, df_put_order order);
 typedef int (*df_seq_each)(void *ctx, uint64_t seq);
 int df_store_deal_event_scan(df_store *st, MDB_txn *txn, const char *deal, size_t len,
                              uint64_t after, df_seq_each each, void *ctx);

@@ -656,6 +656,113 @@ static void test_ids_by_hash(void)
     check_ids_known("hashed", 3000, first);
 }
 
+/* A flush that committed steps and never ended (the daemon stopped during
+ * it) left derived state part newer than derived_seq says: the start drops
+ * it and folds the log again, so the figures are the log's. The damage
+ * here (aggregates gone, a deal's projection gone) stands for whatever a
+ * step had written. */
+static void test_flush_left_open(void)
+{
+    MDB_txn *txn;
+    df_error err;
+    msgpack_sbuffer before, after;
+    msgpack_sbuffer_init(&before);
+    msgpack_sbuffer_init(&after);
+    record_many(400);
+    figures_of_many(&before);
+    uint64_t seq = df_writer_counters_get(writer).committed_seq;
+    stop_and_put_meta(DF_FLUSH_OPEN_KEY, 1);
+    CHECK(df_store_open(&store, dir, 256, &err) == 0);
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(mdb_drop(txn, df_store_dbi(store, DF_DB_AGGS), 0) == 0);
+    MDB_val k = {2, "m3"};
+    CHECK(mdb_del(txn, df_store_dbi(store, DF_DB_DEALS), &k, NULL) == 0);
+    CHECK(df_store_write_commit(store, txn) == 0);
+    df_store_close(store);
+    store = NULL;
+    start();
+    CHECK_INT(df_writer_counters_get(writer).committed_seq, seq);
+    figures_of_many(&after);
+    CHECK(before.size == after.size && memcmp(before.data, after.data, before.size) == 0);
+    uint64_t open = 1;
+    CHECK(df_store_read_begin(store, &txn) == 0);
+    CHECK(df_store_meta_get(store, txn, DF_FLUSH_OPEN_KEY, &open) == 0);
+    CHECK_INT(open, 0);
+    df_store_read_end(store, txn);
+    msgpack_sbuffer_destroy(&before);
+    msgpack_sbuffer_destroy(&after);
+}
+
+static int steps_taken;
+
+/* A step that keeps the transaction (the test aborts it), and counts. */
+static int count_step(void *ctx, MDB_txn **txn)
+{
+    (void)ctx;
+    (void)txn;
+    steps_taken++;
+    return 0;
+}
+
+static int collect_seq(void *ctx, uint64_t seq)
+{
+    msgpack_sbuffer *sb = ctx;
+    msgpack_sbuffer_write(sb, (const char *)&seq, sizeof seq);
+    return 0;
+}
+
+/* A flush taken up again after a failure that had committed part of it puts
+ * ids and deals' events the store holds again: each is kept once. A put
+ * that says every seq is new refuses one that is not. Ids are put in
+ * steps between keys. */
+static void test_puts_again(void)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    const uint64_t seqs[] = {900001, 900002, 900003};
+    flush();
+    CHECK(df_store_write_begin(store, &txn) == 0);
+    CHECK(df_store_deal_events_put(store, txn, "again", 5, seqs, 2, DF_PUT_AFTER) == 0);
+    CHECK_INT(df_store_deal_events_put(store, txn, "again", 5, seqs, 3, DF_PUT_AFTER),
+              MDB_KEYEXIST);
+    CHECK(df_store_deal_events_put(store, txn, "again", 5, seqs, 3, DF_PUT_AGAIN) == 0);
+    CHECK(df_store_deal_events_put(store, txn, "again", 5, seqs, 3, DF_PUT_AGAIN) == 0);
+    msgpack_sbuffer got;
+    msgpack_sbuffer_init(&got);
+    CHECK(df_store_deal_event_scan(store, txn, "again", 5, 0, collect_seq, &got) == 0);
+    CHECK(got.size == sizeof seqs && memcmp(got.data, seqs, sizeof seqs) == 0);
+    msgpack_sbuffer_destroy(&got);
+
+    /* ids the store holds (record_many's), with their seqs, and new ones */
+    df_id_seq ids[200];
+    char names[200][16];
+    for (int i = 0; i < 200; i++) {
+        snprintf(names[i], sizeof names[i], i < 100 ? "many-%d" : "again-%d", i);
+        ids[i] = (df_id_seq){names[i], strlen(names[i]), 900000 + (uint64_t)i};
+        if (i < 100)
+            CHECK(df_store_id_get(store, txn, ids[i].id, ids[i].len, &ids[i].seq) == 0);
+    }
+    MDB_dbi ids_dbi;
+    CHECK(mdb_dbi_open(txn, "ids", 0, &ids_dbi) == 0);
+    CHECK(mdb_stat(txn, ids_dbi, &st) == 0);
+    size_t held = st.ms_entries;
+    df_write_steps steps = {count_step, NULL, 10};
+    steps_taken = 0;
+    CHECK(df_store_ids_put(store, &txn, ids, 200, false, &steps) == 0);
+    CHECK(steps_taken >= 1);
+    CHECK(mdb_stat(txn, ids_dbi, &st) == 0);
+    CHECK_INT(st.ms_entries, held + 100);
+    CHECK(df_store_ids_put(store, &txn, ids, 200, false, NULL) == 0);
+    CHECK(mdb_stat(txn, ids_dbi, &st) == 0);
+    CHECK_INT(st.ms_entries, held + 100);
+    for (int i = 0; i < 100; i++) {
+        uint64_t seq = 0;
+        CHECK(df_store_id_get(store, txn, ids[i].id, ids[i].len, &seq) == 0);
+        CHECK_INT(seq, ids[i].seq);
+    }
+    mdb_txn_abort(txn);
+}
+
 static uint64_t scanned_seqs;
 
 /* The seqs of deal ids0 come in order, one every seventh from the first. */
@@ -717,6 +824,8 @@ static const df_test tests[] = {
     {"rebuild_reads_ahead", test_rebuild_reads_ahead},
     {"ids_by_hash", test_ids_by_hash},
     {"older_table_layout", test_older_table_layout},
+    {"flush_left_open", test_flush_left_open},
+    {"puts_again", test_puts_again},
     /* after every test that counts the deals in lead, before the store is
      * made unreadable */
     {"damaged_aggregate_rows", test_damaged_aggregate_rows},
