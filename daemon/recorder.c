@@ -563,14 +563,18 @@ static int flush_step(void *ctx, MDB_txn **txn)
 {
     df_recorder *r = ctx;
     int rc = r->flush_open ? 0 : df_store_meta_put(r->st, *txn, DF_FLUSH_OPEN_KEY, 1);
-    if (rc == 0)
-        rc = df_store_write_commit(r->st, *txn);
-    else
+    if (rc != 0) {
         mdb_txn_abort(*txn);
+        *txn = NULL;
+        return rc;
+    }
+    /* whether or not the commit says it worked, the mark may be in the
+     * store: a flush taken up again puts everything again */
+    r->flush_open = true;
+    rc = df_store_write_step(r->st, *txn);
     *txn = NULL;
     if (rc != 0)
         return rc;
-    r->flush_open = true;
     df_stale_finder_hand_over(r->stale, true);
     return df_store_write_begin(r->st, txn);
 }
@@ -759,6 +763,9 @@ int df_recorder_flush(df_recorder *r)
         if (rc == 0 && step)
             rc = flush_step(r, &txn);
     }
+    /* the steps that follow commit the last deals: with their changes */
+    if (rc == 0 && !gathering)
+        rc = df_store_aggs_apply(st, txn, r->deltas);
     if (rc == 0)
         rc = flush_deal_events(r, &txn, deals, ndeals, fresh, again);
     if (rc == 0)

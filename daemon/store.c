@@ -447,6 +447,18 @@ int df_store_write_commit(df_store *st, MDB_txn *txn)
     return mdb_txn_commit(txn);
 }
 
+int df_store_write_step(df_store *st, MDB_txn *txn)
+{
+    int rc = mdb_env_set_flags(st->env, MDB_NOMETASYNC, 1);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    rc = df_store_write_commit(st, txn);
+    int restored = mdb_env_set_flags(st->env, MDB_NOMETASYNC, 0);
+    return rc ? rc : restored;
+}
+
 df_chain_tip *df_store_chain_tip(df_store *st)
 {
     return &st->chain_tip;

@@ -74,6 +74,12 @@ MDB_dbi df_store_dbi(df_store *st, df_store_db db);
  * head) is written with it. */
 int df_store_write_begin(df_store *st, MDB_txn **txn);
 int df_store_write_commit(df_store *st, MDB_txn *txn);
+/* Commits txn as one step of a larger write. The step's pages reach the
+ * disk before its meta page is written, as in every commit, but the meta
+ * page is not waited for: a system crash may undo the last step, never
+ * damage the store, and the next commit's sync takes the meta page with
+ * it. For writes whose steps need not survive alone (a flush's). */
+int df_store_write_step(df_store *st, MDB_txn *txn);
 /* A read transaction of its own for a thread other than the loop's, while
  * the map cannot grow (before the writer starts); mdb_txn_abort ends it. */
 int df_store_snapshot_begin(df_store *st, MDB_txn **txn);

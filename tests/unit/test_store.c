@@ -3,8 +3,11 @@
  * rejected store, late events refolded, indexes and aggregates, and all of
  * it surviving a close and reopen of the environment. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -693,6 +696,141 @@ static void test_flush_left_open(void)
     msgpack_sbuffer_destroy(&after);
 }
 
+static int collect_seq(void *ctx, uint64_t seq)
+{
+    msgpack_sbuffer *sb = ctx;
+    msgpack_sbuffer_write(sb, (const char *)&seq, sizeof seq);
+    return 0;
+}
+
+/* What the store holds of the part-way test's deals: every stage's count,
+ * each deal's projection and its events. */
+/* Rounds 0 to 8 of the part-way test make 300 deals each; the later ones
+ * 4 deals with many events, so that most of their flush is new ids. */
+#define PART_WAY_ROUNDS 17
+static int part_way_deals(int round)
+{
+    return round <= 8 ? 300 : 4;
+}
+
+static void snapshot_part_way(msgpack_sbuffer *out)
+{
+    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lost"};
+    MDB_txn *txn;
+    msgpack_sbuffer_clear(out);
+    for (int i = 0; i < 5; i++) {
+        uint64_t n = stage_count("default", stages[i]);
+        msgpack_sbuffer_write(out, (const char *)&n, sizeof(n));
+    }
+    flush();
+    CHECK(df_store_read_begin(store, &txn) == 0);
+    for (int round = 0; round < PART_WAY_ROUNDS; round++) {
+        for (int i = 0; i < part_way_deals(round); i++) {
+            char id[24];
+            df_deal d;
+            uint8_t buf[DF_DEAL_RECORD_MAX];
+            snprintf(id, sizeof id, "pw%d-%d", round, i);
+            df_deal_init(&d, id, strlen(id));
+            CHECK(df_store_deal_get(store, txn, &d) == 0);
+            msgpack_sbuffer_write(out, (const char *)buf, df_deal_encode(&d, buf));
+            CHECK(df_store_deal_event_scan(store, txn, id, strlen(id), 0, collect_seq, out) == 0);
+        }
+    }
+    df_store_read_end(store, txn);
+}
+
+/* Records n events of round r over `deals` new deals, in batches of 64;
+ * each deal ends in lead. */
+static void record_part_way(int round, int n, int deals)
+{
+    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lead"};
+    char ids[64][32], names[64][16], ats[64][24];
+    for (int done = 0; done < n;) {
+        const char *const *events[65];
+        const char *kv[64][11];
+        int k = 0;
+        for (; k < 64 && done < n; k++, done++) {
+            /* the counter first, so that ids fall under many keys (store.c) */
+            snprintf(ids[k], sizeof ids[k], "%d-part-way-%d", done, round);
+            snprintf(names[k], sizeof names[k], "pw%d-%d", round, done % deals);
+            snprintf(ats[k], sizeof ats[k], "#%lld", 1695000000000LL + done * 1000LL);
+            const char **e = kv[k];
+            int j = 0;
+            e[j++] = "id", e[j++] = ids[k], e[j++] = "deal", e[j++] = names[k];
+            e[j++] = "at", e[j++] = ats[k], e[j++] = "type", e[j++] = "stage";
+            e[j++] = "stage", e[j++] = stages[(done / deals) % 5];
+            e[j] = NULL;
+            events[k] = kv[k];
+        }
+        events[k] = NULL;
+        df_batch *b = record(false, events);
+        for (int i = 0; i < k; i++)
+            CHECK(b->items[i].error == 0);
+        df_batch_free(b);
+    }
+}
+
+/* A flush that fails part way, after steps were committed (the file may
+ * not grow: RLIMIT_FSIZE stands for a full disk), is taken up again once
+ * it may: the store then holds what a rebuild from the log makes, and the
+ * ids of the events are known once. Each round lets the file grow by
+ * another margin, so that the flush fails in another of its steps. */
+static void test_flush_fails_part_way(void)
+{
+    enum { EVENTS = 1500 };
+    struct stat sb;
+    off_t grown = 0; /* by the first round's flush, which may grow the file */
+    int failed = 0;
+    struct rlimit was, limit;
+    char path[64];
+    msgpack_sbuffer after, rebuilt;
+    msgpack_sbuffer_init(&after);
+    msgpack_sbuffer_init(&rebuilt);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    CHECK(getrlimit(RLIMIT_FSIZE, &was) == 0);
+    signal(SIGXFSZ, SIG_IGN);
+    for (int round = 0; round < PART_WAY_ROUNDS; round++) {
+        flush();
+        record_part_way(round, EVENTS, part_way_deals(round));
+        CHECK(stat(path, &sb) == 0);
+        if (round == 0) {
+            flush();
+            grown = sb.st_size;
+            CHECK(stat(path, &sb) == 0);
+            grown = sb.st_size - grown;
+            CHECK(grown > 0);
+            continue;
+        }
+        /* none, an eighth, a quarter, ... of what the first flush took,
+         * or of a quarter of it when the flush is mostly ids */
+        off_t margin = round <= 8 ? grown * (round - 1) / 8 : grown * (round - 8) / 32;
+        limit = was;
+        limit.rlim_cur = (rlim_t)(sb.st_size + margin);
+        CHECK(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+        pthread_mutex_lock(&done_mu);
+        int before = done_count;
+        df_writer_request_flush(writer);
+        while (done_count == before)
+            pthread_cond_wait(&done_cv, &done_mu);
+        pthread_mutex_unlock(&done_mu);
+        /* a flush after a quiet spell may have taken the events already */
+        failed += df_writer_counters_get(writer).flush_failing;
+        CHECK(setrlimit(RLIMIT_FSIZE, &was) == 0);
+        flush();
+    }
+    CHECK(failed >= PART_WAY_ROUNDS / 2);
+    snapshot_part_way(&after);
+    df_batch *b = record(
+        true, EVENTS(EV("id", "7-part-way-1", "type", "stage", "deal", "pw1-7", "stage", "won")));
+    CHECK(b->items[0].dup);
+    df_batch_free(b);
+    restart_rebuilding();
+    snapshot_part_way(&rebuilt);
+    CHECK(after.size == rebuilt.size && memcmp(after.data, rebuilt.data, after.size) == 0);
+    msgpack_sbuffer_destroy(&after);
+    msgpack_sbuffer_destroy(&rebuilt);
+}
+
 static int steps_taken;
 
 /* A step that keeps the transaction (the test aborts it), and counts. */
@@ -701,13 +839,6 @@ static int count_step(void *ctx, MDB_txn **txn)
     (void)ctx;
     (void)txn;
     steps_taken++;
-    return 0;
-}
-
-static int collect_seq(void *ctx, uint64_t seq)
-{
-    msgpack_sbuffer *sb = ctx;
-    msgpack_sbuffer_write(sb, (const char *)&seq, sizeof seq);
     return 0;
 }
 
@@ -826,6 +957,7 @@ static const df_test tests[] = {
     {"older_table_layout", test_older_table_layout},
     {"flush_left_open", test_flush_left_open},
     {"puts_again", test_puts_again},
+    {"flush_fails_part_way", test_flush_fails_part_way},
     /* after every test that counts the deals in lead, before the store is
      * made unreadable */
     {"damaged_aggregate_rows", test_damaged_aggregate_rows},
