@@ -74,7 +74,7 @@ static void add_delta(void *ctx, const uint8_t *key, size_t len, const df_sums *
         c->failed = true;
         return;
     }
-    df_sums_add(*slot, sums, 1);
+    df_sums_add_change(*slot, sums, 1);
 }
 
 static void gather_taken(void *ctx, const uint8_t *key, size_t len, const df_sums *sums)
@@ -93,11 +93,20 @@ static void gather_taken(void *ctx, const uint8_t *key, size_t len, const df_sum
     d->keys_len += len;
 }
 
+/* Whether a change of a row changes nothing. Unlike a stored row, whose
+ * float sums are rounding left over once no deal with a float amount is
+ * in it (df_sums_zero), a change may move float amounts alone: a deal's
+ * float amount changed while it stayed in the row. */
+static bool delta_zero(const df_sums *s)
+{
+    return df_sums_zero(s) && s->amount_float == 0 && s->weighted_float == 0;
+}
+
 static bool cancels(const df_sums *taken, const df_sums *added)
 {
     df_sums sum = *taken;
-    df_sums_add(&sum, added, 1);
-    return df_sums_zero(&sum) && sum.amount_float == 0 && sum.weighted_float == 0;
+    df_sums_add_change(&sum, added, 1);
+    return delta_zero(&sum);
 }
 
 /* A row the new state adds: it cancels a gathered one that took away the
@@ -156,14 +165,14 @@ static int sum_rollups(df_table *rollups, const df_table_item *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         df_key rollup;
         const df_sums *delta = rows[i].value;
-        if (df_sums_zero(delta) ||
+        if (delta_zero(delta) ||
             !df_agg_rollup_row((const uint8_t *)rows[i].key, rows[i].len, &rollup))
             continue;
         bool added;
         void **slot = df_table_put(rollups, (const char *)rollup.b, rollup.len, &added);
         if (!slot || (!*slot && !(*slot = calloc(1, sizeof(df_sums)))))
             return ENOMEM;
-        df_sums_add(*slot, delta, 1);
+        df_sums_add_change(*slot, delta, 1);
     }
     return 0;
 }
@@ -173,7 +182,7 @@ static int walk(const df_table_item *rows, size_t n, df_agg_each each, void *ctx
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const df_sums *delta = rows[i].value;
-        if (!df_sums_zero(delta))
+        if (!delta_zero(delta))
             rc = each(ctx, (const uint8_t *)rows[i].key, rows[i].len, delta);
     }
     return rc;

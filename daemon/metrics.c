@@ -22,7 +22,7 @@ static df_wide wrap_wide(df_wide s, int sign, df_wide v)
     return (df_wide)(sign > 0 ? (unsigned __int128)s + u : (unsigned __int128)s - u);
 }
 
-void df_sums_add(df_sums *sum, const df_sums *add, int sign)
+void df_sums_add_change(df_sums *sum, const df_sums *add, int sign)
 {
     sum->count = wrap(sum->count, sign, add->count);
     sum->amount_int = wrap_wide(sum->amount_int, sign, add->amount_int);
@@ -33,6 +33,11 @@ void df_sums_add(df_sums *sum, const df_sums *add, int sign)
     sum->ms_sum = wrap_wide(sum->ms_sum, sign, add->ms_sum);
     sum->amount_float += sign * add->amount_float;
     sum->weighted_float += sign * add->weighted_float;
+}
+
+void df_sums_add(df_sums *sum, const df_sums *add, int sign)
+{
+    df_sums_add_change(sum, add, sign);
     if (sum->float_count == 0) {
         /* no drift once the last float amount has left */
         sum->amount_float = 0;

@@ -78,8 +78,14 @@ typedef struct df_sums {
     df_wide ms_sum;    /* T rows: ms of finished visits */
 } df_sums;
 
-/* Adds sign * add to *sum. */
+/* Adds sign * add to *sum: the sums of deals. Once no deal with a float
+ * amount is left in them, their float sums are set to 0, so that rounding
+ * does not linger. */
 void df_sums_add(df_sums *sum, const df_sums *add, int sign);
+/* The same for changes of sums, which keep their float sums whatever
+ * float_count comes to: a deal whose float amount changed while it stayed
+ * in a row changes the row's float sums and not its float_count. */
+void df_sums_add_change(df_sums *sum, const df_sums *add, int sign);
 bool df_sums_zero(const df_sums *s);
 
 enum { DF_AGG_KEY_MAX = 511 };

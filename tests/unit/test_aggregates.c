@@ -369,6 +369,43 @@ static void test_deltas_cancel(void)
     df_agg_deltas_free(deltas);
 }
 
+static double float_change_c, float_change_month;
+
+static int note_float_change(void *ctx, const uint8_t *key, size_t len, const df_sums *delta)
+{
+    (void)ctx;
+    uint8_t prefix[DF_AGG_KEY_MAX];
+    size_t plen = df_agg_prefix(prefix, str("default"), NULL);
+    if (len > plen && memcmp(key, prefix, plen) == 0 && key[plen] == 'C')
+        float_change_c += delta->amount_float;
+    if (len > plen && memcmp(key, prefix, plen) == 0 && key[plen] == 'c')
+        float_change_month += delta->amount_float;
+    return 0;
+}
+
+/* A deal whose float amount changes while it stays where it is changes the
+ * float sums of its rows, and their month rows, though the count of deals
+ * with float amounts stays the same. */
+static void test_deltas_float_amount(void)
+{
+    df_pipelines_init(&pipelines);
+    static df_deal d, e;
+    make_deal(&d, "d", NULL, 10, (const char *const[]){"lead"}, (const double[]){0}, 1);
+    d.amount = (df_num){.kind = DF_NUM_FLOAT, .f = 100.5};
+    df_deal_copy(&e, &d);
+    e.amount = (df_num){.kind = DF_NUM_FLOAT, .f = 200.25};
+    df_agg_deltas *deltas = df_agg_deltas_new();
+    CHECK(deltas != NULL);
+    if (!deltas)
+        return;
+    float_change_c = float_change_month = 0;
+    CHECK(df_agg_deltas_deal(deltas, &d, &e));
+    CHECK_INT(df_agg_deltas_each(deltas, note_float_change, NULL), 0);
+    CHECK(float_change_c == 99.75);
+    CHECK(float_change_month == 99.75);
+    df_agg_deltas_free(deltas);
+}
+
 /* Where rows are stored: most under their key, a V row under a hash of its
  * names, which its value holds and give its key back. */
 static void test_row_slots(void)
@@ -717,6 +754,7 @@ static void test_packed_sums(void)
 }
 
 static const df_test tests[] = {
+    {"deltas_float_amount", test_deltas_float_amount},
     {"packed_sums", test_packed_sums},
     {"rollup_rows", test_rollup_rows},
     {"hand_worked", test_hand_worked},
