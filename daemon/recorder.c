@@ -19,11 +19,17 @@
 #include "record.h"
 #include "redact.h"
 #include "refold.h"
+#include "room.h"
 #include "table.h"
 
 /* Derived state is flushed when this many events are waiting in memory or
- * when it takes this many bytes (besides reads asking and quiet spells). */
-#define FLUSH_EVENTS 500000
+ * when it takes this many bytes (besides reads asking and quiet spells).
+ * The sanitizer build's tests flush every few thousand events, so that a
+ * replay of theirs flushes on the way (DF_SMALL_FLUSH_CHUNKS). */
+#ifndef DF_FLUSH_EVENTS
+#define DF_FLUSH_EVENTS 500000
+#endif
+#define FLUSH_EVENTS DF_FLUSH_EVENTS
 #define FLUSH_BYTES  (128u << 20)
 /* Aggregate changes a flush gathers before it writes them (about 200 bytes
  * each in memory). The sanitizer build's tests use a handful, so that they
@@ -66,6 +72,9 @@ struct df_recorder {
     df_deal before, after;
     uint64_t last_seq, last_rejected, prev_moved, duplicates, deal_count;
     uint64_t derived_seq;
+    /* during a replay: the last id the read-ahead remembered, and the last
+     * a flush during the replay wrote (flush_replayed) */
+    uint64_t ids_remembered_through, ids_flushed_through;
     int64_t max_future; /* ms an event's `at` may be ahead of its recv */
     size_t pending_events;
     size_t ids_bytes;
@@ -598,9 +607,9 @@ static int flush_deal_events(df_recorder *r, MDB_txn **txn, const df_table_item 
     return rc;
 }
 
-/* Writes the ids recorded since the last flush, in steps unless fresh (a
- * put of an id the store holds leaves it as it is). */
-static int flush_ids(df_recorder *r, MDB_txn **txn, bool fresh)
+/* Writes the ids recorded since the last flush, in steps unless fresh
+ * (again: as flush_deal_events). */
+static int flush_ids(df_recorder *r, MDB_txn **txn, bool fresh, bool again)
 {
     size_t nids = df_table_count(r->ids), n = 0;
     if (nids == 0)
@@ -613,7 +622,11 @@ static int flush_ids(df_recorder *r, MDB_txn **txn, bool fresh)
             ids[n++] = (df_id_seq){items[i].key, items[i].len, (uint64_t)(uintptr_t)items[i].value};
     df_write_steps steps = {flush_step, r, FLUSH_STEP_IDS};
     if (rc == 0)
-        rc = df_store_ids_put(r->st, txn, ids, n, fresh, fresh ? NULL : &steps);
+        rc = df_store_ids_put(r->st, txn, ids, n,
+                              fresh   ? DF_PUT_APPEND
+                              : again ? DF_PUT_AGAIN
+                                      : DF_PUT_AFTER,
+                              fresh ? NULL : &steps);
     free(items);
     free(ids);
     return rc;
@@ -732,7 +745,9 @@ static int new_deltas_finish(df_recorder *r, MDB_txn *txn, new_deltas *g, bool o
     return rc;
 }
 
-int df_recorder_flush(df_recorder *r)
+/* Writes the derived state of the log up to `upto` (r->last_seq, but
+ * for a flush during a replay) that memory holds. */
+static int flush_upto(df_recorder *r, uint64_t upto)
 {
     df_store *st = r->st;
     MDB_txn *txn = NULL;
@@ -769,7 +784,7 @@ int df_recorder_flush(df_recorder *r)
     if (rc == 0)
         rc = flush_deal_events(r, &txn, deals, ndeals, fresh, again);
     if (rc == 0)
-        rc = flush_ids(r, &txn, fresh);
+        rc = flush_ids(r, &txn, fresh, again);
     if (gathering) {
         int gathered = new_deltas_finish(r, txn, gathering, rc == 0);
         rc = rc ? rc : gathered;
@@ -784,7 +799,7 @@ int df_recorder_flush(df_recorder *r)
         rc = df_store_meta_put(st, txn, "stale_checked",
                                (uint64_t)df_stale_finder_checked(r->stale));
     if (rc == 0)
-        rc = df_store_meta_put(st, txn, "derived_seq", r->last_seq);
+        rc = df_store_meta_put(st, txn, "derived_seq", upto);
     if (rc == 0 && r->flush_open)
         rc = df_store_meta_put(st, txn, DF_FLUSH_OPEN_KEY, 0);
     if (rc == 0) {
@@ -797,7 +812,7 @@ int df_recorder_flush(df_recorder *r)
     if (rc != 0)
         return rc;
     r->flush_open = false;
-    r->derived_seq = r->last_seq;
+    r->derived_seq = upto;
     /* readers now find these deals in the store */
     df_overlay_clear(r->overlay);
     df_table_clear(r->ids, NULL);
@@ -806,12 +821,24 @@ int df_recorder_flush(df_recorder *r)
     return 0;
 }
 
+int df_recorder_flush(df_recorder *r)
+{
+    return flush_upto(r, r->last_seq);
+}
+
 /* ---- loading ---- */
 
-/* Remembers the id of an event of the log, on the thread that reads it. */
+/* Remembers the id of an event of the log, on the thread that reads it:
+ * but for the ids a flush during the replay wrote already (those the
+ * read-ahead had remembered ahead of the fold). */
 static int remember_read(void *ctx, const df_event *ev)
 {
-    return remember_id(ctx, ev->id, ev->seq);
+    df_recorder *r = ctx;
+    if (ev->seq <= r->ids_flushed_through)
+        return 0;
+    if (ev->seq > r->ids_remembered_through)
+        r->ids_remembered_through = ev->seq;
+    return remember_id(r, ev->id, ev->seq);
 }
 
 /* Folds one recorded event back into memory. */
@@ -845,6 +872,48 @@ static int replay_event(df_recorder *r, MDB_txn *txn, const df_event *ev)
     return fold_deal(r, txn, NULL, ev, p, before, result);
 }
 
+/* A long replay (a rebuild, or a log far ahead of its flushed state) is
+ * flushed as it goes, whenever memory holds as much as a flush takes: so
+ * that memory stays what a flush needs, and the tables in memory stay small
+ * enough to be quick, whatever the length of the log. The read-ahead
+ * remembers ids into the table a flush empties, so it is stopped for the
+ * flush and started again after the last event folded. A flush that fails
+ * (a full disk) leaves the rest of the replay in memory, as a replay did
+ * before; the writer's flushes take it up. */
+/* df_recorder_flush_due for a replay: the read-ahead thread counts the
+ * bytes of the ids it remembers, so an id's cost is taken as ENTRY_COST. */
+static bool replay_flush_due(const df_recorder *r)
+{
+    return r->pending_events >= FLUSH_EVENTS ||
+           df_overlay_bytes(r->overlay) + r->pending_events * ENTRY_COST >= FLUSH_BYTES;
+}
+
+static int flush_replayed(df_recorder *r, MDB_txn **txn, df_readahead **ra, uint64_t folded,
+                          bool *flushing)
+{
+    df_readahead_stop(*ra);
+    *ra = NULL;
+    int rc = refold_waiting(r, *txn);
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+    if (rc != 0)
+        return rc;
+    int flushed = df_store_make_room(r->st, 2 * df_overlay_bytes(r->overlay) + DF_ROOM_MIN);
+    if (flushed == 0)
+        flushed = flush_upto(r, folded);
+    if (flushed == 0) /* the table held them, read ahead or not */
+        r->ids_flushed_through = r->ids_remembered_through;
+    df_stale_finder_hand_over(r->stale, flushed == 0);
+    if (flushed != 0) {
+        *flushing = false;
+        df_log("flushing derived state during the replay failed (the rest stays in memory): %s",
+               mdb_strerror(flushed));
+    }
+    if ((rc = df_store_write_begin(r->st, txn)) == 0 && folded < r->last_seq)
+        rc = df_readahead_start(ra, r->st, folded, r->last_seq, remember_read, r);
+    return rc;
+}
+
 /* Folds the recorded events after the flushed state back into memory; a
  * second thread reads, checks and decodes them (and remembers their ids)
  * ahead of the fold. */
@@ -853,11 +922,17 @@ static int replay_log(df_recorder *r)
     MDB_txn *txn = NULL;
     df_readahead *ra = NULL;
     const df_event *ev;
+    bool flushing = true;
+    r->ids_remembered_through = r->ids_flushed_through = 0;
     int rc = df_store_write_begin(r->st, &txn);
     if (rc == 0 && r->last_seq > r->derived_seq)
         rc = df_readahead_start(&ra, r->st, r->derived_seq, r->last_seq, remember_read, r);
-    while (rc == 0 && ra && (ev = df_readahead_next(ra, &rc)) != NULL)
-        rc = replay_event(r, txn, ev);
+    while (rc == 0 && ra && (ev = df_readahead_next(ra, &rc)) != NULL) {
+        uint64_t folded = ev->seq;
+        if ((rc = replay_event(r, txn, ev)) == 0 && flushing && replay_flush_due(r) &&
+            folded < r->last_seq)
+            rc = flush_replayed(r, &txn, &ra, folded, &flushing);
+    }
     if (rc == DF_STORE_ECORRUPT)
         df_log("the stored event at seq %llu does not match its digest: the store is "
                "damaged (dealflowd --verify walks it)",

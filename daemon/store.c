@@ -764,8 +764,25 @@ static int by_hash_then_seq(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count, bool append,
-                     const df_write_steps *steps)
+/* Whether the table of sets holds the value under k (a value of a put
+ * taken up again: LMDB's puts of many values must never meet one that is
+ * there, or they damage the table). */
+static int set_holds(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const uint8_t *value, size_t size,
+                     bool *held)
+{
+    MDB_cursor *cur;
+    MDB_val key = *k, v = {size, (void *)value};
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(cur, &key, &v, MDB_GET_BOTH);
+    mdb_cursor_close(cur);
+    *held = rc == 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count,
+                     df_put_order order, const df_write_steps *steps)
 {
     id_hashed *hashed = count ? malloc(count * sizeof(*hashed)) : NULL;
     uint8_t *values = count ? malloc(count * ID_VALUE_BYTES) : NULL;
@@ -780,15 +797,22 @@ int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t c
     if (rc == 0)
         qsort(hashed, n, sizeof(*hashed), by_hash_then_seq);
     /* one put of many values for each key */
-    for (size_t i = 0, first = 0, stepped = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0, first = 0, held = 0, stepped = 0; rc == 0 && i < n; i++) {
         uint8_t key[ID_KEY_BYTES];
-        id_entry(hashed[i].hash, hashed[i].seq, key, values + (i - first) * ID_VALUE_BYTES);
+        uint8_t *value = values + (i - first - held) * ID_VALUE_BYTES;
+        id_entry(hashed[i].hash, hashed[i].seq, key, value);
+        MDB_val k = {sizeof(key), key};
+        bool there = false;
+        if (order == DF_PUT_AGAIN &&
+            (rc = set_holds(*txn, st->ids, &k, value, ID_VALUE_BYTES, &there)) != 0)
+            break;
+        held += there;
         if (i + 1 < n && hashed[i + 1].hash >> 48 == hashed[i].hash >> 48)
             continue;
-        MDB_val k = {sizeof(key), key};
-        rc = put_set(st, *txn, st->ids, APPEND_IDS, &k, values, ID_VALUE_BYTES, i + 1 - first,
-                     append, false);
+        rc = put_set(st, *txn, st->ids, APPEND_IDS, &k, values, ID_VALUE_BYTES,
+                     i + 1 - first - held, order == DF_PUT_APPEND, false);
         first = i + 1;
+        held = 0;
         if (rc == 0 && steps && first - stepped >= steps->every && first < n) {
             rc = steps->step(steps->ctx, txn);
             stepped = first;
@@ -807,8 +831,28 @@ int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_
     uint8_t values[64 * SEQ_BYTES];
     MDB_val k = {len, (void *)deal};
     int rc = 0;
+    size_t done = 0;
+    if (order == DF_PUT_AGAIN && count > 0) {
+        /* those the store holds are the first: put the others after them */
+        MDB_cursor *cur;
+        MDB_val key = k, v;
+        if ((rc = mdb_cursor_open(txn, st->deal_events, &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_KEY);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &key, &v, MDB_LAST_DUP);
+        if (rc == 0 && v.mv_size != SEQ_BYTES)
+            rc = MDB_CORRUPTED;
+        uint64_t last = rc == 0 ? get_seq(v.mv_data) : 0;
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        rc = 0;
+        while (done < count && seqs[done] <= last)
+            done++;
+    }
     /* a deal's new events come after every one the store holds of it */
-    for (size_t done = 0; rc == 0 && done < count;) {
+    while (rc == 0 && done < count) {
         size_t n = count - done < 64 ? count - done : 64;
         for (size_t i = 0; i < n; i++) {
             if (seqs[done + i] >= SEQ_LIMIT)
@@ -816,7 +860,7 @@ int df_store_deal_events_put(df_store *st, MDB_txn *txn, const char *deal, size_
             put_seq(values + i * SEQ_BYTES, seqs[done + i]);
         }
         rc = put_set(st, txn, st->deal_events, APPEND_DEAL_EVENTS, &k, values, SEQ_BYTES, n,
-                     order == DF_PUT_APPEND && done == 0, order != DF_PUT_AGAIN);
+                     order == DF_PUT_APPEND && done == 0, true);
         done += n;
     }
     return rc;

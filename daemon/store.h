@@ -190,29 +190,29 @@ typedef struct df_write_steps {
     size_t every; /* values written between two steps, at least */
 } df_write_steps;
 
+/* How the values a put of ids or of a deal's events adds relate to what
+ * the store holds. A put of many values must never meet one the table
+ * holds: LMDB then damages the table. */
+typedef enum df_put_order {
+    DF_PUT_APPEND, /* the table is empty, keys come in order (`append` above) */
+    DF_PUT_AFTER,  /* none is held; a deal's seqs come after those it holds */
+    DF_PUT_AGAIN,  /* some may be held already (a flush taken up again after a
+                      failure that had committed part of it): those are left
+                      out, at the cost of a lookup each */
+} df_put_order;
+
 /* Event ids: id -> seq, forever. _get finds the id's seq (MDB_NOTFOUND when
- * no event has it); _put adds ids, given in any order (`append` as above),
- * taking steps (NULL: none) between keys. Without `append`, an id the
- * store holds already with the same seq is left as it is, so that a flush
- * taken up again after a failure may put it again. On return, *txn is the
- * transaction to go on with, or NULL after a failed step. */
+ * no event has it); _put adds ids, given in any order, taking steps (NULL:
+ * none) between keys. On return, *txn is the transaction to go on with, or
+ * NULL after a failed step. */
 typedef struct df_id_seq {
     const char *id;
     size_t len;
     uint64_t seq;
 } df_id_seq;
 int df_store_id_get(df_store *st, MDB_txn *txn, const char *id, size_t len, uint64_t *seq);
-int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count, bool append,
-                     const df_write_steps *steps);
-
-/* How seqs put under a key relate to those the store holds of it. */
-typedef enum df_put_order {
-    DF_PUT_APPEND, /* the key comes after every key (`append` as above) */
-    DF_PUT_AFTER,  /* every seq comes after every one the key holds */
-    DF_PUT_AGAIN,  /* some may be held already (a flush taken up again after a
-                      failure that had committed part of it): they are left
-                      as they are */
-} df_put_order;
+int df_store_ids_put(df_store *st, MDB_txn **txn, const df_id_seq *ids, size_t count,
+                     df_put_order order, const df_write_steps *steps);
 
 /* Each deal's events: deal -> its seqs. _put adds seqs in ascending order;
  * _scan calls each(ctx, seq) for the deal's seqs after `after`, in order,

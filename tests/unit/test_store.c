@@ -879,11 +879,11 @@ static void test_puts_again(void)
     size_t held = st.ms_entries;
     df_write_steps steps = {count_step, NULL, 10};
     steps_taken = 0;
-    CHECK(df_store_ids_put(store, &txn, ids, 200, false, &steps) == 0);
+    CHECK(df_store_ids_put(store, &txn, ids, 200, DF_PUT_AGAIN, &steps) == 0);
     CHECK(steps_taken >= 1);
     CHECK(mdb_stat(txn, ids_dbi, &st) == 0);
     CHECK_INT(st.ms_entries, held + 100);
-    CHECK(df_store_ids_put(store, &txn, ids, 200, false, NULL) == 0);
+    CHECK(df_store_ids_put(store, &txn, ids, 200, DF_PUT_AGAIN, NULL) == 0);
     CHECK(mdb_stat(txn, ids_dbi, &st) == 0);
     CHECK_INT(st.ms_entries, held + 100);
     for (int i = 0; i < 100; i++) {
