@@ -873,19 +873,26 @@ static int replay_event(df_recorder *r, MDB_txn *txn, const df_event *ev)
 }
 
 /* A long replay (a rebuild, or a log far ahead of its flushed state) is
- * flushed as it goes, whenever memory holds as much as a flush takes: so
- * that memory stays what a flush needs, and the tables in memory stay small
- * enough to be quick, whatever the length of the log. The read-ahead
+ * flushed as it goes (replay_flush_due): so that memory stays bounded, and
+ * the tables in memory small enough to be quick, whatever the length of
+ * the log. The read-ahead
  * remembers ids into the table a flush empties, so it is stopped for the
  * flush and started again after the last event folded. A flush that fails
  * (a full disk) leaves the rest of the replay in memory, as a replay did
  * before; the writer's flushes take it up. */
+/* A replay flushes at this many times what makes a flush due: a flush
+ * into empty tables is the quickest, so a log of a few million events is
+ * best folded whole and written in one, while a longer one must not hold
+ * all of itself in memory. */
+#define REPLAY_FLUSH_FACTOR 4
+
 /* df_recorder_flush_due for a replay: the read-ahead thread counts the
  * bytes of the ids it remembers, so an id's cost is taken as ENTRY_COST. */
 static bool replay_flush_due(const df_recorder *r)
 {
-    return r->pending_events >= FLUSH_EVENTS ||
-           df_overlay_bytes(r->overlay) + r->pending_events * ENTRY_COST >= FLUSH_BYTES;
+    return r->pending_events >= REPLAY_FLUSH_FACTOR * (size_t)FLUSH_EVENTS ||
+           df_overlay_bytes(r->overlay) + r->pending_events * ENTRY_COST >=
+               REPLAY_FLUSH_FACTOR * (size_t)FLUSH_BYTES;
 }
 
 static int flush_replayed(df_recorder *r, MDB_txn **txn, df_readahead **ra, uint64_t folded,

@@ -766,7 +766,7 @@ static int by_hash_then_seq(const void *a, const void *b)
 
 /* Whether the table of sets holds the value under k (a value of a put
  * taken up again: LMDB's puts of many values must never meet one that is
- * there, or they damage the table). */
+ * there, see df_put_order). */
 static int set_holds(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const uint8_t *value, size_t size,
                      bool *held)
 {

@@ -192,7 +192,9 @@ typedef struct df_write_steps {
 
 /* How the values a put of ids or of a deal's events adds relate to what
  * the store holds. A put of many values must never meet one the table
- * holds: LMDB then damages the table. */
+ * holds: under a key that holds one value, LMDB stops at it without an
+ * error and leaves the rest unwritten (the store says MDB_CORRUPTED when
+ * it counts fewer written than given). */
 typedef enum df_put_order {
     DF_PUT_APPEND, /* the table is empty, keys come in order (`append` above) */
     DF_PUT_AFTER,  /* none is held; a deal's seqs come after those it holds */

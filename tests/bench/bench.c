@@ -1571,6 +1571,10 @@ static figures run_rebuild(const stream *s)
     api = open_socket(ZMQ_DEALER, d.api);
     fig.board_first_ms = time_board(&d, api);
     fig.board_p50_ms = time_board(&d, api);
+    /* what the rebuild's largest transaction and its tables left behind */
+    memory_use m = read_memory(d.pid);
+    fig.rss_anon_mib = m.rss_anon_mib;
+    fig.hwm_mib = m.hwm_mib;
     daemon_stats st = read_stats(&d, api);
     if (st.events != s->counts.distinct)
         printf("    WARNING: after the rebuild dealflowd counts %" PRIu64 " events, not %" PRIu64
@@ -2290,9 +2294,11 @@ static void report_rebuild(const stream *s)
         figures *f = &runs[r];
         printf("  run %d: start until ping answered %.0f ms, %.0f ev/s; the fold as logged %.0f "
                "ms, %.0f ev/s; first board (waits for the flush) %.1f ms, the next %.2f ms; "
-               "%" PRIu64 " deals; data.mdb %.1f B/event after stop\n",
+               "%" PRIu64 " deals; then RssAnon %.1f MiB, VmHWM %.1f MiB; data.mdb %.1f "
+               "B/event after stop\n",
                r + 1, f->ready_ms, f->rate, f->fold_ms, f->fold_rate, f->board_first_ms,
-               f->board_p50_ms, f->deals, f->disk_after_stop_per_event);
+               f->board_p50_ms, f->deals, f->rss_anon_mib, f->hwm_mib,
+               f->disk_after_stop_per_event);
         print_tables(&f->tables, f->events);
     }
     char buf[64], num[32];
@@ -2305,6 +2311,8 @@ static void report_rebuild(const stream *s)
     add_summary("  the fold alone, as dealflowd logs it", buf, "", -1);
     snprintf(buf, sizeof buf, "%.1f ms", MEDIAN(runs, opt.repeat, board_first_ms));
     add_summary("  then the first board (the flush)", buf, "", -1);
+    snprintf(buf, sizeof buf, "%.1f MiB", MEDIAN(runs, opt.repeat, rss_anon_mib));
+    add_summary("  then RssAnon", buf, "", -1);
     snprintf(buf, sizeof buf, "%.0f B/ev", MEDIAN(runs, opt.repeat, disk_after_stop_per_event));
     add_summary("disk per event after the rebuild", buf, "", -1);
 }
