@@ -91,8 +91,9 @@ static df_batch *record(bool appended, const char *const *const *events)
     return b;
 }
 
-/* Asks the writer to flush what it holds in memory and waits until it did. */
-static void flush(void)
+/* Asks the writer to flush what it holds in memory and waits until it has
+ * tried; returns its counters then. */
+static df_writer_counters try_flush(void)
 {
     pthread_mutex_lock(&done_mu);
     int before = done_count;
@@ -100,7 +101,13 @@ static void flush(void)
     while (done_count == before)
         pthread_cond_wait(&done_cv, &done_mu);
     pthread_mutex_unlock(&done_mu);
-    df_writer_counters c = df_writer_counters_get(writer);
+    return df_writer_counters_get(writer);
+}
+
+/* The same, and it worked. */
+static void flush(void)
+{
+    df_writer_counters c = try_flush();
     CHECK_INT(c.flushed_seq, c.committed_seq);
 }
 
@@ -307,41 +314,60 @@ static void restart_rebuilding(void)
     start();
 }
 
-/* Records n events over a few deals in one batch: stages back and forth,
- * activities, some of them late. */
-static void record_many(int n)
+/* The strings of one generated event, and its key/value pairs. */
+typedef struct generated {
+    char id[32], deal[16], at[24];
+    const char *kv[13];
+} generated;
+
+/* Records n generated events, make(done, arg, g) building each, in batches
+ * of 64 over "append" when appended, else ingest; every one is recorded. */
+static void record_generated(int n, bool appended, void (*make)(int, const void *, generated *),
+                             const void *arg)
 {
-    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lost"};
-    char ids[64][32], deals[64][16], ats[64][24];
+    static generated g[64];
     for (int done = 0; done < n;) {
         const char *const *events[65];
-        const char *kv[64][13];
         int k = 0;
         for (; k < 64 && done < n; k++, done++) {
-            snprintf(ids[k], sizeof ids[k], "many-%d", done);
-            snprintf(deals[k], sizeof deals[k], "m%d", done % 37);
-            /* every seventh event comes a day before the others */
-            snprintf(ats[k], sizeof ats[k], "#%lld",
-                     1690000000000LL + done * 60000LL - (done % 7 == 0) * 86400000LL);
-            const char **e = kv[k];
-            int j = 0;
-            e[j++] = "id", e[j++] = ids[k], e[j++] = "deal", e[j++] = deals[k];
-            e[j++] = "at", e[j++] = ats[k];
-            if (done % 3 == 0) {
-                e[j++] = "type", e[j++] = "activity", e[j++] = "kind", e[j++] = "call";
-            } else {
-                e[j++] = "type", e[j++] = "stage", e[j++] = "stage";
-                e[j++] = stages[done % 5];
-            }
-            e[j] = NULL;
-            events[k] = kv[k];
+            make(done, arg, &g[k]);
+            events[k] = g[k].kv;
         }
         events[k] = NULL;
-        df_batch *b = record(true, events);
+        df_batch *b = record(appended, events);
         for (int i = 0; i < k; i++)
             CHECK(b->items[i].error == 0);
         df_batch_free(b);
     }
+}
+
+/* Event `done` of many over a few deals: stages back and forth,
+ * activities, some of them late. */
+static void make_many(int done, const void *arg, generated *g)
+{
+    static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lost"};
+    (void)arg;
+    snprintf(g->id, sizeof g->id, "many-%d", done);
+    snprintf(g->deal, sizeof g->deal, "m%d", done % 37);
+    /* every seventh event comes a day before the others */
+    snprintf(g->at, sizeof g->at, "#%lld",
+             1690000000000LL + done * 60000LL - (done % 7 == 0) * 86400000LL);
+    const char **e = g->kv;
+    int j = 0;
+    e[j++] = "id", e[j++] = g->id, e[j++] = "deal", e[j++] = g->deal;
+    e[j++] = "at", e[j++] = g->at;
+    if (done % 3 == 0) {
+        e[j++] = "type", e[j++] = "activity", e[j++] = "kind", e[j++] = "call";
+    } else {
+        e[j++] = "type", e[j++] = "stage", e[j++] = "stage";
+        e[j++] = stages[done % 5];
+    }
+    e[j] = NULL;
+}
+
+static void record_many(int n)
+{
+    record_generated(n, true, make_many, NULL);
 }
 
 /* What the store holds of those deals and their stages, packed. */
@@ -739,35 +765,32 @@ static void snapshot_part_way(msgpack_sbuffer *out)
     df_store_read_end(store, txn);
 }
 
-/* Records n events of round r over `deals` new deals, in batches of 64;
- * each deal ends in lead. */
-static void record_part_way(int round, int n, int deals)
+/* Event `done` of a round of the part-way test over its new deals; each
+ * deal ends in lead. */
+typedef struct part_way_round {
+    int round, deals;
+} part_way_round;
+
+static void make_part_way(int done, const void *arg, generated *g)
 {
     static const char *const stages[] = {"lead", "qualified", "proposal", "won", "lead"};
-    char ids[64][32], names[64][16], ats[64][24];
-    for (int done = 0; done < n;) {
-        const char *const *events[65];
-        const char *kv[64][11];
-        int k = 0;
-        for (; k < 64 && done < n; k++, done++) {
-            /* the counter first, so that ids fall under many keys (store.c) */
-            snprintf(ids[k], sizeof ids[k], "%d-part-way-%d", done, round);
-            snprintf(names[k], sizeof names[k], "pw%d-%d", round, done % deals);
-            snprintf(ats[k], sizeof ats[k], "#%lld", 1695000000000LL + done * 1000LL);
-            const char **e = kv[k];
-            int j = 0;
-            e[j++] = "id", e[j++] = ids[k], e[j++] = "deal", e[j++] = names[k];
-            e[j++] = "at", e[j++] = ats[k], e[j++] = "type", e[j++] = "stage";
-            e[j++] = "stage", e[j++] = stages[(done / deals) % 5];
-            e[j] = NULL;
-            events[k] = kv[k];
-        }
-        events[k] = NULL;
-        df_batch *b = record(false, events);
-        for (int i = 0; i < k; i++)
-            CHECK(b->items[i].error == 0);
-        df_batch_free(b);
-    }
+    const part_way_round *r = arg;
+    /* the counter first, so that ids fall under many keys (store.c) */
+    snprintf(g->id, sizeof g->id, "%d-part-way-%d", done, r->round);
+    snprintf(g->deal, sizeof g->deal, "pw%d-%d", r->round, done % r->deals);
+    snprintf(g->at, sizeof g->at, "#%lld", 1695000000000LL + done * 1000LL);
+    const char **e = g->kv;
+    int j = 0;
+    e[j++] = "id", e[j++] = g->id, e[j++] = "deal", e[j++] = g->deal;
+    e[j++] = "at", e[j++] = g->at, e[j++] = "type", e[j++] = "stage";
+    e[j++] = "stage", e[j++] = stages[(done / r->deals) % 5];
+    e[j] = NULL;
+}
+
+static void record_part_way(int round, int n, int deals)
+{
+    part_way_round r = {round, deals};
+    record_generated(n, false, make_part_way, &r);
 }
 
 /* A flush that fails part way, after steps were committed (the file may
@@ -807,14 +830,8 @@ static void test_flush_fails_part_way(void)
         limit = was;
         limit.rlim_cur = (rlim_t)(sb.st_size + margin);
         CHECK(setrlimit(RLIMIT_FSIZE, &limit) == 0);
-        pthread_mutex_lock(&done_mu);
-        int before = done_count;
-        df_writer_request_flush(writer);
-        while (done_count == before)
-            pthread_cond_wait(&done_cv, &done_mu);
-        pthread_mutex_unlock(&done_mu);
         /* a flush after a quiet spell may have taken the events already */
-        failed += df_writer_counters_get(writer).flush_failing;
+        failed += try_flush().flush_failing;
         CHECK(setrlimit(RLIMIT_FSIZE, &was) == 0);
         flush();
     }
