@@ -23,8 +23,9 @@
  * records from short_checks_from on keep 8 bytes of the digest. */
 #define DF_STORE_FORMAT 3
 /* The layout of what derives from the log; a store with another is rebuilt
- * from its log when opened. */
-#define DF_DERIVED_FORMAT 8
+ * from its log when opened. 9: the aggregates of older ones may have lost
+ * float amounts that changed while their deal stayed in its stage. */
+#define DF_DERIVED_FORMAT 9
 
 typedef struct df_store df_store;
 
