@@ -13,9 +13,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDF_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-# the second build also writes a flush's aggregate changes every 64 rows,
-# so that the tests cross what a large flush crosses, and keeps 16 bits of
-# each event id's hash, so that ids collide
+# the second build also flushes every 1 000 events, commits a flush every
+# 8 deals and writes its aggregate changes every 64 rows, so that the tests
+# cross what large flushes and rebuilds cross, and keeps 16 bits of each
+# event id's hash, so that ids collide
 CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON -DDF_WERROR=ON \
     -DDF_SMALL_FLUSH_CHUNKS=ON -DDF_SHORT_ID_HASHES=ON >/dev/null
 cmake --build build-sanitize -j "$jobs"
