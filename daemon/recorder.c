@@ -75,7 +75,8 @@ struct df_recorder {
     /* during a replay: the last id the read-ahead remembered, and the last
      * a flush during the replay wrote (flush_replayed) */
     uint64_t ids_remembered_through, ids_flushed_through;
-    int64_t max_future; /* ms an event's `at` may be ahead of its recv */
+    uint64_t spells_known; /* DF_SPELLS_KNOWN_KEY */
+    int64_t max_future;    /* ms an event's `at` may be ahead of its recv */
     size_t pending_events;
     size_t ids_bytes;
     size_t nwaiting;        /* touched deals whose late events wait for a refold */
@@ -555,7 +556,10 @@ static int flush_deal(df_recorder *r, MDB_txn *txn, const df_pending *p, int64_t
         rc = df_store_deal_reindex(r->st, txn, before, &r->after);
     if (rc == 0 && deltas && !df_agg_deltas_deal(r->deltas, before, &r->after))
         rc = ENOMEM;
-    if (rc == 0)
+    /* a rebuild's deals whose events were all flushed before it: their
+     * spells were reported then */
+    bool known = p->nseqs > 0 && p->seqs[p->nseqs - 1] <= r->spells_known;
+    if (rc == 0 && !known)
         df_stale_finder_arrival(r->stale, before, &r->after, r->pipelines, now);
     if (rc == 0)
         rc = df_store_deal_put(r->st, txn, &r->after, fresh);
@@ -994,6 +998,7 @@ int df_recorder_load(df_recorder *r)
         (rc = df_store_meta_get(r->st, txn, "duplicates", &r->duplicates)) != 0 ||
         (rc = df_store_meta_get(r->st, txn, "deals", &r->deal_count)) != 0 ||
         (rc = df_store_meta_get(r->st, txn, "derived_seq", &r->derived_seq)) != 0 ||
+        (rc = df_store_meta_get(r->st, txn, DF_SPELLS_KNOWN_KEY, &r->spells_known)) != 0 ||
         (rc = df_store_meta_get(r->st, txn, "stale_checked", &stale_checked)) != 0) {
         mdb_txn_abort(txn);
         return rc;

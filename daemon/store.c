@@ -83,7 +83,12 @@ static int open_derived_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_
  * again, and their puts refuse a key that is there. */
 static int drop_derived(df_store *st, MDB_txn *txn)
 {
+    uint64_t flushed = 0, known = 0;
     int rc;
+    if ((rc = df_store_meta_get(st, txn, "derived_seq", &flushed)) != 0 ||
+        (rc = df_store_meta_get(st, txn, DF_SPELLS_KNOWN_KEY, &known)) != 0 ||
+        (flushed > known && (rc = df_store_meta_put(st, txn, DF_SPELLS_KNOWN_KEY, flushed)) != 0))
+        return rc;
     if ((rc = mdb_drop(txn, st->deals, 0)) != 0 || (rc = mdb_drop(txn, st->index, 0)) != 0 ||
         (rc = mdb_drop(txn, st->aggs, 0)) != 0 || (rc = mdb_drop(txn, st->ids, 0)) != 0 ||
         (rc = mdb_drop(txn, st->deal_events, 0)) != 0 ||

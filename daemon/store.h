@@ -181,6 +181,10 @@ int df_store_derived_drop(df_store *st, MDB_txn *txn);
 /* Meta key, 1 while a flush that commits in steps is under way: derived
  * state that was left so is part old and part new, and is rebuilt. */
 #define DF_FLUSH_OPEN_KEY "flush_open"
+/* Meta key: the derived_seq of the derived state last dropped. A deal with
+ * no event after it had its stale spells reported when that state was
+ * flushed, so the rebuild's flushes do not report them again. */
+#define DF_SPELLS_KNOWN_KEY "spells_known_through"
 
 /* A flush's write of many keys may be committed in steps (recorder.c):
  * called between two keys, a step commits *txn and begins the next one in

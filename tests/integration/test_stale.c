@@ -160,6 +160,24 @@ static void test_restart(void)
     expect_stale("r1", "instant", soon, 0);
 }
 
+/* A rebuild (here after --compact dropped the derived state) folds every
+ * deal again as if new: the spells reported before are not reported again,
+ * so the next notification is that of a deal that goes stale after it. */
+static void test_rebuild(void)
+{
+    char out[512];
+    CHECK_INT(it_stop(&D), 0);
+    CHECK_INT(it_run_tool(&D, "--compact", out, sizeof out), 0);
+    CHECK(it_restart(&D));
+    it_sub_close(sub);
+    sub = it_sub_open(&D, "deal.stale.rot.");
+    int64_t soon = wall_ms() + 500;
+    CHECK(it_append(&D,
+                    "{id: sb-1, type: stage, deal: b1, pipeline: rot, stage: instant, at: %lld}",
+                    (long long)soon) > 0);
+    expect_stale("b1", "instant", soon, 0);
+}
+
 static bool start_daemon(void)
 {
     if (!it_setup(&D, NULL))
@@ -181,6 +199,7 @@ static const df_test tests[] = {
     {"stale_over_time", test_stale_over_time},
     {"notifications", test_notifications},
     {"restart", test_restart},
+    {"rebuild", test_rebuild},
     {NULL, NULL},
 };
 
