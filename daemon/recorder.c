@@ -876,14 +876,6 @@ static int replay_event(df_recorder *r, MDB_txn *txn, const df_event *ev)
     return fold_deal(r, txn, NULL, ev, p, before, result);
 }
 
-/* A long replay (a rebuild, or a log far ahead of its flushed state) is
- * flushed as it goes (replay_flush_due): so that memory stays bounded, and
- * the tables in memory small enough to be quick, whatever the length of
- * the log. The read-ahead
- * remembers ids into the table a flush empties, so it is stopped for the
- * flush and started again after the last event folded. A flush that fails
- * (a full disk) leaves the rest of the replay in memory, as a replay did
- * before; the writer's flushes take it up. */
 /* A replay flushes at this many times what makes a flush due: a flush
  * into empty tables is the quickest, so a log of a few million events is
  * best folded whole and written in one, while a longer one must not hold
@@ -899,6 +891,14 @@ static bool replay_flush_due(const df_recorder *r)
                REPLAY_FLUSH_FACTOR * (size_t)FLUSH_BYTES;
 }
 
+/* A long replay (a rebuild, or a log far ahead of its flushed state) is
+ * flushed as it goes (replay_flush_due), so that memory stays bounded and
+ * the tables in memory small enough to be quick, whatever the length of
+ * the log. The read-ahead remembers ids into the table a flush empties, so
+ * it is stopped for the flush and started again after the last event
+ * folded (`folded`). A flush that fails (a full disk) leaves the rest of
+ * the replay in memory, as a replay did before, and clears *flushing; the
+ * writer's flushes take it up. */
 static int flush_replayed(df_recorder *r, MDB_txn **txn, df_readahead **ra, uint64_t folded,
                           bool *flushing)
 {

@@ -81,7 +81,7 @@ static int open_derived_dbi(MDB_txn *txn, const char *name, unsigned flags, MDB_
  * dealflowd is dropped, and the log is folded again from its start. The ids
  * and each deal's events go too: that fold remembers every id and event
  * again, and their puts refuse a key that is there. */
-static int drop_derived(df_store *st, MDB_txn *txn)
+int df_store_derived_drop(df_store *st, MDB_txn *txn)
 {
     uint64_t flushed = 0, known = 0;
     int rc;
@@ -97,11 +97,6 @@ static int drop_derived(df_store *st, MDB_txn *txn)
     return df_store_meta_put(st, txn, "derived_seq", 0);
 }
 
-int df_store_derived_drop(df_store *st, MDB_txn *txn)
-{
-    return drop_derived(st, txn);
-}
-
 static int rebuild_if_old(df_store *st, MDB_txn *txn, bool relaid)
 {
     uint64_t derived = 0, last_seq;
@@ -113,7 +108,7 @@ static int rebuild_if_old(df_store *st, MDB_txn *txn, bool relaid)
         df_log("the store's projections and aggregates are from an older dealflowd: rebuilding "
                "them from the log (%llu events)",
                (unsigned long long)last_seq);
-    if ((rc = drop_derived(st, txn)) != 0)
+    if ((rc = df_store_derived_drop(st, txn)) != 0)
         return rc;
     return df_store_meta_put(st, txn, "derived_format", DF_DERIVED_FORMAT);
 }
@@ -350,7 +345,7 @@ int df_store_compact(df_store *st, const char *dir, df_error *err)
     MDB_txn *txn = NULL;
     int drc = df_store_write_begin(st, &txn);
     if (drc == 0) {
-        if ((drc = drop_derived(st, txn)) == 0)
+        if ((drc = df_store_derived_drop(st, txn)) == 0)
             drc = df_store_write_commit(st, txn);
         else
             mdb_txn_abort(txn);
